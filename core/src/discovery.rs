@@ -1,0 +1,297 @@
+//! Discovery datagrams on the multicast group: [`Beacon`]s (a node announcing itself, or leaving), and the
+//! service [`LookupQuery`] / [`LookupReply`] pair that lets a process that is not a node find a service.
+//!
+//! Encoding is [`encode_datagram`] / [`decode_datagram`] in the envelope of [`crate::envelope`], at most
+//! [`MAX_DATAGRAM_LEN`] bytes. What a node *does* with them (peer table, expiry, replies) is the node's job.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::envelope::{self, Datagram, Signer};
+use crate::error::{DecodeError, EncodeError};
+use crate::ids::{NodeId, PeerKind};
+
+/// Largest discovery datagram, sent or accepted (fits one Ethernet frame with room to spare). Topics that do
+/// not fit travel over the link instead (see [`Beacon::more_topics`]).
+pub const MAX_DATAGRAM_LEN: usize = 1200;
+
+/// Magic bytes that open every discovery datagram.
+pub const DISCOVERY_MAGIC: [u8; 4] = *b"HRLD";
+
+/// Default multicast group (IPv4, organisation-local scope).
+pub const DEFAULT_GROUP: std::net::Ipv4Addr = std::net::Ipv4Addr::new(239, 255, 72, 68);
+/// Default UDP port of the multicast group.
+pub const DEFAULT_PORT: u16 = 7268;
+
+/// A node's announcement of itself, sent on start, every heartbeat, and (with `leaving`) on shutdown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    all(test, not(target_arch = "wasm32")),
+    derive(proptest_derive::Arbitrary)
+)]
+pub struct Beacon {
+    /// Who sends it.
+    pub node_id: NodeId,
+    /// Unique name on the LAN.
+    pub name: String,
+    /// What sort of program this peer is.
+    pub kind: PeerKind,
+    /// Unix ms when this run of the node started; with `seq`, tells a restart from a reordered beacon.
+    pub incarnation: u64,
+    /// Increases by one per beacon within an incarnation.
+    pub seq: u64,
+    /// TCP port of the node's link listener at the datagram's source address; 0 when it takes no links.
+    pub tcp_port: u16,
+    /// Advertised services: name to TCP port, at the node's address.
+    #[cfg_attr(
+        all(test, not(target_arch = "wasm32")),
+        proptest(strategy = "crate::arbitrary::port_services()")
+    )]
+    pub services: BTreeMap<String, u16>,
+    /// Topics the node subscribes to (exact names or trailing wildcards like `sensors.*`).
+    #[cfg_attr(
+        all(test, not(target_arch = "wasm32")),
+        proptest(strategy = "crate::arbitrary::few_strings()")
+    )]
+    pub topics: Vec<String>,
+    /// True when `topics` was cut to fit the datagram; the full list is sent over the link.
+    pub more_topics: bool,
+    /// The sender's heartbeat interval, so receivers can expire it on its own clock.
+    pub heartbeat_ms: u32,
+    /// True on the last beacon of a node shutting down gracefully.
+    pub leaving: bool,
+    /// For a legacy peer proxied by a Herald gateway: the gateway's node id.
+    pub via: Option<NodeId>,
+    /// The peer's own address when it is not the datagram's source (proxied peers).
+    pub addr: Option<IpAddr>,
+}
+
+/// "Who provides SERVICE?", sent to the group by anyone; providers answer by unicast with a [`LookupReply`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    all(test, not(target_arch = "wasm32")),
+    derive(proptest_derive::Arbitrary)
+)]
+pub struct LookupQuery {
+    /// Chosen by the asker to match replies.
+    pub query_id: u64,
+    /// The service name.
+    pub service: String,
+}
+
+/// A provider's answer to a [`LookupQuery`], sent by unicast to the query's source address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    all(test, not(target_arch = "wasm32")),
+    derive(proptest_derive::Arbitrary)
+)]
+pub struct LookupReply {
+    /// The query's id.
+    pub query_id: u64,
+    /// The service asked for.
+    pub service: String,
+    /// Providers the replier knows of (itself, and proxied legacy peers).
+    pub providers: Vec<ServiceProvider>,
+}
+
+/// One provider of a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    all(test, not(target_arch = "wasm32")),
+    derive(proptest_derive::Arbitrary)
+)]
+pub struct ServiceProvider {
+    /// The providing node.
+    pub node_id: NodeId,
+    /// Its name.
+    pub name: String,
+    /// Where to connect.
+    #[cfg_attr(
+        all(test, not(target_arch = "wasm32")),
+        proptest(strategy = "crate::arbitrary::socket_addr()")
+    )]
+    pub addr: SocketAddr,
+}
+
+/// Every message on the discovery group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    all(test, not(target_arch = "wasm32")),
+    derive(proptest_derive::Arbitrary)
+)]
+pub enum DiscoveryMessage {
+    /// A node announcing itself or leaving.
+    Beacon(Beacon),
+    /// A service lookup.
+    Lookup(LookupQuery),
+    /// An answer to a lookup.
+    LookupReply(LookupReply),
+}
+
+/// Encodes a discovery datagram, signed when `signer` is given. Fails with [`EncodeError::TooLarge`] over
+/// [`MAX_DATAGRAM_LEN`].
+pub fn encode_datagram(
+    message: &DiscoveryMessage,
+    signer: Option<&Signer<'_>>,
+) -> Result<Vec<u8>, EncodeError> {
+    envelope::seal(DISCOVERY_MAGIC, message, signer, MAX_DATAGRAM_LEN)
+}
+
+/// Decodes a discovery datagram received from the network. Never panics; the signature, if any, is returned
+/// for the caller to verify.
+pub fn decode_datagram(bytes: &[u8]) -> Result<Datagram<'_, DiscoveryMessage>, DecodeError> {
+    envelope::open(DISCOVERY_MAGIC, bytes, MAX_DATAGRAM_LEN)
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use crate::envelope::{HEADER_LEN, MAC_LEN};
+    use proptest::prelude::*;
+
+    fn fake_mac(bytes: &[u8]) -> [u8; MAC_LEN] {
+        let mut mac = [0u8; MAC_LEN];
+        for (i, b) in bytes.iter().enumerate() {
+            mac[i % MAC_LEN] ^= b.wrapping_add(i as u8);
+        }
+        mac
+    }
+
+    fn small_beacon() -> DiscoveryMessage {
+        DiscoveryMessage::Beacon(Beacon {
+            node_id: NodeId([7; 16]),
+            name: "alpha".into(),
+            kind: PeerKind::Herald,
+            incarnation: 1_700_000_000_000,
+            seq: 3,
+            tcp_port: 40000,
+            services: [("web".to_owned(), 8080)].into(),
+            topics: vec!["sensors.*".into()],
+            more_topics: false,
+            heartbeat_ms: 1000,
+            leaving: false,
+            via: None,
+            addr: None,
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn round_trips_plain_and_signed(message: DiscoveryMessage, ts: u64) {
+            match encode_datagram(&message, None) {
+                Ok(bytes) => {
+                    let got = decode_datagram(&bytes).unwrap();
+                    prop_assert_eq!(got.message, message.clone());
+                    prop_assert!(got.auth.is_none());
+                }
+                Err(EncodeError::TooLarge { len, max }) => prop_assert!(len > max),
+                Err(other) => prop_assert!(false, "unexpected {other:?}"),
+            }
+            let signer = Signer { timestamp_ms: ts, mac: &fake_mac };
+            if let Ok(bytes) = encode_datagram(&message, Some(&signer)) {
+                let got = decode_datagram(&bytes).unwrap();
+                prop_assert_eq!(got.message, message);
+                let auth = got.auth.unwrap();
+                prop_assert_eq!(auth.timestamp_ms, ts);
+                prop_assert_eq!(auth.mac, fake_mac(auth.signed_bytes));
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..1500)) {
+            let _ = decode_datagram(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_bodies_behind_a_valid_header_never_panic(body in proptest::collection::vec(any::<u8>(), 0..1100)) {
+            let mut bytes = DISCOVERY_MAGIC.to_vec();
+            bytes.extend_from_slice(&[crate::PROTOCOL_VERSION, 0]);
+            bytes.extend_from_slice(&body);
+            let _ = decode_datagram(&bytes);
+        }
+    }
+
+    #[test]
+    fn every_truncation_is_rejected() {
+        let bytes = encode_datagram(&small_beacon(), None).unwrap();
+        for len in 0..bytes.len() {
+            let err = decode_datagram(&bytes[..len]).unwrap_err();
+            match len {
+                0..=3 => assert_eq!(err, DecodeError::BadMagic),
+                4..=5 => assert_eq!(
+                    err,
+                    DecodeError::Truncated {
+                        needed: HEADER_LEN,
+                        got: len
+                    }
+                ),
+                _ => assert!(
+                    matches!(err, DecodeError::Malformed(_)),
+                    "len {len}: {err:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn foreign_version_and_flags_are_named() {
+        let mut bytes = encode_datagram(&small_beacon(), None).unwrap();
+        bytes[4] = 9;
+        assert_eq!(
+            decode_datagram(&bytes).unwrap_err(),
+            DecodeError::BadVersion(9)
+        );
+        bytes[4] = crate::PROTOCOL_VERSION;
+        bytes[5] = 0x80;
+        assert!(matches!(
+            decode_datagram(&bytes).unwrap_err(),
+            DecodeError::Malformed(_)
+        ));
+        assert_eq!(
+            decode_datagram(b"M-SEARCH * HTTP/1.1").unwrap_err(),
+            DecodeError::BadMagic
+        );
+    }
+
+    #[test]
+    fn trailing_bytes_are_malformed() {
+        let mut bytes = encode_datagram(&small_beacon(), None).unwrap();
+        bytes.push(0);
+        assert!(matches!(
+            decode_datagram(&bytes).unwrap_err(),
+            DecodeError::Malformed(_)
+        ));
+    }
+
+    #[test]
+    fn oversized_is_refused_both_ways() {
+        let big = vec![0u8; MAX_DATAGRAM_LEN + 1];
+        assert_eq!(
+            decode_datagram(&big).unwrap_err(),
+            DecodeError::TooLarge {
+                len: MAX_DATAGRAM_LEN + 1,
+                max: MAX_DATAGRAM_LEN
+            }
+        );
+        let DiscoveryMessage::Beacon(mut beacon) = small_beacon() else {
+            unreachable!()
+        };
+        beacon.topics = (0..200).map(|i| format!("topic.number.{i}")).collect();
+        let err = encode_datagram(&DiscoveryMessage::Beacon(beacon), None).unwrap_err();
+        assert!(matches!(
+            err,
+            EncodeError::TooLarge {
+                max: MAX_DATAGRAM_LEN,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_typical_beacon_is_small() {
+        let bytes = encode_datagram(&small_beacon(), None).unwrap();
+        assert!(bytes.len() < 80, "{} bytes", bytes.len());
+    }
+}

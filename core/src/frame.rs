@@ -1,0 +1,423 @@
+//! The frames between nodes on a TCP link, and their length-prefixed binary codec.
+//!
+//! ```text
+//! length u32 BE (of what follows) | version (1) | postcard body
+//! ```
+//! Decoding is two-phase like mini-redis's: [`decode`] first reads the 5-byte header and checks the declared
+//! length against the limit *before* anything is buffered; "not enough bytes yet" is `Ok(None)`, never an error.
+//! The node wraps these functions in a tokio-util codec; `core` does no I/O.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DecodeError, EncodeError};
+use crate::ids::{NodeId, PeerKind};
+use crate::payload::Payload;
+use crate::PROTOCOL_VERSION;
+
+/// Largest frame (version byte and body) a node sends or accepts by default: 1 MiB. A config key may lower it.
+pub const MAX_FRAME_LEN: usize = 1024 * 1024;
+
+/// Bytes before the body: the length prefix and the version byte.
+pub const FRAME_HEADER_LEN: usize = 5;
+
+/// Every frame on a node-to-node link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    all(test, not(target_arch = "wasm32")),
+    derive(proptest_derive::Arbitrary)
+)]
+pub enum Frame {
+    /// First frame from each side: who I am, and a fresh nonce for the other side to prove the key on.
+    Hello(Hello),
+    /// With a key configured: HMAC over the other side's nonce (see the node's `auth` module).
+    Proof {
+        /// The MAC.
+        mac: [u8; 32],
+    },
+    /// Start receiving these topics (exact names or trailing wildcards).
+    Subscribe {
+        /// Topic patterns.
+        topics: Vec<String>,
+    },
+    /// Stop receiving these topics.
+    Unsubscribe {
+        /// Topic patterns, as subscribed.
+        topics: Vec<String>,
+    },
+    /// A message on a topic.
+    Publish(Publish),
+    /// The sender dropped `count` messages on `topic` for this receiver (its queue was full).
+    Missed {
+        /// The topic the dropped messages were on.
+        topic: String,
+        /// How many were dropped since the last notice.
+        count: u64,
+    },
+    /// A direct message to the receiving node.
+    Direct {
+        /// The bytes.
+        payload: Payload,
+    },
+    /// A question the receiver should answer within `timeout_ms`.
+    Question(Question),
+    /// The answer to a [`Frame::Question`].
+    Answer(Answer),
+    /// Liveness probe; answered by [`Frame::Pong`] with the same nonce.
+    Ping {
+        /// Echoed back.
+        nonce: u64,
+    },
+    /// Reply to [`Frame::Ping`].
+    Pong {
+        /// The ping's nonce.
+        nonce: u64,
+    },
+    /// The sender refuses the link or a request; for the link, it closes right after.
+    Refused {
+        /// Why.
+        reason: RefuseReason,
+    },
+    /// The sender could not process a frame.
+    Error {
+        /// What went wrong.
+        code: ErrorCode,
+    },
+    /// Graceful close: the sender is leaving.
+    Bye,
+}
+
+/// Handshake frame, sent first by both sides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    all(test, not(target_arch = "wasm32")),
+    derive(proptest_derive::Arbitrary)
+)]
+pub struct Hello {
+    /// The sender's node id.
+    pub node_id: NodeId,
+    /// The sender's name.
+    pub name: String,
+    /// The sender's kind.
+    pub kind: PeerKind,
+    /// The sender's software version (`herald 0.1.0`), for logs.
+    pub software: String,
+    /// Fresh random bytes the other side must MAC to prove it holds the key.
+    pub nonce: [u8; 16],
+    /// True when the sender is configured with a key and expects a [`Frame::Proof`].
+    pub keyed: bool,
+}
+
+/// A message on a topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    all(test, not(target_arch = "wasm32")),
+    derive(proptest_derive::Arbitrary)
+)]
+pub struct Publish {
+    /// The topic (an exact name, never a wildcard).
+    pub topic: String,
+    /// Per publisher, increasing: lets a subscriber see order and gaps.
+    pub seq: u64,
+    /// The bytes.
+    pub payload: Payload,
+}
+
+/// A question to one node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    all(test, not(target_arch = "wasm32")),
+    derive(proptest_derive::Arbitrary)
+)]
+pub struct Question {
+    /// Chosen by the asker; echoed in the [`Answer`].
+    pub id: u64,
+    /// How long the asker waits; an answerer may give up after it.
+    pub timeout_ms: u32,
+    /// The question.
+    pub payload: Payload,
+}
+
+/// The answer to a [`Question`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    all(test, not(target_arch = "wasm32")),
+    derive(proptest_derive::Arbitrary)
+)]
+pub struct Answer {
+    /// The question's id.
+    pub id: u64,
+    /// The answer, or why the answerer failed.
+    pub body: AnswerBody,
+}
+
+/// What an answerer sends back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    all(test, not(target_arch = "wasm32")),
+    derive(proptest_derive::Arbitrary)
+)]
+pub enum AnswerBody {
+    /// The handler's answer.
+    Answered(Payload),
+    /// The handler returned an error or panicked; the text says what happened.
+    Failed(String),
+}
+
+/// Why a node refuses a link or a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    all(test, not(target_arch = "wasm32")),
+    derive(proptest_derive::Arbitrary)
+)]
+pub enum RefuseReason {
+    /// The peer speaks a protocol version this node does not; `supported` is this node's.
+    Version {
+        /// The refusing node's protocol version.
+        supported: u8,
+    },
+    /// The key proof was missing or wrong, or only one side has a key.
+    Auth,
+    /// The topic already has its maximum number of subscribers.
+    SubscriberLimit {
+        /// The topic pattern refused.
+        topic: String,
+        /// The configured bound.
+        limit: u32,
+    },
+    /// Another live node already uses this name.
+    NameTaken,
+    /// The node has its maximum number of links.
+    TooManyLinks,
+    /// The node is shutting down.
+    ShuttingDown,
+}
+
+/// Why a node could not process a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    all(test, not(target_arch = "wasm32")),
+    derive(proptest_derive::Arbitrary)
+)]
+pub enum ErrorCode {
+    /// The frame did not decode.
+    Malformed,
+    /// The frame exceeded the receiver's limit.
+    TooLarge,
+    /// The frame is valid but not expected now (e.g. `Publish` before `Hello`).
+    Unexpected,
+    /// The receiver failed internally.
+    Internal,
+}
+
+/// Appends one encoded frame to `out` (so that several frames can be batched into one write).
+///
+/// Fails with [`EncodeError::TooLarge`] when the frame would exceed `max` (usually [`MAX_FRAME_LEN`]); `out`
+/// is then left as it was.
+pub fn encode(frame: &Frame, out: &mut Vec<u8>, max: usize) -> Result<(), EncodeError> {
+    let start = out.len();
+    out.extend_from_slice(&[0, 0, 0, 0, PROTOCOL_VERSION]);
+    if let Err(err) = postcard::to_extend(frame, AppendTo(out)) {
+        out.truncate(start);
+        return Err(err.into());
+    }
+    let len = out.len() - start - 4;
+    if len > max {
+        out.truncate(start);
+        return Err(EncodeError::TooLarge { len, max });
+    }
+    out[start..start + 4].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(())
+}
+
+/// Lets postcard append to a borrowed buffer, so batching needs no intermediate allocation.
+struct AppendTo<'a>(&'a mut Vec<u8>);
+
+impl Extend<u8> for AppendTo<'_> {
+    fn extend<I: IntoIterator<Item = u8>>(&mut self, iter: I) {
+        self.0.extend(iter);
+    }
+}
+
+/// Encodes one frame into a fresh buffer, with the default limit [`MAX_FRAME_LEN`].
+pub fn encode_to_vec(frame: &Frame) -> Result<Vec<u8>, EncodeError> {
+    let mut out = Vec::new();
+    encode(frame, &mut out, MAX_FRAME_LEN)?;
+    Ok(out)
+}
+
+/// Decodes the first frame in `buf`, with `max` the largest accepted frame length (version and body).
+///
+/// - `Ok(Some((frame, used)))`: a frame, and how many bytes of `buf` it took.
+/// - `Ok(None)`: incomplete; read more bytes and call again. Only the 5-byte header is needed to reject an
+///   oversized frame, so a caller never buffers more than `max + 5` bytes.
+/// - `Err(_)`: a protocol error; the link should be closed (after a [`Frame::Refused`] for a bad version).
+pub fn decode(buf: &[u8], max: usize) -> Result<Option<(Frame, usize)>, DecodeError> {
+    let Some(len) = check(buf, max)? else {
+        return Ok(None);
+    };
+    let body = &buf[FRAME_HEADER_LEN..4 + len];
+    let (frame, rest) = postcard::take_from_bytes::<Frame>(body)?;
+    if !rest.is_empty() {
+        return Err(DecodeError::Malformed(format!(
+            "{} trailing bytes in frame",
+            rest.len()
+        )));
+    }
+    Ok(Some((frame, 4 + len)))
+}
+
+/// Checks the header of the first frame in `buf` without decoding the body: `Ok(Some(len))` when the whole
+/// frame (`4 + len` bytes) is present, `Ok(None)` when more bytes are needed.
+pub fn check(buf: &[u8], max: usize) -> Result<Option<usize>, DecodeError> {
+    if buf.len() < 4 {
+        return Ok(None);
+    }
+    let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    if len > max {
+        return Err(DecodeError::TooLarge { len, max });
+    }
+    if len == 0 {
+        return Err(DecodeError::Malformed("empty frame".into()));
+    }
+    if buf.len() < 5 {
+        return Ok(None);
+    }
+    if buf[4] != PROTOCOL_VERSION {
+        return Err(DecodeError::BadVersion(buf[4]));
+    }
+    if buf.len() < 4 + len {
+        return Ok(None);
+    }
+    Ok(Some(len))
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn publish(len: usize) -> Frame {
+        Frame::Publish(Publish {
+            topic: "t".into(),
+            seq: 1,
+            payload: Payload(vec![0xaa; len]),
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn round_trips(frame: Frame) {
+            let bytes = encode_to_vec(&frame).unwrap();
+            prop_assert_eq!(decode(&bytes, MAX_FRAME_LEN).unwrap(), Some((frame, bytes.len())));
+        }
+
+        #[test]
+        fn every_prefix_is_incomplete(frame: Frame) {
+            let bytes = encode_to_vec(&frame).unwrap();
+            for cut in 0..bytes.len() {
+                prop_assert_eq!(decode(&bytes[..cut], MAX_FRAME_LEN).unwrap(), None);
+            }
+        }
+
+        #[test]
+        fn batched_frames_decode_in_order(frames in proptest::collection::vec(any::<Frame>(), 0..8)) {
+            let mut buf = Vec::new();
+            for frame in &frames {
+                encode(frame, &mut buf, MAX_FRAME_LEN).unwrap();
+            }
+            let mut at = 0;
+            let mut got = Vec::new();
+            while let Some((frame, used)) = decode(&buf[at..], MAX_FRAME_LEN).unwrap() {
+                got.push(frame);
+                at += used;
+            }
+            prop_assert_eq!(at, buf.len());
+            prop_assert_eq!(got, frames);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = decode(&bytes, MAX_FRAME_LEN);
+        }
+
+        #[test]
+        fn arbitrary_bodies_behind_a_valid_header_never_panic(body in proptest::collection::vec(any::<u8>(), 1..512)) {
+            let mut bytes = ((body.len() + 1) as u32).to_be_bytes().to_vec();
+            bytes.push(PROTOCOL_VERSION);
+            bytes.extend_from_slice(&body);
+            match decode(&bytes, MAX_FRAME_LEN) {
+                Ok(Some((_, used))) => prop_assert_eq!(used, bytes.len()),
+                Ok(None) => prop_assert!(false, "a complete frame was reported incomplete"),
+                Err(err) => prop_assert!(matches!(err, DecodeError::Malformed(_)), "{:?}", err),
+            }
+        }
+    }
+
+    #[test]
+    fn oversized_is_rejected_from_the_header_alone() {
+        let header = ((MAX_FRAME_LEN + 1) as u32).to_be_bytes();
+        assert_eq!(
+            decode(&header, MAX_FRAME_LEN),
+            Err(DecodeError::TooLarge {
+                len: MAX_FRAME_LEN + 1,
+                max: MAX_FRAME_LEN
+            })
+        );
+        assert_eq!(
+            decode(&u32::MAX.to_be_bytes(), 16),
+            Err(DecodeError::TooLarge {
+                len: u32::MAX as usize,
+                max: 16
+            })
+        );
+    }
+
+    #[test]
+    fn encoding_over_the_limit_fails_and_leaves_the_buffer_alone() {
+        let mut buf = vec![1, 2, 3];
+        let err = encode(&publish(100), &mut buf, 64).unwrap_err();
+        assert!(matches!(err, EncodeError::TooLarge { max: 64, .. }));
+        assert_eq!(buf, vec![1, 2, 3]);
+        assert!(encode(&publish(MAX_FRAME_LEN), &mut Vec::new(), MAX_FRAME_LEN).is_err());
+        assert!(encode(&publish(MAX_FRAME_LEN - 64), &mut Vec::new(), MAX_FRAME_LEN).is_ok());
+    }
+
+    #[test]
+    fn bad_version_and_empty_frames_are_named() {
+        let mut bytes = encode_to_vec(&Frame::Bye).unwrap();
+        bytes[4] = 2;
+        assert_eq!(
+            decode(&bytes, MAX_FRAME_LEN),
+            Err(DecodeError::BadVersion(2))
+        );
+        assert!(matches!(
+            decode(&[0, 0, 0, 0, 1], MAX_FRAME_LEN),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn unknown_variant_and_trailing_bytes_are_malformed() {
+        // Variant index 200 does not exist.
+        assert!(matches!(
+            decode(&[0, 0, 0, 2, PROTOCOL_VERSION, 200], MAX_FRAME_LEN),
+            Err(DecodeError::Malformed(_))
+        ));
+        let mut bytes = encode_to_vec(&Frame::Bye).unwrap();
+        bytes.push(0);
+        bytes[3] += 1;
+        assert!(matches!(
+            decode(&bytes, MAX_FRAME_LEN),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn small_frames_are_compact() {
+        // 64-byte payload on a short topic: header 5 + variant 1 + topic 2 + seq 1 + len 1 + 64.
+        assert_eq!(
+            encode_to_vec(&publish(64)).unwrap().len(),
+            5 + 1 + 2 + 1 + 1 + 64
+        );
+    }
+}

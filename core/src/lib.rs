@@ -1,0 +1,42 @@
+//! Herald's wire types and codecs, shared by the node, the bridge and the browser dashboard.
+//!
+//! `herald-core` has no tokio, no sockets and no clock (times are passed in as unix milliseconds), so it builds
+//! for `wasm32-unknown-unknown` too. Decoding untrusted bytes never panics: it returns a [`DecodeError`].
+//!
+//! # Layout
+//! - [`ids`]: [`NodeId`] and [`PeerKind`], on every wire.
+//! - [`payload`]: [`Payload`], user bytes; `{"text"}` or `{"base64"}` in JSON.
+//! - [`discovery`]: beacons and service lookups on the multicast group, in a signed-or-plain datagram envelope.
+//! - [`frame`]: the frames on node-to-node TCP links and their length-prefixed codec.
+//! - [`question`]: [`AskOutcome`], what came of asking a peer.
+//! - [`iplog`]: IP-history records, and Herald and legacy DynIP report datagrams.
+//! - [`bridge`]: the JSON protocol between a node's bridge and browsers.
+//! - [`envelope`]: the datagram layout shared by discovery and IP reports.
+//! - [`error`]: [`DecodeError`] and [`EncodeError`].
+//!
+//! # Versioning
+//! Every binary message carries [`PROTOCOL_VERSION`]. A change to any binary type bumps it; a node that meets
+//! another version ignores its beacons (counting them) and refuses its links with `Refused { reason: Version }`.
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod arbitrary;
+pub mod bridge;
+pub mod discovery;
+pub mod envelope;
+pub mod error;
+pub mod frame;
+pub mod ids;
+pub mod iplog;
+pub mod payload;
+pub mod question;
+
+pub use error::{DecodeError, EncodeError};
+pub use ids::{NodeId, PeerKind};
+pub use payload::Payload;
+pub use question::{AskOutcome, NoAnswer};
+
+/// The binary protocol version carried by every datagram and frame.
+pub const PROTOCOL_VERSION: u8 = 1;
+
+/// This crate's version, for `Hello::software` and `herald --version`.
+pub const SOFTWARE_VERSION: &str = env!("CARGO_PKG_VERSION");

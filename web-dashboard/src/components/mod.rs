@@ -1,0 +1,3 @@
+//! The dashboard's views, one component per file.
+
+pub mod connection_bar;
