@@ -12,7 +12,7 @@ use anyhow::bail;
 
 pub fn check(root: &Path) -> anyhow::Result<()> {
     let mut problems = Vec::new();
-    for file in rust_files(root, root)? {
+    for file in rust_files(root)? {
         let rel = file
             .strip_prefix(root)
             .unwrap_or(&file)
@@ -64,7 +64,7 @@ pub fn check(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn rust_files(root: &Path, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+fn rust_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
@@ -76,7 +76,7 @@ fn rust_files(root: &Path, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
             if !matches!(name, "target" | "dist" | "node_modules" | ".git")
                 && !name.starts_with('.')
             {
-                files.extend(rust_files(root, &path)?);
+                files.extend(rust_files(&path)?);
             }
         } else if name.ends_with(".rs") {
             files.push(path);
