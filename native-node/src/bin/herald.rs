@@ -1,27 +1,21 @@
-//! The `herald` command line: parses arguments, sets up logging, and calls the node library.
+//! The `herald` binary: parses the command line, sets up logging on stderr, and runs the chosen subcommand.
+
+use std::process::ExitCode;
 
 use clap::Parser;
+use herald_node::cli::Cli;
 
-/// Herald: find programs on your LAN, and talk to them.
-#[derive(Debug, Parser)]
-#[command(name = "herald", version, about, long_about = None)]
-struct Cli {
-    /// More logging (-v info, -vv debug).
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    verbose: u8,
-}
-
-fn main() -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let level = match cli.verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(level)
-        .with_writer(std::io::stderr)
-        .init();
-    tracing::info!(version = herald_node::VERSION, "herald");
-    Ok(())
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cli.log_filter()));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match cli.run().await {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("herald: {err:#}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -1,0 +1,81 @@
+//! The TOML config file (`--config FILE`): every flag has a key of the same name, with `_` for `-`.
+//!
+//! ```toml
+//! name = "kitchen"
+//! interface = "eth0"
+//! group = "239.255.72.68:7268"
+//! key_file = "/etc/herald/key"
+//! heartbeat = 1000        # ms
+//! expiry_beats = 3
+//! max_peers = 1024
+//! json = false
+//! [service]
+//! web = 8080
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddrV4;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// Keys of the config file; all optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `--name`
+    pub name: Option<String>,
+    /// `--interface`
+    pub interface: Option<String>,
+    /// `--group`
+    pub group: Option<SocketAddrV4>,
+    /// `--key-file`
+    pub key_file: Option<PathBuf>,
+    /// `--service NAME=PORT`, as a table.
+    #[serde(default)]
+    pub service: BTreeMap<String, u16>,
+    /// `--heartbeat` (ms)
+    pub heartbeat: Option<u64>,
+    /// `--expiry-beats`
+    pub expiry_beats: Option<u32>,
+    /// `--max-peers`
+    pub max_peers: Option<usize>,
+    /// `--json`
+    pub json: Option<bool>,
+    /// Replay window for signed datagrams (ms); no flag.
+    pub replay_window_ms: Option<u64>,
+}
+
+impl FileConfig {
+    /// Reads and parses a config file; unknown keys are errors (a typo should not be ignored).
+    pub fn read(path: &Path) -> anyhow::Result<FileConfig> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documented_example_parses_and_typos_do_not() {
+        let example = r#"
+            name = "kitchen"
+            interface = "eth0"
+            group = "239.255.72.68:7268"
+            key_file = "/etc/herald/key"
+            heartbeat = 1000
+            expiry_beats = 3
+            max_peers = 1024
+            json = false
+            [service]
+            web = 8080
+        "#;
+        let config: FileConfig = toml::from_str(example).unwrap();
+        assert_eq!(config.service["web"], 8080);
+        assert_eq!(config.group, Some("239.255.72.68:7268".parse().unwrap()));
+        assert!(toml::from_str::<FileConfig>("nmae = \"x\"").is_err());
+    }
+}

@@ -1,0 +1,32 @@
+//! `herald lookup SERVICE`: asks the group who provides a service and prints one `IP:PORT` per provider;
+//! exits 1 when there is none. It is not a node: a plain query answered by unicast, like the old hub.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{one_shot_config, FileConfig, GlobalArgs};
+
+#[derive(Debug, Args)]
+pub struct LookupArgs {
+    /// The service name.
+    service: String,
+    /// Seconds to collect replies.
+    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    wait: f64,
+}
+
+pub async fn run(global: &GlobalArgs, file: &FileConfig, args: LookupArgs) -> anyhow::Result<ExitCode> {
+    let config = one_shot_config(global, file)?;
+    let wait = Duration::from_secs_f64(args.wait.max(0.0));
+    let providers = crate::services::lookup(&config, &args.service, wait).await?;
+    for provider in &providers {
+        println!("{}", provider.addr);
+    }
+    if providers.is_empty() {
+        eprintln!("no provider of {:?}", args.service);
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,150 @@
+//! The `herald` command line: argument parsing (clap), the TOML config file, and one module per subcommand.
+//! Everything here may print; the library below does not.
+
+mod file;
+mod keygen;
+mod lookup;
+mod node;
+mod peers;
+
+use std::net::SocketAddrV4;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::auth::Key;
+use crate::config::NodeConfig;
+pub use file::FileConfig;
+
+const EXAMPLES: &str = "\
+Examples:
+  herald node --name alpha --interface 127.0.0.1 --service web=8080 --json
+  herald node --name kitchen --interface eth0          # on the LAN
+  herald peers --interface 127.0.0.1 --wait 2
+  herald lookup web --interface 127.0.0.1
+  herald keygen /etc/herald/key && herald node --key-file /etc/herald/key
+
+Without --interface a node uses its first LAN interface. Without a key file nothing is authenticated.";
+
+/// Herald: find programs on your LAN, and talk to them.
+#[derive(Debug, Parser)]
+#[command(name = "herald", version, about, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// More logging on stderr: -v info, -vv debug.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Debug logging (same as -vv).
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// TOML config file; every flag has a key of the same name (flags win).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Interface for discovery: an IPv4 address (127.0.0.1) or a name (eth0, followed as its address
+    /// changes). Default: the first LAN interface.
+    #[arg(long, global = true, value_name = "IP|NAME")]
+    pub interface: Option<String>,
+    /// Multicast group and port.
+    #[arg(long, global = true, value_name = "ADDR:PORT")]
+    pub group: Option<SocketAddrV4>,
+    /// Shared key file (one line of hex or base64, 32+ bytes): sign and require signed traffic.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a node in the foreground until Ctrl-C; print peer events.
+    Node(node::NodeArgs),
+    /// Join briefly and print the live peers.
+    Peers(peers::PeersArgs),
+    /// Print one IP:PORT per provider of a service; exit 1 if there is none.
+    Lookup(lookup::LookupArgs),
+    /// Write a new random key file (or print one).
+    Keygen(keygen::KeygenArgs),
+}
+
+impl Cli {
+    /// Log level from `-v`/`--debug`.
+    pub fn log_filter(&self) -> &'static str {
+        match (self.global.debug, self.global.verbose) {
+            (true, _) | (_, 2..) => "debug",
+            (_, 1) => "info",
+            _ => "warn",
+        }
+    }
+
+    /// Runs the chosen subcommand.
+    pub async fn run(self) -> anyhow::Result<ExitCode> {
+        let file = match &self.global.config {
+            Some(path) => FileConfig::read(path)?,
+            None => FileConfig::default(),
+        };
+        match self.command {
+            Command::Node(args) => node::run(&self.global, &file, args).await,
+            Command::Peers(args) => peers::run(&self.global, &file, args).await,
+            Command::Lookup(args) => lookup::run(&self.global, &file, args).await,
+            Command::Keygen(args) => keygen::run(args),
+        }
+    }
+}
+
+/// Applies the global flags (over the config file's keys) to a node config.
+fn apply_global(config: &mut NodeConfig, global: &GlobalArgs, file: &FileConfig) -> anyhow::Result<()> {
+    if let Some(interface) = global.interface.as_ref().or(file.interface.as_ref()) {
+        config.interface = interface.parse().expect("infallible");
+    }
+    if let Some(group) = global.group.or(file.group) {
+        config.group = group;
+    }
+    if let Some(path) = global.key_file.as_ref().or(file.key_file.as_ref()) {
+        config.key = Some(Key::from_file(path).with_context(|| "--key-file")?);
+    }
+    if let Some(ms) = file.replay_window_ms {
+        config.replay_window = std::time::Duration::from_millis(ms);
+    }
+    Ok(())
+}
+
+/// A config for a CLI one-shot: kind `cli`, a generated name, a fresh id, no name-claim wait.
+fn one_shot_config(global: &GlobalArgs, file: &FileConfig) -> anyhow::Result<NodeConfig> {
+    let mut config = NodeConfig::new(crate::identity::one_shot_name());
+    config.kind = herald_core::PeerKind::Cli;
+    config.node_id = Some(crate::identity::random_node_id());
+    config.claim_wait = std::time::Duration::ZERO;
+    apply_global(&mut config, global, file)?;
+    Ok(config)
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,105 @@
+//! `herald node`: runs a node in the foreground and prints its peer events (JSON lines with `--json`) until
+//! Ctrl-C or SIGTERM, then leaves gracefully.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::{apply_global, stop_signal, FileConfig, GlobalArgs};
+use crate::config::NodeConfig;
+use crate::discovery::peers::PeerChange;
+use crate::node::{Node, NodeEvent};
+
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// Unique name on the LAN [default: the host name].
+    #[arg(long)]
+    name: Option<String>,
+    /// Advertise a service at a port of this host (repeatable).
+    #[arg(long = "service", value_name = "NAME=PORT", value_parser = parse_service)]
+    services: Vec<(String, u16)>,
+    /// Milliseconds between beacons.
+    #[arg(long, value_name = "MS")]
+    heartbeat: Option<u64>,
+    /// A peer is lost after this many of its heartbeats without a beacon.
+    #[arg(long, value_name = "N")]
+    expiry_beats: Option<u32>,
+    /// Bound on the peer table; beyond it new peers are refused and counted.
+    #[arg(long, value_name = "N")]
+    max_peers: Option<usize>,
+    /// Print one JSON event per line (the bridge's event form).
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_service(text: &str) -> Result<(String, u16), String> {
+    let (name, port) = text.split_once('=').ok_or("expected NAME=PORT")?;
+    let port = port.parse().map_err(|_| format!("bad port {port:?}"))?;
+    if name.is_empty() {
+        return Err("empty service name".into());
+    }
+    Ok((name.to_owned(), port))
+}
+
+pub async fn run(global: &GlobalArgs, file: &FileConfig, args: NodeArgs) -> anyhow::Result<ExitCode> {
+    let name = args.name.or_else(|| file.name.clone()).unwrap_or_else(crate::identity::hostname);
+    let mut config = NodeConfig::new(name);
+    apply_global(&mut config, global, file)?;
+    config.services.extend(file.service.clone());
+    config.services.extend(args.services);
+    if let Some(ms) = args.heartbeat.or(file.heartbeat) {
+        config.heartbeat = Duration::from_millis(ms.max(10));
+    }
+    if let Some(beats) = args.expiry_beats.or(file.expiry_beats) {
+        config.expiry_beats = beats;
+    }
+    if let Some(max) = args.max_peers.or(file.max_peers) {
+        config.max_peers = max;
+    }
+    let json = args.json || file.json.unwrap_or(false);
+    let node = Node::start(config).await.context("cannot start the node")?;
+    let mut events = node.events();
+    if !json {
+        eprintln!("herald: node {} ({}) on {}; Ctrl-C to leave", node.name(), node.id().short(), node.info().addr);
+    }
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            event = events.next() => match event {
+                Some(event) => print_event(&event, json),
+                None => break,
+            },
+        }
+    }
+    node.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_event(event: &NodeEvent, json: bool) {
+    if json {
+        println!("{}", event.to_bridge_event().to_json());
+        return;
+    }
+    match event {
+        NodeEvent::Peer(event) => {
+            let peer = &event.peer;
+            let what = match &event.change {
+                PeerChange::Joined => "joined".to_owned(),
+                PeerChange::Changed { old_addr: Some(old) } => format!("changed (was {old})"),
+                PeerChange::Changed { old_addr: None } => "changed".to_owned(),
+                PeerChange::Left => "left".to_owned(),
+                PeerChange::Lost => "lost".to_owned(),
+            };
+            let services: Vec<String> = peer.services.iter().map(|(name, addr)| format!("{name}={addr}")).collect();
+            println!("{what:<8} {:<20} {:<15} {}", peer.name, peer.addr, services.join(" "));
+        }
+        NodeEvent::NameConflict(conflict) => {
+            eprintln!("warning: node {} at {} claims this node's name {:?}", conflict.claimant, conflict.addr, conflict.name)
+        }
+        NodeEvent::Lagged { missed } => eprintln!("warning: missed {missed} events (output too slow)"),
+    }
+}

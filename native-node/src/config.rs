@@ -1,0 +1,137 @@
+//! [`NodeConfig`]: everything a node is started with, with the documented defaults. The CLI fills it from
+//! flags and the TOML config file; library users build it directly.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::str::FromStr;
+use std::time::Duration;
+
+use herald_core::discovery::{DEFAULT_GROUP, DEFAULT_PORT};
+use herald_core::{NodeId, PeerKind};
+
+use crate::auth::{Key, DEFAULT_REPLAY_WINDOW_MS};
+use crate::discovery::peers::DEFAULT_MAX_PEERS;
+
+/// Default heartbeat: one beacon a second.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
+/// Default expiry: a peer is lost after this many of its heartbeats without a beacon.
+pub const DEFAULT_EXPIRY_BEATS: u32 = 3;
+/// Default time a starting node listens for another live node using its name before it goes on.
+pub const DEFAULT_CLAIM_WAIT: Duration = Duration::from_millis(300);
+/// Default capacity of the node's event stream; a reader that falls further behind gets a lag notice.
+pub const DEFAULT_EVENT_CAPACITY: usize = 4096;
+
+/// Which interface discovery uses.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum InterfaceSpec {
+    /// The first non-loopback interface with an IPv4 address (the LAN), else loopback.
+    #[default]
+    Lan,
+    /// A fixed address (e.g. `127.0.0.1`).
+    Addr(Ipv4Addr),
+    /// An interface by name (e.g. `eth0`); its address is followed as it changes.
+    Name(String),
+}
+
+impl FromStr for InterfaceSpec {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.parse::<Ipv4Addr>() {
+            Ok(ip) => InterfaceSpec::Addr(ip),
+            Err(_) if s.is_empty() || s == "lan" => InterfaceSpec::Lan,
+            Err(_) => InterfaceSpec::Name(s.to_owned()),
+        })
+    }
+}
+
+impl fmt::Display for InterfaceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InterfaceSpec::Lan => f.write_str("lan"),
+            InterfaceSpec::Addr(ip) => write!(f, "{ip}"),
+            InterfaceSpec::Name(name) => f.write_str(name),
+        }
+    }
+}
+
+/// How a node is started.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Unique name on the LAN.
+    pub name: String,
+    /// What sort of node this is (`herald`, or `cli` for one-shots).
+    pub kind: PeerKind,
+    /// Fixed id; `None` takes the id stored for `name` in the state directory.
+    pub node_id: Option<NodeId>,
+    /// Interface for discovery.
+    pub interface: InterfaceSpec,
+    /// Multicast group and port.
+    pub group: SocketAddrV4,
+    /// Interval between beacons (each one jittered by ±10%).
+    pub heartbeat: Duration,
+    /// A peer is lost after this many of its heartbeats without a beacon.
+    pub expiry_beats: u32,
+    /// Advertised services, `name -> port` at this node's address.
+    pub services: BTreeMap<String, u16>,
+    /// Subscribed topics announced in beacons.
+    pub topics: Vec<String>,
+    /// Link port announced in beacons (0: takes no links).
+    pub tcp_port: u16,
+    /// Shared secret: sign and require signed datagrams.
+    pub key: Option<Key>,
+    /// Signed datagrams older or newer than this are refused as replays.
+    pub replay_window: Duration,
+    /// Bound on the peer table (see [`crate::discovery::peers`] for what happens when full).
+    pub max_peers: usize,
+    /// How long start-up listens for another live node with this name (0: do not wait).
+    pub claim_wait: Duration,
+    /// Capacity of the event stream.
+    pub event_capacity: usize,
+}
+
+impl NodeConfig {
+    /// A node named `name` with every default: LAN interface, group `239.255.72.68:7268`, 1 s heartbeat,
+    /// lost after 3 heartbeats, no services, no key.
+    pub fn new(name: impl Into<String>) -> Self {
+        NodeConfig {
+            name: name.into(),
+            kind: PeerKind::Herald,
+            node_id: None,
+            interface: InterfaceSpec::Lan,
+            group: SocketAddrV4::new(DEFAULT_GROUP, DEFAULT_PORT),
+            heartbeat: DEFAULT_HEARTBEAT,
+            expiry_beats: DEFAULT_EXPIRY_BEATS,
+            services: BTreeMap::new(),
+            topics: Vec::new(),
+            tcp_port: 0,
+            key: None,
+            replay_window: Duration::from_millis(DEFAULT_REPLAY_WINDOW_MS),
+            max_peers: DEFAULT_MAX_PEERS,
+            claim_wait: DEFAULT_CLAIM_WAIT,
+            event_capacity: DEFAULT_EVENT_CAPACITY,
+        }
+    }
+
+    /// The same, pinned to loopback on `port` of the default group: what tests and the quick-start use.
+    pub fn loopback(name: impl Into<String>, port: u16) -> Self {
+        NodeConfig {
+            interface: InterfaceSpec::Addr(Ipv4Addr::LOCALHOST),
+            group: SocketAddrV4::new(DEFAULT_GROUP, port),
+            ..NodeConfig::new(name)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interfaces_parse_as_addresses_or_names() {
+        assert_eq!("127.0.0.1".parse(), Ok(InterfaceSpec::Addr(Ipv4Addr::LOCALHOST)));
+        assert_eq!("eth0".parse(), Ok(InterfaceSpec::Name("eth0".into())));
+        assert_eq!("lan".parse(), Ok(InterfaceSpec::Lan));
+    }
+}

@@ -1,0 +1,318 @@
+//! The beacon task: one per node, owning its discovery sockets.
+//!
+//! It beacons at once on start and then every heartbeat (±10% jitter), and again whenever the node's advert
+//! changes. A newcomer (or a restarted peer) is greeted with our beacon by unicast, so it learns of every node
+//! within a round trip without anyone multicasting in reply: no storms when many nodes start together, and a
+//! greeting budget per heartbeat bounds the work a flood of fake ids can cause. It answers service lookups
+//! by unicast, expires silent peers, follows a named interface's address, and on shutdown sends the leave
+//! beacon.
+
+use std::collections::HashSet;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_core::discovery::{Beacon, DiscoveryMessage, LookupQuery, LookupReply, ServiceProvider, MAX_DATAGRAM_LEN};
+use herald_core::{EncodeError, NodeId};
+use rand::Rng;
+use tokio::net::UdpSocket;
+use tokio::time::{sleep_until, Instant};
+use tokio_util::sync::CancellationToken;
+
+use super::peers::Refusal;
+use super::sockets;
+use crate::clock::unix_ms;
+use crate::config::InterfaceSpec;
+use crate::node::{NameConflict, NodeEvent, Shared};
+use crate::stats::bump;
+
+/// Newcomers greeted per heartbeat at most; beyond it they learn of us from our next multicast beacon.
+pub const GREETINGS_PER_HEARTBEAT: u32 = 256;
+
+/// Largest datagram read; bigger than any valid one so oversized datagrams are seen (and counted) as such.
+const RECV_BUFFER: usize = 2048;
+
+/// Claimants of our name remembered (so each is told and logged once, not in a greeting ping-pong).
+const CLAIMANTS_REMEMBERED: usize = 64;
+
+/// How often a run of version mismatches is logged at `warn`.
+const VERSION_LOG_EVERY: Duration = Duration::from_secs(60);
+
+pub(crate) struct BeaconTask {
+    shared: Arc<Shared>,
+    group: UdpSocket,
+    unicast: UdpSocket,
+    local_ip: Ipv4Addr,
+    seq: u64,
+    greetings_left: u32,
+    version_drops_logged: u64,
+    version_logged_at: Option<Instant>,
+    claimants_told: HashSet<(NodeId, u64)>,
+}
+
+impl BeaconTask {
+    pub(crate) fn new(shared: Arc<Shared>, group: UdpSocket, unicast: UdpSocket, local_ip: Ipv4Addr) -> Self {
+        BeaconTask {
+            shared,
+            group,
+            unicast,
+            local_ip,
+            seq: 0,
+            greetings_left: GREETINGS_PER_HEARTBEAT,
+            version_drops_logged: 0,
+            version_logged_at: None,
+            claimants_told: HashSet::new(),
+        }
+    }
+
+    #[tracing::instrument(name = "beacon", skip_all, fields(node = %self.shared.config.name))]
+    pub(crate) async fn run(mut self, shutdown: CancellationToken) {
+        let heartbeat = self.shared.config.heartbeat;
+        let group = self.shared.config.group;
+        self.send_beacon(SocketAddr::V4(group), false).await;
+        let mut next_beacon = Instant::now() + jittered(heartbeat);
+        let mut expiry = tokio::time::interval((heartbeat / 4).max(Duration::from_millis(10)));
+        expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut group_buf = vec![0u8; RECV_BUFFER];
+        let mut unicast_buf = vec![0u8; RECV_BUFFER];
+        loop {
+            enum Step {
+                Stop,
+                Heartbeat,
+                Announce,
+                Expire,
+                Group(std::io::Result<(usize, SocketAddr)>),
+                Unicast(std::io::Result<(usize, SocketAddr)>),
+            }
+            let step = tokio::select! {
+                _ = shutdown.cancelled() => Step::Stop,
+                _ = sleep_until(next_beacon) => Step::Heartbeat,
+                _ = self.shared.announce.notified() => Step::Announce,
+                _ = expiry.tick() => Step::Expire,
+                r = self.group.recv_from(&mut group_buf) => Step::Group(r),
+                r = self.unicast.recv_from(&mut unicast_buf) => Step::Unicast(r),
+            };
+            match step {
+                Step::Stop => break,
+                Step::Heartbeat => {
+                    self.follow_interface();
+                    self.log_version_drops();
+                    self.greetings_left = GREETINGS_PER_HEARTBEAT;
+                    self.send_beacon(SocketAddr::V4(group), false).await;
+                    next_beacon = Instant::now() + jittered(heartbeat);
+                }
+                Step::Announce => self.send_beacon(SocketAddr::V4(group), false).await,
+                Step::Expire => self.expire(),
+                Step::Group(Ok((len, from))) => self.handle(&group_buf[..len], from).await,
+                Step::Unicast(Ok((len, from))) => self.handle(&unicast_buf[..len], from).await,
+                Step::Group(Err(err)) | Step::Unicast(Err(err)) => {
+                    tracing::debug!(%err, "discovery receive failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+        // Leave gracefully; twice, as one datagram may be lost on a busy LAN and the second costs nothing.
+        for _ in 0..2 {
+            self.send_beacon(SocketAddr::V4(group), true).await;
+        }
+    }
+
+    async fn handle(&mut self, bytes: &[u8], from: SocketAddr) {
+        let now_ms = unix_ms();
+        let config = &self.shared.config;
+        let Some(message) =
+            super::open(bytes, from, config.key.as_ref(), config.replay_window, now_ms, &self.shared.counters)
+        else {
+            return;
+        };
+        match message {
+            DiscoveryMessage::Beacon(beacon) => self.on_beacon(&beacon, from, now_ms).await,
+            DiscoveryMessage::Lookup(query) => self.on_lookup(&query, from).await,
+            // Replies go to one-shot lookups' own sockets; a node has nothing to do with one.
+            DiscoveryMessage::LookupReply(_) => {}
+        }
+    }
+
+    async fn on_beacon(&mut self, beacon: &Beacon, from: SocketAddr, now_ms: u64) {
+        let result = self.shared.table().apply(beacon, from, Instant::now().into_std(), now_ms);
+        let counters = &self.shared.counters;
+        match result {
+            Ok(applied) => {
+                if let Some(event) = applied.event {
+                    tracing::debug!(peer = %event.peer.name, change = ?event.change, "peer event");
+                    self.shared.emit(NodeEvent::Peer(event));
+                }
+                if applied.greet {
+                    self.greet(from).await;
+                }
+            }
+            Err(Refusal::Own | Refusal::Stale | Refusal::UnknownLeaving) => {}
+            Err(Refusal::TableFull) => {
+                bump(&counters.refused_table_full);
+                tracing::debug!(peer = %beacon.name, %from, "peer table full, new peer refused");
+            }
+            Err(Refusal::NameTaken { holder }) => {
+                bump(&counters.refused_name_taken);
+                tracing::debug!(name = %beacon.name, claimant = %beacon.node_id, %holder, %from, "name already taken, beacon refused");
+            }
+            Err(Refusal::ClaimsOurName) => {
+                bump(&counters.claims_our_name);
+                if beacon.leaving || !self.remember_claimant(beacon) {
+                    return;
+                }
+                tracing::warn!(name = %beacon.name, claimant = %beacon.node_id, %from, "another node claims this node's name");
+                let conflict = NameConflict { name: beacon.name.clone(), claimant: beacon.node_id, addr: from };
+                self.shared.note_conflict(conflict.clone());
+                self.shared.emit(NodeEvent::NameConflict(conflict));
+                // Tell the claimant at once that the name is taken.
+                self.greet(from).await;
+            }
+        }
+    }
+
+    /// True the first time this claimant (id and run) is seen; the memory is bounded.
+    fn remember_claimant(&mut self, beacon: &Beacon) -> bool {
+        if self.claimants_told.len() >= CLAIMANTS_REMEMBERED {
+            self.claimants_told.clear();
+        }
+        self.claimants_told.insert((beacon.node_id, beacon.incarnation))
+    }
+
+    async fn on_lookup(&mut self, query: &LookupQuery, from: SocketAddr) {
+        let Some(port) = self.shared.advert().services.get(&query.service).copied() else {
+            return;
+        };
+        let config = &self.shared.config;
+        let provider = ServiceProvider {
+            node_id: self.shared.node_id,
+            name: config.name.clone(),
+            addr: SocketAddr::new(self.local_ip.into(), port),
+        };
+        let reply = DiscoveryMessage::LookupReply(LookupReply {
+            query_id: query.query_id,
+            service: query.service.clone(),
+            providers: vec![provider],
+        });
+        match super::seal(&reply, config.key.as_ref(), unix_ms()) {
+            Ok(bytes) => {
+                self.send(&bytes, from).await;
+                bump(&self.shared.counters.lookups_answered);
+            }
+            Err(err) => tracing::warn!(%err, "cannot encode a lookup reply"),
+        }
+    }
+
+    async fn greet(&mut self, to: SocketAddr) {
+        if self.greetings_left == 0 {
+            bump(&self.shared.counters.greetings_skipped);
+            return;
+        }
+        self.greetings_left -= 1;
+        bump(&self.shared.counters.greetings_sent);
+        self.send_beacon(to, false).await;
+    }
+
+    fn expire(&mut self) {
+        let lost = self.shared.table().expire(Instant::now().into_std(), unix_ms());
+        for event in lost {
+            tracing::debug!(peer = %event.peer.name, "peer lost");
+            self.shared.emit(NodeEvent::Peer(event));
+        }
+    }
+
+    async fn send_beacon(&mut self, to: SocketAddr, leaving: bool) {
+        self.seq += 1;
+        let config = &self.shared.config;
+        let advert = self.shared.advert().clone();
+        let mut beacon = Beacon {
+            node_id: self.shared.node_id,
+            name: config.name.clone(),
+            kind: config.kind,
+            incarnation: self.shared.incarnation,
+            seq: self.seq,
+            tcp_port: advert.tcp_port,
+            services: advert.services.clone(),
+            topics: advert.topics.clone(),
+            more_topics: false,
+            heartbeat_ms: config.heartbeat.as_millis().min(u128::from(u32::MAX)) as u32,
+            leaving,
+            via: None,
+            addr: None,
+        };
+        let bytes = loop {
+            match super::seal(&DiscoveryMessage::Beacon(beacon.clone()), config.key.as_ref(), unix_ms()) {
+                Ok(bytes) => break bytes,
+                // Too many topics for one datagram: send fewer; the full list travels over links.
+                Err(EncodeError::TooLarge { .. }) if !beacon.topics.is_empty() => {
+                    let keep = beacon.topics.len() / 2;
+                    beacon.topics.truncate(keep);
+                    beacon.more_topics = true;
+                }
+                Err(err) => {
+                    tracing::error!(%err, max = MAX_DATAGRAM_LEN, "cannot encode this node's beacon");
+                    return;
+                }
+            }
+        };
+        if self.send(&bytes, to).await {
+            bump(&self.shared.counters.beacons_sent);
+        }
+    }
+
+    async fn send(&self, bytes: &[u8], to: SocketAddr) -> bool {
+        match self.unicast.send_to(bytes, to).await {
+            Ok(_) => true,
+            Err(err) => {
+                bump(&self.shared.counters.send_errors);
+                tracing::debug!(%to, %err, "discovery send failed");
+                false
+            }
+        }
+    }
+
+    /// With a named interface, notices a new address and moves both sockets to it; peers then see this node
+    /// `Changed` with its old address.
+    fn follow_interface(&mut self) {
+        let config = &self.shared.config;
+        if !matches!(config.interface, InterfaceSpec::Name(_)) {
+            return;
+        }
+        let ip = match sockets::resolve(&config.interface) {
+            Ok(ip) if ip != self.local_ip => ip,
+            Ok(_) => return,
+            Err(err) => {
+                tracing::debug!(%err, "interface has no address now");
+                return;
+            }
+        };
+        match (sockets::group_socket(config.group, ip), sockets::unicast_socket(ip)) {
+            (Ok(group), Ok(unicast)) => {
+                tracing::info!(old = %self.local_ip, new = %ip, "interface address changed");
+                self.group = group;
+                self.unicast = unicast;
+                self.local_ip = ip;
+                self.shared.set_local_ip(ip);
+            }
+            (Err(err), _) | (_, Err(err)) => tracing::warn!(%ip, %err, "cannot move discovery to the new address"),
+        }
+    }
+
+    fn log_version_drops(&mut self) {
+        let drops = self.shared.counters.dropped_version.load(Ordering::Relaxed);
+        let due = self.version_logged_at.is_none_or(|at| at.elapsed() >= VERSION_LOG_EVERY);
+        if drops > self.version_drops_logged && due {
+            tracing::warn!(
+                dropped = drops - self.version_drops_logged,
+                "beacons of another protocol version ignored (a host runs another Herald version)"
+            );
+            self.version_drops_logged = drops;
+            self.version_logged_at = Some(Instant::now());
+        }
+    }
+}
+
+/// `interval` ±10%.
+fn jittered(interval: Duration) -> Duration {
+    interval.mul_f64(rand::thread_rng().gen_range(0.9..1.1))
+}

@@ -1,0 +1,83 @@
+//! Discovery's sockets: one bound to the multicast group (shared with every other node on the host), and one
+//! unicast socket per node, bound to the interface's address, from which beacons are sent. Greetings and
+//! lookup replies go to that unicast socket's address, so each reaches exactly the node it is for.
+//! Also resolves [`InterfaceSpec`] to an IPv4 address.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::UdpSocket;
+
+use crate::config::InterfaceSpec;
+
+/// Receive buffer asked for on the group socket: enough for a burst of beacons when many nodes start at once.
+const GROUP_RECV_BUFFER: usize = 1 << 20;
+
+/// Why an interface could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum InterfaceError {
+    /// No interface has that name, or it has no IPv4 address (yet).
+    #[error("interface {0} not found or has no IPv4 address")]
+    NotFound(String),
+    /// Listing the interfaces failed.
+    #[error("cannot list network interfaces: {0}")]
+    List(#[from] io::Error),
+}
+
+/// The IPv4 address to use for `spec` now.
+pub fn resolve(spec: &InterfaceSpec) -> Result<Ipv4Addr, InterfaceError> {
+    match spec {
+        InterfaceSpec::Addr(ip) => Ok(*ip),
+        InterfaceSpec::Name(name) => if_addrs::get_if_addrs()?
+            .into_iter()
+            .find_map(|iface| match iface.addr {
+                if_addrs::IfAddr::V4(v4) if &iface.name == name => Some(v4.ip),
+                _ => None,
+            })
+            .ok_or_else(|| InterfaceError::NotFound(name.clone())),
+        InterfaceSpec::Lan => {
+            let lan = if_addrs::get_if_addrs()?.into_iter().find_map(|iface| match iface.addr {
+                if_addrs::IfAddr::V4(v4) if !v4.ip.is_loopback() => Some(v4.ip),
+                _ => None,
+            });
+            Ok(lan.unwrap_or_else(|| {
+                tracing::warn!("no LAN interface with an IPv4 address; discovery stays on loopback");
+                Ipv4Addr::LOCALHOST
+            }))
+        }
+    }
+}
+
+/// The socket that receives the group's datagrams, joined on `iface`.
+pub fn group_socket(group: SocketAddrV4, iface: Ipv4Addr) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_address(true)?;
+    #[cfg(unix)]
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    if let Err(err) = socket.set_recv_buffer_size(GROUP_RECV_BUFFER) {
+        tracing::debug!(%err, "could not enlarge the group socket's receive buffer");
+    }
+    // Binding the group address (Linux) delivers only the group's datagrams; elsewhere bind the wildcard.
+    let bound = if cfg!(target_os = "linux") {
+        socket.bind(&SocketAddr::V4(group).into())
+    } else {
+        socket.bind(&SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, group.port())).into())
+    };
+    bound?;
+    socket.join_multicast_v4(group.ip(), &iface)?;
+    UdpSocket::from_std(socket.into())
+}
+
+/// A node's own socket on `iface` (ephemeral port): sends to the group, receives greetings and replies.
+pub fn unicast_socket(iface: Ipv4Addr) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&SocketAddr::V4(SocketAddrV4::new(iface, 0)).into())?;
+    socket.set_multicast_if_v4(&iface)?;
+    socket.set_multicast_loop_v4(true)?;
+    // Discovery is for the local network: never routed further.
+    socket.set_multicast_ttl_v4(1)?;
+    UdpSocket::from_std(socket.into())
+}

@@ -1,0 +1,307 @@
+//! [`Node`]: the handle to a running node. It starts the tasks (discovery now; links, messaging and the IP log
+//! as they land), owns their shutdown, and is what library users hold: peers, lookups, adverts, events, stats.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use herald_core::bridge::{BridgeEvent, PeerInfo, PeerState, Stats};
+use herald_core::NodeId;
+use tokio::sync::{broadcast, Notify};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clock::unix_ms;
+use crate::config::NodeConfig;
+use crate::discovery::beacon::BeaconTask;
+use crate::discovery::peers::{PeerEvent, PeerTable};
+use crate::discovery::sockets::{self, InterfaceError};
+use crate::identity;
+use crate::stats::DiscoveryCounters;
+
+/// Something that happened on a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// A peer joined, changed, left or was lost.
+    Peer(PeerEvent),
+    /// Another node claims this node's name.
+    NameConflict(NameConflict),
+    /// This reader of the event stream fell behind and missed `missed` events (counted in
+    /// `node.events_lagged`); the peer table itself is intact: re-read it with [`Node::peers`].
+    Lagged {
+        /// Events missed.
+        missed: u64,
+    },
+}
+
+impl NodeEvent {
+    /// The bridge's (and the CLI's `--json`) form of this event.
+    pub fn to_bridge_event(&self) -> BridgeEvent {
+        match self {
+            NodeEvent::Peer(event) => event.to_bridge_event(),
+            NodeEvent::NameConflict(conflict) => BridgeEvent::NodeError {
+                context: "discovery".into(),
+                message: format!("node {} at {} claims this node's name {:?}", conflict.claimant, conflict.addr, conflict.name),
+            },
+            NodeEvent::Lagged { missed } => BridgeEvent::Lagged { missed: *missed },
+        }
+    }
+}
+
+/// Another node claiming this node's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameConflict {
+    /// The name.
+    pub name: String,
+    /// The other node's id.
+    pub claimant: NodeId,
+    /// Where its beacon came from.
+    pub addr: SocketAddr,
+}
+
+/// Why a node did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The interface cannot be used.
+    #[error(transparent)]
+    Interface(#[from] InterfaceError),
+    /// A discovery socket could not be opened (port, permissions, multicast membership).
+    #[error("cannot open the discovery sockets on {iface} for group {group}: {source}")]
+    Socket {
+        /// Interface address.
+        iface: Ipv4Addr,
+        /// Group and port.
+        group: std::net::SocketAddrV4,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Another live node already uses this name.
+    #[error("the name {name:?} is taken by node {holder} at {addr}; choose another with --name")]
+    NameTaken {
+        /// The name.
+        name: String,
+        /// The node holding it.
+        holder: NodeId,
+        /// Where it is.
+        addr: SocketAddr,
+    },
+}
+
+/// What this node announces, changed at run time by [`Node::advertise`] and friends.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Advert {
+    pub services: BTreeMap<String, u16>,
+    pub topics: Vec<String>,
+    pub tcp_port: u16,
+}
+
+/// State shared by the node's handle and its tasks. Locks are `std` mutexes held for a few instructions,
+/// never across an `.await`.
+pub(crate) struct Shared {
+    pub config: NodeConfig,
+    pub node_id: NodeId,
+    pub incarnation: u64,
+    pub counters: DiscoveryCounters,
+    pub announce: Notify,
+    table: Mutex<PeerTable>,
+    advert: Mutex<Advert>,
+    local_ip: Mutex<Ipv4Addr>,
+    conflict: Mutex<Option<NameConflict>>,
+    events: broadcast::Sender<NodeEvent>,
+}
+
+impl Shared {
+    pub fn table(&self) -> MutexGuard<'_, PeerTable> {
+        self.table.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn advert(&self) -> MutexGuard<'_, Advert> {
+        self.advert.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn set_local_ip(&self, ip: Ipv4Addr) {
+        *self.local_ip.lock().unwrap_or_else(|p| p.into_inner()) = ip;
+    }
+
+    pub fn local_ip(&self) -> Ipv4Addr {
+        *self.local_ip.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn note_conflict(&self, conflict: NameConflict) {
+        self.conflict.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(conflict);
+    }
+
+    /// Sends an event to every reader; with none, it is simply not delivered (the table stays the truth).
+    pub fn emit(&self, event: NodeEvent) {
+        let _ = self.events.send(event);
+    }
+}
+
+/// A stream of [`NodeEvent`]s. Bounded: a reader that falls behind gets [`NodeEvent::Lagged`] with the count
+/// it missed, then continues with the oldest events still held.
+pub struct Events {
+    rx: broadcast::Receiver<NodeEvent>,
+    shared: Arc<Shared>,
+}
+
+impl Events {
+    /// The next event; `None` once the node has shut down.
+    pub async fn next(&mut self) -> Option<NodeEvent> {
+        match self.rx.recv().await {
+            Ok(event) => Some(event),
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                self.shared.counters.events_lagged.fetch_add(missed, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(missed, "event reader fell behind");
+                Some(NodeEvent::Lagged { missed })
+            }
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    }
+}
+
+/// A running node.
+pub struct Node {
+    shared: Arc<Shared>,
+    first_events: Mutex<Option<broadcast::Receiver<NodeEvent>>>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Node {
+    /// Starts a node: opens the discovery sockets, beacons, and listens for `config.claim_wait` for another
+    /// live node using this name (then fails with [`StartError::NameTaken`]).
+    pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
+        let iface = sockets::resolve(&config.interface)?;
+        let socket_error = |source| StartError::Socket { iface, group: config.group, source };
+        let group = sockets::group_socket(config.group, iface).map_err(socket_error)?;
+        let unicast = sockets::unicast_socket(iface).map_err(socket_error)?;
+        let node_id = config.node_id.unwrap_or_else(|| identity::node_id_for(&config.name));
+        let incarnation = unix_ms();
+        let (events, first_events) = broadcast::channel(config.event_capacity.max(16));
+        let advert = Advert { services: config.services.clone(), topics: config.topics.clone(), tcp_port: config.tcp_port };
+        let shared = Arc::new(Shared {
+            table: Mutex::new(PeerTable::new(node_id, incarnation, &config.name, config.expiry_beats, config.max_peers)),
+            advert: Mutex::new(advert),
+            local_ip: Mutex::new(iface),
+            conflict: Mutex::new(None),
+            counters: DiscoveryCounters::default(),
+            announce: Notify::new(),
+            events,
+            node_id,
+            incarnation,
+            config,
+        });
+        let node = Node {
+            shared: shared.clone(),
+            first_events: Mutex::new(Some(first_events)),
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+        };
+        let task = BeaconTask::new(shared.clone(), group, unicast, iface);
+        node.tracker.spawn(task.run(node.shutdown.clone()));
+        tracing::info!(name = %shared.config.name, id = %node_id, %iface, group = %shared.config.group, "node started");
+
+        if !shared.config.claim_wait.is_zero() {
+            tokio::time::sleep(shared.config.claim_wait).await;
+            let conflict = shared.conflict.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            if let Some(conflict) = conflict {
+                node.shutdown_quietly().await;
+                return Err(StartError::NameTaken { name: conflict.name, holder: conflict.claimant, addr: conflict.addr });
+            }
+        }
+        Ok(node)
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.shared.node_id
+    }
+
+    /// This node's name.
+    pub fn name(&self) -> &str {
+        &self.shared.config.name
+    }
+
+    /// The node's events. The first call gets every event since start; later calls get events from now on.
+    pub fn events(&self) -> Events {
+        let rx = self.first_events.lock().unwrap_or_else(|p| p.into_inner()).take();
+        Events { rx: rx.unwrap_or_else(|| self.shared.events.subscribe()), shared: self.shared.clone() }
+    }
+
+    /// Every live peer, by name.
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        self.shared.table().peers()
+    }
+
+    /// The live peer with this name.
+    pub fn peer(&self, name: &str) -> Option<PeerInfo> {
+        self.shared.table().by_name(name).cloned()
+    }
+
+    /// Every live provider of `service` (this node included), as `ip:port`, by provider name.
+    pub fn lookup(&self, service: &str) -> Vec<SocketAddr> {
+        let mut found: Vec<(String, SocketAddr)> =
+            self.shared.table().providers(service).into_iter().map(|(peer, addr)| (peer.name, addr)).collect();
+        if let Some(port) = self.shared.advert().services.get(service) {
+            found.push((self.name().to_owned(), SocketAddr::new(self.shared.local_ip().into(), *port)));
+        }
+        found.sort();
+        found.into_iter().map(|(_, addr)| addr).collect()
+    }
+
+    /// Advertises (or moves) a service at `port` on this node; peers see the change at once.
+    pub fn advertise(&self, service: &str, port: u16) {
+        self.shared.advert().services.insert(service.to_owned(), port);
+        self.shared.announce.notify_one();
+    }
+
+    /// Stops advertising a service.
+    pub fn withdraw(&self, service: &str) {
+        self.shared.advert().services.remove(service);
+        self.shared.announce.notify_one();
+    }
+
+    /// This node as its peers see it.
+    pub fn info(&self) -> PeerInfo {
+        let ip = IpAddr::V4(self.shared.local_ip());
+        let advert = self.shared.advert().clone();
+        let now = unix_ms();
+        PeerInfo {
+            node_id: self.shared.node_id,
+            name: self.shared.config.name.clone(),
+            kind: self.shared.config.kind,
+            addr: ip,
+            tcp: (advert.tcp_port != 0).then(|| SocketAddr::new(ip, advert.tcp_port)),
+            services: advert.services.iter().map(|(name, port)| (name.clone(), SocketAddr::new(ip, *port))).collect(),
+            topics: advert.topics,
+            via: None,
+            first_seen_ms: self.shared.incarnation,
+            last_seen_ms: now,
+            state: PeerState::Live,
+        }
+    }
+
+    /// Every counter by name.
+    pub fn stats(&self) -> Stats {
+        self.shared.counters.snapshot()
+    }
+
+    /// Leaves gracefully: sends the leave beacon, stops every task and waits for them.
+    pub async fn shutdown(self) {
+        self.shutdown_quietly().await;
+        tracing::info!(name = %self.shared.config.name, "node stopped");
+    }
+
+    async fn shutdown_quietly(&self) {
+        self.shutdown.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // A node dropped without `shutdown()` still stops its tasks (they send the leave beacon on their way out).
+        self.shutdown.cancel();
+    }
+}

@@ -1,0 +1,71 @@
+//! Counters: every drop, refusal and reject is counted here (and logged where it happens), and read as
+//! named values by `herald` commands, the bridge's `stats` and `/metrics`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use herald_core::bridge::Stats;
+
+/// Declares a struct of atomic counters, each with its public name.
+macro_rules! counters {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* $field:ident => $key:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Default)]
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: AtomicU64,)*
+        }
+
+        impl $name {
+            /// Every counter by its public name.
+            pub fn snapshot(&self) -> Stats {
+                let mut stats = Stats::default();
+                $(stats.counters.insert($key.to_owned(), self.$field.load(Ordering::Relaxed));)*
+                stats
+            }
+        }
+    };
+}
+
+counters! {
+    /// Discovery's counters.
+    pub struct DiscoveryCounters {
+        /// Beacons sent to the group.
+        beacons_sent => "discovery.beacons_sent",
+        /// Datagrams accepted.
+        received => "discovery.received",
+        /// Datagrams without Herald's magic (someone else's traffic on the group).
+        dropped_foreign => "discovery.dropped.foreign",
+        /// Truncated or malformed datagrams.
+        dropped_malformed => "discovery.dropped.malformed",
+        /// Datagrams over the size limit.
+        dropped_oversized => "discovery.dropped.oversized",
+        /// Datagrams of another protocol version.
+        dropped_version => "discovery.dropped.version",
+        /// Unsigned datagrams while a key is configured.
+        dropped_unsigned => "discovery.dropped.unsigned",
+        /// Datagrams whose tag does not verify.
+        dropped_bad_tag => "discovery.dropped.bad_tag",
+        /// Signed datagrams outside the replay window.
+        dropped_replay => "discovery.dropped.replay",
+        /// New peers refused because the table is full.
+        refused_table_full => "discovery.refused.table_full",
+        /// Beacons claiming a name another live peer holds.
+        refused_name_taken => "discovery.refused.name_taken",
+        /// Beacons from another node claiming this node's name.
+        claims_our_name => "discovery.claims_our_name",
+        /// Newcomers greeted by unicast.
+        greetings_sent => "discovery.greetings_sent",
+        /// Greetings skipped because the per-heartbeat budget was spent (they learn at the next beacon).
+        greetings_skipped => "discovery.greetings_skipped",
+        /// Lookup queries answered.
+        lookups_answered => "discovery.lookups_answered",
+        /// Datagrams that could not be sent (interface down, no route).
+        send_errors => "discovery.send_errors",
+        /// Node events a slow reader of the event stream missed.
+        events_lagged => "node.events_lagged",
+    }
+}
+
+/// Adds one to a counter.
+pub fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
