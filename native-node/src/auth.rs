@@ -57,13 +57,19 @@ impl Key {
     /// Reads a key file: one line of hex or base64 holding at least [`MIN_KEY_LEN`] bytes.
     pub fn from_file(path: &Path) -> Result<Key, KeyError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read { path: shown.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+            path: shown.clone(),
+            source,
+        })?;
         let line = text.lines().next().unwrap_or("").trim();
         let bytes = decode_hex(line)
             .or_else(|| BASE64.decode(line).ok())
             .ok_or_else(|| KeyError::Encoding(shown.clone()))?;
         if bytes.len() < MIN_KEY_LEN {
-            return Err(KeyError::TooShort { path: shown, len: bytes.len() });
+            return Err(KeyError::TooShort {
+                path: shown,
+                len: bytes.len(),
+            });
         }
         Ok(Key(bytes))
     }
@@ -103,7 +109,10 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
     if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok()).collect()
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
 }
 
 #[cfg(test)]
@@ -122,7 +131,10 @@ mod tests {
         assert_eq!(Key::from_file(&b64).unwrap().0, vec![7u8; 40]);
         let short = dir.join("short");
         std::fs::write(&short, "abcd").unwrap();
-        assert!(matches!(Key::from_file(&short), Err(KeyError::TooShort { len: 2, .. })));
+        assert!(matches!(
+            Key::from_file(&short),
+            Err(KeyError::TooShort { len: 2, .. })
+        ));
         let junk = dir.join("junk");
         std::fs::write(&junk, "not a key!").unwrap();
         assert!(matches!(Key::from_file(&junk), Err(KeyError::Encoding(_))));

@@ -130,7 +130,10 @@ mod tests {
 
     #[test]
     fn interfaces_parse_as_addresses_or_names() {
-        assert_eq!("127.0.0.1".parse(), Ok(InterfaceSpec::Addr(Ipv4Addr::LOCALHOST)));
+        assert_eq!(
+            "127.0.0.1".parse(),
+            Ok(InterfaceSpec::Addr(Ipv4Addr::LOCALHOST))
+        );
         assert_eq!("eth0".parse(), Ok(InterfaceSpec::Name("eth0".into())));
         assert_eq!("lan".parse(), Ok(InterfaceSpec::Lan));
     }

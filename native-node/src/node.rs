@@ -41,7 +41,10 @@ impl NodeEvent {
             NodeEvent::Peer(event) => event.to_bridge_event(),
             NodeEvent::NameConflict(conflict) => BridgeEvent::NodeError {
                 context: "discovery".into(),
-                message: format!("node {} at {} claims this node's name {:?}", conflict.claimant, conflict.addr, conflict.name),
+                message: format!(
+                    "node {} at {} claims this node's name {:?}",
+                    conflict.claimant, conflict.addr, conflict.name
+                ),
             },
             NodeEvent::Lagged { missed } => BridgeEvent::Lagged { missed: *missed },
         }
@@ -112,11 +115,15 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub fn table(&self) -> MutexGuard<'_, PeerTable> {
-        self.table.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.table
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn advert(&self) -> MutexGuard<'_, Advert> {
-        self.advert.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.advert
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn set_local_ip(&self, ip: Ipv4Addr) {
@@ -128,7 +135,10 @@ impl Shared {
     }
 
     pub fn note_conflict(&self, conflict: NameConflict) {
-        self.conflict.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(conflict);
+        self.conflict
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(conflict);
     }
 
     /// Sends an event to every reader; with none, it is simply not delivered (the table stays the truth).
@@ -150,7 +160,10 @@ impl Events {
         match self.rx.recv().await {
             Ok(event) => Some(event),
             Err(broadcast::error::RecvError::Lagged(missed)) => {
-                self.shared.counters.events_lagged.fetch_add(missed, std::sync::atomic::Ordering::Relaxed);
+                self.shared
+                    .counters
+                    .events_lagged
+                    .fetch_add(missed, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!(missed, "event reader fell behind");
                 Some(NodeEvent::Lagged { missed })
             }
@@ -172,15 +185,31 @@ impl Node {
     /// live node using this name (then fails with [`StartError::NameTaken`]).
     pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         let iface = sockets::resolve(&config.interface)?;
-        let socket_error = |source| StartError::Socket { iface, group: config.group, source };
+        let socket_error = |source| StartError::Socket {
+            iface,
+            group: config.group,
+            source,
+        };
         let group = sockets::group_socket(config.group, iface).map_err(socket_error)?;
         let unicast = sockets::unicast_socket(iface).map_err(socket_error)?;
-        let node_id = config.node_id.unwrap_or_else(|| identity::node_id_for(&config.name));
+        let node_id = config
+            .node_id
+            .unwrap_or_else(|| identity::node_id_for(&config.name));
         let incarnation = unix_ms();
         let (events, first_events) = broadcast::channel(config.event_capacity.max(16));
-        let advert = Advert { services: config.services.clone(), topics: config.topics.clone(), tcp_port: config.tcp_port };
+        let advert = Advert {
+            services: config.services.clone(),
+            topics: config.topics.clone(),
+            tcp_port: config.tcp_port,
+        };
         let shared = Arc::new(Shared {
-            table: Mutex::new(PeerTable::new(node_id, incarnation, &config.name, config.expiry_beats, config.max_peers)),
+            table: Mutex::new(PeerTable::new(
+                node_id,
+                incarnation,
+                &config.name,
+                config.expiry_beats,
+                config.max_peers,
+            )),
             advert: Mutex::new(advert),
             local_ip: Mutex::new(iface),
             conflict: Mutex::new(None),
@@ -203,10 +232,18 @@ impl Node {
 
         if !shared.config.claim_wait.is_zero() {
             tokio::time::sleep(shared.config.claim_wait).await;
-            let conflict = shared.conflict.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let conflict = shared
+                .conflict
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
             if let Some(conflict) = conflict {
                 node.shutdown_quietly().await;
-                return Err(StartError::NameTaken { name: conflict.name, holder: conflict.claimant, addr: conflict.addr });
+                return Err(StartError::NameTaken {
+                    name: conflict.name,
+                    holder: conflict.claimant,
+                    addr: conflict.addr,
+                });
             }
         }
         Ok(node)
@@ -224,8 +261,15 @@ impl Node {
 
     /// The node's events. The first call gets every event since start; later calls get events from now on.
     pub fn events(&self) -> Events {
-        let rx = self.first_events.lock().unwrap_or_else(|p| p.into_inner()).take();
-        Events { rx: rx.unwrap_or_else(|| self.shared.events.subscribe()), shared: self.shared.clone() }
+        let rx = self
+            .first_events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        Events {
+            rx: rx.unwrap_or_else(|| self.shared.events.subscribe()),
+            shared: self.shared.clone(),
+        }
     }
 
     /// Every live peer, by name.
@@ -240,10 +284,18 @@ impl Node {
 
     /// Every live provider of `service` (this node included), as `ip:port`, by provider name.
     pub fn lookup(&self, service: &str) -> Vec<SocketAddr> {
-        let mut found: Vec<(String, SocketAddr)> =
-            self.shared.table().providers(service).into_iter().map(|(peer, addr)| (peer.name, addr)).collect();
+        let mut found: Vec<(String, SocketAddr)> = self
+            .shared
+            .table()
+            .providers(service)
+            .into_iter()
+            .map(|(peer, addr)| (peer.name, addr))
+            .collect();
         if let Some(port) = self.shared.advert().services.get(service) {
-            found.push((self.name().to_owned(), SocketAddr::new(self.shared.local_ip().into(), *port)));
+            found.push((
+                self.name().to_owned(),
+                SocketAddr::new(self.shared.local_ip().into(), *port),
+            ));
         }
         found.sort();
         found.into_iter().map(|(_, addr)| addr).collect()
@@ -251,7 +303,10 @@ impl Node {
 
     /// Advertises (or moves) a service at `port` on this node; peers see the change at once.
     pub fn advertise(&self, service: &str, port: u16) {
-        self.shared.advert().services.insert(service.to_owned(), port);
+        self.shared
+            .advert()
+            .services
+            .insert(service.to_owned(), port);
         self.shared.announce.notify_one();
     }
 
@@ -272,7 +327,11 @@ impl Node {
             kind: self.shared.config.kind,
             addr: ip,
             tcp: (advert.tcp_port != 0).then(|| SocketAddr::new(ip, advert.tcp_port)),
-            services: advert.services.iter().map(|(name, port)| (name.clone(), SocketAddr::new(ip, *port))).collect(),
+            services: advert
+                .services
+                .iter()
+                .map(|(name, port)| (name.clone(), SocketAddr::new(ip, *port)))
+                .collect(),
             topics: advert.topics,
             via: None,
             first_seen_ms: self.shared.incarnation,

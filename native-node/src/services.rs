@@ -27,11 +27,18 @@ pub enum LookupError {
 /// Asks the group who provides `service` and collects unicast replies for `wait` (the query is sent again
 /// halfway, in case one was lost). Uses `config`'s interface, group and key. Providers come back sorted by
 /// name, each once.
-pub async fn lookup(config: &NodeConfig, service: &str, wait: Duration) -> Result<Vec<ServiceProvider>, LookupError> {
+pub async fn lookup(
+    config: &NodeConfig,
+    service: &str,
+    wait: Duration,
+) -> Result<Vec<ServiceProvider>, LookupError> {
     let iface = sockets::resolve(&config.interface)?;
     let socket = sockets::unicast_socket(iface)?;
     let query_id: u64 = rand::random();
-    let query = DiscoveryMessage::Lookup(LookupQuery { query_id, service: service.to_owned() });
+    let query = DiscoveryMessage::Lookup(LookupQuery {
+        query_id,
+        service: service.to_owned(),
+    });
     let counters = DiscoveryCounters::default();
     let mut found = BTreeMap::new();
     let mut buf = vec![0u8; 2048];
@@ -42,11 +49,22 @@ pub async fn lookup(config: &NodeConfig, service: &str, wait: Duration) -> Resul
         let until = resend_at.map_or(deadline, |at| at.min(deadline));
         match tokio::time::timeout_at(until, socket.recv_from(&mut buf)).await {
             Ok(Ok((len, from))) => {
-                let message =
-                    crate::discovery::open(&buf[..len], from, config.key.as_ref(), config.replay_window, unix_ms(), &counters);
+                let message = crate::discovery::open(
+                    &buf[..len],
+                    from,
+                    config.key.as_ref(),
+                    config.replay_window,
+                    unix_ms(),
+                    &counters,
+                );
                 if let Some(DiscoveryMessage::LookupReply(reply)) = message {
                     if reply.query_id == query_id {
-                        found.extend(reply.providers.into_iter().map(|p| ((p.name.clone(), p.addr), p)));
+                        found.extend(
+                            reply
+                                .providers
+                                .into_iter()
+                                .map(|p| ((p.name.clone(), p.addr), p)),
+                        );
                     }
                 }
             }
@@ -59,11 +77,20 @@ pub async fn lookup(config: &NodeConfig, service: &str, wait: Duration) -> Resul
         }
     }
     let mut seen = BTreeSet::<SocketAddr>::new();
-    Ok(found.into_iter().filter(|((_, addr), _)| seen.insert(*addr)).map(|(_, p)| p).collect())
+    Ok(found
+        .into_iter()
+        .filter(|((_, addr), _)| seen.insert(*addr))
+        .map(|(_, p)| p)
+        .collect())
 }
 
-async fn send_query(socket: &tokio::net::UdpSocket, query: &DiscoveryMessage, config: &NodeConfig) -> std::io::Result<()> {
-    let bytes = crate::discovery::seal(query, config.key.as_ref(), unix_ms()).map_err(std::io::Error::other)?;
+async fn send_query(
+    socket: &tokio::net::UdpSocket,
+    query: &DiscoveryMessage,
+    config: &NodeConfig,
+) -> std::io::Result<()> {
+    let bytes = crate::discovery::seal(query, config.key.as_ref(), unix_ms())
+        .map_err(std::io::Error::other)?;
     socket.send_to(&bytes, SocketAddr::V4(config.group)).await?;
     Ok(())
 }

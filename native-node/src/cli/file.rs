@@ -50,7 +50,8 @@ pub struct FileConfig {
 impl FileConfig {
     /// Reads and parses a config file; unknown keys are errors (a typo should not be ignored).
     pub fn read(path: &Path) -> anyhow::Result<FileConfig> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
     }
 }

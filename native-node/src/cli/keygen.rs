@@ -25,7 +25,9 @@ pub fn run(args: KeygenArgs) -> anyhow::Result<ExitCode> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
     writeln!(file, "{key}")?;
     eprintln!("wrote a new key to {}", path.display());
     Ok(ExitCode::SUCCESS)

@@ -17,7 +17,11 @@ pub struct LookupArgs {
     wait: f64,
 }
 
-pub async fn run(global: &GlobalArgs, file: &FileConfig, args: LookupArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    global: &GlobalArgs,
+    file: &FileConfig,
+    args: LookupArgs,
+) -> anyhow::Result<ExitCode> {
     let config = one_shot_config(global, file)?;
     let wait = Duration::from_secs_f64(args.wait.max(0.0));
     let providers = crate::services::lookup(&config, &args.service, wait).await?;

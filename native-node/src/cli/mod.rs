@@ -100,7 +100,11 @@ impl Cli {
 }
 
 /// Applies the global flags (over the config file's keys) to a node config.
-fn apply_global(config: &mut NodeConfig, global: &GlobalArgs, file: &FileConfig) -> anyhow::Result<()> {
+fn apply_global(
+    config: &mut NodeConfig,
+    global: &GlobalArgs,
+    file: &FileConfig,
+) -> anyhow::Result<()> {
     if let Some(interface) = global.interface.as_ref().or(file.interface.as_ref()) {
         config.interface = interface.parse().expect("infallible");
     }

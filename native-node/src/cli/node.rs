@@ -43,8 +43,15 @@ fn parse_service(text: &str) -> Result<(String, u16), String> {
     Ok((name.to_owned(), port))
 }
 
-pub async fn run(global: &GlobalArgs, file: &FileConfig, args: NodeArgs) -> anyhow::Result<ExitCode> {
-    let name = args.name.or_else(|| file.name.clone()).unwrap_or_else(crate::identity::hostname);
+pub async fn run(
+    global: &GlobalArgs,
+    file: &FileConfig,
+    args: NodeArgs,
+) -> anyhow::Result<ExitCode> {
+    let name = args
+        .name
+        .or_else(|| file.name.clone())
+        .unwrap_or_else(crate::identity::hostname);
     let mut config = NodeConfig::new(name);
     apply_global(&mut config, global, file)?;
     config.services.extend(file.service.clone());
@@ -62,7 +69,12 @@ pub async fn run(global: &GlobalArgs, file: &FileConfig, args: NodeArgs) -> anyh
     let node = Node::start(config).await.context("cannot start the node")?;
     let mut events = node.events();
     if !json {
-        eprintln!("herald: node {} ({}) on {}; Ctrl-C to leave", node.name(), node.id().short(), node.info().addr);
+        eprintln!(
+            "herald: node {} ({}) on {}; Ctrl-C to leave",
+            node.name(),
+            node.id().short(),
+            node.info().addr
+        );
     }
     let stop = stop_signal();
     tokio::pin!(stop);
@@ -89,17 +101,33 @@ fn print_event(event: &NodeEvent, json: bool) {
             let peer = &event.peer;
             let what = match &event.change {
                 PeerChange::Joined => "joined".to_owned(),
-                PeerChange::Changed { old_addr: Some(old) } => format!("changed (was {old})"),
+                PeerChange::Changed {
+                    old_addr: Some(old),
+                } => format!("changed (was {old})"),
                 PeerChange::Changed { old_addr: None } => "changed".to_owned(),
                 PeerChange::Left => "left".to_owned(),
                 PeerChange::Lost => "lost".to_owned(),
             };
-            let services: Vec<String> = peer.services.iter().map(|(name, addr)| format!("{name}={addr}")).collect();
-            println!("{what:<8} {:<20} {:<15} {}", peer.name, peer.addr, services.join(" "));
+            let services: Vec<String> = peer
+                .services
+                .iter()
+                .map(|(name, addr)| format!("{name}={addr}"))
+                .collect();
+            println!(
+                "{what:<8} {:<20} {:<15} {}",
+                peer.name,
+                peer.addr,
+                services.join(" ")
+            );
         }
         NodeEvent::NameConflict(conflict) => {
-            eprintln!("warning: node {} at {} claims this node's name {:?}", conflict.claimant, conflict.addr, conflict.name)
+            eprintln!(
+                "warning: node {} at {} claims this node's name {:?}",
+                conflict.claimant, conflict.addr, conflict.name
+            )
         }
-        NodeEvent::Lagged { missed } => eprintln!("warning: missed {missed} events (output too slow)"),
+        NodeEvent::Lagged { missed } => {
+            eprintln!("warning: missed {missed} events (output too slow)")
+        }
     }
 }

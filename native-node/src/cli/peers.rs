@@ -20,8 +20,14 @@ pub struct PeersArgs {
     json: bool,
 }
 
-pub async fn run(global: &GlobalArgs, file: &FileConfig, args: PeersArgs) -> anyhow::Result<ExitCode> {
-    let node = Node::start(one_shot_config(global, file)?).await.context("cannot join the group")?;
+pub async fn run(
+    global: &GlobalArgs,
+    file: &FileConfig,
+    args: PeersArgs,
+) -> anyhow::Result<ExitCode> {
+    let node = Node::start(one_shot_config(global, file)?)
+        .await
+        .context("cannot join the group")?;
     tokio::time::sleep(Duration::from_secs_f64(args.wait.max(0.0))).await;
     let peers = node.peers();
     node.shutdown().await;
@@ -29,8 +35,18 @@ pub async fn run(global: &GlobalArgs, file: &FileConfig, args: PeersArgs) -> any
         if args.json {
             println!("{}", serde_json::to_string(peer)?);
         } else {
-            let services: Vec<String> = peer.services.iter().map(|(name, addr)| format!("{name}={addr}")).collect();
-            println!("{:<20} {:<15} {:<14} {}", peer.name, peer.addr, peer.kind, services.join(" "));
+            let services: Vec<String> = peer
+                .services
+                .iter()
+                .map(|(name, addr)| format!("{name}={addr}"))
+                .collect();
+            println!(
+                "{:<20} {:<15} {:<14} {}",
+                peer.name,
+                peer.addr,
+                peer.kind,
+                services.join(" ")
+            );
         }
     }
     if peers.is_empty() && !args.json {

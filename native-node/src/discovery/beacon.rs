@@ -13,7 +13,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use herald_core::discovery::{Beacon, DiscoveryMessage, LookupQuery, LookupReply, ServiceProvider, MAX_DATAGRAM_LEN};
+use herald_core::discovery::{
+    Beacon, DiscoveryMessage, LookupQuery, LookupReply, ServiceProvider, MAX_DATAGRAM_LEN,
+};
 use herald_core::{EncodeError, NodeId};
 use rand::Rng;
 use tokio::net::UdpSocket;
@@ -52,7 +54,12 @@ pub(crate) struct BeaconTask {
 }
 
 impl BeaconTask {
-    pub(crate) fn new(shared: Arc<Shared>, group: UdpSocket, unicast: UdpSocket, local_ip: Ipv4Addr) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        group: UdpSocket,
+        unicast: UdpSocket,
+        local_ip: Ipv4Addr,
+    ) -> Self {
         BeaconTask {
             shared,
             group,
@@ -121,9 +128,14 @@ impl BeaconTask {
     async fn handle(&mut self, bytes: &[u8], from: SocketAddr) {
         let now_ms = unix_ms();
         let config = &self.shared.config;
-        let Some(message) =
-            super::open(bytes, from, config.key.as_ref(), config.replay_window, now_ms, &self.shared.counters)
-        else {
+        let Some(message) = super::open(
+            bytes,
+            from,
+            config.key.as_ref(),
+            config.replay_window,
+            now_ms,
+            &self.shared.counters,
+        ) else {
             return;
         };
         match message {
@@ -135,7 +147,10 @@ impl BeaconTask {
     }
 
     async fn on_beacon(&mut self, beacon: &Beacon, from: SocketAddr, now_ms: u64) {
-        let result = self.shared.table().apply(beacon, from, Instant::now().into_std(), now_ms);
+        let result = self
+            .shared
+            .table()
+            .apply(beacon, from, Instant::now().into_std(), now_ms);
         let counters = &self.shared.counters;
         match result {
             Ok(applied) => {
@@ -162,7 +177,11 @@ impl BeaconTask {
                     return;
                 }
                 tracing::warn!(name = %beacon.name, claimant = %beacon.node_id, %from, "another node claims this node's name");
-                let conflict = NameConflict { name: beacon.name.clone(), claimant: beacon.node_id, addr: from };
+                let conflict = NameConflict {
+                    name: beacon.name.clone(),
+                    claimant: beacon.node_id,
+                    addr: from,
+                };
                 self.shared.note_conflict(conflict.clone());
                 self.shared.emit(NodeEvent::NameConflict(conflict));
                 // Tell the claimant at once that the name is taken.
@@ -176,7 +195,8 @@ impl BeaconTask {
         if self.claimants_told.len() >= CLAIMANTS_REMEMBERED {
             self.claimants_told.clear();
         }
-        self.claimants_told.insert((beacon.node_id, beacon.incarnation))
+        self.claimants_told
+            .insert((beacon.node_id, beacon.incarnation))
     }
 
     async fn on_lookup(&mut self, query: &LookupQuery, from: SocketAddr) {
@@ -214,7 +234,10 @@ impl BeaconTask {
     }
 
     fn expire(&mut self) {
-        let lost = self.shared.table().expire(Instant::now().into_std(), unix_ms());
+        let lost = self
+            .shared
+            .table()
+            .expire(Instant::now().into_std(), unix_ms());
         for event in lost {
             tracing::debug!(peer = %event.peer.name, "peer lost");
             self.shared.emit(NodeEvent::Peer(event));
@@ -241,7 +264,11 @@ impl BeaconTask {
             addr: None,
         };
         let bytes = loop {
-            match super::seal(&DiscoveryMessage::Beacon(beacon.clone()), config.key.as_ref(), unix_ms()) {
+            match super::seal(
+                &DiscoveryMessage::Beacon(beacon.clone()),
+                config.key.as_ref(),
+                unix_ms(),
+            ) {
                 Ok(bytes) => break bytes,
                 // Too many topics for one datagram: send fewer; the full list travels over links.
                 Err(EncodeError::TooLarge { .. }) if !beacon.topics.is_empty() => {
@@ -286,7 +313,10 @@ impl BeaconTask {
                 return;
             }
         };
-        match (sockets::group_socket(config.group, ip), sockets::unicast_socket(ip)) {
+        match (
+            sockets::group_socket(config.group, ip),
+            sockets::unicast_socket(ip),
+        ) {
             (Ok(group), Ok(unicast)) => {
                 tracing::info!(old = %self.local_ip, new = %ip, "interface address changed");
                 self.group = group;
@@ -294,13 +324,17 @@ impl BeaconTask {
                 self.local_ip = ip;
                 self.shared.set_local_ip(ip);
             }
-            (Err(err), _) | (_, Err(err)) => tracing::warn!(%ip, %err, "cannot move discovery to the new address"),
+            (Err(err), _) | (_, Err(err)) => {
+                tracing::warn!(%ip, %err, "cannot move discovery to the new address")
+            }
         }
     }
 
     fn log_version_drops(&mut self) {
         let drops = self.shared.counters.dropped_version.load(Ordering::Relaxed);
-        let due = self.version_logged_at.is_none_or(|at| at.elapsed() >= VERSION_LOG_EVERY);
+        let due = self
+            .version_logged_at
+            .is_none_or(|at| at.elapsed() >= VERSION_LOG_EVERY);
         if drops > self.version_drops_logged && due {
             tracing::warn!(
                 dropped = drops - self.version_drops_logged,

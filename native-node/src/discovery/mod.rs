@@ -22,12 +22,22 @@ use crate::auth::{self, Key};
 use crate::stats::{bump, DiscoveryCounters};
 
 /// Encodes a discovery message, signed with `key` (timestamped `now_ms`) when there is one.
-pub fn seal(message: &DiscoveryMessage, key: Option<&Key>, now_ms: u64) -> Result<Vec<u8>, EncodeError> {
+pub fn seal(
+    message: &DiscoveryMessage,
+    key: Option<&Key>,
+    now_ms: u64,
+) -> Result<Vec<u8>, EncodeError> {
     match key {
         None => wire::encode_datagram(message, None),
         Some(key) => {
             let mac = |bytes: &[u8]| key.mac(bytes);
-            wire::encode_datagram(message, Some(&Signer { timestamp_ms: now_ms, mac: &mac }))
+            wire::encode_datagram(
+                message,
+                Some(&Signer {
+                    timestamp_ms: now_ms,
+                    mac: &mac,
+                }),
+            )
         }
     }
 }
@@ -49,7 +59,9 @@ pub fn open(
                 DecodeError::BadMagic => &counters.dropped_foreign,
                 DecodeError::TooLarge { .. } => &counters.dropped_oversized,
                 DecodeError::BadVersion(_) => &counters.dropped_version,
-                DecodeError::Truncated { .. } | DecodeError::Malformed(_) => &counters.dropped_malformed,
+                DecodeError::Truncated { .. } | DecodeError::Malformed(_) => {
+                    &counters.dropped_malformed
+                }
             };
             bump(counter);
             tracing::debug!(%from, len = bytes.len(), %err, "discovery datagram dropped");

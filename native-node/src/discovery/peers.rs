@@ -112,7 +112,13 @@ pub struct PeerTable {
 impl PeerTable {
     /// An empty table for node `own_id` (this run started at `own_incarnation`) named `own_name`; peers
     /// expire after `expiry_beats` of their own heartbeats; at most `max_peers` entries.
-    pub fn new(own_id: NodeId, own_incarnation: u64, own_name: &str, expiry_beats: u32, max_peers: usize) -> Self {
+    pub fn new(
+        own_id: NodeId,
+        own_incarnation: u64,
+        own_name: &str,
+        expiry_beats: u32,
+        max_peers: usize,
+    ) -> Self {
         PeerTable {
             own_id,
             own_incarnation,
@@ -125,11 +131,21 @@ impl PeerTable {
     }
 
     /// Applies a beacon received from `from` at `now` (monotonic) / `now_ms` (unix ms).
-    pub fn apply(&mut self, beacon: &Beacon, from: SocketAddr, now: Instant, now_ms: u64) -> Result<Applied, Refusal> {
+    pub fn apply(
+        &mut self,
+        beacon: &Beacon,
+        from: SocketAddr,
+        now: Instant,
+        now_ms: u64,
+    ) -> Result<Applied, Refusal> {
         if beacon.node_id == self.own_id {
             // Our id from another run: a second process started with our name (and so our stored id).
             let other_run = beacon.incarnation != self.own_incarnation;
-            return Err(if other_run { Refusal::ClaimsOurName } else { Refusal::Own });
+            return Err(if other_run {
+                Refusal::ClaimsOurName
+            } else {
+                Refusal::Own
+            });
         }
         if beacon.name == self.own_name {
             return Err(Refusal::ClaimsOurName);
@@ -148,11 +164,25 @@ impl PeerTable {
             if self.peers.len() >= self.max_peers {
                 return Err(Refusal::TableFull);
             }
-            let event = PeerEvent { change: PeerChange::Joined, peer: info.clone(), at_ms: now_ms };
+            let event = PeerEvent {
+                change: PeerChange::Joined,
+                peer: info.clone(),
+                at_ms: now_ms,
+            };
             self.by_name.insert(beacon.name.clone(), beacon.node_id);
-            let entry = Entry { info, incarnation: beacon.incarnation, seq: beacon.seq, expiry, last_seen: now, from };
+            let entry = Entry {
+                info,
+                incarnation: beacon.incarnation,
+                seq: beacon.seq,
+                expiry,
+                last_seen: now,
+                from,
+            };
             self.peers.insert(beacon.node_id, entry);
-            return Ok(Applied { event: Some(event), greet: true });
+            return Ok(Applied {
+                event: Some(event),
+                greet: true,
+            });
         };
         let restarted = beacon.incarnation > entry.incarnation;
         if !restarted && (beacon.incarnation < entry.incarnation || beacon.seq <= entry.seq) {
@@ -162,7 +192,14 @@ impl PeerTable {
             let mut peer = self.remove(beacon.node_id).expect("entry exists").info;
             peer.state = PeerState::Left;
             peer.last_seen_ms = now_ms;
-            return Ok(Applied { event: Some(PeerEvent { change: PeerChange::Left, peer, at_ms: now_ms }), greet: false });
+            return Ok(Applied {
+                event: Some(PeerEvent {
+                    change: PeerChange::Left,
+                    peer,
+                    at_ms: now_ms,
+                }),
+                greet: false,
+            });
         }
         let old_addr = (entry.info.addr != info.addr).then_some(entry.info.addr);
         let changed = restarted || !same_visible_state(&entry.info, &info);
@@ -171,7 +208,10 @@ impl PeerTable {
             self.by_name.remove(&entry.info.name);
             self.by_name.insert(info.name.clone(), beacon.node_id);
         }
-        entry.info = PeerInfo { first_seen_ms, ..info };
+        entry.info = PeerInfo {
+            first_seen_ms,
+            ..info
+        };
         entry.incarnation = beacon.incarnation;
         entry.seq = beacon.seq;
         entry.expiry = expiry;
@@ -182,7 +222,10 @@ impl PeerTable {
             peer: entry.info.clone(),
             at_ms: now_ms,
         });
-        Ok(Applied { event, greet: restarted })
+        Ok(Applied {
+            event,
+            greet: restarted,
+        })
     }
 
     /// Removes peers whose last beacon is older than their expiry and reports them lost.
@@ -199,7 +242,11 @@ impl PeerTable {
             .map(|entry| {
                 let mut peer = entry.info;
                 peer.state = PeerState::Lost;
-                PeerEvent { change: PeerChange::Lost, peer, at_ms: now_ms }
+                PeerEvent {
+                    change: PeerChange::Lost,
+                    peer,
+                    at_ms: now_ms,
+                }
             })
             .collect()
     }
@@ -213,7 +260,10 @@ impl PeerTable {
 
     /// The live peer with this name.
     pub fn by_name(&self, name: &str) -> Option<&PeerInfo> {
-        self.by_name.get(name).and_then(|id| self.peers.get(id)).map(|e| &e.info)
+        self.by_name
+            .get(name)
+            .and_then(|id| self.peers.get(id))
+            .map(|e| &e.info)
     }
 
     /// Where each live provider of `service` can be reached, by provider name.
@@ -221,7 +271,12 @@ impl PeerTable {
         let mut found: Vec<(PeerInfo, SocketAddr)> = self
             .peers
             .values()
-            .filter_map(|e| e.info.services.get(service).map(|addr| (e.info.clone(), *addr)))
+            .filter_map(|e| {
+                e.info
+                    .services
+                    .get(service)
+                    .map(|addr| (e.info.clone(), *addr))
+            })
             .collect();
         found.sort_by(|a, b| a.0.name.cmp(&b.0.name));
         found
@@ -259,8 +314,11 @@ impl PeerTable {
 /// The peer as the beacon describes it, seen from `from` at `now_ms`.
 fn peer_info(beacon: &Beacon, from: SocketAddr, now_ms: u64) -> PeerInfo {
     let addr = beacon.addr.unwrap_or(from.ip());
-    let services: BTreeMap<String, SocketAddr> =
-        beacon.services.iter().map(|(name, port)| (name.clone(), SocketAddr::new(addr, *port))).collect();
+    let services: BTreeMap<String, SocketAddr> = beacon
+        .services
+        .iter()
+        .map(|(name, port)| (name.clone(), SocketAddr::new(addr, *port)))
+        .collect();
     PeerInfo {
         node_id: beacon.node_id,
         name: beacon.name.clone(),
@@ -325,11 +383,17 @@ mod tests {
         let applied = t.apply(&beacon(1, "alpha", 1), from(11), t0, 1000).unwrap();
         assert_eq!(applied.event.unwrap().change, PeerChange::Joined);
         assert!(applied.greet);
-        assert_eq!(t.providers("web")[0].1, "198.51.100.11:8080".parse().unwrap());
+        assert_eq!(
+            t.providers("web")[0].1,
+            "198.51.100.11:8080".parse().unwrap()
+        );
         assert!(t.expire(t0 + Duration::from_millis(2999), 3999).is_empty());
         let lost = t.expire(t0 + Duration::from_millis(3001), 4001);
         assert_eq!(lost.len(), 1);
-        assert_eq!((lost[0].change.clone(), lost[0].peer.state), (PeerChange::Lost, PeerState::Lost));
+        assert_eq!(
+            (lost[0].change.clone(), lost[0].peer.state),
+            (PeerChange::Lost, PeerState::Lost)
+        );
         assert!(t.is_empty());
     }
 
@@ -337,11 +401,33 @@ mod tests {
     fn heartbeats_refresh_without_events_and_duplicates_are_stale() {
         let (mut t, t0) = (table(), Instant::now());
         t.apply(&beacon(1, "alpha", 1), from(11), t0, 0).unwrap();
-        let again = t.apply(&beacon(1, "alpha", 2), from(11), t0 + Duration::from_secs(2), 2000).unwrap();
-        assert_eq!(again, Applied { event: None, greet: false });
-        assert_eq!(t.apply(&beacon(1, "alpha", 2), from(11), t0, 0), Err(Refusal::Stale));
-        assert_eq!(t.apply(&beacon(1, "alpha", 1), from(11), t0, 0), Err(Refusal::Stale));
-        assert!(t.expire(t0 + Duration::from_millis(4500), 4500).is_empty(), "the refresh moved the expiry");
+        let again = t
+            .apply(
+                &beacon(1, "alpha", 2),
+                from(11),
+                t0 + Duration::from_secs(2),
+                2000,
+            )
+            .unwrap();
+        assert_eq!(
+            again,
+            Applied {
+                event: None,
+                greet: false
+            }
+        );
+        assert_eq!(
+            t.apply(&beacon(1, "alpha", 2), from(11), t0, 0),
+            Err(Refusal::Stale)
+        );
+        assert_eq!(
+            t.apply(&beacon(1, "alpha", 1), from(11), t0, 0),
+            Err(Refusal::Stale)
+        );
+        assert!(
+            t.expire(t0 + Duration::from_millis(4500), 4500).is_empty(),
+            "the refresh moved the expiry"
+        );
         assert_eq!(t.peers()[0].first_seen_ms, 0);
         assert_eq!(t.peers()[0].last_seen_ms, 2000);
     }
@@ -350,9 +436,21 @@ mod tests {
     fn address_and_service_changes_are_reported() {
         let (mut t, t0) = (table(), Instant::now());
         t.apply(&beacon(1, "alpha", 1), from(11), t0, 0).unwrap();
-        let moved = t.apply(&beacon(1, "alpha", 2), from(12), t0, 1).unwrap().event.unwrap();
-        assert_eq!(moved.change, PeerChange::Changed { old_addr: Some("198.51.100.11".parse().unwrap()) });
-        assert_eq!(moved.peer.services["web"], "198.51.100.12:8080".parse().unwrap());
+        let moved = t
+            .apply(&beacon(1, "alpha", 2), from(12), t0, 1)
+            .unwrap()
+            .event
+            .unwrap();
+        assert_eq!(
+            moved.change,
+            PeerChange::Changed {
+                old_addr: Some("198.51.100.11".parse().unwrap())
+            }
+        );
+        assert_eq!(
+            moved.peer.services["web"],
+            "198.51.100.12:8080".parse().unwrap()
+        );
         let mut more = beacon(1, "alpha", 3);
         more.services.insert("ssh".into(), 22);
         let changed = t.apply(&more, from(12), t0, 2).unwrap().event.unwrap();
@@ -366,7 +464,10 @@ mod tests {
         let mut bye = beacon(1, "alpha", 2);
         bye.leaving = true;
         let left = t.apply(&bye, from(11), t0, 5).unwrap().event.unwrap();
-        assert_eq!((left.change, left.peer.state), (PeerChange::Left, PeerState::Left));
+        assert_eq!(
+            (left.change, left.peer.state),
+            (PeerChange::Left, PeerState::Left)
+        );
         assert!(t.is_empty());
         assert_eq!(t.apply(&bye, from(11), t0, 5), Err(Refusal::UnknownLeaving));
     }
@@ -379,33 +480,63 @@ mod tests {
         reborn.incarnation = 2;
         let applied = t.apply(&reborn, from(11), t0, 1).unwrap();
         assert!(applied.greet);
-        assert_eq!(applied.event.unwrap().change, PeerChange::Changed { old_addr: None });
+        assert_eq!(
+            applied.event.unwrap().change,
+            PeerChange::Changed { old_addr: None }
+        );
     }
 
     #[test]
     fn names_are_unique() {
         let (mut t, t0) = (table(), Instant::now());
         t.apply(&beacon(1, "alpha", 1), from(11), t0, 0).unwrap();
-        assert_eq!(t.apply(&beacon(2, "alpha", 1), from(12), t0, 0), Err(Refusal::NameTaken { holder: NodeId([1; 16]) }));
-        assert_eq!(t.apply(&beacon(3, "me", 1), from(13), t0, 0), Err(Refusal::ClaimsOurName));
+        assert_eq!(
+            t.apply(&beacon(2, "alpha", 1), from(12), t0, 0),
+            Err(Refusal::NameTaken {
+                holder: NodeId([1; 16])
+            })
+        );
+        assert_eq!(
+            t.apply(&beacon(3, "me", 1), from(13), t0, 0),
+            Err(Refusal::ClaimsOurName)
+        );
         let mut own = beacon(0, "me", 1);
         own.node_id = ME;
         assert_eq!(t.apply(&own, from(10), t0, 0), Err(Refusal::Own));
         own.incarnation = 2;
-        assert_eq!(t.apply(&own, from(10), t0, 0), Err(Refusal::ClaimsOurName), "a second process with our id");
+        assert_eq!(
+            t.apply(&own, from(10), t0, 0),
+            Err(Refusal::ClaimsOurName),
+            "a second process with our id"
+        );
         // Once alpha is gone its name is free again.
         t.expire(t0 + Duration::from_secs(10), 10_000);
-        assert!(t.apply(&beacon(2, "alpha", 1), from(12), t0 + Duration::from_secs(10), 10_000).is_ok());
+        assert!(t
+            .apply(
+                &beacon(2, "alpha", 1),
+                from(12),
+                t0 + Duration::from_secs(10),
+                10_000
+            )
+            .is_ok());
     }
 
     #[test]
     fn a_full_table_refuses_new_ids_but_keeps_updating_known_ones() {
         let (mut t, t0) = (table(), Instant::now());
         for id in 1..=4 {
-            t.apply(&beacon(id, &format!("p{id}"), 1), from(id), t0, 0).unwrap();
+            t.apply(&beacon(id, &format!("p{id}"), 1), from(id), t0, 0)
+                .unwrap();
         }
-        assert_eq!(t.apply(&beacon(5, "p5", 1), from(5), t0, 0), Err(Refusal::TableFull));
-        assert!(t.apply(&beacon(1, "p1", 2), from(99), t0, 0).unwrap().event.is_some());
+        assert_eq!(
+            t.apply(&beacon(5, "p5", 1), from(5), t0, 0),
+            Err(Refusal::TableFull)
+        );
+        assert!(t
+            .apply(&beacon(1, "p1", 2), from(99), t0, 0)
+            .unwrap()
+            .event
+            .is_some());
         assert_eq!(t.len(), 4);
     }
 
@@ -415,7 +546,12 @@ mod tests {
         let mut refused = 0;
         for i in 0..10_000u32 {
             let mut fake = beacon(0, &format!("fake{i}"), 1);
-            fake.node_id = NodeId([i.to_be_bytes(), [1; 4], [2; 4], [3; 4]].concat().try_into().unwrap());
+            fake.node_id = NodeId(
+                [i.to_be_bytes(), [1; 4], [2; 4], [3; 4]]
+                    .concat()
+                    .try_into()
+                    .unwrap(),
+            );
             if t.apply(&fake, from(1), t0, 0) == Err(Refusal::TableFull) {
                 refused += 1;
             }

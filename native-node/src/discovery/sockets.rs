@@ -37,12 +37,16 @@ pub fn resolve(spec: &InterfaceSpec) -> Result<Ipv4Addr, InterfaceError> {
             })
             .ok_or_else(|| InterfaceError::NotFound(name.clone())),
         InterfaceSpec::Lan => {
-            let lan = if_addrs::get_if_addrs()?.into_iter().find_map(|iface| match iface.addr {
-                if_addrs::IfAddr::V4(v4) if !v4.ip.is_loopback() => Some(v4.ip),
-                _ => None,
-            });
+            let lan = if_addrs::get_if_addrs()?
+                .into_iter()
+                .find_map(|iface| match iface.addr {
+                    if_addrs::IfAddr::V4(v4) if !v4.ip.is_loopback() => Some(v4.ip),
+                    _ => None,
+                });
             Ok(lan.unwrap_or_else(|| {
-                tracing::warn!("no LAN interface with an IPv4 address; discovery stays on loopback");
+                tracing::warn!(
+                    "no LAN interface with an IPv4 address; discovery stays on loopback"
+                );
                 Ipv4Addr::LOCALHOST
             }))
         }

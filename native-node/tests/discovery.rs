@@ -1,0 +1,327 @@
+//! Discovery on real sockets: nodes in this process, multicast pinned to 127.0.0.1, each test on its own group
+//! port. Tests wait for events with generous timeouts; none asserts a duration.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+
+use herald_core::bridge::PeerState;
+use herald_core::discovery::{self, Beacon, DiscoveryMessage};
+use herald_node::auth::Key;
+use herald_node::discovery::peers::PeerChange;
+use herald_node::identity::random_node_id;
+use herald_node::node::{Events, Node, NodeEvent, StartError};
+use herald_node::NodeConfig;
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A group port per test (tests run in parallel in one process).
+fn port() -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    31_000 + (std::process::id() % 500) as u16 * 20 + NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+fn config(name: &str, port: u16) -> NodeConfig {
+    let mut config = NodeConfig::loopback(name, port);
+    config.node_id = Some(random_node_id());
+    config.heartbeat = Duration::from_millis(200);
+    config.claim_wait = Duration::from_millis(100);
+    config
+}
+
+/// Waits for the first peer event matching `wanted` about `name`.
+async fn wait_for(
+    events: &mut Events,
+    name: &str,
+    wanted: fn(&PeerChange) -> bool,
+) -> herald_core::bridge::PeerInfo {
+    let found = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match events.next().await.expect("node running") {
+                NodeEvent::Peer(event) if event.peer.name == name && wanted(&event.change) => {
+                    return event.peer
+                }
+                _ => continue,
+            }
+        }
+    });
+    found
+        .await
+        .unwrap_or_else(|_| panic!("no matching event about {name} within {PATIENCE:?}"))
+}
+
+fn joined(change: &PeerChange) -> bool {
+    *change == PeerChange::Joined
+}
+
+fn counter(node: &Node, name: &str) -> u64 {
+    node.stats().counters[name]
+}
+
+#[tokio::test]
+async fn two_nodes_see_each_other_with_their_services() {
+    let port = port();
+    let mut a_config = config("alpha", port);
+    a_config.services.insert("web".into(), 8080);
+    let alpha = Node::start(a_config).await.unwrap();
+    let mut alpha_events = alpha.events();
+    let bravo = Node::start(config("bravo", port)).await.unwrap();
+    let mut bravo_events = bravo.events();
+
+    let seen_by_alpha = wait_for(&mut alpha_events, "bravo", joined).await;
+    assert_eq!(seen_by_alpha.node_id, bravo.id());
+    let seen_by_bravo = wait_for(&mut bravo_events, "alpha", joined).await;
+    assert_eq!(
+        seen_by_bravo.services["web"],
+        "127.0.0.1:8080".parse().unwrap()
+    );
+    assert_eq!(
+        bravo.lookup("web"),
+        vec!["127.0.0.1:8080".parse::<SocketAddr>().unwrap()]
+    );
+    assert_eq!(
+        alpha.lookup("web"),
+        bravo.lookup("web"),
+        "a provider finds itself too"
+    );
+
+    bravo.advertise("ssh", 22);
+    let changed = wait_for(&mut alpha_events, "bravo", |c| {
+        matches!(c, PeerChange::Changed { .. })
+    })
+    .await;
+    assert_eq!(changed.services["ssh"], "127.0.0.1:22".parse().unwrap());
+    alpha.shutdown().await;
+    bravo.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_graceful_leave_is_seen_as_left() {
+    let port = port();
+    let alpha = Node::start(config("alpha", port)).await.unwrap();
+    let mut events = alpha.events();
+    let bravo = Node::start(config("bravo", port)).await.unwrap();
+    wait_for(&mut events, "bravo", joined).await;
+    bravo.shutdown().await;
+    let left = wait_for(&mut events, "bravo", |c| *c == PeerChange::Left).await;
+    assert_eq!(left.state, PeerState::Left);
+    assert!(alpha.peers().is_empty());
+    alpha.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_crashed_node_is_lost_after_its_expiry() {
+    let port = port();
+    let alpha = Node::start(config("alpha", port)).await.unwrap();
+    let mut events = alpha.events();
+    // Bravo runs on its own runtime; dropping that runtime kills it without a leave beacon, like kill -9.
+    let (started, crash) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+    let bravo_config = config("bravo", port);
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let node = runtime.block_on(Node::start(bravo_config)).unwrap();
+        started.0.send(()).unwrap();
+        let _ = crash.1.recv();
+        std::mem::forget(node);
+        drop(runtime);
+    });
+    started.1.recv().unwrap();
+    wait_for(&mut events, "bravo", joined).await;
+    crash.0.send(()).unwrap();
+    thread.join().unwrap();
+    let lost = wait_for(&mut events, "bravo", |c| *c == PeerChange::Lost).await;
+    assert_eq!(lost.state, PeerState::Lost);
+    alpha.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_second_node_cannot_take_a_live_name() {
+    let port = port();
+    let alpha = Node::start(config("alpha", port)).await.unwrap();
+    let mut impostor = config("alpha", port);
+    impostor.claim_wait = Duration::from_secs(2);
+    match Node::start(impostor).await {
+        Err(StartError::NameTaken { name, holder, .. }) => {
+            assert_eq!(name, "alpha");
+            assert_eq!(holder, alpha.id());
+        }
+        Ok(_) => panic!("the impostor started"),
+        Err(other) => panic!("unexpected error {other}"),
+    }
+    assert!(counter(&alpha, "discovery.claims_our_name") >= 1);
+    alpha.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_lookup_from_outside_finds_every_provider() {
+    let port = port();
+    let mut a = config("alpha", port);
+    a.services.insert("web".into(), 8080);
+    let mut b = config("bravo", port);
+    b.services.insert("web".into(), 9090);
+    b.services.insert("db".into(), 5432);
+    let (alpha, bravo) = (Node::start(a).await.unwrap(), Node::start(b).await.unwrap());
+    let asker = config("asker", port);
+    let web = herald_node::services::lookup(&asker, "web", Duration::from_millis(500))
+        .await
+        .unwrap();
+    let addrs: Vec<String> = web.iter().map(|p| p.addr.to_string()).collect();
+    assert_eq!(addrs, ["127.0.0.1:8080", "127.0.0.1:9090"]);
+    let none = herald_node::services::lookup(&asker, "nothing", Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    alpha.shutdown().await;
+    bravo.shutdown().await;
+}
+
+#[tokio::test]
+async fn with_a_key_only_keyed_nodes_are_seen_and_the_rest_is_counted() {
+    let port = port();
+    let key = Key::from_bytes(vec![42; 32]);
+    let mut a = config("alpha", port);
+    a.key = Some(key.clone());
+    let mut b = config("bravo", port);
+    b.key = Some(key);
+    let mut wrong = config("mallory", port);
+    wrong.key = Some(Key::from_bytes(vec![7; 32]));
+    let alpha = Node::start(a).await.unwrap();
+    let mut events = alpha.events();
+    let bravo = Node::start(b).await.unwrap();
+    let plain = Node::start(config("eve", port)).await.unwrap();
+    let mallory = Node::start(wrong).await.unwrap();
+    wait_for(&mut events, "bravo", joined).await;
+    // Wait until both intruders have been refused at least once, then check they were never let in.
+    tokio::time::timeout(PATIENCE, async {
+        while counter(&alpha, "discovery.dropped.unsigned") == 0
+            || counter(&alpha, "discovery.dropped.bad_tag") == 0
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("intruders counted");
+    let names: Vec<String> = alpha.peers().into_iter().map(|p| p.name).collect();
+    assert_eq!(names, ["bravo"]);
+    for node in [alpha, bravo, plain, mallory] {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn replayed_signed_beacons_are_refused() {
+    let port = port();
+    let key = Key::from_bytes(vec![42; 32]);
+    let mut a = config("alpha", port);
+    a.key = Some(key.clone());
+    let alpha = Node::start(a).await.unwrap();
+    let beacon = Beacon {
+        node_id: random_node_id(),
+        name: "ghost".into(),
+        kind: herald_core::PeerKind::Herald,
+        incarnation: 1,
+        seq: 1,
+        tcp_port: 0,
+        services: Default::default(),
+        topics: vec![],
+        more_topics: false,
+        heartbeat_ms: 1000,
+        leaving: false,
+        via: None,
+        addr: None,
+    };
+    let an_hour_ago = herald_node::clock::unix_ms() - 3_600_000;
+    let old =
+        herald_node::discovery::seal(&DiscoveryMessage::Beacon(beacon), Some(&key), an_hour_ago)
+            .unwrap();
+    send_to_group(port, &old).await;
+    tokio::time::timeout(PATIENCE, async {
+        while counter(&alpha, "discovery.dropped.replay") == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("replay counted");
+    assert!(alpha.peers().is_empty());
+    alpha.shutdown().await;
+}
+
+#[tokio::test]
+async fn garbage_on_the_group_is_counted_and_harmless() {
+    let port = port();
+    let alpha = Node::start(config("alpha", port)).await.unwrap();
+    let mut events = alpha.events();
+    let lookup = discovery::encode_datagram(
+        &DiscoveryMessage::Lookup(discovery::LookupQuery {
+            query_id: 1,
+            service: "x".into(),
+        }),
+        None,
+    )
+    .unwrap();
+    let mut wrong_version = lookup.clone();
+    wrong_version[4] = 99;
+    send_to_group(port, b"M-SEARCH * HTTP/1.1\r\n").await;
+    send_to_group(port, &lookup[..5]).await;
+    send_to_group(port, &[b'H', b'R', b'L', b'D', 1, 0, 0xff, 0xff, 0xff]).await;
+    send_to_group(port, &vec![0u8; 1400]).await;
+    send_to_group(port, &wrong_version).await;
+    tokio::time::timeout(PATIENCE, async {
+        let names = [
+            "discovery.dropped.foreign",
+            "discovery.dropped.malformed",
+            "discovery.dropped.oversized",
+            "discovery.dropped.version",
+        ];
+        while names.iter().any(|n| counter(&alpha, n) == 0)
+            || counter(&alpha, "discovery.dropped.malformed") < 2
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("every kind of garbage counted: {:?}", alpha.stats()));
+    // Still working:
+    let bravo = Node::start(config("bravo", port)).await.unwrap();
+    wait_for(&mut events, "bravo", joined).await;
+    alpha.shutdown().await;
+    bravo.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_full_table_refuses_newcomers_and_counts_them() {
+    let port = port();
+    let mut small = config("alpha", port);
+    small.max_peers = 2;
+    let alpha = Node::start(small).await.unwrap();
+    let others = [
+        Node::start(config("p1", port)).await.unwrap(),
+        Node::start(config("p2", port)).await.unwrap(),
+        Node::start(config("p3", port)).await.unwrap(),
+    ];
+    tokio::time::timeout(PATIENCE, async {
+        while counter(&alpha, "discovery.refused.table_full") == 0 || alpha.peers().len() < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the third peer refused");
+    assert_eq!(alpha.peers().len(), 2);
+    for node in others {
+        node.shutdown().await;
+    }
+    alpha.shutdown().await;
+}
+
+/// Sends raw bytes to the test's group on loopback (TTL 1, as a node would).
+async fn send_to_group(port: u16, bytes: &[u8]) {
+    let socket =
+        herald_node::discovery::sockets::unicast_socket(std::net::Ipv4Addr::LOCALHOST).unwrap();
+    socket
+        .send_to(bytes, (discovery::DEFAULT_GROUP, port))
+        .await
+        .unwrap();
+}
