@@ -1,6 +1,21 @@
-//! Helpers for Herald's end-to-end tests: finding the built binaries. The tests themselves are under `tests/`.
+//! Helpers for Herald's end-to-end tests (the tests themselves are under `tests/`):
+//!
+//! - [`binary`]: the built `herald` executables;
+//! - [`Lan`]: a LAN of network namespaces (198.51.100.0/24) joined by a bridge that lives in its own "switch"
+//!   namespace, so nothing touches the namespace the tests run in; removed on drop;
+//! - [`Running`]: a `herald` process whose `--json` lines are read as bridge events, killed on drop.
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use herald_core::bridge::BridgeEvent;
+
+/// How long a test waits for an event before failing.
+pub const PATIENCE: Duration = Duration::from_secs(15);
 
 /// Path of a workspace binary built for the tests (`herald`, `herald-bench`), next to the test executable.
 pub fn binary(name: &str) -> PathBuf {
@@ -9,5 +24,248 @@ pub fn binary(name: &str) -> PathBuf {
     if dir.ends_with("deps") {
         dir.pop();
     }
-    dir.join(name)
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
+}
+
+/// Runs a command to completion; panics with its output if it fails.
+pub fn sh(program: &str, args: &[&str]) -> Output {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// A LAN of hosts, each a network namespace with `eth0` at `198.51.100.(10 + i)`, all on one bridge.
+pub struct Lan {
+    prefix: String,
+    hosts: usize,
+    state_dir: PathBuf,
+}
+
+impl Lan {
+    /// Creates `hosts` hosts. Needs root (CI runs the suite as root inside its own namespace).
+    pub fn new(hosts: usize) -> Lan {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        assert!(
+            Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0")),
+            "multi-host tests create network namespaces and need root: run them with `cargo xtask ci`"
+        );
+        let prefix = format!(
+            "hr{}x{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let state_dir = std::env::temp_dir().join(format!("herald-{prefix}"));
+        let lan = Lan {
+            prefix,
+            hosts,
+            state_dir,
+        };
+        let switch = lan.switch();
+        sh("ip", &["netns", "add", &switch]);
+        sh("ip", &["-n", &switch, "link", "set", "lo", "up"]);
+        sh(
+            "ip",
+            &[
+                "-n",
+                &switch,
+                "link",
+                "add",
+                "br0",
+                "type",
+                "bridge",
+                "mcast_snooping",
+                "0",
+            ],
+        );
+        sh("ip", &["-n", &switch, "link", "set", "br0", "up"]);
+        for i in 1..=hosts {
+            let host = lan.host(i);
+            let port = lan.port(i);
+            sh("ip", &["netns", "add", &host]);
+            sh("ip", &["-n", &host, "link", "set", "lo", "up"]);
+            sh(
+                "ip",
+                &[
+                    "-n", &switch, "link", "add", &port, "type", "veth", "peer", "name", "eth0",
+                    "netns", &host,
+                ],
+            );
+            sh(
+                "ip",
+                &["-n", &switch, "link", "set", &port, "master", "br0", "up"],
+            );
+            sh(
+                "ip",
+                &[
+                    "-n",
+                    &host,
+                    "addr",
+                    "add",
+                    &format!("{}/24", Lan::ip(i)),
+                    "dev",
+                    "eth0",
+                ],
+            );
+            sh("ip", &["-n", &host, "link", "set", "eth0", "up"]);
+        }
+        lan
+    }
+
+    /// The address of host `i` (1-based).
+    pub fn ip(i: usize) -> String {
+        format!("198.51.100.{}", 10 + i)
+    }
+
+    /// Runs `herald ARGS...` on host `i`, reading its stdout as JSON events.
+    pub fn spawn(&self, i: usize, args: &[&str]) -> Running {
+        let mut child = self
+            .command(i, args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start herald");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::sync_channel(1024);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(event) = BridgeEvent::from_json(&line) {
+                    if tx.send(event).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        Running {
+            child,
+            events: rx,
+            pending: Default::default(),
+        }
+    }
+
+    /// Runs `herald ARGS...` on host `i` to completion.
+    pub fn run(&self, i: usize, args: &[&str]) -> Output {
+        self.command(i, args).output().expect("run herald")
+    }
+
+    /// Unplugs (`false`) or plugs back (`true`) host `i`'s cable at the switch.
+    pub fn plug(&self, i: usize, plugged: bool) {
+        sh(
+            "ip",
+            &[
+                "-n",
+                &self.switch(),
+                "link",
+                "set",
+                &self.port(i),
+                if plugged { "up" } else { "down" },
+            ],
+        );
+    }
+
+    /// Runs `ip ARGS...` inside host `i`.
+    pub fn ip_in(&self, i: usize, args: &[&str]) {
+        let host = self.host(i);
+        let mut full: Vec<&str> = vec!["-n", &host];
+        full.extend_from_slice(args);
+        sh("ip", &full);
+    }
+
+    fn command(&self, i: usize, args: &[&str]) -> Command {
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", &self.host(i)])
+            .arg(binary("herald"))
+            .args(args)
+            .env("XDG_STATE_HOME", &self.state_dir)
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn host(&self, i: usize) -> String {
+        format!("{}h{i}", self.prefix)
+    }
+
+    fn switch(&self) -> String {
+        format!("{}sw", self.prefix)
+    }
+
+    fn port(&self, i: usize) -> String {
+        format!("p{i}")
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        for i in 1..=self.hosts {
+            let _ = Command::new("ip")
+                .args(["netns", "del", &self.host(i)])
+                .status();
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.switch()])
+            .status();
+        let _ = std::fs::remove_dir_all(&self.state_dir);
+    }
+}
+
+/// A running `herald` process; killed (if still running) when dropped.
+pub struct Running {
+    child: Child,
+    events: Receiver<BridgeEvent>,
+    /// Events received but not yet matched by a [`Running::wait_for`], oldest first.
+    pending: std::cell::RefCell<Vec<BridgeEvent>>,
+}
+
+impl Running {
+    /// Takes the oldest event matching `wanted`, waiting up to [`PATIENCE`] for it. Events that do not match
+    /// stay pending for later waits, so the order in which a test waits does not matter.
+    pub fn wait_for(&self, what: &str, wanted: impl Fn(&BridgeEvent) -> bool) -> BridgeEvent {
+        let already = self.pending.borrow().iter().position(&wanted);
+        if let Some(at) = already {
+            return self.pending.borrow_mut().remove(at);
+        }
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(event) if wanted(&event) => return event,
+                Ok(event) => self.pending.borrow_mut().push(event),
+                Err(RecvTimeoutError::Timeout) => panic!("no {what} within {PATIENCE:?}"),
+                Err(RecvTimeoutError::Disconnected) => panic!("herald exited before {what}"),
+            }
+        }
+    }
+
+    /// Kills the process at once (SIGKILL: no leave beacon).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Asks the process to stop (SIGTERM) and waits for it to exit.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
