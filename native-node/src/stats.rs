@@ -28,8 +28,10 @@ macro_rules! counters {
 counters! {
     /// Discovery's counters.
     pub struct DiscoveryCounters {
-        /// Beacons sent to the group.
+        /// Beacons sent (to the group, and greetings by unicast).
         beacons_sent => "discovery.beacons_sent",
+        /// Bytes of every discovery datagram sent.
+        bytes_sent => "discovery.bytes_sent",
         /// Datagrams accepted.
         received => "discovery.received",
         /// Datagrams without Herald's magic (someone else's traffic on the group).

@@ -118,7 +118,8 @@ async fn a_crashed_node_is_lost_after_its_expiry() {
     let (started, crash) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
     let bravo_config = config("bravo", port);
     let thread = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
             .enable_all()
             .build()
             .unwrap();

@@ -6,7 +6,9 @@
 //! - `test`: every check and test (fmt, clippy, native, browser), on the network as it is.
 //! - `ci`: setup, build and fetch everything, then `test` inside a fresh network namespace (what `.ci/run` calls).
 //! - `tidy`: the house rules a grep can check (also a `#[test]`).
+//! - `bench`: `herald-bench` in release, inside a fresh network namespace.
 
+mod bench;
 mod process;
 mod run;
 mod serve;
@@ -27,6 +29,7 @@ tasks:
   test    fmt, clippy, native tests, headless-browser tests
   ci      setup and builds, then `test` inside a fresh network namespace
   tidy    house-rule checks
+  bench   run herald-bench (default: discovery) on loopback in its own namespace
 ";
 
 fn main() -> anyhow::Result<()> {
@@ -39,6 +42,7 @@ fn main() -> anyhow::Result<()> {
         "test" => test::run(),
         "ci" => test::ci(),
         "tidy" => tidy::check(&project_root()),
+        "bench" => bench::run(&std::env::args().skip(2).collect::<Vec<_>>()),
         _ => {
             eprint!("{HELP}");
             if task.is_empty() || task == "help" || task == "--help" {

@@ -289,7 +289,13 @@ impl BeaconTask {
 
     async fn send(&self, bytes: &[u8], to: SocketAddr) -> bool {
         match self.unicast.send_to(bytes, to).await {
-            Ok(_) => true,
+            Ok(sent) => {
+                self.shared
+                    .counters
+                    .bytes_sent
+                    .fetch_add(sent as u64, Ordering::Relaxed);
+                true
+            }
             Err(err) => {
                 bump(&self.shared.counters.send_errors);
                 tracing::debug!(%to, %err, "discovery send failed");

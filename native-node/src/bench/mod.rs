@@ -1,0 +1,4 @@
+//! Benchmarks behind `herald-bench`: each runs real nodes on loopback and returns its figures; the binary
+//! prints them (one JSON object per line with `--json`).
+
+pub mod discovery;

@@ -1,0 +1,78 @@
+//! `herald-bench`: Herald's benchmarks, printing figures (JSON lines with `--json`). Everything runs on
+//! loopback.
+
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// Herald's benchmarks (loopback only).
+#[derive(Debug, Parser)]
+#[command(name = "herald-bench", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+    /// Print one JSON object per run.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Bench {
+    /// N nodes on loopback: convergence, leave and crash detection times, beacon bytes per second.
+    Discovery {
+        /// Node counts to run, one run each.
+        #[arg(long, value_delimiter = ',', default_value = "10,50,200")]
+        nodes: Vec<usize>,
+        /// Heartbeat of every node (ms).
+        #[arg(long, default_value_t = 1000)]
+        heartbeat_ms: u64,
+        /// Steady-state window for the bytes-per-second figure (s).
+        #[arg(long, default_value_t = 3.0)]
+        steady_secs: f64,
+        /// Multicast group port on 127.0.0.1.
+        #[arg(long, default_value_t = 27_268)]
+        port: u16,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.bench {
+        Bench::Discovery {
+            nodes,
+            heartbeat_ms,
+            steady_secs,
+            port,
+        } => {
+            for n in nodes {
+                let heartbeat = Duration::from_millis(heartbeat_ms);
+                let figures = herald_node::bench::discovery::run(
+                    n,
+                    port,
+                    heartbeat,
+                    Duration::from_secs_f64(steady_secs),
+                )
+                .await?;
+                if cli.json {
+                    println!("{}", serde_json::to_string(&figures)?);
+                } else {
+                    println!(
+                        "discovery nodes={:<4} converge={:>8.1} ms  leave seen by all={:>6.1} ms  crash detected={:>7.1} ms ({:.2} heartbeats)  beacons={:>6.0} B/s/node",
+                        figures.nodes,
+                        figures.converge_ms,
+                        figures.leave_seen_ms,
+                        figures.crash_detect_ms,
+                        figures.crash_detect_heartbeats,
+                        figures.beacon_bytes_per_sec_per_node
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
