@@ -230,6 +230,31 @@ pub struct Running {
 }
 
 impl Running {
+    /// Starts `command` (a `herald ... --json` process), reading its stdout lines as bridge events.
+    pub fn start(mut command: Command) -> Running {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start herald");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::sync_channel(1024);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(event) = BridgeEvent::from_json(&line) {
+                    if tx.send(event).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        Running {
+            child,
+            events: rx,
+            pending: Default::default(),
+        }
+    }
+
     /// Takes the oldest event matching `wanted`, waiting up to [`PATIENCE`] for it. Events that do not match
     /// stay pending for later waits, so the order in which a test waits does not matter.
     pub fn wait_for(&self, what: &str, wanted: impl Fn(&BridgeEvent) -> bool) -> BridgeEvent {

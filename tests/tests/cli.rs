@@ -1,18 +1,120 @@
-//! The `herald` binary as a user runs it: a separate process, its exit status and output.
+//! The `herald` binary as a user runs it: separate processes on loopback (each test its own group port),
+//! exit statuses and output.
 
-use std::process::Command;
+use std::process::{Command, Output};
+
+use herald_core::bridge::{BridgeEvent, PeerInfo};
+use herald_tests::{binary, Running};
+
+fn herald(args: &[&str]) -> Output {
+    Command::new(binary("herald"))
+        .args(args)
+        .output()
+        .expect("run herald")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
 
 #[test]
 fn herald_prints_its_version() {
-    let herald = herald_tests::binary("herald");
-    let output = Command::new(&herald)
-        .arg("--version")
-        .output()
-        .unwrap_or_else(|e| panic!("run {herald:?}: {e}"));
+    let output = herald(&["--version"]);
     assert!(output.status.success(), "{output:?}");
-    let stdout = String::from_utf8(output.stdout).unwrap();
     assert_eq!(
-        stdout.trim(),
+        text(&output.stdout).trim(),
         format!("herald {}", herald_core::SOFTWARE_VERSION)
     );
+}
+
+#[test]
+fn help_lists_the_subcommands_with_examples() {
+    let help = text(&herald(&["--help"]).stdout);
+    for word in [
+        "node",
+        "peers",
+        "lookup",
+        "keygen",
+        "Examples:",
+        "--interface",
+    ] {
+        assert!(help.contains(word), "--help lacks {word:?}:\n{help}");
+    }
+}
+
+#[test]
+fn a_typo_in_the_config_file_is_an_error() {
+    let dir = std::env::temp_dir().join(format!("herald-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("typo.toml");
+    std::fs::write(&config, "nmae = \"alpha\"\n").unwrap();
+    let output = herald(&[
+        "node",
+        "--config",
+        config.to_str().unwrap(),
+        "--interface",
+        "127.0.0.1",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("nmae"),
+        "{}",
+        text(&output.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_node_is_found_by_peers_and_lookup_from_other_processes() {
+    let dir = std::env::temp_dir().join(format!("herald-cli-node-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("alpha.toml");
+    // Flags and the config file together: the group comes from the file.
+    std::fs::write(
+        &config,
+        "group = \"239.255.72.68:29451\"\nheartbeat = 200\n[service]\nweb = 8080\n",
+    )
+    .unwrap();
+    let group = ["--interface", "127.0.0.1", "--group", "239.255.72.68:29451"];
+    let mut node = Command::new(binary("herald"));
+    node.args([
+        "node",
+        "--name",
+        "cli-alpha",
+        "--interface",
+        "127.0.0.1",
+        "--json",
+        "--config",
+    ])
+    .arg(&config)
+    .env("XDG_STATE_HOME", &dir);
+    let alpha = Running::start(node);
+
+    let mut peers_args = vec!["peers", "--json", "--wait", "1"];
+    peers_args.extend_from_slice(&group);
+    let peers = herald(&peers_args);
+    assert!(peers.status.success(), "{}", text(&peers.stderr));
+    let found: Vec<PeerInfo> = text(&peers.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let alpha_info = found
+        .iter()
+        .find(|p| p.name == "cli-alpha")
+        .expect("peers lists cli-alpha");
+    assert_eq!(
+        alpha_info.services["web"],
+        "127.0.0.1:8080".parse().unwrap()
+    );
+    // The one-shot joined and left: the node saw both.
+    alpha.wait_for("the one-shot joining", |e| matches!(e, BridgeEvent::PeerJoined { peer, .. } if peer.kind == herald_core::PeerKind::Cli));
+    alpha.wait_for("the one-shot leaving", |e| matches!(e, BridgeEvent::PeerLeft { peer, .. } if peer.kind == herald_core::PeerKind::Cli));
+
+    let mut lookup_args = vec!["lookup", "web", "--wait", "0.5"];
+    lookup_args.extend_from_slice(&group);
+    let lookup = herald(&lookup_args);
+    assert!(lookup.status.success(), "{}", text(&lookup.stderr));
+    assert_eq!(text(&lookup.stdout).trim(), "127.0.0.1:8080");
+    drop(alpha);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
