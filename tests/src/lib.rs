@@ -131,28 +131,7 @@ impl Lan {
 
     /// Runs `herald ARGS...` on host `i`, reading its stdout as JSON events.
     pub fn spawn(&self, i: usize, args: &[&str]) -> Running {
-        let mut child = self
-            .command(i, args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start herald");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::sync_channel(1024);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(event) = BridgeEvent::from_json(&line) {
-                    if tx.send(event).is_err() {
-                        break;
-                    }
-                }
-            }
-        });
-        Running {
-            child,
-            events: rx,
-            pending: Default::default(),
-        }
+        Running::start(self.command(i, args))
     }
 
     /// Runs `herald ARGS...` on host `i` to completion.

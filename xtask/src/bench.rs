@@ -1,9 +1,7 @@
 //! `cargo xtask bench [ARGS...]`: builds `herald-bench` in release and runs it (default: `discovery`) inside a
 //! fresh network namespace with only loopback up, so no benchmark traffic can leave the machine.
 
-use std::process::Command;
-
-use crate::process::{cargo, exec, output, run_command};
+use crate::process::{cargo, exec, in_fresh_netns, run_command};
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     exec(
@@ -24,14 +22,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     } else {
         args.to_vec()
     };
-    let mut unshare = Command::new("unshare");
-    unshare.arg("--net");
-    if output("id", &["-u"]).as_deref() != Some("0") {
-        unshare.arg("--map-root-user");
-    }
-    unshare
-        .args(["--", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
-        .arg(bench)
-        .args(args);
+    let mut unshare = in_fresh_netns(&bench);
+    unshare.args(args);
     run_command(&mut unshare)
 }

@@ -41,6 +41,20 @@ pub fn output(program: &str, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
+/// A command that runs `program args...` inside a fresh network namespace with only loopback up, so nothing
+/// it sends can leave the machine (`--map-root-user` when not root).
+pub fn in_fresh_netns(program: &std::path::Path) -> Command {
+    let mut unshare = Command::new("unshare");
+    unshare.arg("--net");
+    if output("id", &["-u"]).as_deref() != Some("0") {
+        unshare.arg("--map-root-user");
+    }
+    unshare
+        .args(["--", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
+        .arg(program);
+    unshare
+}
+
 /// The cargo that runs us (the `CARGO` variable), so nested runs use the same toolchain.
 pub fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())

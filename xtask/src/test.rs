@@ -6,7 +6,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context};
 
-use crate::process::{cargo, exec, output, run_command};
+use crate::process::{cargo, exec, in_fresh_netns, output, run_command};
 use crate::setup::nightly_present;
 
 /// Chromium flags for running headless as root on a machine without internet.
@@ -74,15 +74,8 @@ pub fn ci() -> anyhow::Result<()> {
         exec(&cargo(), ["fetch", "--manifest-path", "fuzz/Cargo.toml"])?;
     }
     let xtask = std::env::current_exe().context("path of xtask")?;
-    let mut unshare = Command::new("unshare");
-    unshare.arg("--net");
-    if output("id", &["-u"]).as_deref() != Some("0") {
-        unshare.arg("--map-root-user");
-    }
-    unshare
-        .args(["--", "sh", "-c", "ip link set lo up && exec \"$0\" test"])
-        .arg(&xtask)
-        .env("CARGO_NET_OFFLINE", "true");
+    let mut unshare = in_fresh_netns(&xtask);
+    unshare.arg("test").env("CARGO_NET_OFFLINE", "true");
     run_command(&mut unshare).context("the test suite, inside a fresh network namespace")
 }
 

@@ -130,6 +130,16 @@ fn one_shot_config(global: &GlobalArgs, file: &FileConfig) -> anyhow::Result<Nod
     Ok(config)
 }
 
+/// A peer's services as `name=ip:port` words, for the human-readable output.
+fn services_text(peer: &herald_core::bridge::PeerInfo) -> String {
+    let words: Vec<String> = peer
+        .services
+        .iter()
+        .map(|(name, addr)| format!("{name}={addr}"))
+        .collect();
+    words.join(" ")
+}
+
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
 async fn stop_signal() {
     #[cfg(unix)]

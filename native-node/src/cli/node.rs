@@ -108,16 +108,11 @@ fn print_event(event: &NodeEvent, json: bool) {
                 PeerChange::Left => "left".to_owned(),
                 PeerChange::Lost => "lost".to_owned(),
             };
-            let services: Vec<String> = peer
-                .services
-                .iter()
-                .map(|(name, addr)| format!("{name}={addr}"))
-                .collect();
             println!(
                 "{what:<8} {:<20} {:<15} {}",
                 peer.name,
                 peer.addr,
-                services.join(" ")
+                super::services_text(peer)
             );
         }
         NodeEvent::NameConflict(conflict) => {

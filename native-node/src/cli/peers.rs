@@ -35,17 +35,12 @@ pub async fn run(
         if args.json {
             println!("{}", serde_json::to_string(peer)?);
         } else {
-            let services: Vec<String> = peer
-                .services
-                .iter()
-                .map(|(name, addr)| format!("{name}={addr}"))
-                .collect();
             println!(
                 "{:<20} {:<15} {:<14} {}",
                 peer.name,
                 peer.addr,
                 peer.kind,
-                services.join(" ")
+                super::services_text(peer)
             );
         }
     }
