@@ -25,7 +25,8 @@ pub const DEFAULT_EVENT_CAPACITY: usize = 4096;
 /// Which interface discovery uses.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum InterfaceSpec {
-    /// The first non-loopback interface with an IPv4 address (the LAN), else loopback.
+    /// The LAN: the address the routing table uses for the group (else the first non-loopback IPv4 address,
+    /// else loopback), followed as it changes.
     #[default]
     Lan,
     /// A fixed address (e.g. `127.0.0.1`).

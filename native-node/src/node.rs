@@ -184,7 +184,7 @@ impl Node {
     /// Starts a node: opens the discovery sockets, beacons, and listens for `config.claim_wait` for another
     /// live node using this name (then fails with [`StartError::NameTaken`]).
     pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
-        let iface = sockets::resolve(&config.interface)?;
+        let iface = sockets::resolve(&config.interface, config.group)?;
         let socket_error = |source| StartError::Socket {
             iface,
             group: config.group,

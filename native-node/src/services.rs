@@ -32,7 +32,7 @@ pub async fn lookup(
     service: &str,
     wait: Duration,
 ) -> Result<Vec<ServiceProvider>, LookupError> {
-    let iface = sockets::resolve(&config.interface)?;
+    let iface = sockets::resolve(&config.interface, config.group)?;
     let socket = sockets::unicast_socket(iface)?;
     let query_id: u64 = rand::random();
     let query = DiscoveryMessage::Lookup(LookupQuery {

@@ -103,8 +103,23 @@ fn an_unplugged_host_is_lost_and_comes_back() {
 fn a_host_whose_address_changes_is_reported_changed() {
     let lan = Lan::new(2);
     let watcher = node(&lan, 1, &[]);
-    let _moving = node(&lan, 2, &[]);
-    watcher.wait_for("host2 joined", joined("host2"));
+    // Host 2 runs with the default interface (no --interface): the one its routing table uses for the group.
+    lan.ip_in(2, &["route", "add", "default", "dev", "eth0"]);
+    let moving = lan.spawn(
+        2,
+        &[
+            "node",
+            "--name",
+            "host2",
+            "--heartbeat",
+            HEARTBEAT_MS,
+            "--json",
+        ],
+    );
+    let event = watcher.wait_for("host2 joined", joined("host2"));
+    assert!(
+        matches!(event, BridgeEvent::PeerJoined { peer, .. } if peer.addr.to_string() == Lan::ip(2))
+    );
     // As a DHCP renewal with a new lease does: the old address goes, the new one comes.
     lan.ip_in(
         2,

@@ -26,7 +26,7 @@ Examples:
   herald lookup web --interface 127.0.0.1
   herald keygen /etc/herald/key && herald node --key-file /etc/herald/key
 
-Without --interface a node uses its first LAN interface. Without a key file nothing is authenticated.";
+Without --interface a node uses the LAN interface its routing table picks for the group. Without a key file nothing is authenticated.";
 
 /// Herald: find programs on your LAN, and talk to them.
 #[derive(Debug, Parser)]
@@ -51,7 +51,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Interface for discovery: an IPv4 address (127.0.0.1) or a name (eth0, followed as its address
-    /// changes). Default: the first LAN interface.
+    /// changes). Default: the LAN interface the routing table picks for the group.
     #[arg(long, global = true, value_name = "IP|NAME")]
     pub interface: Option<String>,
     /// Multicast group and port.

@@ -304,14 +304,14 @@ impl BeaconTask {
         }
     }
 
-    /// With a named interface, notices a new address and moves both sockets to it; peers then see this node
-    /// `Changed` with its old address.
+    /// With a named interface or the LAN default (not a fixed address), notices a new address and moves both
+    /// sockets to it; peers then see this node `Changed` with its old address.
     fn follow_interface(&mut self) {
         let config = &self.shared.config;
-        if !matches!(config.interface, InterfaceSpec::Name(_)) {
+        if matches!(config.interface, InterfaceSpec::Addr(_)) {
             return;
         }
-        let ip = match sockets::resolve(&config.interface) {
+        let ip = match sockets::resolve(&config.interface, config.group) {
             Ok(ip) if ip != self.local_ip => ip,
             Ok(_) => return,
             Err(err) => {

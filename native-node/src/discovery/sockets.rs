@@ -25,8 +25,8 @@ pub enum InterfaceError {
     List(#[from] io::Error),
 }
 
-/// The IPv4 address to use for `spec` now.
-pub fn resolve(spec: &InterfaceSpec) -> Result<Ipv4Addr, InterfaceError> {
+/// The IPv4 address to use for `spec` now; `group` is where discovery sends (for the LAN default).
+pub fn resolve(spec: &InterfaceSpec, group: SocketAddrV4) -> Result<Ipv4Addr, InterfaceError> {
     match spec {
         InterfaceSpec::Addr(ip) => Ok(*ip),
         InterfaceSpec::Name(name) => if_addrs::get_if_addrs()?
@@ -37,6 +37,9 @@ pub fn resolve(spec: &InterfaceSpec) -> Result<Ipv4Addr, InterfaceError> {
             })
             .ok_or_else(|| InterfaceError::NotFound(name.clone())),
         InterfaceSpec::Lan => {
+            if let Some(ip) = routed_source(group) {
+                return Ok(ip);
+            }
             let lan = if_addrs::get_if_addrs()?
                 .into_iter()
                 .find_map(|iface| match iface.addr {
@@ -50,6 +53,17 @@ pub fn resolve(spec: &InterfaceSpec) -> Result<Ipv4Addr, InterfaceError> {
                 Ipv4Addr::LOCALHOST
             }))
         }
+    }
+}
+
+/// The source address the kernel's routing table picks for sending to `group` (usually the default route's
+/// interface, not `docker0` or a VPN that happens to be listed first). A UDP `connect` sends nothing.
+fn routed_source(group: SocketAddrV4) -> Option<Ipv4Addr> {
+    let probe = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
+    probe.connect(group).ok()?;
+    match probe.local_addr().ok()?.ip() {
+        std::net::IpAddr::V4(ip) if !ip.is_unspecified() && !ip.is_loopback() => Some(ip),
+        _ => None,
     }
 }
 
