@@ -105,7 +105,7 @@ fn a_host_whose_address_changes_is_reported_changed() {
     let watcher = node(&lan, 1, &[]);
     // Host 2 runs with the default interface (no --interface): the one its routing table uses for the group.
     lan.ip_in(2, &["route", "add", "default", "dev", "eth0"]);
-    let moving = lan.spawn(
+    let _moving = lan.spawn(
         2,
         &[
             "node",
