@@ -23,6 +23,7 @@
 //! - [`node`]: [`Node`], the handle: starts the tasks, owns shutdown; [`NodeEvent`]s and their stream.
 //! - [`config`]: [`NodeConfig`] and its defaults.
 //! - [`discovery`]: beacons on the multicast group, the sans-IO peer table, the socket task.
+//! - [`link`]: node-to-node TCP links: the frame codec and the authenticated handshake.
 //! - [`services`]: service lookup for processes that are not nodes.
 //! - [`auth`]: the shared key, HMAC tags and the replay window.
 //! - [`identity`]: node ids kept per name in the state directory; default names.
@@ -38,6 +39,7 @@ pub mod clock;
 pub mod config;
 pub mod discovery;
 pub mod identity;
+pub mod link;
 pub mod node;
 pub mod services;
 pub mod stats;

@@ -1,0 +1,44 @@
+//! Node-to-node TCP links: the frame codec and the handshake. (Connections, the listener and reconnection
+//! come next, in the shape of mini-redis's Connection/Listener.)
+//!
+//! - [`codec`]: [`FrameCodec`], `herald_core::frame` as a tokio-util codec; the size cap is checked from the
+//!   5-byte header before anything is buffered.
+//! - [`handshake`]: both sides say `Hello`; with a key each proves it by an HMAC over the other's fresh nonce.
+
+pub mod codec;
+pub mod handshake;
+
+pub use codec::FrameCodec;
+pub use handshake::{handshake, LinkPeer};
+
+use herald_core::frame::RefuseReason;
+use herald_core::DecodeError;
+
+/// Why a link failed or was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// The socket failed.
+    #[error("link i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The peer sent bytes that are not a valid frame (oversized, bad version, malformed).
+    #[error("bad frame from peer: {0}")]
+    Decode(#[from] DecodeError),
+    /// A frame could not be encoded (over the size limit).
+    #[error("cannot encode frame: {0}")]
+    Encode(#[from] herald_core::EncodeError),
+    /// The peer closed the connection.
+    #[error("peer closed the link")]
+    Closed,
+    /// The handshake did not finish in time (a peer that connects and says nothing).
+    #[error("handshake timed out")]
+    HandshakeTimeout,
+    /// The peer sent a valid frame that makes no sense now.
+    #[error("unexpected frame during the handshake: {0}")]
+    Unexpected(&'static str),
+    /// We refused the peer.
+    #[error("refused the peer: {0:?}")]
+    WeRefused(RefuseReason),
+    /// The peer refused us.
+    #[error("the peer refused the link: {0:?}")]
+    TheyRefused(RefuseReason),
+}
