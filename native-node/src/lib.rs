@@ -25,6 +25,7 @@
 //! - [`discovery`]: beacons on the multicast group, the sans-IO peer table, the socket task.
 //! - [`link`]: node-to-node TCP links: the frame codec and the authenticated handshake.
 //! - [`services`]: service lookup for processes that are not nodes.
+//! - [`topics`]: topic names, wildcard patterns and subscriber sets (sans-IO).
 //! - [`auth`]: the shared key, HMAC tags and the replay window.
 //! - [`identity`]: node ids kept per name in the state directory; default names.
 //! - [`stats`]: counters for every drop and refusal.
@@ -43,6 +44,7 @@ pub mod link;
 pub mod node;
 pub mod services;
 pub mod stats;
+pub mod topics;
 
 pub use herald_core as wire;
 
