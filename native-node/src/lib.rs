@@ -26,6 +26,7 @@
 //! - [`link`]: node-to-node TCP links: the frame codec and the authenticated handshake.
 //! - [`services`]: service lookup for processes that are not nodes.
 //! - [`topics`]: topic names, wildcard patterns and subscriber sets (sans-IO).
+//! - [`ask`]: questions in flight, deadlines and per-name outcomes (sans-IO).
 //! - [`auth`]: the shared key, HMAC tags and the replay window.
 //! - [`identity`]: node ids kept per name in the state directory; default names.
 //! - [`stats`]: counters for every drop and refusal.
@@ -33,6 +34,7 @@
 //! - [`bench`]: the benchmarks behind `herald-bench`.
 //! - [`cli`]: the `herald` command line (the binary in `bin/herald.rs` only calls it).
 
+pub mod ask;
 pub mod auth;
 pub mod bench;
 pub mod cli;
