@@ -24,6 +24,7 @@
 //! - [`config`]: [`NodeConfig`] and its defaults.
 //! - [`discovery`]: beacons on the multicast group, the sans-IO peer table, the socket task.
 //! - [`link`]: node-to-node TCP links: the frame codec and the authenticated handshake.
+//! - [`queue`]: a link's bounded outbound queue and its overflow policies (sans-IO).
 //! - [`services`]: service lookup for processes that are not nodes.
 //! - [`topics`]: topic names, wildcard patterns and subscriber sets (sans-IO).
 //! - [`ask`]: questions in flight, deadlines and per-name outcomes (sans-IO).
@@ -44,6 +45,7 @@ pub mod discovery;
 pub mod identity;
 pub mod link;
 pub mod node;
+pub mod queue;
 pub mod services;
 pub mod stats;
 pub mod topics;

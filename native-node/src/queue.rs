@@ -1,0 +1,252 @@
+//! The outbound queue of one link, sans-IO: bounded, with a named [`OverflowPolicy`] for when it is full.
+//!
+//! Only topic messages (`Publish`) are ever dropped: with [`OverflowPolicy::DropOldest`] a full queue drops its
+//! oldest queued `Publish`, counts it per topic, and the writer sends `Missed { topic, count }` before that
+//! topic's next message, so the subscriber learns exactly what it lost. Control traffic (questions, answers,
+//! direct messages, subscriptions) is never dropped silently: if the queue is full of it, the push fails and
+//! the link is closed as too slow. The writer drains frames in batches so small messages share a write.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use herald_core::frame::Frame;
+
+/// Default capacity, in frames, of a link's outbound queue.
+pub const DEFAULT_QUEUE_FRAMES: usize = 8192;
+
+/// What a full queue does with one more topic message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OverflowPolicy {
+    /// Drop the oldest queued topic message, count it, and tell the subscriber (`Missed`). The default: a slow
+    /// subscriber loses its oldest messages and never slows anyone else.
+    #[default]
+    DropOldest,
+    /// Close the link to the slow subscriber (it reconnects and resubscribes).
+    Disconnect,
+    /// Make the publisher wait for room: lossless, and the publisher goes at the slowest subscriber's pace.
+    Block,
+}
+
+impl std::str::FromStr for OverflowPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "drop-oldest" => Ok(OverflowPolicy::DropOldest),
+            "disconnect" => Ok(OverflowPolicy::Disconnect),
+            "block" => Ok(OverflowPolicy::Block),
+            other => Err(format!(
+                "unknown overflow policy {other:?} (drop-oldest, disconnect, block)"
+            )),
+        }
+    }
+}
+
+/// What [`OutboundQueue::push`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pushed {
+    /// Queued.
+    Queued,
+    /// Queued after dropping the oldest topic message (on this topic).
+    DroppedOldest {
+        /// Topic of the dropped message.
+        topic: String,
+    },
+    /// Not queued: the queue is full and the policy says close the link (`Disconnect`, or no topic message
+    /// left to drop).
+    MustDisconnect,
+    /// Not queued: the queue is full and the policy says wait (`Block`); retry when there is room.
+    MustWait(Frame),
+}
+
+/// A link's bounded outbound queue.
+#[derive(Debug)]
+pub struct OutboundQueue {
+    frames: VecDeque<Frame>,
+    capacity: usize,
+    policy: OverflowPolicy,
+    /// Topic messages dropped and not yet reported, per topic.
+    missed: BTreeMap<String, u64>,
+    dropped_total: u64,
+}
+
+impl OutboundQueue {
+    /// An empty queue of `capacity` frames (at least 1) with `policy`.
+    pub fn new(capacity: usize, policy: OverflowPolicy) -> Self {
+        OutboundQueue {
+            frames: VecDeque::with_capacity(capacity.clamp(1, 1024)),
+            capacity: capacity.max(1),
+            policy,
+            missed: BTreeMap::new(),
+            dropped_total: 0,
+        }
+    }
+
+    /// Queues a frame, applying the policy when full.
+    pub fn push(&mut self, frame: Frame) -> Pushed {
+        if self.frames.len() < self.capacity {
+            self.frames.push_back(frame);
+            return Pushed::Queued;
+        }
+        let is_publish = matches!(frame, Frame::Publish(_));
+        match self.policy {
+            OverflowPolicy::Block if is_publish => Pushed::MustWait(frame),
+            OverflowPolicy::Disconnect => Pushed::MustDisconnect,
+            OverflowPolicy::DropOldest | OverflowPolicy::Block => {
+                let Some(at) = self
+                    .frames
+                    .iter()
+                    .position(|f| matches!(f, Frame::Publish(_)))
+                else {
+                    return Pushed::MustDisconnect;
+                };
+                let Some(Frame::Publish(dropped)) = self.frames.remove(at) else {
+                    unreachable!("position found a publish")
+                };
+                *self.missed.entry(dropped.topic.clone()).or_default() += 1;
+                self.dropped_total += 1;
+                self.frames.push_back(frame);
+                Pushed::DroppedOldest {
+                    topic: dropped.topic,
+                }
+            }
+        }
+    }
+
+    /// Takes frames to write, oldest first, at most `max_frames`. A `Missed` notice is put before the first
+    /// message of each topic that had drops (and any left-over notices at the end), so the subscriber sees its
+    /// gap exactly where it is.
+    pub fn drain(&mut self, max_frames: usize, out: &mut Vec<Frame>) {
+        let take = self.frames.len().min(max_frames);
+        for frame in self.frames.drain(..take) {
+            if let Frame::Publish(publish) = &frame {
+                if let Some(count) = self.missed.remove(&publish.topic) {
+                    out.push(Frame::Missed {
+                        topic: publish.topic.clone(),
+                        count,
+                    });
+                }
+            }
+            out.push(frame);
+        }
+        if self.frames.is_empty() {
+            out.extend(
+                std::mem::take(&mut self.missed)
+                    .into_iter()
+                    .map(|(topic, count)| Frame::Missed { topic, count }),
+            );
+        }
+    }
+
+    /// Frames waiting.
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// True when nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty() && self.missed.is_empty()
+    }
+
+    /// True when a push would meet the policy.
+    pub fn is_full(&self) -> bool {
+        self.frames.len() >= self.capacity
+    }
+
+    /// Topic messages dropped since the queue was made.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped_total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use herald_core::frame::Publish;
+
+    fn publish(topic: &str, seq: u64) -> Frame {
+        Frame::Publish(Publish {
+            topic: topic.into(),
+            seq,
+            payload: "x".into(),
+        })
+    }
+
+    fn seqs(frames: &[Frame]) -> Vec<String> {
+        frames
+            .iter()
+            .map(|f| match f {
+                Frame::Publish(p) => format!("{}{}", p.topic, p.seq),
+                Frame::Missed { topic, count } => format!("missed {topic} {count}"),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn drop_oldest_keeps_the_newest_and_reports_the_gap_in_place() {
+        let mut q = OutboundQueue::new(3, OverflowPolicy::DropOldest);
+        for seq in 1..=5 {
+            q.push(publish("a", seq));
+        }
+        assert_eq!(q.dropped_total(), 2);
+        let mut out = Vec::new();
+        q.drain(10, &mut out);
+        assert_eq!(seqs(&out), ["missed a 2", "a3", "a4", "a5"]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn control_frames_are_never_dropped_and_a_queue_full_of_them_disconnects() {
+        let mut q = OutboundQueue::new(2, OverflowPolicy::DropOldest);
+        q.push(Frame::Direct {
+            payload: "d".into(),
+        });
+        q.push(publish("a", 1));
+        assert_eq!(
+            q.push(Frame::Ping { nonce: 1 }),
+            Pushed::DroppedOldest { topic: "a".into() }
+        );
+        assert_eq!(q.push(Frame::Ping { nonce: 2 }), Pushed::MustDisconnect);
+        let mut out = Vec::new();
+        q.drain(10, &mut out);
+        assert_eq!(
+            seqs(&out),
+            [
+                "Direct { payload: Payload(\"d\") }",
+                "Ping { nonce: 1 }",
+                "missed a 1"
+            ]
+        );
+    }
+
+    #[test]
+    fn block_asks_the_publisher_to_wait_and_disconnect_asks_to_close() {
+        let mut q = OutboundQueue::new(1, OverflowPolicy::Block);
+        q.push(publish("a", 1));
+        assert_eq!(q.push(publish("a", 2)), Pushed::MustWait(publish("a", 2)));
+        let mut d = OutboundQueue::new(1, OverflowPolicy::Disconnect);
+        d.push(publish("a", 1));
+        assert_eq!(d.push(publish("a", 2)), Pushed::MustDisconnect);
+    }
+
+    #[test]
+    fn drains_in_batches_in_order_with_notices_per_topic() {
+        let mut q = OutboundQueue::new(4, OverflowPolicy::DropOldest);
+        for (topic, seq) in [("a", 1), ("b", 1), ("a", 2), ("b", 2), ("a", 3), ("b", 3)] {
+            q.push(publish(topic, seq));
+        }
+        let mut out = Vec::new();
+        q.drain(2, &mut out);
+        assert_eq!(seqs(&out), ["missed a 1", "a2", "missed b 1", "b2"]);
+        out.clear();
+        q.drain(2, &mut out);
+        assert_eq!(seqs(&out), ["a3", "b3"]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn policies_parse_from_their_names() {
+        assert_eq!("block".parse(), Ok(OverflowPolicy::Block));
+        assert!("lossy".parse::<OverflowPolicy>().is_err());
+    }
+}
