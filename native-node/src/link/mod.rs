@@ -4,12 +4,15 @@
 //! - [`codec`]: [`FrameCodec`], `herald_core::frame` as a tokio-util codec; the size cap is checked from the
 //!   5-byte header before anything is buffered.
 //! - [`handshake`]: both sides say `Hello`; with a key each proves it by an HMAC over the other's fresh nonce.
+//! - [`writer`]: the link's bounded queue and the task that writes it in batches.
 
 pub mod codec;
 pub mod handshake;
+pub mod writer;
 
 pub use codec::FrameCodec;
 pub use handshake::{handshake, LinkPeer};
+pub use writer::{LinkSender, LinkWriter, SendError};
 
 use herald_core::frame::RefuseReason;
 use herald_core::DecodeError;
