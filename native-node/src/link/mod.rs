@@ -1,13 +1,17 @@
-//! Node-to-node TCP links: the frame codec and the handshake. (Connections, the listener and reconnection
-//! come next, in the shape of mini-redis's Connection/Listener.)
+//! Node-to-node TCP links, in the shape of mini-redis's Connection/Listener. (Reconnection and the node's use of
+//! links come with messaging.)
 //!
 //! - [`codec`]: [`FrameCodec`], `herald_core::frame` as a tokio-util codec; the size cap is checked from the
 //!   5-byte header before anything is buffered.
 //! - [`handshake`]: both sides say `Hello`; with a key each proves it by an HMAC over the other's fresh nonce.
 //! - [`writer`]: the link's bounded queue and the task that writes it in batches.
+//! - [`connection`]: dialling and accepting: handshake, split, writer started.
+//! - [`listener`]: the accept loop behind a semaphore, handing links to the node.
 
 pub mod codec;
+pub mod connection;
 pub mod handshake;
+pub mod listener;
 pub mod writer;
 
 pub use codec::FrameCodec;

@@ -1,0 +1,217 @@
+//! The link listener: accepts connections behind a semaphore permit (at most `max_links` at once), runs each
+//! handshake on its own task, and hands established links to the node over a bounded channel. Failed accepts
+//! back off (doubling up to a second) instead of spinning; refused handshakes are counted and logged.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::connection::{accept, Established, LinkConfig};
+
+/// Default bound on simultaneous inbound links.
+pub const DEFAULT_MAX_LINKS: usize = 1024;
+
+/// Counters of the listener.
+#[derive(Debug, Default)]
+pub struct ListenerCounters {
+    /// Links established.
+    pub accepted: AtomicU64,
+    /// Handshakes that failed or were refused (bad key, other version, silence, garbage).
+    pub handshakes_failed: AtomicU64,
+}
+
+/// An established inbound link and the permit that counts it; drop both when the link ends.
+pub struct Inbound {
+    /// The link.
+    pub link: Established,
+    /// Held while the link lives.
+    pub permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Accepts links until `shutdown`, sending each established one on `out` (bounded: if the node is not taking
+/// them, the accept loop waits rather than piling them up).
+pub async fn run(
+    listener: TcpListener,
+    config: Arc<LinkConfig>,
+    max_links: usize,
+    out: mpsc::Sender<Inbound>,
+    counters: Arc<ListenerCounters>,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+) {
+    let permits = Arc::new(Semaphore::new(max_links));
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+        };
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, addr) = match accepted {
+            Ok(accepted) => {
+                backoff = Duration::from_millis(10);
+                accepted
+            }
+            Err(err) => {
+                tracing::warn!(%err, "accept failed; backing off");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let (config, out, counters, inner_tasks) =
+            (config.clone(), out.clone(), counters.clone(), tasks.clone());
+        tasks.spawn(async move {
+            match accept(stream, addr, &config, &inner_tasks).await {
+                Ok(link) => {
+                    counters.accepted.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(peer = %link.peer.name, %addr, "link accepted");
+                    let _ = out.send(Inbound { link, permit }).await;
+                }
+                Err(err) => {
+                    counters.handshakes_failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(%addr, %err, "inbound link refused");
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Key;
+    use crate::link::connection::connect;
+    use crate::link::handshake::LocalIdentity;
+    use crate::link::LinkError;
+    use herald_core::frame::{Frame, RefuseReason};
+    use herald_core::{NodeId, PeerKind};
+    use tokio::io::AsyncWriteExt;
+
+    fn config(name: &str, id: u8, key: Option<Key>) -> Arc<LinkConfig> {
+        Arc::new(LinkConfig::new(
+            LocalIdentity {
+                node_id: NodeId([id; 16]),
+                name: name.into(),
+                kind: PeerKind::Herald,
+            },
+            key,
+        ))
+    }
+
+    struct Server {
+        addr: std::net::SocketAddr,
+        inbound: mpsc::Receiver<Inbound>,
+        counters: Arc<ListenerCounters>,
+        shutdown: CancellationToken,
+    }
+
+    async fn server(key: Option<Key>, max_links: usize) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, inbound) = mpsc::channel(16);
+        let counters = Arc::new(ListenerCounters::default());
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let cfg = config("server", 1, key);
+        tokio::spawn(run(
+            listener,
+            cfg,
+            max_links,
+            tx,
+            counters.clone(),
+            tasks,
+            shutdown.clone(),
+        ));
+        Server {
+            addr,
+            inbound,
+            counters,
+            shutdown,
+        }
+    }
+
+    #[tokio::test]
+    async fn frames_flow_both_ways_over_an_established_link() {
+        let mut server = server(None, 4).await;
+        let tasks = TaskTracker::new();
+        let mut client = connect(server.addr, &config("client", 2, None), &tasks)
+            .await
+            .unwrap();
+        assert_eq!(client.peer.name, "server");
+        let Inbound {
+            link: mut inbound,
+            permit: _permit,
+        } = server.inbound.recv().await.unwrap();
+        assert_eq!(inbound.peer.name, "client");
+        client.sender.try_send(Frame::Ping { nonce: 7 }).unwrap();
+        assert_eq!(
+            inbound.next().await.unwrap(),
+            Some(Frame::Ping { nonce: 7 })
+        );
+        inbound.sender.try_send(Frame::Pong { nonce: 7 }).unwrap();
+        assert_eq!(client.next().await.unwrap(), Some(Frame::Pong { nonce: 7 }));
+        client.sender.close();
+        assert_eq!(
+            inbound.next().await.unwrap(),
+            None,
+            "a closed link ends the stream"
+        );
+        server.shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_peer_without_the_key_is_refused_and_counted() {
+        let server = server(Some(Key::from_bytes(vec![5; 32])), 4).await;
+        let tasks = TaskTracker::new();
+        let result = connect(server.addr, &config("intruder", 3, None), &tasks).await;
+        assert!(
+            matches!(
+                result,
+                Err(LinkError::TheyRefused(RefuseReason::Auth))
+                    | Err(LinkError::WeRefused(RefuseReason::Auth))
+            ),
+            "{:?}",
+            result.err()
+        );
+        for _ in 0..100 {
+            if server.counters.handshakes_failed.load(Ordering::Relaxed) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(server.counters.handshakes_failed.load(Ordering::Relaxed), 1);
+        assert_eq!(server.counters.accepted.load(Ordering::Relaxed), 0);
+        server.shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn garbage_mid_handshake_is_counted_and_the_listener_carries_on() {
+        let mut server = server(None, 4).await;
+        let mut junk = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        junk.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        drop(junk);
+        let tasks = TaskTracker::new();
+        let good = connect(server.addr, &config("client", 2, None), &tasks)
+            .await
+            .unwrap();
+        assert_eq!(good.peer.name, "server");
+        assert!(server.inbound.recv().await.is_some());
+        for _ in 0..100 {
+            if server.counters.handshakes_failed.load(Ordering::Relaxed) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(server.counters.handshakes_failed.load(Ordering::Relaxed), 1);
+        server.shutdown.cancel();
+    }
+}
