@@ -68,6 +68,28 @@ pub struct Beacon {
     pub addr: Option<IpAddr>,
 }
 
+impl Beacon {
+    /// A first beacon from `node_id` named `name`: kind `herald`, incarnation 0, seq 1, no link port, no
+    /// services or topics, a 1 s heartbeat, not leaving, not proxied. Fill in the rest with struct update syntax.
+    pub fn new(node_id: NodeId, name: impl Into<String>) -> Beacon {
+        Beacon {
+            node_id,
+            name: name.into(),
+            kind: PeerKind::Herald,
+            incarnation: 0,
+            seq: 1,
+            tcp_port: 0,
+            services: BTreeMap::new(),
+            topics: Vec::new(),
+            more_topics: false,
+            heartbeat_ms: 1000,
+            leaving: false,
+            via: None,
+            addr: None,
+        }
+    }
+}
+
 /// "Who provides SERVICE?", sent to the group by anyone; providers answer by unicast with a [`LookupReply`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(

@@ -58,6 +58,22 @@ fn counter(node: &Node, name: &str) -> u64 {
     node.stats().counters[name]
 }
 
+/// Waits until `done` holds (checked every 20 ms), failing with `what` and the node's counters after
+/// [`PATIENCE`].
+async fn eventually(node: &Node, what: &str, done: impl Fn() -> bool) {
+    let waited = tokio::time::timeout(PATIENCE, async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    if waited.await.is_err() {
+        panic!(
+            "{what} did not happen within {PATIENCE:?}; counters: {:?}",
+            node.stats().counters
+        );
+    }
+}
+
 #[tokio::test]
 async fn two_nodes_see_each_other_with_their_services() {
     let port = port();
@@ -196,15 +212,11 @@ async fn with_a_key_only_keyed_nodes_are_seen_and_the_rest_is_counted() {
     let mallory = Node::start(wrong).await.unwrap();
     wait_for(&mut events, "bravo", joined).await;
     // Wait until both intruders have been refused at least once, then check they were never let in.
-    tokio::time::timeout(PATIENCE, async {
-        while counter(&alpha, "discovery.dropped.unsigned") == 0
-            || counter(&alpha, "discovery.dropped.bad_tag") == 0
-        {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    eventually(&alpha, "both intruders refused", || {
+        counter(&alpha, "discovery.dropped.unsigned") > 0
+            && counter(&alpha, "discovery.dropped.bad_tag") > 0
     })
-    .await
-    .expect("intruders counted");
+    .await;
     let names: Vec<String> = alpha.peers().into_iter().map(|p| p.name).collect();
     assert_eq!(names, ["bravo"]);
     for node in [alpha, bravo, plain, mallory] {
@@ -220,32 +232,18 @@ async fn replayed_signed_beacons_are_refused() {
     a.key = Some(key.clone());
     let alpha = Node::start(a).await.unwrap();
     let beacon = Beacon {
-        node_id: random_node_id(),
-        name: "ghost".into(),
-        kind: herald_core::PeerKind::Herald,
         incarnation: 1,
-        seq: 1,
-        tcp_port: 0,
-        services: Default::default(),
-        topics: vec![],
-        more_topics: false,
-        heartbeat_ms: 1000,
-        leaving: false,
-        via: None,
-        addr: None,
+        ..Beacon::new(random_node_id(), "ghost")
     };
     let an_hour_ago = herald_node::clock::unix_ms() - 3_600_000;
     let old =
         herald_node::discovery::seal(&DiscoveryMessage::Beacon(beacon), Some(&key), an_hour_ago)
             .unwrap();
     send_to_group(port, &old).await;
-    tokio::time::timeout(PATIENCE, async {
-        while counter(&alpha, "discovery.dropped.replay") == 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    eventually(&alpha, "the replay counted", || {
+        counter(&alpha, "discovery.dropped.replay") > 0
     })
-    .await
-    .expect("replay counted");
+    .await;
     assert!(alpha.peers().is_empty());
     alpha.shutdown().await;
 }
@@ -270,21 +268,16 @@ async fn garbage_on_the_group_is_counted_and_harmless() {
     send_to_group(port, &[b'H', b'R', b'L', b'D', 1, 0, 0xff, 0xff, 0xff]).await;
     send_to_group(port, &vec![0u8; 1400]).await;
     send_to_group(port, &wrong_version).await;
-    tokio::time::timeout(PATIENCE, async {
-        let names = [
-            "discovery.dropped.foreign",
-            "discovery.dropped.malformed",
-            "discovery.dropped.oversized",
-            "discovery.dropped.version",
-        ];
-        while names.iter().any(|n| counter(&alpha, n) == 0)
-            || counter(&alpha, "discovery.dropped.malformed") < 2
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    let kinds = [
+        "discovery.dropped.foreign",
+        "discovery.dropped.oversized",
+        "discovery.dropped.version",
+    ];
+    eventually(&alpha, "every kind of garbage counted", || {
+        kinds.iter().all(|n| counter(&alpha, n) > 0)
+            && counter(&alpha, "discovery.dropped.malformed") >= 2
     })
-    .await
-    .unwrap_or_else(|_| panic!("every kind of garbage counted: {:?}", alpha.stats()));
+    .await;
     // Still working:
     let bravo = Node::start(config("bravo", port)).await.unwrap();
     wait_for(&mut events, "bravo", joined).await;
@@ -303,13 +296,10 @@ async fn a_full_table_refuses_newcomers_and_counts_them() {
         Node::start(config("p2", port)).await.unwrap(),
         Node::start(config("p3", port)).await.unwrap(),
     ];
-    tokio::time::timeout(PATIENCE, async {
-        while counter(&alpha, "discovery.refused.table_full") == 0 || alpha.peers().len() < 2 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    eventually(&alpha, "the third peer refused", || {
+        counter(&alpha, "discovery.refused.table_full") > 0 && alpha.peers().len() == 2
     })
-    .await
-    .expect("the third peer refused");
+    .await;
     assert_eq!(alpha.peers().len(), 2);
     for node in others {
         node.shutdown().await;

@@ -347,25 +347,15 @@ fn same_visible_state(a: &PeerInfo, b: &PeerInfo) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use herald_core::PeerKind;
 
     const ME: NodeId = NodeId([0; 16]);
 
     fn beacon(id: u8, name: &str, seq: u64) -> Beacon {
         Beacon {
-            node_id: NodeId([id; 16]),
-            name: name.into(),
-            kind: PeerKind::Herald,
             incarnation: 1,
             seq,
-            tcp_port: 0,
             services: [("web".to_owned(), 8080)].into(),
-            topics: vec![],
-            more_topics: false,
-            heartbeat_ms: 1000,
-            leaving: false,
-            via: None,
-            addr: None,
+            ..Beacon::new(NodeId([id; 16]), name)
         }
     }
 
