@@ -12,6 +12,7 @@ use herald_core::{NodeId, PeerKind};
 
 use crate::auth::{Key, DEFAULT_REPLAY_WINDOW_MS};
 use crate::discovery::peers::DEFAULT_MAX_PEERS;
+use crate::queue::OverflowPolicy;
 
 /// Default heartbeat: one beacon a second.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
@@ -78,8 +79,10 @@ pub struct NodeConfig {
     pub services: BTreeMap<String, u16>,
     /// Subscribed topics announced in beacons.
     pub topics: Vec<String>,
-    /// Link port announced in beacons (0: takes no links).
+    /// Port the link listener binds (0: an ephemeral port); announced in beacons.
     pub tcp_port: u16,
+    /// What a full outbound link queue does (see [`crate::queue::OverflowPolicy`]).
+    pub overflow: OverflowPolicy,
     /// Shared secret: sign and require signed datagrams.
     pub key: Option<Key>,
     /// Signed datagrams older or newer than this are refused as replays.
@@ -107,6 +110,7 @@ impl NodeConfig {
             services: BTreeMap::new(),
             topics: Vec::new(),
             tcp_port: 0,
+            overflow: OverflowPolicy::default(),
             key: None,
             replay_window: Duration::from_millis(DEFAULT_REPLAY_WINDOW_MS),
             max_peers: DEFAULT_MAX_PEERS,

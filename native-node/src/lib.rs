@@ -24,6 +24,7 @@
 //! - [`config`]: [`NodeConfig`] and its defaults.
 //! - [`discovery`]: beacons on the multicast group, the sans-IO peer table, the socket task.
 //! - [`link`]: node-to-node TCP links: the frame codec and the authenticated handshake.
+//! - [`messaging`]: subscriptions, links opened on demand, and every link's reader.
 //! - [`queue`]: a link's bounded outbound queue and its overflow policies (sans-IO).
 //! - [`services`]: service lookup for processes that are not nodes.
 //! - [`topics`]: topic names, wildcard patterns and subscriber sets (sans-IO).
@@ -44,6 +45,7 @@ pub mod config;
 pub mod discovery;
 pub mod identity;
 pub mod link;
+pub mod messaging;
 pub mod node;
 pub mod queue;
 pub mod services;

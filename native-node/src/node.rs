@@ -5,19 +5,25 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use herald_core::bridge::{BridgeEvent, PeerInfo, PeerState, Stats};
+use herald_core::bridge::{BridgeEvent, MessageEvent, PeerInfo, PeerState, Stats};
 use herald_core::NodeId;
-use tokio::sync::{broadcast, Notify};
+use herald_core::Payload;
+use tokio::sync::{broadcast, mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::unix_ms;
-use crate::config::NodeConfig;
+use crate::config::{InterfaceSpec, NodeConfig};
 use crate::discovery::beacon::BeaconTask;
 use crate::discovery::peers::{PeerEvent, PeerTable};
 use crate::discovery::sockets::{self, InterfaceError};
 use crate::identity;
+use crate::link::connection::LinkConfig;
+use crate::link::handshake::LocalIdentity;
+use crate::link::listener::{self, Inbound, ListenerCounters, DEFAULT_MAX_LINKS};
+use crate::messaging::{self, MessagingState, PublishError};
 use crate::stats::DiscoveryCounters;
+use crate::topics::{TopicError, TopicPattern};
 
 /// Something that happened on a node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +32,17 @@ pub enum NodeEvent {
     Peer(PeerEvent),
     /// Another node claims this node's name.
     NameConflict(NameConflict),
+    /// A message on a topic this node subscribes to (from a peer, or published here).
+    Message(MessageEvent),
+    /// A peer dropped `count` messages on `topic` for this node because this node read too slowly.
+    Missed {
+        /// The peer's name.
+        from: String,
+        /// The topic.
+        topic: String,
+        /// Messages dropped.
+        count: u64,
+    },
     /// This reader of the event stream fell behind and missed `missed` events (counted in
     /// `node.events_lagged`); the peer table itself is intact: re-read it with [`Node::peers`].
     Lagged {
@@ -47,6 +64,13 @@ impl NodeEvent {
                 ),
             },
             NodeEvent::Lagged { missed } => BridgeEvent::Lagged { missed: *missed },
+            NodeEvent::Message(message) => BridgeEvent::Message(message.clone()),
+            NodeEvent::Missed { from, topic, count } => BridgeEvent::NodeError {
+                context: "messaging".into(),
+                message: format!(
+                    "{from} dropped {count} messages on {topic} for this node (it read too slowly)"
+                ),
+            },
         }
     }
 }
@@ -78,6 +102,14 @@ pub enum StartError {
         /// The error.
         source: std::io::Error,
     },
+    /// The link listener could not be opened.
+    #[error("cannot listen for links on {addr}: {source}")]
+    Listen {
+        /// Address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
     /// Another live node already uses this name.
     #[error("the name {name:?} is taken by node {holder} at {addr}; choose another with --name")]
     NameTaken {
@@ -106,6 +138,10 @@ pub(crate) struct Shared {
     pub incarnation: u64,
     pub counters: DiscoveryCounters,
     pub announce: Notify,
+    pub messaging: MessagingState,
+    pub listener_counters: Arc<ListenerCounters>,
+    pub tasks: TaskTracker,
+    pub shutdown: CancellationToken,
     table: Mutex<PeerTable>,
     advert: Mutex<Advert>,
     local_ip: Mutex<Ipv4Addr>,
@@ -176,8 +212,6 @@ impl Events {
 pub struct Node {
     shared: Arc<Shared>,
     first_events: Mutex<Option<broadcast::Receiver<NodeEvent>>>,
-    shutdown: CancellationToken,
-    tracker: TaskTracker,
 }
 
 impl Node {
@@ -196,11 +230,47 @@ impl Node {
             .node_id
             .unwrap_or_else(|| identity::node_id_for(&config.name));
         let incarnation = unix_ms();
+        // Links: listen on the discovery interface when it is a fixed address, else on every address.
+        let listen_ip = match config.interface {
+            InterfaceSpec::Addr(ip) => ip,
+            _ => Ipv4Addr::UNSPECIFIED,
+        };
+        let listen_addr = SocketAddr::new(listen_ip.into(), config.tcp_port);
+        let link_listener = tokio::net::TcpListener::bind(listen_addr)
+            .await
+            .map_err(|source| StartError::Listen {
+                addr: listen_addr,
+                source,
+            })?;
+        let tcp_port = link_listener
+            .local_addr()
+            .map_err(|source| StartError::Listen {
+                addr: listen_addr,
+                source,
+            })?
+            .port();
+        let me = LocalIdentity {
+            node_id,
+            name: config.name.clone(),
+            kind: config.kind,
+        };
+        let mut link_config = LinkConfig::new(me, config.key.clone());
+        link_config.policy = config.overflow;
         let (events, first_events) = broadcast::channel(config.event_capacity.max(16));
+        let messaging = MessagingState::new(link_config);
+        let mut topics = Vec::new();
+        for topic in &config.topics {
+            if let Ok(pattern) = TopicPattern::parse(topic) {
+                messaging.subscribe(pattern);
+                topics.push(topic.clone());
+            } else {
+                tracing::warn!(%topic, "not a valid topic pattern; not subscribed");
+            }
+        }
         let advert = Advert {
             services: config.services.clone(),
-            topics: config.topics.clone(),
-            tcp_port: config.tcp_port,
+            topics,
+            tcp_port,
         };
         let shared = Arc::new(Shared {
             table: Mutex::new(PeerTable::new(
@@ -216,6 +286,10 @@ impl Node {
             counters: DiscoveryCounters::default(),
             announce: Notify::new(),
             events,
+            messaging,
+            listener_counters: Arc::new(ListenerCounters::default()),
+            tasks: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
             node_id,
             incarnation,
             config,
@@ -223,11 +297,29 @@ impl Node {
         let node = Node {
             shared: shared.clone(),
             first_events: Mutex::new(Some(first_events)),
-            shutdown: CancellationToken::new(),
-            tracker: TaskTracker::new(),
         };
         let task = BeaconTask::new(shared.clone(), group, unicast, iface);
-        node.tracker.spawn(task.run(node.shutdown.clone()));
+        shared.tasks.spawn(task.run(shared.shutdown.clone()));
+        let (inbound_tx, mut inbound_rx) = mpsc::channel::<Inbound>(64);
+        shared.tasks.spawn(listener::run(
+            link_listener,
+            shared.messaging.link_config.clone(),
+            DEFAULT_MAX_LINKS,
+            inbound_tx,
+            shared.listener_counters.clone(),
+            shared.tasks.clone(),
+            shared.shutdown.clone(),
+        ));
+        let serving = shared.clone();
+        shared.tasks.spawn(async move {
+            while let Some(Inbound { link, permit }) = inbound_rx.recv().await {
+                let shared = serving.clone();
+                serving.tasks.spawn(async move {
+                    messaging::serve(shared, link).await;
+                    drop(permit);
+                });
+            }
+        });
         tracing::info!(name = %shared.config.name, id = %node_id, %iface, group = %shared.config.group, "node started");
 
         if !shared.config.claim_wait.is_zero() {
@@ -340,9 +432,56 @@ impl Node {
         }
     }
 
+    /// Subscribes this node to a topic pattern (`chat`, `sensors.*`); peers learn it from the next beacon,
+    /// which goes out at once. Messages arrive as [`NodeEvent::Message`].
+    pub fn subscribe(&self, pattern: &str) -> Result<(), TopicError> {
+        let pattern = TopicPattern::parse(pattern)?;
+        if self.shared.messaging.subscribe(pattern) {
+            self.shared.advert().topics = self.shared.messaging.patterns();
+            self.shared.announce.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Stops a subscription.
+    pub fn unsubscribe(&self, pattern: &str) -> Result<(), TopicError> {
+        let pattern = TopicPattern::parse(pattern)?;
+        if self.shared.messaging.unsubscribe(&pattern) {
+            self.shared.advert().topics = self.shared.messaging.patterns();
+            self.shared.announce.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Publishes `payload` on `topic` to every subscriber on the LAN, this node included; returns how many
+    /// it was queued for. Never waits for a connection; with the `Block` policy it waits for room in a slow
+    /// subscriber's queue.
+    pub async fn publish(
+        &self,
+        topic: &str,
+        payload: impl Into<Payload>,
+    ) -> Result<usize, PublishError> {
+        messaging::publish(&self.shared, topic, payload.into()).await
+    }
+
     /// Every counter by name.
     pub fn stats(&self) -> Stats {
-        self.shared.counters.snapshot()
+        let mut stats = self.shared.counters.snapshot();
+        stats
+            .counters
+            .extend(self.shared.messaging.counters.snapshot().counters);
+        let listener = &self.shared.listener_counters;
+        stats.counters.insert(
+            "links.accepted".into(),
+            listener.accepted.load(std::sync::atomic::Ordering::Relaxed),
+        );
+        stats.counters.insert(
+            "links.handshakes_failed".into(),
+            listener
+                .handshakes_failed
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
+        stats
     }
 
     /// Leaves gracefully: sends the leave beacon, stops every task and waits for them.
@@ -352,15 +491,17 @@ impl Node {
     }
 
     async fn shutdown_quietly(&self) {
-        self.shutdown.cancel();
-        self.tracker.close();
-        self.tracker.wait().await;
+        self.shared.messaging.close_all();
+        self.shared.shutdown.cancel();
+        self.shared.tasks.close();
+        self.shared.tasks.wait().await;
     }
 }
 
 impl Drop for Node {
     fn drop(&mut self) {
         // A node dropped without `shutdown()` still stops its tasks (they send the leave beacon on their way out).
-        self.shutdown.cancel();
+        self.shared.messaging.close_all();
+        self.shared.shutdown.cancel();
     }
 }

@@ -71,3 +71,25 @@ counters! {
 pub fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
+
+counters! {
+    /// Messaging's counters.
+    pub struct MessagingCounters {
+        /// Messages published by this node (one per publish call).
+        published => "messaging.published",
+        /// Copies queued for remote subscribers.
+        queued => "messaging.queued",
+        /// Topic messages received from peers.
+        received => "messaging.received",
+        /// Messages peers told us they dropped for us (`Missed`).
+        missed => "messaging.missed",
+        /// Copies not queued: the link was closed or too slow, or its peer unreachable.
+        not_queued => "messaging.not_queued",
+        /// Links this node opened.
+        links_opened => "links.opened",
+        /// Links this node could not open.
+        links_failed => "links.failed",
+        /// Links closed on a read error (garbage mid-stream, oversized frame, reset).
+        read_errors => "links.read_errors",
+    }
+}

@@ -121,6 +121,20 @@ fn print_event(event: &NodeEvent, json: bool) {
                 conflict.claimant, conflict.addr, conflict.name
             )
         }
+        NodeEvent::Message(message) => {
+            let text = message.payload.as_text().map_or_else(
+                || format!("({} bytes)", message.payload.len()),
+                str::to_owned,
+            );
+            println!(
+                "message  {:<20} {:<20} {text}",
+                message.from_name,
+                message.topic.as_deref().unwrap_or("(direct)")
+            );
+        }
+        NodeEvent::Missed { from, topic, count } => {
+            eprintln!("warning: {from} dropped {count} messages on {topic} for this node")
+        }
         NodeEvent::Lagged { missed } => {
             eprintln!("warning: missed {missed} events (output too slow)")
         }

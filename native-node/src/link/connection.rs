@@ -13,7 +13,7 @@ use tokio_util::codec::{Framed, FramedParts, FramedRead};
 use tokio_util::task::TaskTracker;
 
 use super::handshake::{handshake, LocalIdentity};
-use super::writer::{channel, LinkSender};
+use super::writer::{channel, LinkSender, LinkWriter};
 use super::{FrameCodec, LinkError, LinkPeer};
 use crate::auth::Key;
 use crate::queue::{OverflowPolicy, DEFAULT_QUEUE_FRAMES};
@@ -74,12 +74,28 @@ pub async fn connect(
     config: &LinkConfig,
     tasks: &TaskTracker,
 ) -> Result<Established, LinkError> {
+    let queue = channel(
+        config.queue_frames,
+        config.policy,
+        FrameCodec::new(config.max_frame),
+    );
+    connect_queued(addr, config, tasks, queue).await
+}
+
+/// Dials `addr` and runs the handshake, then starts `queue`'s writer: frames put on its sender while the link
+/// was being made are the first to go out. (On failure the writer is dropped; the caller closes the sender.)
+pub async fn connect_queued(
+    addr: SocketAddr,
+    config: &LinkConfig,
+    tasks: &TaskTracker,
+    queue: (LinkSender, LinkWriter),
+) -> Result<Established, LinkError> {
     let stream =
         match tokio::time::timeout(config.handshake_timeout, TcpStream::connect(addr)).await {
             Ok(stream) => stream?,
             Err(_) => return Err(LinkError::HandshakeTimeout),
         };
-    establish(stream, addr, config, tasks).await
+    establish(stream, addr, config, tasks, queue).await
 }
 
 /// Runs the handshake on an accepted connection.
@@ -89,7 +105,12 @@ pub async fn accept(
     config: &LinkConfig,
     tasks: &TaskTracker,
 ) -> Result<Established, LinkError> {
-    establish(stream, addr, config, tasks).await
+    let queue = channel(
+        config.queue_frames,
+        config.policy,
+        FrameCodec::new(config.max_frame),
+    );
+    establish(stream, addr, config, tasks, queue).await
 }
 
 async fn establish(
@@ -97,6 +118,7 @@ async fn establish(
     addr: SocketAddr,
     config: &LinkConfig,
     tasks: &TaskTracker,
+    (sender, writer): (LinkSender, LinkWriter),
 ) -> Result<Established, LinkError> {
     stream.set_nodelay(true)?;
     let codec = FrameCodec::new(config.max_frame);
@@ -113,7 +135,6 @@ async fn establish(
     let mut frames = FramedRead::new(read_half, codec.clone());
     // Bytes the peer sent right after its handshake are already in the handshake's buffer.
     frames.read_buffer_mut().extend_from_slice(&read_buf);
-    let (sender, writer) = channel(config.queue_frames, config.policy, codec);
     let name = peer.name.clone();
     tasks.spawn(async move {
         if let Err(err) = writer.run(write_half).await {

@@ -1,0 +1,164 @@
+//! Publish/subscribe between nodes in this process over real links (loopback TCP), discovery pinned to
+//! 127.0.0.1 on a group port per test. Waits on events with generous timeouts; no durations asserted.
+
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+
+use herald_core::bridge::MessageEvent;
+use herald_node::identity::random_node_id;
+use herald_node::messaging::PublishError;
+use herald_node::node::{Events, Node, NodeEvent};
+use herald_node::topics::TopicError;
+use herald_node::NodeConfig;
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn port() -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    33_000 + (std::process::id() % 500) as u16 * 20 + NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+fn config(name: &str, port: u16) -> NodeConfig {
+    let mut config = NodeConfig::loopback(name, port);
+    config.node_id = Some(random_node_id());
+    config.heartbeat = Duration::from_millis(200);
+    config.claim_wait = Duration::ZERO;
+    config
+}
+
+/// Waits until `publisher` sees `subscriber` announcing `pattern`.
+async fn knows_subscription(publisher: &Node, subscriber: &str, pattern: &str) {
+    let seen = tokio::time::timeout(PATIENCE, async {
+        while !publisher
+            .peer(subscriber)
+            .is_some_and(|p| p.topics.iter().any(|t| t == pattern))
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    seen.await.unwrap_or_else(|_| {
+        panic!(
+            "{} never learned that {subscriber} subscribes to {pattern}",
+            publisher.name()
+        )
+    });
+}
+
+/// The next `count` messages from the stream (other events skipped).
+async fn messages(events: &mut Events, count: usize) -> Vec<MessageEvent> {
+    let mut got = Vec::new();
+    let collected = tokio::time::timeout(PATIENCE, async {
+        while got.len() < count {
+            if let Some(NodeEvent::Message(message)) = events.next().await {
+                got.push(message);
+            }
+        }
+    });
+    collected
+        .await
+        .unwrap_or_else(|_| panic!("only {} of {count} messages arrived", got.len()));
+    got
+}
+
+fn texts(messages: &[MessageEvent]) -> Vec<String> {
+    messages
+        .iter()
+        .map(|m| m.payload.as_text().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn one_publisher_reaches_every_subscriber_in_order() {
+    let port = port();
+    let publisher = Node::start(config("pub", port)).await.unwrap();
+    let mut subscribers = Vec::new();
+    for i in 0..3 {
+        let mut c = config(&format!("sub{i}"), port);
+        c.topics = vec!["sensors.*".into()];
+        let node = Node::start(c).await.unwrap();
+        let events = node.events();
+        subscribers.push((node, events));
+    }
+    for i in 0..3 {
+        knows_subscription(&publisher, &format!("sub{i}"), "sensors.*").await;
+    }
+    let expected: Vec<String> = (0..500).map(|i| format!("reading {i}")).collect();
+    for text in &expected {
+        assert_eq!(
+            publisher
+                .publish("sensors.kitchen", text.as_str())
+                .await
+                .unwrap(),
+            3
+        );
+    }
+    for (node, events) in &mut subscribers {
+        let got = messages(events, expected.len()).await;
+        assert_eq!(texts(&got), expected, "order at {}", node.name());
+        assert!(got
+            .iter()
+            .all(|m| m.from_name == "pub" && m.topic.as_deref() == Some("sensors.kitchen")));
+    }
+    assert_eq!(publisher.stats().counters["messaging.not_queued"], 0);
+    for (node, _) in subscribers {
+        node.shutdown().await;
+    }
+    publisher.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_subscriber_started_before_the_publisher_receives_once_it_appears() {
+    let port = port();
+    let mut c = config("early", port);
+    c.topics = vec!["chat".into()];
+    let early = Node::start(c).await.unwrap();
+    let mut events = early.events();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let late = Node::start(config("late-publisher", port)).await.unwrap();
+    knows_subscription(&late, "early", "chat").await;
+    late.publish("chat", "hello").await.unwrap();
+    assert_eq!(texts(&messages(&mut events, 1).await), ["hello"]);
+    late.shutdown().await;
+    early.shutdown().await;
+}
+
+#[tokio::test]
+async fn local_subscribers_get_their_own_node_s_messages_and_topics_are_checked() {
+    let port = port();
+    let node = Node::start(config("solo", port)).await.unwrap();
+    let mut events = node.events();
+    assert_eq!(node.publish("nobody.listens", "x").await.unwrap(), 0);
+    node.subscribe("notes").unwrap();
+    assert_eq!(node.publish("notes", "to self").await.unwrap(), 1);
+    assert_eq!(texts(&messages(&mut events, 1).await), ["to self"]);
+    assert_eq!(
+        node.publish("bad topic", "x").await,
+        Err(PublishError::Topic(TopicError::BadCharacter))
+    );
+    assert_eq!(
+        node.publish("a.*", "x").await,
+        Err(PublishError::Topic(TopicError::MisplacedWildcard))
+    );
+    assert_eq!(node.subscribe("a*"), Err(TopicError::MisplacedWildcard));
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_subscriber_that_leaves_is_no_longer_sent_to() {
+    let port = port();
+    let publisher = Node::start(config("pub", port)).await.unwrap();
+    let mut c = config("leaver", port);
+    c.topics = vec!["t".into()];
+    let leaver = Node::start(c).await.unwrap();
+    knows_subscription(&publisher, "leaver", "t").await;
+    assert_eq!(publisher.publish("t", "1").await.unwrap(), 1);
+    leaver.shutdown().await;
+    let gone = tokio::time::timeout(PATIENCE, async {
+        while publisher.peer("leaver").is_some() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    gone.await.expect("the leave was seen");
+    assert_eq!(publisher.publish("t", "2").await.unwrap(), 0);
+    publisher.shutdown().await;
+}
