@@ -118,3 +118,39 @@ fn a_node_is_found_by_peers_and_lookup_from_other_processes() {
     drop(alpha);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn herald_publish_reaches_herald_subscribe() {
+    let group = ["--interface", "127.0.0.1", "--group", "239.255.72.68:29452"];
+    let mut subscriber = Command::new(binary("herald"))
+        .args(["subscribe", "sensors.*", "--count", "1", "--json"])
+        .args(group)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Publish until the subscriber has its message (it may still be starting for the first tries).
+    let mut exited = None;
+    for _ in 0..20 {
+        let mut args = vec!["publish", "sensors.kitchen", "21.5 C", "--wait", "0.3"];
+        args.extend_from_slice(&group);
+        let published = herald(&args);
+        assert!(published.status.success(), "{}", text(&published.stderr));
+        if let Some(status) = subscriber.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+    }
+    let status = exited.unwrap_or_else(|| {
+        let _ = subscriber.kill();
+        panic!("the subscriber never got a message")
+    });
+    assert!(status.success());
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut subscriber.stdout.take().unwrap(), &mut out).unwrap();
+    let event = BridgeEvent::from_json(out.lines().next().expect("one line")).unwrap();
+    let BridgeEvent::Message(message) = event else {
+        panic!("not a message: {out}")
+    };
+    assert_eq!(message.topic.as_deref(), Some("sensors.kitchen"));
+    assert_eq!(message.payload.as_text(), Some("21.5 C"));
+}

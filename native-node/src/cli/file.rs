@@ -9,6 +9,7 @@
 //! expiry_beats = 3
 //! max_peers = 1024
 //! json = false
+//! subscribe = ["sensors.*"]
 //! [service]
 //! web = 8080
 //! ```
@@ -35,6 +36,9 @@ pub struct FileConfig {
     /// `--service NAME=PORT`, as a table.
     #[serde(default)]
     pub service: BTreeMap<String, u16>,
+    /// `--subscribe TOPIC`, as a list.
+    #[serde(default)]
+    pub subscribe: Vec<String>,
     /// `--heartbeat` (ms)
     pub heartbeat: Option<u64>,
     /// `--expiry-beats`

@@ -6,6 +6,8 @@ mod keygen;
 mod lookup;
 mod node;
 mod peers;
+mod publish;
+mod subscribe;
 
 use std::net::SocketAddrV4;
 use std::path::PathBuf;
@@ -24,6 +26,8 @@ Examples:
   herald node --name kitchen --interface eth0          # on the LAN
   herald peers --interface 127.0.0.1 --wait 2
   herald lookup web --interface 127.0.0.1
+  herald subscribe 'sensors.*' --interface 127.0.0.1 --json
+  herald publish sensors.kitchen '21.5 C' --interface 127.0.0.1
   herald keygen /etc/herald/key && herald node --key-file /etc/herald/key
 
 Without --interface a node uses the LAN interface its routing table picks for the group. Without a key file nothing is authenticated.";
@@ -70,6 +74,10 @@ enum Command {
     Peers(peers::PeersArgs),
     /// Print one IP:PORT per provider of a service; exit 1 if there is none.
     Lookup(lookup::LookupArgs),
+    /// Publish one message on a topic to every subscriber on the LAN.
+    Publish(publish::PublishArgs),
+    /// Print messages on a topic pattern until Ctrl-C (or --count).
+    Subscribe(subscribe::SubscribeArgs),
     /// Write a new random key file (or print one).
     Keygen(keygen::KeygenArgs),
 }
@@ -94,6 +102,8 @@ impl Cli {
             Command::Node(args) => node::run(&self.global, &file, args).await,
             Command::Peers(args) => peers::run(&self.global, &file, args).await,
             Command::Lookup(args) => lookup::run(&self.global, &file, args).await,
+            Command::Publish(args) => publish::run(&self.global, &file, args).await,
+            Command::Subscribe(args) => subscribe::run(&self.global, &file, args).await,
             Command::Keygen(args) => keygen::run(args),
         }
     }
@@ -128,6 +138,17 @@ fn one_shot_config(global: &GlobalArgs, file: &FileConfig) -> anyhow::Result<Nod
     config.claim_wait = std::time::Duration::ZERO;
     apply_global(&mut config, global, file)?;
     Ok(config)
+}
+
+/// The message bytes from the command line: the text itself, or base64 of it with `--base64`.
+fn message_bytes(message: &str, base64: bool) -> anyhow::Result<Vec<u8>> {
+    if !base64 {
+        return Ok(message.as_bytes().to_vec());
+    }
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(message.trim())
+        .context("--base64: the message is not base64")
 }
 
 /// A peer's services as `name=ip:port` words, for the human-readable output.

@@ -20,6 +20,9 @@ pub struct NodeArgs {
     /// Advertise a service at a port of this host (repeatable).
     #[arg(long = "service", value_name = "NAME=PORT", value_parser = parse_service)]
     services: Vec<(String, u16)>,
+    /// Subscribe to a topic pattern (`chat`, `sensors.*`; repeatable); messages are printed.
+    #[arg(long = "subscribe", value_name = "TOPIC")]
+    subscribe: Vec<String>,
     /// Milliseconds between beacons.
     #[arg(long, value_name = "MS")]
     heartbeat: Option<u64>,
@@ -56,6 +59,8 @@ pub async fn run(
     apply_global(&mut config, global, file)?;
     config.services.extend(file.service.clone());
     config.services.extend(args.services);
+    config.topics.extend(file.subscribe.clone());
+    config.topics.extend(args.subscribe);
     if let Some(ms) = args.heartbeat.or(file.heartbeat) {
         config.heartbeat = Duration::from_millis(ms.max(10));
     }

@@ -1,0 +1,71 @@
+//! `herald subscribe PATTERN`: joins as a CLI one-shot subscribed to a pattern and prints every message (text,
+//! or one bridge event JSON per line with `--json`) until Ctrl-C, SIGTERM or `--count` messages.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::{one_shot_config, stop_signal, FileConfig, GlobalArgs};
+use crate::node::{Node, NodeEvent};
+
+#[derive(Debug, Args)]
+pub struct SubscribeArgs {
+    /// Topic pattern: `chat`, `sensors.*`, or `*` for everything.
+    pattern: String,
+    /// Exit after this many messages.
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+    /// Print one JSON event per line (the bridge's `message` event).
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(
+    global: &GlobalArgs,
+    file: &FileConfig,
+    args: SubscribeArgs,
+) -> anyhow::Result<ExitCode> {
+    let mut config = one_shot_config(global, file)?;
+    crate::topics::TopicPattern::parse(&args.pattern)
+        .with_context(|| format!("pattern {:?}", args.pattern))?;
+    config.topics = vec![args.pattern.clone()];
+    let node = Node::start(config).await.context("cannot join the group")?;
+    let mut events = node.events();
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    let mut received = 0u64;
+    while args.count.is_none_or(|count| received < count) {
+        let event = tokio::select! {
+            _ = &mut stop => break,
+            event = events.next() => match event { Some(event) => event, None => break },
+        };
+        match &event {
+            NodeEvent::Message(message) => {
+                received += 1;
+                if args.json {
+                    println!("{}", event.to_bridge_event().to_json());
+                } else {
+                    let text = message.payload.as_text().map_or_else(
+                        || format!("({} bytes)", message.payload.len()),
+                        str::to_owned,
+                    );
+                    println!(
+                        "{} {}: {text}",
+                        message.topic.as_deref().unwrap_or("(direct)"),
+                        message.from_name
+                    );
+                }
+            }
+            NodeEvent::Missed { from, topic, count } => {
+                eprintln!("warning: {from} dropped {count} messages on {topic}")
+            }
+            NodeEvent::Lagged { missed } => {
+                eprintln!("warning: missed {missed} events (output too slow)")
+            }
+            _ => {}
+        }
+    }
+    node.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
