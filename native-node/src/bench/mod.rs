@@ -2,3 +2,4 @@
 //! prints them (one JSON object per line with `--json`).
 
 pub mod discovery;
+pub mod pubsub;

@@ -33,6 +33,24 @@ enum Bench {
         #[arg(long, default_value_t = 27_268)]
         port: u16,
     },
+    /// One publisher to N subscriber nodes over loopback links: messages per second delivered.
+    Pubsub {
+        /// Subscriber nodes.
+        #[arg(long, default_value_t = 8)]
+        subscribers: usize,
+        /// Messages to publish.
+        #[arg(long, default_value_t = 200_000)]
+        messages: u64,
+        /// Payload bytes per message.
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        /// Full-queue policy: block (lossless), drop-oldest or disconnect.
+        #[arg(long, default_value = "block")]
+        policy: herald_node::queue::OverflowPolicy,
+        /// Multicast group port on 127.0.0.1.
+        #[arg(long, default_value_t = 27_269)]
+        port: u16,
+    },
 }
 
 #[tokio::main]
@@ -71,6 +89,32 @@ async fn main() -> anyhow::Result<()> {
                         figures.beacon_bytes_per_sec_per_node
                     );
                 }
+            }
+            Ok(())
+        }
+        Bench::Pubsub {
+            subscribers,
+            messages,
+            size,
+            policy,
+            port,
+        } => {
+            let figures =
+                herald_node::bench::pubsub::run(subscribers, messages, size, policy, port).await?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&figures)?);
+            } else {
+                println!(
+                    "pubsub 1->{} {} x {} B ({:?}): {:.0} msgs/s delivered, {:.1} MB/s, {} dropped, {:.3} s",
+                    figures.subscribers,
+                    figures.messages,
+                    figures.size,
+                    policy,
+                    figures.msgs_per_s_delivered,
+                    figures.mb_per_s,
+                    figures.dropped,
+                    figures.seconds
+                );
             }
             Ok(())
         }

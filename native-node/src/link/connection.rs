@@ -7,7 +7,11 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use herald_core::frame::Frame;
+use std::io::Cursor;
 use tokio::net::tcp::OwnedReadHalf;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, Chain};
 use tokio::net::TcpStream;
 use tokio_util::codec::{Framed, FramedParts, FramedRead};
 use tokio_util::task::TaskTracker;
@@ -49,6 +53,9 @@ impl LinkConfig {
     }
 }
 
+/// The read side of a link: bytes the handshake already read past its last frame, then the socket.
+pub type LinkRead = Chain<Cursor<BytesMut>, OwnedReadHalf>;
+
 /// A link after a successful handshake.
 pub struct Established {
     /// Who is at the other end.
@@ -58,7 +65,7 @@ pub struct Established {
     /// Puts frames on the link (its writer runs on the tracker given).
     pub sender: LinkSender,
     /// Frames from the peer; `None` when it closes.
-    pub frames: FramedRead<OwnedReadHalf, FrameCodec>,
+    pub frames: FramedRead<LinkRead, FrameCodec>,
 }
 
 impl Established {
@@ -132,9 +139,10 @@ async fn establish(
     .await?;
     let FramedParts { io, read_buf, .. } = framed.into_parts();
     let (read_half, write_half) = io.into_split();
-    let mut frames = FramedRead::new(read_half, codec.clone());
-    // Bytes the peer sent right after its handshake are already in the handshake's buffer.
-    frames.read_buffer_mut().extend_from_slice(&read_buf);
+    // Frames the peer sent right behind its handshake may already be in the handshake's buffer: read them
+    // first. (Putting them in FramedRead's own buffer is not enough: it polls the socket before decoding what
+    // it holds, so a lone frame there would wait for the next bytes.)
+    let frames = FramedRead::new(Cursor::new(read_buf).chain(read_half), codec.clone());
     let name = peer.name.clone();
     tasks.spawn(async move {
         if let Err(err) = writer.run(write_half).await {

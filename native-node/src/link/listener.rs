@@ -169,6 +169,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_frame_arriving_with_the_handshake_is_not_held_back() {
+        use herald_core::frame::{encode, Hello, MAX_FRAME_LEN};
+        let mut server = server(None, 4).await;
+        let mut raw = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let hello = Hello {
+            node_id: NodeId([7; 16]),
+            name: "eager".into(),
+            kind: PeerKind::Herald,
+            software: "test".into(),
+            nonce: [0; 16],
+            keyed: false,
+        };
+        // Hello and a first frame in one write: the server's handshake reads both at once.
+        let mut bytes = Vec::new();
+        encode(&Frame::Hello(hello), &mut bytes, MAX_FRAME_LEN).unwrap();
+        encode(&Frame::Ping { nonce: 42 }, &mut bytes, MAX_FRAME_LEN).unwrap();
+        raw.write_all(&bytes).await.unwrap();
+        let Inbound {
+            link: mut inbound,
+            permit: _permit,
+        } = server.inbound.recv().await.unwrap();
+        let next = tokio::time::timeout(Duration::from_secs(5), inbound.next()).await;
+        assert_eq!(
+            next.expect("the ping was held back").unwrap(),
+            Some(Frame::Ping { nonce: 42 })
+        );
+        server.shutdown.cancel();
+    }
+
+    #[tokio::test]
     async fn a_peer_without_the_key_is_refused_and_counted() {
         let server = server(Some(Key::from_bytes(vec![5; 32])), 4).await;
         let tasks = TaskTracker::new();

@@ -1,0 +1,163 @@
+//! The pub/sub benchmark: one publisher node and N subscriber nodes in this process, every copy over a real
+//! loopback TCP link. Prints the figures the messaging issue names; seconds run from the first publish to the
+//! last delivery.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::identity::random_node_id;
+use crate::node::{Node, NodeEvent};
+use crate::queue::OverflowPolicy;
+use crate::NodeConfig;
+
+/// Figures of one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct PubSubFigures {
+    /// Always `"pubsub"`.
+    pub workload: &'static str,
+    /// Subscriber nodes.
+    pub subscribers: usize,
+    /// Messages published.
+    pub messages: u64,
+    /// Payload bytes per message.
+    pub size: usize,
+    /// Overflow policy of the publisher's links.
+    pub policy: String,
+    /// Messages received, all subscribers together.
+    pub delivered: u64,
+    /// Copies not delivered (dropped by a queue, or missed by a lagging reader).
+    pub dropped: u64,
+    /// From the first publish to the last delivery.
+    pub seconds: f64,
+    /// `delivered / seconds`.
+    pub msgs_per_s_delivered: f64,
+    /// Payload megabytes delivered per second.
+    pub mb_per_s: f64,
+}
+
+/// Runs one publisher to `subscribers` nodes, `messages` messages of `size` bytes, on group port `port`.
+pub async fn run(
+    subscribers: usize,
+    messages: u64,
+    size: usize,
+    policy: OverflowPolicy,
+    port: u16,
+) -> anyhow::Result<PubSubFigures> {
+    let config = |name: String| {
+        let mut config = NodeConfig::loopback(name, port);
+        config.node_id = Some(random_node_id());
+        config.claim_wait = Duration::ZERO;
+        config.overflow = policy;
+        config
+    };
+    let mut subs = Vec::with_capacity(subscribers);
+    for i in 0..subscribers {
+        let mut c = config(format!("sub-{i}"));
+        c.topics = vec!["bench".into()];
+        subs.push(Node::start(c).await?);
+    }
+    let publisher = Node::start(config("publisher".into())).await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while publisher
+        .peers()
+        .iter()
+        .filter(|p| p.topics.iter().any(|t| t == "bench"))
+        .count()
+        < subscribers
+    {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the publisher did not see every subscriber"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Open every link before timing: one message each, waited for.
+    let delivered = Arc::new(AtomicU64::new(0));
+    let dropped = Arc::new(AtomicU64::new(0));
+    let last = Arc::new(std::sync::Mutex::new(Instant::now()));
+    let mut counting = Vec::new();
+    for sub in &subs {
+        let mut events = sub.events();
+        let (delivered, dropped, last) = (delivered.clone(), dropped.clone(), last.clone());
+        counting.push(tokio::spawn(async move {
+            let mut mine = 0u64;
+            while let Some(event) = events.next().await {
+                match event {
+                    NodeEvent::Message(_) => {
+                        mine += 1;
+                        delivered.fetch_add(1, Ordering::Relaxed);
+                        if mine == messages + 1 {
+                            *last.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+                            break;
+                        }
+                    }
+                    NodeEvent::Missed { count, .. } | NodeEvent::Lagged { missed: count } => {
+                        dropped.fetch_add(count, Ordering::Relaxed);
+                    }
+                    _ => {}
+                }
+            }
+        }));
+    }
+    publisher.publish("bench", vec![0u8; size]).await?;
+    let warm = Instant::now() + Duration::from_secs(10);
+    while delivered.load(Ordering::Relaxed) < subscribers as u64 {
+        if Instant::now() > warm {
+            let received: Vec<u64> = subs
+                .iter()
+                .map(|s| s.stats().counters["messaging.received"])
+                .collect();
+            anyhow::bail!(
+                "the first message did not reach every subscriber: received per subscriber {received:?}; publisher {:?}",
+                publisher.stats().counters.iter().filter(|(k, _)| k.starts_with("messaging") || k.starts_with("links")).collect::<Vec<_>>()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    delivered.store(0, Ordering::Relaxed);
+
+    let payload = vec![0u8; size];
+    let start = Instant::now();
+    for _ in 0..messages {
+        publisher.publish("bench", payload.as_slice()).await?;
+    }
+    let expected = messages * subscribers as u64;
+    let patience = Instant::now() + Duration::from_secs(60);
+    loop {
+        let done = delivered.load(Ordering::Relaxed) + dropped.load(Ordering::Relaxed);
+        if done >= expected || Instant::now() > patience || counting.iter().all(|t| t.is_finished())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let end = if delivered.load(Ordering::Relaxed) >= expected {
+        *last.lock().unwrap_or_else(|p| p.into_inner())
+    } else {
+        Instant::now()
+    };
+    let seconds = end.saturating_duration_since(start).as_secs_f64().max(1e-9);
+    let delivered = delivered.load(Ordering::Relaxed);
+    for task in counting {
+        task.abort();
+    }
+    publisher.shutdown().await;
+    for sub in subs {
+        sub.shutdown().await;
+    }
+    Ok(PubSubFigures {
+        workload: "pubsub",
+        subscribers,
+        messages,
+        size,
+        policy: format!("{policy:?}"),
+        delivered,
+        dropped: expected.saturating_sub(delivered),
+        seconds,
+        msgs_per_s_delivered: delivered as f64 / seconds,
+        mb_per_s: delivered as f64 * size as f64 / seconds / 1e6,
+    })
+}
