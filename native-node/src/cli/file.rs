@@ -39,6 +39,8 @@ pub struct FileConfig {
     /// `--subscribe TOPIC`, as a list.
     #[serde(default)]
     pub subscribe: Vec<String>,
+    /// `--port`
+    pub port: Option<u16>,
     /// `--heartbeat` (ms)
     pub heartbeat: Option<u64>,
     /// `--expiry-beats`

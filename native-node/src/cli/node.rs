@@ -23,6 +23,9 @@ pub struct NodeArgs {
     /// Subscribe to a topic pattern (`chat`, `sensors.*`; repeatable); messages are printed.
     #[arg(long = "subscribe", value_name = "TOPIC")]
     subscribe: Vec<String>,
+    /// TCP port for links from other nodes [default: an ephemeral port, announced in beacons].
+    #[arg(long)]
+    port: Option<u16>,
     /// Milliseconds between beacons.
     #[arg(long, value_name = "MS")]
     heartbeat: Option<u64>,
@@ -61,6 +64,9 @@ pub async fn run(
     config.services.extend(args.services);
     config.topics.extend(file.subscribe.clone());
     config.topics.extend(args.subscribe);
+    if let Some(port) = args.port.or(file.port) {
+        config.tcp_port = port;
+    }
     if let Some(ms) = args.heartbeat.or(file.heartbeat) {
         config.heartbeat = Duration::from_millis(ms.max(10));
     }
