@@ -131,3 +131,55 @@ fn a_host_whose_address_changes_is_reported_changed() {
     });
     assert!(matches!(event, BridgeEvent::PeerChanged { .. }));
 }
+
+#[test]
+fn a_message_published_on_one_host_reaches_subscribers_on_two_others() {
+    let lan = Lan::new(3);
+    let subscribers = [2, 3].map(|i| node(&lan, i, &["--subscribe", "sensors.*"]));
+    // The publisher is a one-shot; publish until both subscribers have the message (the first tries may
+    // run before the subscribers' beacons are out).
+    let mut got = [false, false];
+    for attempt in 0..20 {
+        let text = format!("21.5 C #{attempt}");
+        let out = lan.run(
+            1,
+            &[
+                "publish",
+                "sensors.kitchen",
+                &text,
+                "--interface",
+                "eth0",
+                "--wait",
+                "0.5",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "publish failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if String::from_utf8_lossy(&out.stderr).contains("published to 2 subscriber") {
+            for (seen, subscriber) in got.iter_mut().zip(&subscribers) {
+                let event = subscriber.wait_for("the message", |e| {
+                    matches!(e, BridgeEvent::Message(m) if m.payload.as_text() == Some(text.as_str()))
+                });
+                let BridgeEvent::Message(message) = event else {
+                    unreachable!()
+                };
+                assert_eq!(message.topic.as_deref(), Some("sensors.kitchen"));
+                assert!(
+                    message.from_name.contains("-cli-"),
+                    "from the one-shot publisher: {}",
+                    message.from_name
+                );
+                *seen = true;
+            }
+            break;
+        }
+    }
+    assert_eq!(
+        got,
+        [true, true],
+        "both subscribers got a message published to both"
+    );
+}
