@@ -17,8 +17,7 @@ use herald_core::{NodeId, Payload};
 
 use crate::clock::unix_ms;
 use crate::link::connection::{connect_queued, Established, LinkConfig};
-use crate::link::writer::channel;
-use crate::link::{FrameCodec, LinkSender};
+use crate::link::LinkSender;
 use crate::node::{NodeEvent, Shared};
 use crate::stats::{bump, MessagingCounters};
 use crate::topics::{validate_topic, TopicError, TopicPattern};
@@ -174,12 +173,7 @@ fn sender_for(shared: &Arc<Shared>, peer: &PeerInfo) -> Option<LinkSender> {
         return None;
     }
     let addr = peer.tcp?;
-    let config = &messaging.link_config;
-    let (sender, writer) = channel(
-        config.queue_frames,
-        config.policy,
-        FrameCodec::new(config.max_frame),
-    );
+    let (sender, writer) = messaging.link_config.queue();
     links.insert(peer.node_id, sender.clone());
     drop(links);
     let (shared, queued, node_id, name) = (

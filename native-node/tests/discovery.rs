@@ -1,8 +1,10 @@
 //! Discovery on real sockets: nodes in this process, multicast pinned to 127.0.0.1, each test on its own group
 //! port. Tests wait for events with generous timeouts; none asserts a duration.
 
+mod common;
+
+use common::{config, PATIENCE};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use herald_core::bridge::PeerState;
@@ -11,23 +13,6 @@ use herald_node::auth::Key;
 use herald_node::discovery::peers::PeerChange;
 use herald_node::identity::random_node_id;
 use herald_node::node::{Events, Node, NodeEvent, StartError};
-use herald_node::NodeConfig;
-
-const PATIENCE: Duration = Duration::from_secs(10);
-
-/// A group port per test (tests run in parallel in one process).
-fn port() -> u16 {
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    31_000 + (std::process::id() % 500) as u16 * 20 + NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-fn config(name: &str, port: u16) -> NodeConfig {
-    let mut config = NodeConfig::loopback(name, port);
-    config.node_id = Some(random_node_id());
-    config.heartbeat = Duration::from_millis(200);
-    config.claim_wait = Duration::from_millis(100);
-    config
-}
 
 /// Waits for the first peer event matching `wanted` about `name`.
 async fn wait_for(
@@ -76,7 +61,7 @@ async fn eventually(node: &Node, what: &str, done: impl Fn() -> bool) {
 
 #[tokio::test]
 async fn two_nodes_see_each_other_with_their_services() {
-    let port = port();
+    let port = common::port(31000);
     let mut a_config = config("alpha", port);
     a_config.services.insert("web".into(), 8080);
     let alpha = Node::start(a_config).await.unwrap();
@@ -113,7 +98,7 @@ async fn two_nodes_see_each_other_with_their_services() {
 
 #[tokio::test]
 async fn a_graceful_leave_is_seen_as_left() {
-    let port = port();
+    let port = common::port(31000);
     let alpha = Node::start(config("alpha", port)).await.unwrap();
     let mut events = alpha.events();
     let bravo = Node::start(config("bravo", port)).await.unwrap();
@@ -127,7 +112,7 @@ async fn a_graceful_leave_is_seen_as_left() {
 
 #[tokio::test]
 async fn a_crashed_node_is_lost_after_its_expiry() {
-    let port = port();
+    let port = common::port(31000);
     let alpha = Node::start(config("alpha", port)).await.unwrap();
     let mut events = alpha.events();
     // Bravo runs on its own runtime; dropping that runtime kills it without a leave beacon, like kill -9.
@@ -156,7 +141,7 @@ async fn a_crashed_node_is_lost_after_its_expiry() {
 
 #[tokio::test]
 async fn a_second_node_cannot_take_a_live_name() {
-    let port = port();
+    let port = common::port(31000);
     let alpha = Node::start(config("alpha", port)).await.unwrap();
     let mut impostor = config("alpha", port);
     impostor.claim_wait = Duration::from_secs(2);
@@ -174,7 +159,7 @@ async fn a_second_node_cannot_take_a_live_name() {
 
 #[tokio::test]
 async fn a_lookup_from_outside_finds_every_provider() {
-    let port = port();
+    let port = common::port(31000);
     let mut a = config("alpha", port);
     a.services.insert("web".into(), 8080);
     let mut b = config("bravo", port);
@@ -197,7 +182,7 @@ async fn a_lookup_from_outside_finds_every_provider() {
 
 #[tokio::test]
 async fn with_a_key_only_keyed_nodes_are_seen_and_the_rest_is_counted() {
-    let port = port();
+    let port = common::port(31000);
     let key = Key::from_bytes(vec![42; 32]);
     let mut a = config("alpha", port);
     a.key = Some(key.clone());
@@ -226,7 +211,7 @@ async fn with_a_key_only_keyed_nodes_are_seen_and_the_rest_is_counted() {
 
 #[tokio::test]
 async fn replayed_signed_beacons_are_refused() {
-    let port = port();
+    let port = common::port(31000);
     let key = Key::from_bytes(vec![42; 32]);
     let mut a = config("alpha", port);
     a.key = Some(key.clone());
@@ -250,7 +235,7 @@ async fn replayed_signed_beacons_are_refused() {
 
 #[tokio::test]
 async fn garbage_on_the_group_is_counted_and_harmless() {
-    let port = port();
+    let port = common::port(31000);
     let alpha = Node::start(config("alpha", port)).await.unwrap();
     let mut events = alpha.events();
     let lookup = discovery::encode_datagram(
@@ -287,7 +272,7 @@ async fn garbage_on_the_group_is_counted_and_harmless() {
 
 #[tokio::test]
 async fn a_full_table_refuses_newcomers_and_counts_them() {
-    let port = port();
+    let port = common::port(31000);
     let mut small = config("alpha", port);
     small.max_peers = 2;
     let alpha = Node::start(small).await.unwrap();

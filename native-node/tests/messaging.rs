@@ -1,30 +1,15 @@
 //! Publish/subscribe between nodes in this process over real links (loopback TCP), discovery pinned to
 //! 127.0.0.1 on a group port per test. Waits on events with generous timeouts; no durations asserted.
 
-use std::sync::atomic::{AtomicU16, Ordering};
+mod common;
+
+use common::{config, PATIENCE};
 use std::time::Duration;
 
 use herald_core::bridge::MessageEvent;
-use herald_node::identity::random_node_id;
 use herald_node::messaging::PublishError;
 use herald_node::node::{Events, Node, NodeEvent};
 use herald_node::topics::TopicError;
-use herald_node::NodeConfig;
-
-const PATIENCE: Duration = Duration::from_secs(10);
-
-fn port() -> u16 {
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    33_000 + (std::process::id() % 500) as u16 * 20 + NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-fn config(name: &str, port: u16) -> NodeConfig {
-    let mut config = NodeConfig::loopback(name, port);
-    config.node_id = Some(random_node_id());
-    config.heartbeat = Duration::from_millis(200);
-    config.claim_wait = Duration::ZERO;
-    config
-}
 
 /// Waits until `publisher` sees `subscriber` announcing `pattern`.
 async fn knows_subscription(publisher: &Node, subscriber: &str, pattern: &str) {
@@ -69,7 +54,7 @@ fn texts(messages: &[MessageEvent]) -> Vec<String> {
 
 #[tokio::test]
 async fn one_publisher_reaches_every_subscriber_in_order() {
-    let port = port();
+    let port = common::port(33000);
     let publisher = Node::start(config("pub", port)).await.unwrap();
     let mut subscribers = Vec::new();
     for i in 0..3 {
@@ -108,7 +93,7 @@ async fn one_publisher_reaches_every_subscriber_in_order() {
 
 #[tokio::test]
 async fn a_subscriber_started_before_the_publisher_receives_once_it_appears() {
-    let port = port();
+    let port = common::port(33000);
     let mut c = config("early", port);
     c.topics = vec!["chat".into()];
     let early = Node::start(c).await.unwrap();
@@ -124,7 +109,7 @@ async fn a_subscriber_started_before_the_publisher_receives_once_it_appears() {
 
 #[tokio::test]
 async fn local_subscribers_get_their_own_node_s_messages_and_topics_are_checked() {
-    let port = port();
+    let port = common::port(33000);
     let node = Node::start(config("solo", port)).await.unwrap();
     let mut events = node.events();
     assert_eq!(node.publish("nobody.listens", "x").await.unwrap(), 0);
@@ -145,7 +130,7 @@ async fn local_subscribers_get_their_own_node_s_messages_and_topics_are_checked(
 
 #[tokio::test]
 async fn a_subscriber_that_leaves_is_no_longer_sent_to() {
-    let port = port();
+    let port = common::port(33000);
     let publisher = Node::start(config("pub", port)).await.unwrap();
     let mut c = config("leaver", port);
     c.topics = vec!["t".into()];

@@ -56,6 +56,17 @@ impl LinkConfig {
 /// The read side of a link: bytes the handshake already read past its last frame, then the socket.
 pub type LinkRead = Chain<Cursor<BytesMut>, OwnedReadHalf>;
 
+impl LinkConfig {
+    /// An empty outbound queue for one link made with this config, and its writer.
+    pub fn queue(&self) -> (LinkSender, LinkWriter) {
+        channel(
+            self.queue_frames,
+            self.policy,
+            FrameCodec::new(self.max_frame),
+        )
+    }
+}
+
 /// A link after a successful handshake.
 pub struct Established {
     /// Who is at the other end.
@@ -81,11 +92,7 @@ pub async fn connect(
     config: &LinkConfig,
     tasks: &TaskTracker,
 ) -> Result<Established, LinkError> {
-    let queue = channel(
-        config.queue_frames,
-        config.policy,
-        FrameCodec::new(config.max_frame),
-    );
+    let queue = config.queue();
     connect_queued(addr, config, tasks, queue).await
 }
 
@@ -112,11 +119,7 @@ pub async fn accept(
     config: &LinkConfig,
     tasks: &TaskTracker,
 ) -> Result<Established, LinkError> {
-    let queue = channel(
-        config.queue_frames,
-        config.policy,
-        FrameCodec::new(config.max_frame),
-    );
+    let queue = config.queue();
     establish(stream, addr, config, tasks, queue).await
 }
 
