@@ -19,8 +19,14 @@ use crate::clock::unix_ms;
 use crate::link::connection::{connect_queued, Established, LinkConfig};
 use crate::link::LinkSender;
 use crate::node::{NodeEvent, Shared};
+use crate::queue::OverflowPolicy;
 use crate::stats::{bump, MessagingCounters};
 use crate::topics::{validate_topic, TopicError, TopicPattern};
+use tokio::sync::mpsc;
+
+/// Messages a [`Subscription`] holds for a reader that is behind; when full, the link reader waits (and with it
+/// the TCP link, so the publisher's overflow policy decides: wait, or drop the oldest and send `Missed`).
+pub const SUBSCRIPTION_CAPACITY: usize = 4096;
 
 /// How long after a failed connection a peer is left alone.
 pub const RECONNECT_BACKOFF: Duration = Duration::from_secs(1);
@@ -41,7 +47,22 @@ pub(crate) struct MessagingState {
     links: Mutex<HashMap<NodeId, LinkSender>>,
     failures: Mutex<HashMap<NodeId, Instant>>,
     subscriptions: Mutex<BTreeSet<TopicPattern>>,
+    /// Readers' streams, each with its pattern; closed ones are pruned.
+    streams: Mutex<Vec<(TopicPattern, mpsc::Sender<MessageEvent>)>>,
     seq: AtomicU64,
+}
+
+/// A stream of the messages on one pattern, lossless: a reader that falls behind slows its own links (see
+/// [`SUBSCRIPTION_CAPACITY`]) rather than losing messages here.
+pub struct Subscription {
+    rx: mpsc::Receiver<MessageEvent>,
+}
+
+impl Subscription {
+    /// The next message; `None` once the node has shut down.
+    pub async fn next(&mut self) -> Option<MessageEvent> {
+        self.rx.recv().await
+    }
 }
 
 impl MessagingState {
@@ -52,6 +73,7 @@ impl MessagingState {
             links: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             subscriptions: Mutex::new(BTreeSet::new()),
+            streams: Mutex::new(Vec::new()),
             seq: AtomicU64::new(0),
         }
     }
@@ -59,6 +81,20 @@ impl MessagingState {
     /// Adds a local subscription; true if it is new.
     pub fn subscribe(&self, pattern: TopicPattern) -> bool {
         lock(&self.subscriptions).insert(pattern)
+    }
+
+    /// A new stream of the messages matching `pattern` (the pattern must also be subscribed).
+    pub fn stream(&self, pattern: TopicPattern) -> Subscription {
+        let (tx, rx) = mpsc::channel(SUBSCRIPTION_CAPACITY);
+        let mut streams = lock(&self.streams);
+        streams.retain(|(_, s)| !s.is_closed());
+        streams.push((pattern, tx));
+        Subscription { rx }
+    }
+
+    /// Closes every subscription stream (shutdown).
+    pub fn close_streams(&self) {
+        lock(&self.streams).clear();
     }
 
     /// Removes a local subscription; true if it was there.
@@ -120,7 +156,13 @@ pub(crate) async fn publish(
             payload: payload.clone(),
             at_ms: unix_ms(),
         };
-        shared.emit(NodeEvent::Message(event));
+        // Local readers get the publisher's policy: wait for room with Block, else drop (counted).
+        deliver(
+            shared,
+            event,
+            shared.config.overflow == OverflowPolicy::Block,
+        )
+        .await;
         reached += 1;
     }
     let subscribers: Vec<PeerInfo> = shared
@@ -201,6 +243,29 @@ fn sender_for(shared: &Arc<Shared>, peer: &PeerInfo) -> Option<LinkSender> {
     Some(sender)
 }
 
+/// Hands a message to this node: to every matching subscription stream (waiting for room when `wait`, else
+/// dropping and counting), then to the event stream for observers (bounded; a lagging observer is told).
+async fn deliver(shared: &Shared, event: MessageEvent, wait: bool) {
+    let topic = event.topic.clone().unwrap_or_default();
+    let streams: Vec<mpsc::Sender<MessageEvent>> = lock(&shared.messaging.streams)
+        .iter()
+        .filter(|(pattern, stream)| pattern.matches(&topic) && !stream.is_closed())
+        .map(|(_, stream)| stream.clone())
+        .collect();
+    for stream in streams {
+        if wait {
+            tokio::select! {
+                _ = shared.shutdown.cancelled() => return,
+                _ = stream.send(event.clone()) => {}
+            }
+        } else if let Err(mpsc::error::TrySendError::Full(_)) = stream.try_send(event.clone()) {
+            bump(&shared.messaging.counters.local_dropped);
+            tracing::debug!(%topic, "local subscription full: message dropped");
+        }
+    }
+    shared.emit(NodeEvent::Message(event));
+}
+
 /// Reads one link until it closes: topic messages become node events; `Ping` is answered.
 pub(crate) async fn serve(shared: Arc<Shared>, mut link: Established) {
     let counters = &shared.messaging.counters;
@@ -222,7 +287,8 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut link: Established) {
                         payload: publish.payload,
                         at_ms: unix_ms(),
                     };
-                    shared.emit(NodeEvent::Message(event));
+                    // Waiting here is the backpressure: this link stops reading until readers catch up.
+                    deliver(&shared, event, true).await;
                 }
             }
             Ok(Some(Frame::Missed { topic, count })) => {

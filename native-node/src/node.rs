@@ -21,7 +21,7 @@ use crate::identity;
 use crate::link::connection::LinkConfig;
 use crate::link::handshake::LocalIdentity;
 use crate::link::listener::{self, Inbound, ListenerCounters, DEFAULT_MAX_LINKS};
-use crate::messaging::{self, MessagingState, PublishError};
+use crate::messaging::{self, MessagingState, PublishError, Subscription};
 use crate::stats::DiscoveryCounters;
 use crate::topics::{TopicError, TopicPattern};
 
@@ -443,6 +443,15 @@ impl Node {
         Ok(())
     }
 
+    /// Subscribes to a pattern and returns a lossless stream of its messages. A reader that falls behind slows
+    /// this node's links from the publishers, whose overflow policy then applies (wait, or drop the oldest and
+    /// report `Missed`); dropping the stream does not unsubscribe.
+    pub fn subscription(&self, pattern: &str) -> Result<Subscription, TopicError> {
+        self.subscribe(pattern)?;
+        let pattern = TopicPattern::parse(pattern)?;
+        Ok(self.shared.messaging.stream(pattern))
+    }
+
     /// Stops a subscription.
     pub fn unsubscribe(&self, pattern: &str) -> Result<(), TopicError> {
         let pattern = TopicPattern::parse(pattern)?;
@@ -492,6 +501,7 @@ impl Node {
 
     async fn shutdown_quietly(&self) {
         self.shared.messaging.close_all();
+        self.shared.messaging.close_streams();
         self.shared.shutdown.cancel();
         self.shared.tasks.close();
         self.shared.tasks.wait().await;

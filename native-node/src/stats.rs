@@ -81,6 +81,8 @@ counters! {
         queued => "messaging.queued",
         /// Topic messages received from peers.
         received => "messaging.received",
+        /// Messages this node published that a full local subscription stream could not take.
+        local_dropped => "messaging.local_dropped",
         /// Messages peers told us they dropped for us (`Missed`).
         missed => "messaging.missed",
         /// Copies not queued: the link was closed or too slow, or its peer unreachable.

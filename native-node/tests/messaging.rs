@@ -147,3 +147,95 @@ async fn a_subscriber_that_leaves_is_no_longer_sent_to() {
     assert_eq!(publisher.publish("t", "2").await.unwrap(), 0);
     publisher.shutdown().await;
 }
+
+/// Publishes `count` 1 KiB messages numbered in their first 8 bytes from `publisher` to `subscriber`'s
+/// stream, read slowly, and returns (numbers received in order, missed count reported).
+async fn slow_reader_run(
+    policy: herald_node::queue::OverflowPolicy,
+    count: u64,
+) -> (Vec<u64>, u64, Node) {
+    let port = common::port(33_000);
+    let mut p = config("pub", port);
+    p.overflow = policy;
+    let publisher = std::sync::Arc::new(Node::start(p).await.unwrap());
+    let subscriber = Node::start(config("slow", port)).await.unwrap();
+    let mut stream = subscriber.subscription("bulk").unwrap();
+    let mut events = subscriber.events();
+    knows_subscription(&publisher, "slow", "bulk").await;
+    let sender = publisher.clone();
+    let publishing = tokio::spawn(async move {
+        for i in 0..count {
+            let mut payload = vec![0u8; 1024];
+            payload[..8].copy_from_slice(&i.to_be_bytes());
+            sender.publish("bulk", payload).await.unwrap();
+        }
+    });
+    let mut numbers = Vec::new();
+    let mut missed = 0;
+    let read = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            tokio::select! {
+                message = stream.next() => {
+                    let message = message.expect("stream open");
+                    numbers.push(u64::from_be_bytes(message.payload.as_bytes()[..8].try_into().unwrap()));
+                    if numbers.len() % 1000 == 0 {
+                        tokio::time::sleep(Duration::from_millis(5)).await; // a slow reader
+                    }
+                }
+                Some(event) = events.next() => {
+                    if let NodeEvent::Missed { count, .. } = event {
+                        missed += count;
+                    }
+                }
+            }
+            if numbers.len() as u64 + missed >= count && numbers.last() == Some(&(count - 1)) {
+                break;
+            }
+        }
+    });
+    read.await.unwrap_or_else(|_| {
+        panic!(
+            "got {} messages and {missed} missed of {count}",
+            numbers.len()
+        )
+    });
+    publishing.await.unwrap();
+    let publisher = std::sync::Arc::try_unwrap(publisher)
+        .ok()
+        .expect("one owner left");
+    subscriber.shutdown().await;
+    (numbers, missed, publisher)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_block_a_slow_reader_loses_nothing() {
+    let count = 40_000;
+    let (numbers, missed, publisher) =
+        slow_reader_run(herald_node::queue::OverflowPolicy::Block, count).await;
+    assert_eq!(missed, 0);
+    assert_eq!(
+        numbers,
+        (0..count).collect::<Vec<_>>(),
+        "every message, in order"
+    );
+    assert_eq!(publisher.stats().counters["messaging.not_queued"], 0);
+    publisher.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_drop_oldest_a_slow_reader_is_told_what_it_missed() {
+    let count = 40_000;
+    let (numbers, missed, publisher) =
+        slow_reader_run(herald_node::queue::OverflowPolicy::DropOldest, count).await;
+    assert!(
+        missed > 0,
+        "40 MB cannot fit the buffers: the publisher must have dropped"
+    );
+    assert_eq!(
+        numbers.len() as u64 + missed,
+        count,
+        "every message delivered or reported missed"
+    );
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "order kept");
+    publisher.shutdown().await;
+}

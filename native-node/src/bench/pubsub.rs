@@ -80,13 +80,18 @@ pub async fn run(
     let last = Arc::new(std::sync::Mutex::new(Instant::now()));
     let mut counting = Vec::new();
     for sub in &subs {
+        // Lossless per-subscriber streams; the node's event stream only reports Missed notices.
+        let mut stream = sub.subscription("bench")?;
         let mut events = sub.events();
         let (delivered, dropped, last) = (delivered.clone(), dropped.clone(), last.clone());
         counting.push(tokio::spawn(async move {
             let mut mine = 0u64;
-            while let Some(event) = events.next().await {
-                match event {
-                    NodeEvent::Message(_) => {
+            loop {
+                tokio::select! {
+                    message = stream.next() => {
+                        if message.is_none() {
+                            break;
+                        }
                         mine += 1;
                         delivered.fetch_add(1, Ordering::Relaxed);
                         if mine == messages + 1 {
@@ -94,10 +99,11 @@ pub async fn run(
                             break;
                         }
                     }
-                    NodeEvent::Missed { count, .. } | NodeEvent::Lagged { missed: count } => {
-                        dropped.fetch_add(count, Ordering::Relaxed);
+                    Some(event) = events.next() => {
+                        if let NodeEvent::Missed { count, .. } = event {
+                            dropped.fetch_add(count, Ordering::Relaxed);
+                        }
                     }
-                    _ => {}
                 }
             }
         }));

@@ -26,11 +26,11 @@ pub async fn run(
     file: &FileConfig,
     args: SubscribeArgs,
 ) -> anyhow::Result<ExitCode> {
-    let mut config = one_shot_config(global, file)?;
+    let config = one_shot_config(global, file)?;
     crate::topics::TopicPattern::parse(&args.pattern)
         .with_context(|| format!("pattern {:?}", args.pattern))?;
-    config.topics = vec![args.pattern.clone()];
     let node = Node::start(config).await.context("cannot join the group")?;
+    let mut messages = node.subscription(&args.pattern)?;
     let mut events = node.events();
     let stop = stop_signal();
     tokio::pin!(stop);
@@ -38,7 +38,16 @@ pub async fn run(
     while args.count.is_none_or(|count| received < count) {
         let event = tokio::select! {
             _ = &mut stop => break,
-            event = events.next() => match event { Some(event) => event, None => break },
+            message = messages.next() => match message {
+                Some(message) => NodeEvent::Message(message),
+                None => break,
+            },
+            event = events.next() => match event {
+                // Messages come from the lossless subscription stream above, not from here.
+                Some(NodeEvent::Message(_)) => continue,
+                Some(event) => event,
+                None => break,
+            },
         };
         match &event {
             NodeEvent::Message(message) => {
