@@ -11,11 +11,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use herald_core::bridge::{MessageEvent, PeerInfo};
+use herald_core::bridge::MessageEvent;
 use herald_core::frame::{Frame, Publish};
 use herald_core::{NodeId, Payload};
 
 use crate::clock::unix_ms;
+use crate::discovery::peers::LinkTarget;
 use crate::link::connection::{connect_queued, Established, LinkConfig};
 use crate::link::LinkSender;
 use crate::node::{NodeEvent, Shared};
@@ -165,18 +166,7 @@ pub(crate) async fn publish(
         .await;
         reached += 1;
     }
-    let subscribers: Vec<PeerInfo> = shared
-        .table()
-        .peers()
-        .into_iter()
-        .filter(|peer| {
-            peer.tcp.is_some()
-                && peer
-                    .topics
-                    .iter()
-                    .any(|t| TopicPattern::parse(t).is_ok_and(|p| p.matches(topic)))
-        })
-        .collect();
+    let subscribers = shared.table().subscribers(topic);
     for peer in subscribers {
         let Some(sender) = sender_for(shared, &peer) else {
             bump(&messaging.counters.not_queued);
@@ -202,7 +192,7 @@ pub(crate) async fn publish(
 }
 
 /// The link to `peer`, opening one (in the background) if there is none.
-fn sender_for(shared: &Arc<Shared>, peer: &PeerInfo) -> Option<LinkSender> {
+fn sender_for(shared: &Arc<Shared>, peer: &LinkTarget) -> Option<LinkSender> {
     let messaging = &shared.messaging;
     let mut links = lock(&messaging.links);
     if let Some(sender) = links.get(&peer.node_id).filter(|s| !s.is_closed()) {
@@ -212,9 +202,10 @@ fn sender_for(shared: &Arc<Shared>, peer: &PeerInfo) -> Option<LinkSender> {
         .get(&peer.node_id)
         .is_some_and(|at| at.elapsed() < RECONNECT_BACKOFF)
     {
+        tracing::debug!(peer = %peer.name, "peer unreachable a moment ago; message not queued");
         return None;
     }
-    let addr = peer.tcp?;
+    let addr = peer.tcp;
     let (sender, writer) = messaging.link_config.queue();
     links.insert(peer.node_id, sender.clone());
     drop(links);

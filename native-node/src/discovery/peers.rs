@@ -14,6 +14,8 @@ use herald_core::bridge::{BridgeEvent, PeerInfo, PeerState};
 use herald_core::discovery::Beacon;
 use herald_core::NodeId;
 
+use crate::topics::TopicPattern;
+
 /// Default bound on the peer table.
 pub const DEFAULT_MAX_PEERS: usize = 1024;
 
@@ -90,6 +92,8 @@ pub struct Applied {
 #[derive(Debug)]
 struct Entry {
     info: PeerInfo,
+    /// `info.topics` parsed once per change, for [`PeerTable::subscribers`] on the publish path.
+    patterns: Vec<TopicPattern>,
     incarnation: u64,
     seq: u64,
     expiry: Duration,
@@ -171,6 +175,7 @@ impl PeerTable {
             };
             self.by_name.insert(beacon.name.clone(), beacon.node_id);
             let entry = Entry {
+                patterns: parse_patterns(&info.topics),
                 info,
                 incarnation: beacon.incarnation,
                 seq: beacon.seq,
@@ -207,6 +212,9 @@ impl PeerTable {
         if entry.info.name != info.name {
             self.by_name.remove(&entry.info.name);
             self.by_name.insert(info.name.clone(), beacon.node_id);
+        }
+        if entry.info.topics != info.topics {
+            entry.patterns = parse_patterns(&info.topics);
         }
         entry.info = PeerInfo {
             first_seen_ms,
@@ -282,6 +290,23 @@ impl PeerTable {
         found
     }
 
+    /// Live peers that take links and subscribe to a pattern matching `topic`: where a message on it goes.
+    /// (No `PeerInfo` is cloned: this runs on every publish.)
+    pub fn subscribers(&self, topic: &str) -> Vec<LinkTarget> {
+        self.peers
+            .values()
+            .filter(|e| e.patterns.iter().any(|p| p.matches(topic)))
+            .filter_map(|e| {
+                let tcp = e.info.tcp?;
+                Some(LinkTarget {
+                    node_id: e.info.node_id,
+                    name: e.info.name.clone(),
+                    tcp,
+                })
+            })
+            .collect()
+    }
+
     /// Number of live peers.
     pub fn len(&self) -> usize {
         self.peers.len()
@@ -309,6 +334,25 @@ impl PeerTable {
         }
         Some(entry)
     }
+}
+
+/// Where a message for a subscribing peer goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkTarget {
+    /// The peer.
+    pub node_id: NodeId,
+    /// Its name, for logs.
+    pub name: String,
+    /// Its link endpoint.
+    pub tcp: SocketAddr,
+}
+
+/// A peer's announced topics as patterns; ones that do not parse are skipped (they match nothing).
+fn parse_patterns(topics: &[String]) -> Vec<TopicPattern> {
+    topics
+        .iter()
+        .filter_map(|t| TopicPattern::parse(t).ok())
+        .collect()
 }
 
 /// The peer as the beacon describes it, seen from `from` at `now_ms`.
@@ -474,6 +518,33 @@ mod tests {
             applied.event.unwrap().change,
             PeerChange::Changed { old_addr: None }
         );
+    }
+
+    #[test]
+    fn subscribers_follow_announced_patterns_and_need_a_link_port() {
+        let (mut t, t0) = (table(), Instant::now());
+        let mut sub = beacon(1, "alpha", 1);
+        sub.topics = vec!["sensors.*".into(), "bad pattern".into()];
+        sub.tcp_port = 4000;
+        t.apply(&sub, from(11), t0, 0).unwrap();
+        let mut no_link = beacon(2, "bravo", 1);
+        no_link.topics = vec!["sensors.*".into()];
+        t.apply(&no_link, from(12), t0, 0).unwrap();
+        let found = t.subscribers("sensors.kitchen");
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            (found[0].name.as_str(), found[0].tcp),
+            ("alpha", "198.51.100.11:4000".parse().unwrap())
+        );
+        assert!(t.subscribers("chat").is_empty());
+        sub.seq = 2;
+        sub.topics = vec!["chat".into()];
+        t.apply(&sub, from(11), t0, 0).unwrap();
+        assert!(
+            t.subscribers("sensors.kitchen").is_empty(),
+            "patterns re-parsed on change"
+        );
+        assert_eq!(t.subscribers("chat").len(), 1);
     }
 
     #[test]
