@@ -416,6 +416,47 @@ pub enum Targets {
     Names(Vec<String>),
 }
 
+impl Targets {
+    /// These names.
+    pub fn names<I, S>(names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Targets::Names(names.into_iter().map(Into::into).collect())
+    }
+}
+
+impl From<&str> for Targets {
+    fn from(name: &str) -> Self {
+        Targets::Names(vec![name.to_owned()])
+    }
+}
+
+impl From<String> for Targets {
+    fn from(name: String) -> Self {
+        Targets::Names(vec![name])
+    }
+}
+
+impl From<Vec<String>> for Targets {
+    fn from(names: Vec<String>) -> Self {
+        Targets::Names(names)
+    }
+}
+
+impl From<&[&str]> for Targets {
+    fn from(names: &[&str]) -> Self {
+        Targets::names(names.iter().copied())
+    }
+}
+
+impl<const N: usize> From<[&str; N]> for Targets {
+    fn from(names: [&str; N]) -> Self {
+        Targets::names(names)
+    }
+}
+
 /// An IP-history query; every field is optional in JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(

@@ -83,6 +83,9 @@ pub struct NodeConfig {
     pub tcp_port: u16,
     /// What a full outbound link queue does (see [`crate::queue::OverflowPolicy`]).
     pub overflow: OverflowPolicy,
+    /// As a publisher, at most this many subscribers per topic pattern (first come, first served); the
+    /// others are refused with `Refused { SubscriberLimit }` and admitted when one goes away. `None`: no bound.
+    pub subscriber_limit: Option<u32>,
     /// Shared secret: sign and require signed datagrams.
     pub key: Option<Key>,
     /// Signed datagrams older or newer than this are refused as replays.
@@ -114,6 +117,7 @@ impl NodeConfig {
             key: None,
             replay_window: Duration::from_millis(DEFAULT_REPLAY_WINDOW_MS),
             max_peers: DEFAULT_MAX_PEERS,
+            subscriber_limit: None,
             claim_wait: DEFAULT_CLAIM_WAIT,
             event_capacity: DEFAULT_EVENT_CAPACITY,
         }

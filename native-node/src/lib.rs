@@ -29,6 +29,8 @@
 //! - [`services`]: service lookup for processes that are not nodes.
 //! - [`topics`]: topic names, wildcard patterns and subscriber sets (sans-IO).
 //! - [`ask`]: questions in flight, deadlines and per-name outcomes (sans-IO).
+//! - [`asking`]: asking peers over links and collecting their outcomes ([`Ask`]).
+//! - [`answering`]: answering peers' questions with a user's [`Answerer`] or the built-in answers.
 //! - [`auth`]: the shared key, HMAC tags and the replay window.
 //! - [`identity`]: node ids kept per name in the state directory; default names.
 //! - [`stats`]: counters for every drop and refusal.
@@ -36,7 +38,9 @@
 //! - [`bench`]: the benchmarks behind `herald-bench`.
 //! - [`cli`]: the `herald` command line (the binary in `bin/herald.rs` only calls it).
 
+pub mod answering;
 pub mod ask;
+pub mod asking;
 pub mod auth;
 pub mod bench;
 pub mod cli;
@@ -54,7 +58,12 @@ pub mod topics;
 
 pub use herald_core as wire;
 
+pub use answering::{Answerer, HandlerError, IncomingQuestion};
+pub use asking::{Ask, AskProgress};
 pub use config::{InterfaceSpec, NodeConfig};
+pub use herald_core::bridge::Targets;
+pub use herald_core::{AskOutcome, NoAnswer, Payload};
+pub use messaging::{SendOutcome, Subscription};
 pub use node::{Events, Node, NodeEvent, StartError};
 
 /// This node's software version, as `herald --version` prints it.

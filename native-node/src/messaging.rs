@@ -1,36 +1,43 @@
-//! Messaging over links: this node's topic subscriptions, the outbound links it publishes over (opened on
-//! demand, never making `publish` wait for a connection), and the reader task of every link.
+//! Messaging over links: this node's topic subscriptions, who on the LAN subscribes to what (with the optional
+//! per-pattern bound), the outbound links it publishes, sends and asks over (opened on demand, never making
+//! a caller wait for a connection), direct messages, and the reader task of every link.
 //!
 //! Each node publishes over links it opens itself and receives over links others open to it, so a pair of
 //! nodes that both publish has two links, one per direction: order per publisher–subscriber pair is the
 //! order of one TCP stream. A link to a peer that left or was lost is closed. A peer that cannot be reached is
-//! retried after [`RECONNECT_BACKOFF`]; copies meanwhile are counted as not queued.
+//! retried with a backoff from [`RECONNECT_BACKOFF_MIN`] doubling to [`RECONNECT_BACKOFF_MAX`]; copies
+//! meanwhile are counted as not queued.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use herald_core::bridge::MessageEvent;
-use herald_core::frame::{Frame, Publish};
+use herald_core::bridge::{MessageEvent, Targets};
+use herald_core::frame::{Frame, Publish, RefuseReason};
 use herald_core::{NodeId, Payload};
+use tokio::sync::{mpsc, Semaphore};
 
+use crate::answering::MAX_CONCURRENT_ANSWERS;
+use crate::ask::DEFAULT_MAX_PENDING;
+use crate::asking::Asking;
 use crate::clock::unix_ms;
-use crate::discovery::peers::LinkTarget;
+use crate::discovery::peers::{LinkTarget, PeerChange, PeerEvent};
 use crate::link::connection::{connect_queued, Established, LinkConfig};
 use crate::link::LinkSender;
 use crate::node::{NodeEvent, Shared};
 use crate::queue::OverflowPolicy;
 use crate::stats::{bump, MessagingCounters};
-use crate::topics::{validate_topic, TopicError, TopicPattern};
-use tokio::sync::mpsc;
+use crate::topics::{validate_topic, SubscribeError, Subscriptions, TopicError, TopicPattern};
 
 /// Messages a [`Subscription`] holds for a reader that is behind; when full, the link reader waits (and with it
 /// the TCP link, so the publisher's overflow policy decides: wait, or drop the oldest and send `Missed`).
 pub const SUBSCRIPTION_CAPACITY: usize = 4096;
 
-/// How long after a failed connection a peer is left alone.
-pub const RECONNECT_BACKOFF: Duration = Duration::from_secs(1);
+/// How long after a first failed connection a peer is left alone; each further failure doubles it.
+pub const RECONNECT_BACKOFF_MIN: Duration = Duration::from_millis(250);
+/// The longest a peer is left alone after failed connections.
+pub const RECONNECT_BACKOFF_MAX: Duration = Duration::from_secs(8);
 
 /// Why a publish failed as a whole (per-subscriber trouble is counted, not returned).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,14 +47,37 @@ pub enum PublishError {
     Topic(#[from] TopicError),
 }
 
+/// What became of a direct message to one name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// Queued on the link to the peer (delivered unless the link breaks first).
+    Queued,
+    /// No live peer has this name (or it takes no links).
+    UnknownPeer,
+    /// The peer is known but the message could not be queued (unreachable, or too slow: see the reason).
+    NotQueued(String),
+}
+
+/// A peer that could not be reached: left alone until `until`, then retried.
+struct Backoff {
+    until: Instant,
+    delay: Duration,
+}
+
 /// Messaging state of one node.
 pub(crate) struct MessagingState {
     pub link_config: Arc<LinkConfig>,
     pub counters: MessagingCounters,
     /// Held briefly, never across an `.await`.
     links: Mutex<HashMap<NodeId, LinkSender>>,
-    failures: Mutex<HashMap<NodeId, Instant>>,
+    failures: Mutex<HashMap<NodeId, Backoff>>,
     subscriptions: Mutex<BTreeSet<TopicPattern>>,
+    /// Who on the LAN subscribes to what, from their beacons, with the per-pattern bound.
+    routes: Mutex<Subscriptions<NodeId>>,
+    /// Patterns refused to a peer by the bound, retried when a subscriber goes away.
+    refused: Mutex<BTreeMap<NodeId, BTreeSet<TopicPattern>>>,
+    pub asking: Asking,
+    pub answer_slots: Arc<Semaphore>,
     /// Readers' streams, each with its pattern; closed ones are pruned.
     streams: Mutex<Vec<(TopicPattern, mpsc::Sender<MessageEvent>)>>,
     seq: AtomicU64,
@@ -67,13 +97,18 @@ impl Subscription {
 }
 
 impl MessagingState {
-    pub fn new(link_config: LinkConfig) -> Self {
+    /// Messaging with `link_config`, at most `subscriber_limit` subscribers per pattern when given.
+    pub fn new(link_config: LinkConfig, subscriber_limit: Option<u32>) -> Self {
         MessagingState {
             link_config: Arc::new(link_config),
             counters: MessagingCounters::default(),
             links: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             subscriptions: Mutex::new(BTreeSet::new()),
+            routes: Mutex::new(Subscriptions::new(subscriber_limit)),
+            refused: Mutex::new(BTreeMap::new()),
+            asking: Asking::new(DEFAULT_MAX_PENDING),
+            answer_slots: Arc::new(Semaphore::new(MAX_CONCURRENT_ANSWERS)),
             streams: Mutex::new(Vec::new()),
             seq: AtomicU64::new(0),
         }
@@ -116,12 +151,14 @@ impl MessagingState {
         lock(&self.subscriptions).iter().any(|p| p.matches(topic))
     }
 
-    /// Closes the link to a peer that left or was lost.
-    pub fn forget(&self, node: &NodeId) {
+    /// Closes the link to a peer that left or was lost, drops its subscriptions and settles the questions
+    /// waiting on it.
+    fn forget(&self, node: &NodeId) {
         if let Some(sender) = lock(&self.links).remove(node) {
             sender.close();
         }
         lock(&self.failures).remove(node);
+        self.asking.node_gone(*node, None);
     }
 
     /// Closes every link (shutdown).
@@ -135,6 +172,95 @@ impl MessagingState {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Keeps messaging in step with the peer table: who subscribes to what (refusing patterns beyond the bound,
+/// and telling the peer), and, for a peer that left or was lost, its link, subscriptions and questions.
+pub(crate) fn on_peer_event(shared: &Arc<Shared>, event: &PeerEvent) {
+    let messaging = &shared.messaging;
+    let node = event.peer.node_id;
+    match event.change {
+        PeerChange::Left | PeerChange::Lost => {
+            messaging.forget(&node);
+            lock(&messaging.refused).remove(&node);
+            lock(&messaging.routes).remove_subscriber(&node);
+            readmit_refused(shared);
+        }
+        PeerChange::Joined | PeerChange::Changed { .. } => {
+            let wanted: BTreeSet<TopicPattern> = event
+                .peer
+                .topics
+                .iter()
+                .filter_map(|t| TopicPattern::parse(t).ok())
+                .collect();
+            let mut refusals = Vec::new();
+            {
+                let mut routes = lock(&messaging.routes);
+                for old in routes.patterns_of(&node) {
+                    if !wanted.contains(&old) {
+                        routes.unsubscribe(&old, &node);
+                    }
+                }
+                let mut refused = lock(&messaging.refused);
+                refused.remove(&node);
+                for pattern in wanted {
+                    if let Err(SubscribeError::Limit { limit, .. }) =
+                        routes.subscribe(&pattern, node)
+                    {
+                        refused.entry(node).or_default().insert(pattern.clone());
+                        refusals.push((pattern, limit));
+                    }
+                }
+            }
+            for (pattern, limit) in refusals {
+                refuse_subscriber(shared, &event.peer.name, node, &pattern, limit);
+            }
+            if event.change != PeerChange::Joined {
+                readmit_refused(shared);
+            }
+        }
+    }
+}
+
+/// Tells a subscriber it is beyond the bound on `pattern` (it sees a `Refused` event), and counts it.
+fn refuse_subscriber(
+    shared: &Arc<Shared>,
+    name: &str,
+    node: NodeId,
+    pattern: &TopicPattern,
+    limit: u32,
+) {
+    bump(&shared.messaging.counters.subscribers_refused);
+    tracing::info!(peer = %name, %pattern, limit, "subscriber refused: the pattern has its maximum of subscribers");
+    let target = shared.table().target(&node);
+    if let Some(sender) = target.and_then(|t| sender_for(shared, &t)) {
+        let _ = sender.try_send(Frame::Refused {
+            reason: RefuseReason::SubscriberLimit {
+                topic: pattern.to_string(),
+                limit,
+            },
+        });
+    }
+}
+
+/// Admits refused subscribers while their patterns have room (after a subscriber went away).
+fn readmit_refused(shared: &Shared) {
+    let messaging = &shared.messaging;
+    let mut refused = lock(&messaging.refused);
+    if refused.is_empty() {
+        return;
+    }
+    let mut routes = lock(&messaging.routes);
+    refused.retain(|node, patterns| {
+        patterns.retain(|pattern| {
+            let admitted = routes.subscribe(pattern, *node).is_ok();
+            if admitted {
+                tracing::info!(%pattern, "a refused subscriber is admitted: the pattern has room again");
+            }
+            !admitted
+        });
+        !patterns.is_empty()
+    });
 }
 
 /// Publishes on `topic`: to local subscribers (as a node event) and to every live peer whose announced
@@ -166,9 +292,9 @@ pub(crate) async fn publish(
         .await;
         reached += 1;
     }
-    let subscribers = shared.table().subscribers(topic);
-    for peer in subscribers {
-        let Some(sender) = sender_for(shared, &peer) else {
+    let subscribers = lock(&messaging.routes).subscribers(topic);
+    for node in subscribers.iter() {
+        let Some(sender) = link_to(shared, node) else {
             bump(&messaging.counters.not_queued);
             continue;
         };
@@ -184,15 +310,64 @@ pub(crate) async fn publish(
             }
             Err(err) => {
                 bump(&messaging.counters.not_queued);
-                tracing::debug!(peer = %peer.name, %err, "message not queued");
+                tracing::debug!(peer = %node, %err, "message not queued");
             }
         }
     }
     Ok(reached)
 }
 
-/// The link to `peer`, opening one (in the background) if there is none.
-fn sender_for(shared: &Arc<Shared>, peer: &LinkTarget) -> Option<LinkSender> {
+/// Sends a direct message to each target name (every live peer that takes links, for `Targets::All`).
+pub(crate) async fn send_direct(
+    shared: &Arc<Shared>,
+    targets: &Targets,
+    payload: Payload,
+) -> BTreeMap<String, SendOutcome> {
+    let names = match targets {
+        Targets::All => shared.table().linkable_names(),
+        Targets::Names(names) => names.clone(),
+    };
+    let mut outcomes = BTreeMap::new();
+    for name in names {
+        let target = shared.table().target_by_name(&name);
+        let outcome = match target {
+            None => SendOutcome::UnknownPeer,
+            Some(target) => match sender_for(shared, &target) {
+                None => SendOutcome::NotQueued("the peer was unreachable a moment ago".into()),
+                Some(sender) => match sender
+                    .send(Frame::Direct {
+                        payload: payload.clone(),
+                    })
+                    .await
+                {
+                    Ok(()) => {
+                        bump(&shared.messaging.counters.direct_sent);
+                        SendOutcome::Queued
+                    }
+                    Err(err) => SendOutcome::NotQueued(err.to_string()),
+                },
+            },
+        };
+        outcomes.insert(name, outcome);
+    }
+    outcomes
+}
+
+/// The open link to `node`, else one opened from the peer table.
+fn link_to(shared: &Arc<Shared>, node: &NodeId) -> Option<LinkSender> {
+    if let Some(sender) = lock(&shared.messaging.links)
+        .get(node)
+        .filter(|s| !s.is_closed())
+    {
+        return Some(sender.clone());
+    }
+    let target = shared.table().target(node)?;
+    sender_for(shared, &target)
+}
+
+/// The link to `peer`, opening one (in the background) if there is none; `None` while the peer is in its
+/// reconnect backoff.
+pub(crate) fn sender_for(shared: &Arc<Shared>, peer: &LinkTarget) -> Option<LinkSender> {
     let messaging = &shared.messaging;
     let mut links = lock(&messaging.links);
     if let Some(sender) = links.get(&peer.node_id).filter(|s| !s.is_closed()) {
@@ -200,9 +375,9 @@ fn sender_for(shared: &Arc<Shared>, peer: &LinkTarget) -> Option<LinkSender> {
     }
     if lock(&messaging.failures)
         .get(&peer.node_id)
-        .is_some_and(|at| at.elapsed() < RECONNECT_BACKOFF)
+        .is_some_and(|b| Instant::now() < b.until)
     {
-        tracing::debug!(peer = %peer.name, "peer unreachable a moment ago; message not queued");
+        tracing::debug!(peer = %peer.name, "peer unreachable a moment ago; not queued");
         return None;
     }
     let addr = peer.tcp;
@@ -220,14 +395,37 @@ fn sender_for(shared: &Arc<Shared>, peer: &LinkTarget) -> Option<LinkSender> {
         match connect_queued(addr, &config, &shared.tasks, (queued.clone(), writer)).await {
             Ok(link) => {
                 bump(&shared.messaging.counters.links_opened);
+                lock(&shared.messaging.failures).remove(&node_id);
                 tracing::debug!(peer = %name, %addr, "link opened");
-                serve(shared, link).await;
+                serve(shared.clone(), link).await;
+                // Questions sent over this link cannot be answered any more.
+                shared
+                    .messaging
+                    .asking
+                    .node_gone(node_id, Some("the link closed before an answer".into()));
             }
             Err(err) => {
                 bump(&shared.messaging.counters.links_failed);
-                tracing::info!(peer = %name, %addr, %err, "cannot open a link");
                 queued.close();
-                lock(&shared.messaging.failures).insert(node_id, Instant::now());
+                let delay = {
+                    let mut failures = lock(&shared.messaging.failures);
+                    let delay = failures.get(&node_id).map_or(RECONNECT_BACKOFF_MIN, |b| {
+                        (b.delay * 2).min(RECONNECT_BACKOFF_MAX)
+                    });
+                    failures.insert(
+                        node_id,
+                        Backoff {
+                            until: Instant::now() + delay,
+                            delay,
+                        },
+                    );
+                    delay
+                };
+                tracing::info!(peer = %name, %addr, %err, retry_in = ?delay, "cannot open a link");
+                shared
+                    .messaging
+                    .asking
+                    .node_gone(node_id, Some(format!("cannot open a link: {err}")));
             }
         }
     });
@@ -236,28 +434,31 @@ fn sender_for(shared: &Arc<Shared>, peer: &LinkTarget) -> Option<LinkSender> {
 
 /// Hands a message to this node: to every matching subscription stream (waiting for room when `wait`, else
 /// dropping and counting), then to the event stream for observers (bounded; a lagging observer is told).
+/// Direct messages (no topic) go to the event stream only.
 async fn deliver(shared: &Shared, event: MessageEvent, wait: bool) {
-    let topic = event.topic.clone().unwrap_or_default();
-    let streams: Vec<mpsc::Sender<MessageEvent>> = lock(&shared.messaging.streams)
-        .iter()
-        .filter(|(pattern, stream)| pattern.matches(&topic) && !stream.is_closed())
-        .map(|(_, stream)| stream.clone())
-        .collect();
-    for stream in streams {
-        if wait {
-            tokio::select! {
-                _ = shared.shutdown.cancelled() => return,
-                _ = stream.send(event.clone()) => {}
+    if let Some(topic) = event.topic.as_deref() {
+        let streams: Vec<mpsc::Sender<MessageEvent>> = lock(&shared.messaging.streams)
+            .iter()
+            .filter(|(pattern, stream)| pattern.matches(topic) && !stream.is_closed())
+            .map(|(_, stream)| stream.clone())
+            .collect();
+        for stream in streams {
+            if wait {
+                tokio::select! {
+                    _ = shared.shutdown.cancelled() => return,
+                    _ = stream.send(event.clone()) => {}
+                }
+            } else if let Err(mpsc::error::TrySendError::Full(_)) = stream.try_send(event.clone()) {
+                bump(&shared.messaging.counters.local_dropped);
+                tracing::debug!(%topic, "local subscription full: message dropped");
             }
-        } else if let Err(mpsc::error::TrySendError::Full(_)) = stream.try_send(event.clone()) {
-            bump(&shared.messaging.counters.local_dropped);
-            tracing::debug!(%topic, "local subscription full: message dropped");
         }
     }
     shared.emit(NodeEvent::Message(event));
 }
 
-/// Reads one link until it closes: topic messages become node events; `Ping` is answered.
+/// Reads one link until it closes: topic and direct messages become node events, questions go to the
+/// answer handler (each in its own task), answers settle this node's questions, `Ping` is answered.
 pub(crate) async fn serve(shared: Arc<Shared>, mut link: Established) {
     let counters = &shared.messaging.counters;
     let from = link.peer.clone();
@@ -267,8 +468,17 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut link: Established) {
             _ = shutdown.cancelled() => break,
             next = link.next() => next,
         };
-        match next {
-            Ok(Some(Frame::Publish(publish))) => {
+        let frame = match next {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(err) => {
+                bump(&counters.read_errors);
+                tracing::info!(peer = %from.name, %err, "link closed on a read error");
+                break;
+            }
+        };
+        match frame {
+            Frame::Publish(publish) => {
                 bump(&counters.received);
                 if shared.messaging.wants(&publish.topic) {
                     let event = MessageEvent {
@@ -282,7 +492,38 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut link: Established) {
                     deliver(&shared, event, true).await;
                 }
             }
-            Ok(Some(Frame::Missed { topic, count })) => {
+            Frame::Direct { payload } => {
+                bump(&counters.direct_received);
+                let event = MessageEvent {
+                    from: from.node_id,
+                    from_name: from.name.clone(),
+                    topic: None,
+                    payload,
+                    at_ms: unix_ms(),
+                };
+                deliver(&shared, event, true).await;
+            }
+            Frame::Question(question) => {
+                let task = crate::answering::answer(
+                    shared.clone(),
+                    link.sender.clone(),
+                    question,
+                    from.node_id,
+                    from.name.clone(),
+                );
+                shared.tasks.spawn(task);
+            }
+            Frame::Answer(answer) => {
+                if !shared
+                    .messaging
+                    .asking
+                    .answer(answer.id, from.node_id, answer.body)
+                {
+                    bump(&counters.answers_discarded);
+                    tracing::debug!(peer = %from.name, id = answer.id, "late or unknown answer discarded");
+                }
+            }
+            Frame::Missed { topic, count } => {
                 counters.missed.fetch_add(count, Ordering::Relaxed);
                 tracing::debug!(peer = %from.name, %topic, count, "peer dropped messages for us");
                 shared.emit(NodeEvent::Missed {
@@ -291,17 +532,22 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut link: Established) {
                     count,
                 });
             }
-            Ok(Some(Frame::Ping { nonce })) => {
+            Frame::Refused { reason } => {
+                bump(&counters.refusals_received);
+                tracing::warn!(peer = %from.name, ?reason, "the peer refused us");
+                shared.emit(NodeEvent::Refused {
+                    from: from.name.clone(),
+                    reason,
+                });
+            }
+            Frame::Ping { nonce } => {
                 let _ = link.sender.try_send(Frame::Pong { nonce });
             }
-            Ok(Some(Frame::Bye)) | Ok(None) => break,
-            Ok(Some(other)) => {
-                tracing::debug!(peer = %from.name, frame = ?std::mem::discriminant(&other), "frame not handled yet")
-            }
-            Err(err) => {
-                bump(&counters.read_errors);
-                tracing::info!(peer = %from.name, %err, "link closed on a read error");
-                break;
+            Frame::Bye => break,
+            Frame::Pong { .. } | Frame::Subscribe { .. } | Frame::Unsubscribe { .. } => {}
+            Frame::Hello(_) | Frame::Proof { .. } | Frame::Error { .. } => {
+                bump(&counters.unexpected_frames);
+                tracing::info!(peer = %from.name, frame = ?std::mem::discriminant(&frame), "unexpected frame on an open link; ignored");
             }
         }
     }

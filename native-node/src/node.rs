@@ -5,13 +5,17 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use herald_core::bridge::Targets;
 use herald_core::bridge::{BridgeEvent, MessageEvent, PeerInfo, PeerState, Stats};
-use herald_core::NodeId;
-use herald_core::Payload;
+use herald_core::frame::RefuseReason;
+use herald_core::{AskOutcome, NodeId, Payload};
 use tokio::sync::{broadcast, mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::answering::{Answerer, BuiltinAnswers};
+use crate::ask::AskError;
+use crate::asking::{self, Ask};
 use crate::clock::unix_ms;
 use crate::config::{InterfaceSpec, NodeConfig};
 use crate::discovery::beacon::BeaconTask;
@@ -21,7 +25,7 @@ use crate::identity;
 use crate::link::connection::LinkConfig;
 use crate::link::handshake::LocalIdentity;
 use crate::link::listener::{self, Inbound, ListenerCounters, DEFAULT_MAX_LINKS};
-use crate::messaging::{self, MessagingState, PublishError, Subscription};
+use crate::messaging::{self, MessagingState, PublishError, SendOutcome, Subscription};
 use crate::stats::DiscoveryCounters;
 use crate::topics::{TopicError, TopicPattern};
 
@@ -42,6 +46,21 @@ pub enum NodeEvent {
         topic: String,
         /// Messages dropped.
         count: u64,
+    },
+    /// A question from `from` was not answered well: the handler failed, panicked or ran past the timeout
+    /// (the asker got a `Failed` answer, or nothing after its timeout). The seed's error callback.
+    AnswerFailed {
+        /// The asker's name.
+        from: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A peer refused this node something (e.g. a publisher's subscriber bound is reached).
+    Refused {
+        /// The peer's name.
+        from: String,
+        /// Why.
+        reason: RefuseReason,
     },
     /// This reader of the event stream fell behind and missed `missed` events (counted in
     /// `node.events_lagged`); the peer table itself is intact: re-read it with [`Node::peers`].
@@ -65,6 +84,14 @@ impl NodeEvent {
             },
             NodeEvent::Lagged { missed } => BridgeEvent::Lagged { missed: *missed },
             NodeEvent::Message(message) => BridgeEvent::Message(message.clone()),
+            NodeEvent::AnswerFailed { from, reason } => BridgeEvent::NodeError {
+                context: "answer".into(),
+                message: format!("answering a question from {from} failed: {reason}"),
+            },
+            NodeEvent::Refused { from, reason } => BridgeEvent::NodeError {
+                context: "messaging".into(),
+                message: format!("{from} refused this node: {reason:?}"),
+            },
             NodeEvent::Missed { from, topic, count } => BridgeEvent::NodeError {
                 context: "messaging".into(),
                 message: format!(
@@ -147,6 +174,7 @@ pub(crate) struct Shared {
     local_ip: Mutex<Ipv4Addr>,
     conflict: Mutex<Option<NameConflict>>,
     events: broadcast::Sender<NodeEvent>,
+    answerer: Mutex<Arc<dyn Answerer>>,
 }
 
 impl Shared {
@@ -175,6 +203,14 @@ impl Shared {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get_or_insert(conflict);
+    }
+
+    /// The current answer handler.
+    pub fn answerer(&self) -> Arc<dyn Answerer> {
+        self.answerer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Sends an event to every reader; with none, it is simply not delivered (the table stays the truth).
@@ -257,7 +293,7 @@ impl Node {
         let mut link_config = LinkConfig::new(me, config.key.clone());
         link_config.policy = config.overflow;
         let (events, first_events) = broadcast::channel(config.event_capacity.max(16));
-        let messaging = MessagingState::new(link_config);
+        let messaging = MessagingState::new(link_config, config.subscriber_limit);
         let mut topics = Vec::new();
         for topic in &config.topics {
             if let Ok(pattern) = TopicPattern::parse(topic) {
@@ -286,6 +322,10 @@ impl Node {
             counters: DiscoveryCounters::default(),
             announce: Notify::new(),
             events,
+            answerer: Mutex::new(Arc::new(BuiltinAnswers::new(
+                &config.name,
+                &config.services,
+            ))),
             messaging,
             listener_counters: Arc::new(ListenerCounters::default()),
             tasks: TaskTracker::new(),
@@ -471,6 +511,57 @@ impl Node {
         payload: impl Into<Payload>,
     ) -> Result<usize, PublishError> {
         messaging::publish(&self.shared, topic, payload.into()).await
+    }
+
+    /// Sends `payload` as a direct message to each target (a name, a list, or every live peer); returns
+    /// what became of it per name. Never waits for a connection; with the `Block` policy it waits for room.
+    pub async fn send(
+        &self,
+        targets: impl Into<Targets>,
+        payload: impl Into<Payload>,
+    ) -> BTreeMap<String, SendOutcome> {
+        messaging::send_direct(&self.shared, &targets.into(), payload.into()).await
+    }
+
+    /// Asks each named peer `question` and waits up to `timeout`: every name gets its answer (with the
+    /// latency) or the reason there is none (timeout, unknown peer, peer left, or the answerer failed).
+    /// Answers arriving after the timeout are discarded and counted.
+    pub async fn ask(
+        &self,
+        targets: impl Into<Targets>,
+        question: impl Into<Payload>,
+        timeout: std::time::Duration,
+    ) -> Result<BTreeMap<String, AskOutcome>, AskError> {
+        Ok(self
+            .start_ask(targets, question, timeout)
+            .await?
+            .finish()
+            .await)
+    }
+
+    /// Like [`Node::ask`], but returns at once with a handle that yields each name's outcome as it arrives.
+    pub async fn start_ask(
+        &self,
+        targets: impl Into<Targets>,
+        question: impl Into<Payload>,
+        timeout: std::time::Duration,
+    ) -> Result<Ask, AskError> {
+        let names = match targets.into() {
+            Targets::All => self.shared.table().linkable_names(),
+            Targets::Names(names) => names,
+        };
+        asking::ask(&self.shared, names, question.into(), timeout).await
+    }
+
+    /// Answers peers' questions with `handler` from now on (the seed's "answer a question" callback). Each
+    /// question runs in its own task with the asker's timeout; an error or a panic becomes a `Failed` answer
+    /// and a [`NodeEvent::AnswerFailed`]. Without a handler a node answers `ping` and `info` only.
+    pub fn answer_with(&self, handler: impl Answerer) {
+        *self
+            .shared
+            .answerer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(handler);
     }
 
     /// Every counter by name.

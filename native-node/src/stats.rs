@@ -93,5 +93,29 @@ counters! {
         links_failed => "links.failed",
         /// Links closed on a read error (garbage mid-stream, oversized frame, reset).
         read_errors => "links.read_errors",
+        /// Frames a peer sent that make no sense on a link (e.g. a handshake frame after the handshake).
+        unexpected_frames => "links.unexpected_frames",
+        /// Direct messages this node queued for peers.
+        direct_sent => "messaging.direct_sent",
+        /// Direct messages received from peers.
+        direct_received => "messaging.direct_received",
+        /// Subscribers a publisher turned away because of its per-topic bound.
+        subscribers_refused => "messaging.subscribers_refused",
+        /// Refusals received from publishers (this node is beyond their subscriber bound).
+        refusals_received => "messaging.refusals_received",
+        /// Questions this node asked.
+        questions_asked => "questions.asked",
+        /// Questions peers asked this node.
+        questions_received => "questions.received",
+        /// Questions answered `busy` because too many were being answered.
+        questions_busy => "questions.busy",
+        /// Answers this node sent.
+        answers_sent => "questions.answers_sent",
+        /// Answer handlers that failed or panicked (each also an error event).
+        answers_failed => "questions.answers_failed",
+        /// Answer handlers stopped at the asker's timeout.
+        answers_timed_out => "questions.answers_timed_out",
+        /// Answers that came too late or to no known question; dropped.
+        answers_discarded => "questions.answers_discarded",
     }
 }

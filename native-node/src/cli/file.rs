@@ -10,6 +10,9 @@
 //! max_peers = 1024
 //! json = false
 //! subscribe = ["sensors.*"]
+//! answer_with = "uptime -p"
+//! max_subscribers = 5
+//! overflow = "drop-oldest"
 //! [service]
 //! web = 8080
 //! ```
@@ -49,8 +52,23 @@ pub struct FileConfig {
     pub max_peers: Option<usize>,
     /// `--json`
     pub json: Option<bool>,
+    /// `--answer-with`
+    pub answer_with: Option<String>,
+    /// `--max-subscribers`
+    pub max_subscribers: Option<u32>,
+    /// `--overflow` (`drop-oldest`, `disconnect`, `block`)
+    #[serde(default, deserialize_with = "policy")]
+    pub overflow: Option<crate::queue::OverflowPolicy>,
     /// Replay window for signed datagrams (ms); no flag.
     pub replay_window_ms: Option<u64>,
+}
+
+fn policy<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<crate::queue::OverflowPolicy>, D::Error> {
+    let text: Option<String> = Option::deserialize(d)?;
+    text.map(|t| t.parse().map_err(serde::de::Error::custom))
+        .transpose()
 }
 
 impl FileConfig {
@@ -77,12 +95,15 @@ mod tests {
             expiry_beats = 3
             max_peers = 1024
             json = false
+            overflow = "block"
             [service]
             web = 8080
         "#;
         let config: FileConfig = toml::from_str(example).unwrap();
         assert_eq!(config.service["web"], 8080);
         assert_eq!(config.group, Some("239.255.72.68:7268".parse().unwrap()));
+        assert_eq!(config.overflow, Some(crate::queue::OverflowPolicy::Block));
         assert!(toml::from_str::<FileConfig>("nmae = \"x\"").is_err());
+        assert!(toml::from_str::<FileConfig>("overflow = \"sometimes\"").is_err());
     }
 }

@@ -1,12 +1,15 @@
 //! The `herald` command line: argument parsing (clap), the TOML config file, and one module per subcommand.
 //! Everything here may print; the library below does not.
 
+mod answer_command;
+mod ask;
 mod file;
 mod keygen;
 mod lookup;
 mod node;
 mod peers;
 mod publish;
+mod send;
 mod subscribe;
 
 use std::net::SocketAddrV4;
@@ -28,6 +31,9 @@ Examples:
   herald lookup web --interface 127.0.0.1
   herald subscribe 'sensors.*' --interface 127.0.0.1 --json
   herald publish sensors.kitchen '21.5 C' --interface 127.0.0.1
+  herald send --to alpha --to bravo 'hello' --interface 127.0.0.1
+  herald ask --to alpha --timeout 2 ping --interface 127.0.0.1
+  herald node --name alpha --interface 127.0.0.1 --answer-with 'uptime -p'
   herald keygen /etc/herald/key && herald node --key-file /etc/herald/key
 
 Without --interface a node uses the LAN interface its routing table picks for the group. Without a key file nothing is authenticated.";
@@ -78,6 +84,10 @@ enum Command {
     Publish(publish::PublishArgs),
     /// Print messages on a topic pattern until Ctrl-C (or --count).
     Subscribe(subscribe::SubscribeArgs),
+    /// Send a direct message to named peers (or all) and exit.
+    Send(send::SendArgs),
+    /// Ask named peers (or all) a question; print name -> answer or null as JSON.
+    Ask(ask::AskArgs),
     /// Write a new random key file (or print one).
     Keygen(keygen::KeygenArgs),
 }
@@ -104,6 +114,8 @@ impl Cli {
             Command::Lookup(args) => lookup::run(&self.global, &file, args).await,
             Command::Publish(args) => publish::run(&self.global, &file, args).await,
             Command::Subscribe(args) => subscribe::run(&self.global, &file, args).await,
+            Command::Send(args) => send::run(&self.global, &file, args).await,
+            Command::Ask(args) => ask::run(&self.global, &file, args).await,
             Command::Keygen(args) => keygen::run(args),
         }
     }
@@ -138,6 +150,22 @@ fn one_shot_config(global: &GlobalArgs, file: &FileConfig) -> anyhow::Result<Nod
     config.claim_wait = std::time::Duration::ZERO;
     apply_global(&mut config, global, file)?;
     Ok(config)
+}
+
+/// Waits until every name in `names` is a live peer, or `wait` passes (with `None`: waits `wait`, to learn
+/// who is there).
+async fn await_peers(
+    node: &crate::node::Node,
+    names: Option<&[String]>,
+    wait: std::time::Duration,
+) {
+    let deadline = tokio::time::Instant::now() + wait;
+    while tokio::time::Instant::now() < deadline {
+        if names.is_some_and(|names| names.iter().all(|n| node.peer(n).is_some())) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 /// The message bytes from the command line: the text itself, or base64 of it with `--base64`.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
+use super::answer_command::CommandAnswerer;
 use super::{apply_global, stop_signal, FileConfig, GlobalArgs};
 use crate::config::NodeConfig;
 use crate::discovery::peers::PeerChange;
@@ -35,6 +36,17 @@ pub struct NodeArgs {
     /// Bound on the peer table; beyond it new peers are refused and counted.
     #[arg(long, value_name = "N")]
     max_peers: Option<usize>,
+    /// Answer questions by running CMD (no shell; quotes split words): the question on its stdin, its stdout
+    /// is the answer; killed at the asker's timeout; at most 4 at once. Without it: built-in `ping` and `info`.
+    #[arg(long, value_name = "CMD")]
+    answer_with: Option<String>,
+    /// As a publisher, serve at most N subscribers per topic pattern; others are refused (and told).
+    #[arg(long, value_name = "N")]
+    max_subscribers: Option<u32>,
+    /// What a full link queue does: drop-oldest (default; the subscriber is told how many it missed),
+    /// disconnect, or block (lossless: the publisher waits).
+    #[arg(long, value_name = "POLICY")]
+    overflow: Option<crate::queue::OverflowPolicy>,
     /// Print one JSON event per line (the bridge's event form).
     #[arg(long)]
     json: bool,
@@ -76,8 +88,21 @@ pub async fn run(
     if let Some(max) = args.max_peers.or(file.max_peers) {
         config.max_peers = max;
     }
+    if let Some(limit) = args.max_subscribers.or(file.max_subscribers) {
+        config.subscriber_limit = Some(limit);
+    }
+    if let Some(policy) = args.overflow.or(file.overflow) {
+        config.overflow = policy;
+    }
+    let answerer = match args.answer_with.as_ref().or(file.answer_with.as_ref()) {
+        Some(command) => Some(CommandAnswerer::new(command)?),
+        None => None,
+    };
     let json = args.json || file.json.unwrap_or(false);
     let node = Node::start(config).await.context("cannot start the node")?;
+    if let Some(answerer) = answerer {
+        node.answer_with(answerer);
+    }
     let mut events = node.events();
     if !json {
         eprintln!(
@@ -145,6 +170,12 @@ fn print_event(event: &NodeEvent, json: bool) {
         }
         NodeEvent::Missed { from, topic, count } => {
             eprintln!("warning: {from} dropped {count} messages on {topic} for this node")
+        }
+        NodeEvent::AnswerFailed { from, reason } => {
+            eprintln!("warning: answering {from} failed: {reason}")
+        }
+        NodeEvent::Refused { from, reason } => {
+            eprintln!("warning: {from} refused this node: {reason:?}")
         }
         NodeEvent::Lagged { missed } => {
             eprintln!("warning: missed {missed} events (output too slow)")

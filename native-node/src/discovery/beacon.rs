@@ -22,7 +22,7 @@ use tokio::net::UdpSocket;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
-use super::peers::{PeerChange, Refusal};
+use super::peers::Refusal;
 use super::sockets;
 use crate::clock::unix_ms;
 use crate::config::InterfaceSpec;
@@ -156,9 +156,7 @@ impl BeaconTask {
             Ok(applied) => {
                 if let Some(event) = applied.event {
                     tracing::debug!(peer = %event.peer.name, change = ?event.change, "peer event");
-                    if event.change == PeerChange::Left {
-                        self.shared.messaging.forget(&event.peer.node_id);
-                    }
+                    crate::messaging::on_peer_event(&self.shared, &event);
                     self.shared.emit(NodeEvent::Peer(event));
                 }
                 if applied.greet {
@@ -243,7 +241,7 @@ impl BeaconTask {
             .expire(Instant::now().into_std(), unix_ms());
         for event in lost {
             tracing::debug!(peer = %event.peer.name, "peer lost");
-            self.shared.messaging.forget(&event.peer.node_id);
+            crate::messaging::on_peer_event(&self.shared, &event);
             self.shared.emit(NodeEvent::Peer(event));
         }
     }

@@ -14,8 +14,6 @@ use herald_core::bridge::{BridgeEvent, PeerInfo, PeerState};
 use herald_core::discovery::Beacon;
 use herald_core::NodeId;
 
-use crate::topics::TopicPattern;
-
 /// Default bound on the peer table.
 pub const DEFAULT_MAX_PEERS: usize = 1024;
 
@@ -92,8 +90,6 @@ pub struct Applied {
 #[derive(Debug)]
 struct Entry {
     info: PeerInfo,
-    /// `info.topics` parsed once per change, for [`PeerTable::subscribers`] on the publish path.
-    patterns: Vec<TopicPattern>,
     incarnation: u64,
     seq: u64,
     expiry: Duration,
@@ -175,7 +171,6 @@ impl PeerTable {
             };
             self.by_name.insert(beacon.name.clone(), beacon.node_id);
             let entry = Entry {
-                patterns: parse_patterns(&info.topics),
                 info,
                 incarnation: beacon.incarnation,
                 seq: beacon.seq,
@@ -212,9 +207,6 @@ impl PeerTable {
         if entry.info.name != info.name {
             self.by_name.remove(&entry.info.name);
             self.by_name.insert(info.name.clone(), beacon.node_id);
-        }
-        if entry.info.topics != info.topics {
-            entry.patterns = parse_patterns(&info.topics);
         }
         entry.info = PeerInfo {
             first_seen_ms,
@@ -290,20 +282,28 @@ impl PeerTable {
         found
     }
 
-    /// Live peers that take links and subscribe to a pattern matching `topic`: where a message on it goes.
-    /// (No `PeerInfo` is cloned: this runs on every publish.)
-    pub fn subscribers(&self, topic: &str) -> Vec<LinkTarget> {
+    /// Where to reach the live peer named `name` over a link (`None`: unknown, or it takes no links).
+    pub fn target_by_name(&self, name: &str) -> Option<LinkTarget> {
+        let id = self.by_name.get(name)?;
+        self.target(id)
+    }
+
+    /// Where to reach the live peer `id` over a link.
+    pub fn target(&self, id: &NodeId) -> Option<LinkTarget> {
+        let info = &self.peers.get(id)?.info;
+        Some(LinkTarget {
+            node_id: info.node_id,
+            name: info.name.clone(),
+            tcp: info.tcp?,
+        })
+    }
+
+    /// The names of every live peer that takes links.
+    pub fn linkable_names(&self) -> Vec<String> {
         self.peers
             .values()
-            .filter(|e| e.patterns.iter().any(|p| p.matches(topic)))
-            .filter_map(|e| {
-                let tcp = e.info.tcp?;
-                Some(LinkTarget {
-                    node_id: e.info.node_id,
-                    name: e.info.name.clone(),
-                    tcp,
-                })
-            })
+            .filter(|e| e.info.tcp.is_some())
+            .map(|e| e.info.name.clone())
             .collect()
     }
 
@@ -345,14 +345,6 @@ pub struct LinkTarget {
     pub name: String,
     /// Its link endpoint.
     pub tcp: SocketAddr,
-}
-
-/// A peer's announced topics as patterns; ones that do not parse are skipped (they match nothing).
-fn parse_patterns(topics: &[String]) -> Vec<TopicPattern> {
-    topics
-        .iter()
-        .filter_map(|t| TopicPattern::parse(t).ok())
-        .collect()
 }
 
 /// The peer as the beacon describes it, seen from `from` at `now_ms`.
@@ -521,30 +513,26 @@ mod tests {
     }
 
     #[test]
-    fn subscribers_follow_announced_patterns_and_need_a_link_port() {
+    fn link_targets_need_a_link_port_and_follow_renames() {
         let (mut t, t0) = (table(), Instant::now());
-        let mut sub = beacon(1, "alpha", 1);
-        sub.topics = vec!["sensors.*".into(), "bad pattern".into()];
-        sub.tcp_port = 4000;
-        t.apply(&sub, from(11), t0, 0).unwrap();
-        let mut no_link = beacon(2, "bravo", 1);
-        no_link.topics = vec!["sensors.*".into()];
-        t.apply(&no_link, from(12), t0, 0).unwrap();
-        let found = t.subscribers("sensors.kitchen");
-        assert_eq!(found.len(), 1);
+        let mut alpha = beacon(1, "alpha", 1);
+        alpha.tcp_port = 4000;
+        t.apply(&alpha, from(11), t0, 0).unwrap();
+        t.apply(&beacon(2, "bravo", 1), from(12), t0, 0).unwrap();
+        let found = t.target_by_name("alpha").expect("alpha takes links");
+        assert_eq!(found.tcp, "198.51.100.11:4000".parse().unwrap());
+        assert_eq!(t.target(&found.node_id), Some(found.clone()));
+        assert_eq!(t.target_by_name("bravo"), None, "no link port announced");
+        assert_eq!(t.target_by_name("charlie"), None);
+        assert_eq!(t.linkable_names(), vec!["alpha".to_owned()]);
+        alpha.seq = 2;
+        alpha.name = "alpha2".into();
+        t.apply(&alpha, from(11), t0, 0).unwrap();
+        assert_eq!(t.target_by_name("alpha"), None);
         assert_eq!(
-            (found[0].name.as_str(), found[0].tcp),
-            ("alpha", "198.51.100.11:4000".parse().unwrap())
+            t.target_by_name("alpha2").map(|f| f.node_id),
+            Some(found.node_id)
         );
-        assert!(t.subscribers("chat").is_empty());
-        sub.seq = 2;
-        sub.topics = vec!["chat".into()];
-        t.apply(&sub, from(11), t0, 0).unwrap();
-        assert!(
-            t.subscribers("sensors.kitchen").is_empty(),
-            "patterns re-parsed on change"
-        );
-        assert_eq!(t.subscribers("chat").len(), 1);
     }
 
     #[test]

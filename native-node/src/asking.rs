@@ -1,0 +1,231 @@
+//! Asking questions over links: [`Asking`] wraps the sans-IO [`Questions`] with the channels that carry each
+//! name's outcome to the caller, and [`Ask`] is the caller's handle: outcomes as they arrive, then the final
+//! map. Answers come in on the link readers (`messaging::serve`); leaving or lost peers and failed links
+//! settle the names waiting on them; the deadline is checked by the waiting caller, so no timer task is needed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use herald_core::frame::{AnswerBody, Frame, Question};
+use herald_core::{AskOutcome, NodeId, Payload};
+use tokio::sync::mpsc;
+
+use crate::ask::{AnswerEffect, AskError, Finished, Outcome, QuestionId, Questions};
+use crate::messaging::sender_for;
+use crate::node::Shared;
+use crate::stats::bump;
+
+/// Longest timeout a question may carry.
+pub const MAX_ASK_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// One step of a question's progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AskProgress {
+    /// One name's outcome, as soon as it is known.
+    Outcome {
+        /// The asked name.
+        name: String,
+        /// What came of it.
+        outcome: AskOutcome,
+    },
+    /// Every name has an outcome; nothing follows.
+    Done(BTreeMap<String, AskOutcome>),
+}
+
+enum Step {
+    Outcome(Outcome),
+    Finished(Finished),
+}
+
+/// Questions this node is waiting on, and where each one's outcomes go.
+pub(crate) struct Asking {
+    questions: Mutex<Questions>,
+    /// One bounded channel per question, sized to hold every outcome plus the final map, so a send never
+    /// finds it full.
+    waiters: Mutex<HashMap<QuestionId, mpsc::Sender<Step>>>,
+}
+
+impl Asking {
+    pub fn new(max_pending: usize) -> Self {
+        Asking {
+            questions: Mutex::new(Questions::new(max_pending)),
+            waiters: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn questions(&self) -> MutexGuard<'_, Questions> {
+        self.questions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn dispatch(&self, outcomes: Vec<Outcome>, finished: Vec<Finished>) {
+        let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        for outcome in outcomes {
+            if let Some(tx) = waiters.get(&outcome.id) {
+                let _ = tx.try_send(Step::Outcome(outcome));
+            }
+        }
+        for done in finished {
+            if let Some(tx) = waiters.remove(&done.id) {
+                let _ = tx.try_send(Step::Finished(done));
+            }
+        }
+    }
+
+    /// An answer frame from `from`; false when it was discarded (late, unknown question, not asked).
+    pub fn answer(&self, id: QuestionId, from: NodeId, body: AnswerBody) -> bool {
+        let effect = self.questions().answer(id, from, body, Instant::now());
+        match effect {
+            AnswerEffect::Settled(outcome, finished) => {
+                self.dispatch(vec![outcome], finished.into_iter().collect());
+                true
+            }
+            AnswerEffect::Discarded => false,
+        }
+    }
+
+    /// Node `node` left or was lost (`failure: None`) or its link failed: settle every name waiting on it.
+    pub fn node_gone(&self, node: NodeId, failure: Option<String>) {
+        let (outcomes, finished) = self.questions().node_gone(node, failure);
+        if !outcomes.is_empty() {
+            self.dispatch(outcomes, finished);
+        }
+    }
+
+    fn expire(&self) {
+        let (outcomes, finished) = self.questions().expire(Instant::now());
+        self.dispatch(outcomes, finished);
+    }
+}
+
+/// A question in flight: read its outcomes with [`Ask::next`], or wait for all of them with [`Ask::finish`].
+/// Dropping it abandons the question (answers then arriving are counted as discarded).
+pub struct Ask {
+    id: QuestionId,
+    deadline: Instant,
+    rx: mpsc::Receiver<Step>,
+    shared: Arc<Shared>,
+    done: bool,
+}
+
+impl Ask {
+    /// This question's id (unique for the node's run).
+    pub fn id(&self) -> QuestionId {
+        self.id
+    }
+
+    /// The next outcome, then [`AskProgress::Done`] with every name's outcome, then `None`.
+    pub async fn next(&mut self) -> Option<AskProgress> {
+        if self.done {
+            return None;
+        }
+        loop {
+            tokio::select! {
+                step = self.rx.recv() => {
+                    return match step {
+                        Some(Step::Outcome(o)) => Some(AskProgress::Outcome { name: o.name, outcome: o.outcome }),
+                        Some(Step::Finished(f)) => {
+                            self.done = true;
+                            Some(AskProgress::Done(f.outcomes))
+                        }
+                        // The node shut down under us.
+                        None => {
+                            self.done = true;
+                            None
+                        }
+                    };
+                }
+                _ = tokio::time::sleep_until(self.deadline.into()) => {
+                    // Settles this question (and any other overdue one) with `Timeout`; the final map follows.
+                    self.shared.messaging.asking.expire();
+                    self.deadline = Instant::now() + Duration::from_secs(3600);
+                }
+            }
+        }
+    }
+
+    /// Waits for every name's outcome.
+    pub async fn finish(mut self) -> BTreeMap<String, AskOutcome> {
+        while let Some(progress) = self.next().await {
+            if let AskProgress::Done(outcomes) = progress {
+                return outcomes;
+            }
+        }
+        BTreeMap::new()
+    }
+}
+
+impl Drop for Ask {
+    fn drop(&mut self) {
+        let waiters = &self.shared.messaging.asking.waiters;
+        waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
+    }
+}
+
+/// Asks `names` (each at most once) `question`, with `timeout`; sends the question over each live peer's link
+/// and returns the handle that collects the outcomes.
+pub(crate) async fn ask(
+    shared: &Arc<Shared>,
+    names: Vec<String>,
+    question: Payload,
+    timeout: Duration,
+) -> Result<Ask, AskError> {
+    let timeout = timeout.min(MAX_ASK_TIMEOUT);
+    let asking = &shared.messaging.asking;
+    // Questions whose callers went away are settled here, so they do not hold places forever.
+    asking.expire();
+    let mut names = names;
+    names.sort();
+    names.dedup();
+    let targets: Vec<(String, Option<NodeId>)> = {
+        let table = shared.table();
+        names
+            .into_iter()
+            .map(|name| {
+                let node = table.target_by_name(&name).map(|t| t.node_id);
+                (name, node)
+            })
+            .collect()
+    };
+    let (tx, rx) = mpsc::channel(targets.len() + 1);
+    let now = Instant::now();
+    let (id, immediate, finished) = asking.questions().start(targets, timeout, now)?;
+    asking
+        .waiters
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id, tx);
+    asking.dispatch(immediate, finished.into_iter().collect());
+    bump(&shared.messaging.counters.questions_asked);
+    let waiting = asking.questions().waiting_on(id);
+    // Fits: MAX_ASK_TIMEOUT is an hour.
+    let timeout_ms = timeout.as_millis() as u32;
+    for (name, node) in waiting {
+        let target = shared.table().target(&node);
+        let queued = match target.and_then(|t| sender_for(shared, &t)) {
+            Some(sender) => {
+                let frame = Frame::Question(Question {
+                    id,
+                    timeout_ms,
+                    payload: question.clone(),
+                });
+                sender.send(frame).await.map_err(|e| e.to_string())
+            }
+            None => Err("no link to the peer".to_owned()),
+        };
+        if let Err(reason) = queued {
+            tracing::debug!(peer = %name, %reason, "question not sent");
+            asking.answer(id, node, AnswerBody::Failed(format!("not sent: {reason}")));
+        }
+    }
+    Ok(Ask {
+        id,
+        deadline: now + timeout,
+        rx,
+        shared: shared.clone(),
+        done: false,
+    })
+}
