@@ -63,7 +63,7 @@ pub use asking::{Ask, AskProgress};
 pub use config::{InterfaceSpec, NodeConfig};
 pub use herald_core::bridge::Targets;
 pub use herald_core::{AskOutcome, NoAnswer, Payload};
-pub use messaging::{SendOutcome, Subscription};
+pub use messaging::{Delivery, SendOutcome, Subscription};
 pub use node::{Events, Node, NodeEvent, StartError};
 
 /// This node's software version, as `herald --version` prints it.

@@ -78,20 +78,38 @@ pub(crate) struct MessagingState {
     refused: Mutex<BTreeMap<NodeId, BTreeSet<TopicPattern>>>,
     pub asking: Asking,
     pub answer_slots: Arc<Semaphore>,
-    /// Readers' streams, each with its pattern; closed ones are pruned.
-    streams: Mutex<Vec<(TopicPattern, mpsc::Sender<MessageEvent>)>>,
+    /// Readers' streams, each with its patterns (a message goes to a stream once, whichever of its patterns
+    /// match); closed ones are pruned.
+    streams: Mutex<Vec<(Vec<TopicPattern>, mpsc::Sender<Delivery>)>>,
     seq: AtomicU64,
 }
 
-/// A stream of the messages on one pattern, lossless: a reader that falls behind slows its own links (see
-/// [`SUBSCRIPTION_CAPACITY`]) rather than losing messages here.
+/// A stream of the messages on some patterns, lossless: a reader that falls behind slows its own links (see
+/// [`SUBSCRIPTION_CAPACITY`]) rather than losing messages here. What a publisher had to drop (its policy
+/// `drop-oldest`) is reported in the stream, exactly where the gap is.
 pub struct Subscription {
-    rx: mpsc::Receiver<MessageEvent>,
+    rx: mpsc::Receiver<Delivery>,
+}
+
+/// What a [`Subscription`] yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// A message.
+    Message(MessageEvent),
+    /// Publisher `from` dropped `count` messages on `topic` for this node here, because it read too slowly.
+    Missed {
+        /// The publisher's name.
+        from: String,
+        /// The topic.
+        topic: String,
+        /// Messages dropped.
+        count: u64,
+    },
 }
 
 impl Subscription {
-    /// The next message; `None` once the node has shut down.
-    pub async fn next(&mut self) -> Option<MessageEvent> {
+    /// The next message or gap notice; `None` once the node has shut down.
+    pub async fn next(&mut self) -> Option<Delivery> {
         self.rx.recv().await
     }
 }
@@ -119,13 +137,24 @@ impl MessagingState {
         lock(&self.subscriptions).insert(pattern)
     }
 
-    /// A new stream of the messages matching `pattern` (the pattern must also be subscribed).
-    pub fn stream(&self, pattern: TopicPattern) -> Subscription {
+    /// A new stream of the messages matching any of `patterns` (they must also be subscribed).
+    pub fn stream(&self, patterns: Vec<TopicPattern>) -> Subscription {
         let (tx, rx) = mpsc::channel(SUBSCRIPTION_CAPACITY);
         let mut streams = lock(&self.streams);
         streams.retain(|(_, s)| !s.is_closed());
-        streams.push((pattern, tx));
+        streams.push((patterns, tx));
         Subscription { rx }
+    }
+
+    /// Topic messages dropped for slow subscribers so far, on open links and closed ones.
+    pub fn dropped_for_slow(&self) -> u64 {
+        let open: u64 = lock(&self.links).values().map(LinkSender::dropped).sum();
+        open + self.counters.dropped_for_slow.load(Ordering::Relaxed)
+    }
+
+    /// The peers subscribing to `topic` (within the bound).
+    pub fn subscribers(&self, topic: &str) -> Arc<[NodeId]> {
+        lock(&self.routes).subscribers(topic)
     }
 
     /// Closes every subscription stream (shutdown).
@@ -155,6 +184,16 @@ impl MessagingState {
     /// waiting on it.
     fn forget(&self, node: &NodeId) {
         if let Some(sender) = lock(&self.links).remove(node) {
+            let queued = sender.queued() as u64;
+            if queued > 0 {
+                self.counters
+                    .discarded_on_close
+                    .fetch_add(queued, Ordering::Relaxed);
+                tracing::info!(peer = %node, queued, "link to a departed peer closed with frames still queued; discarded");
+            }
+            self.counters
+                .dropped_for_slow
+                .fetch_add(sender.dropped(), Ordering::Relaxed);
             sender.close();
         }
         lock(&self.failures).remove(node);
@@ -292,7 +331,7 @@ pub(crate) async fn publish(
         .await;
         reached += 1;
     }
-    let subscribers = lock(&messaging.routes).subscribers(topic);
+    let subscribers = messaging.subscribers(topic);
     for node in subscribers.iter() {
         let Some(sender) = link_to(shared, node) else {
             bump(&messaging.counters.not_queued);
@@ -382,7 +421,12 @@ pub(crate) fn sender_for(shared: &Arc<Shared>, peer: &LinkTarget) -> Option<Link
     }
     let addr = peer.tcp;
     let (sender, writer) = messaging.link_config.queue();
-    links.insert(peer.node_id, sender.clone());
+    if let Some(old) = links.insert(peer.node_id, sender.clone()) {
+        messaging
+            .counters
+            .dropped_for_slow
+            .fetch_add(old.dropped(), Ordering::Relaxed);
+    }
     drop(links);
     let (shared, queued, node_id, name) = (
         shared.clone(),
@@ -436,25 +480,36 @@ pub(crate) fn sender_for(shared: &Arc<Shared>, peer: &LinkTarget) -> Option<Link
 /// dropping and counting), then to the event stream for observers (bounded; a lagging observer is told).
 /// Direct messages (no topic) go to the event stream only.
 async fn deliver(shared: &Shared, event: MessageEvent, wait: bool) {
-    if let Some(topic) = event.topic.as_deref() {
-        let streams: Vec<mpsc::Sender<MessageEvent>> = lock(&shared.messaging.streams)
-            .iter()
-            .filter(|(pattern, stream)| pattern.matches(topic) && !stream.is_closed())
-            .map(|(_, stream)| stream.clone())
-            .collect();
-        for stream in streams {
-            if wait {
-                tokio::select! {
-                    _ = shared.shutdown.cancelled() => return,
-                    _ = stream.send(event.clone()) => {}
-                }
-            } else if let Err(mpsc::error::TrySendError::Full(_)) = stream.try_send(event.clone()) {
-                bump(&shared.messaging.counters.local_dropped);
-                tracing::debug!(%topic, "local subscription full: message dropped");
-            }
+    if let Some(topic) = event.topic.clone() {
+        let delivery = Delivery::Message(event.clone());
+        if !to_streams(shared, &topic, delivery, wait).await {
+            return;
         }
     }
     shared.emit(NodeEvent::Message(event));
+}
+
+/// Hands `delivery` to every open stream with a pattern matching `topic`; false if shutdown interrupted.
+async fn to_streams(shared: &Shared, topic: &str, delivery: Delivery, wait: bool) -> bool {
+    let streams: Vec<mpsc::Sender<Delivery>> = lock(&shared.messaging.streams)
+        .iter()
+        .filter(|(patterns, stream)| {
+            !stream.is_closed() && patterns.iter().any(|p| p.matches(topic))
+        })
+        .map(|(_, stream)| stream.clone())
+        .collect();
+    for stream in streams {
+        if wait {
+            tokio::select! {
+                _ = shared.shutdown.cancelled() => return false,
+                _ = stream.send(delivery.clone()) => {}
+            }
+        } else if let Err(mpsc::error::TrySendError::Full(_)) = stream.try_send(delivery.clone()) {
+            bump(&shared.messaging.counters.local_dropped);
+            tracing::debug!(%topic, "local subscription full: message dropped");
+        }
+    }
+    true
 }
 
 /// Reads one link until it closes: topic and direct messages become node events, questions go to the
@@ -526,6 +581,12 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut link: Established) {
             Frame::Missed { topic, count } => {
                 counters.missed.fetch_add(count, Ordering::Relaxed);
                 tracing::debug!(peer = %from.name, %topic, count, "peer dropped messages for us");
+                let gap = Delivery::Missed {
+                    from: from.name.clone(),
+                    topic: topic.clone(),
+                    count,
+                };
+                to_streams(&shared, &topic, gap, true).await;
                 shared.emit(NodeEvent::Missed {
                     from: from.name.clone(),
                     topic,

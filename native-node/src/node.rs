@@ -102,6 +102,17 @@ impl NodeEvent {
     }
 }
 
+impl From<messaging::Delivery> for NodeEvent {
+    fn from(delivery: messaging::Delivery) -> Self {
+        match delivery {
+            messaging::Delivery::Message(message) => NodeEvent::Message(message),
+            messaging::Delivery::Missed { from, topic, count } => {
+                NodeEvent::Missed { from, topic, count }
+            }
+        }
+    }
+}
+
 /// Another node claiming this node's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NameConflict {
@@ -487,9 +498,22 @@ impl Node {
     /// this node's links from the publishers, whose overflow policy then applies (wait, or drop the oldest and
     /// report `Missed`); dropping the stream does not unsubscribe.
     pub fn subscription(&self, pattern: &str) -> Result<Subscription, TopicError> {
-        self.subscribe(pattern)?;
-        let pattern = TopicPattern::parse(pattern)?;
-        Ok(self.shared.messaging.stream(pattern))
+        self.subscription_to(&[pattern])
+    }
+
+    /// Like [`Node::subscription`] for several patterns at once: one stream, each message once however many
+    /// of the patterns match it. Publishers only send what a node announces, so patterns subscribed here
+    /// (rather than in [`NodeConfig::topics`]) lose nothing between start-up and this call.
+    pub fn subscription_to(&self, patterns: &[&str]) -> Result<Subscription, TopicError> {
+        let parsed = patterns
+            .iter()
+            .map(|p| TopicPattern::parse(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let stream = self.shared.messaging.stream(parsed);
+        for pattern in patterns {
+            self.subscribe(pattern)?;
+        }
+        Ok(stream)
     }
 
     /// Stops a subscription.
@@ -511,6 +535,18 @@ impl Node {
         payload: impl Into<Payload>,
     ) -> Result<usize, PublishError> {
         messaging::publish(&self.shared, topic, payload.into()).await
+    }
+
+    /// The names of the peers a message on `topic` goes to (subscribers within the bound), by name.
+    pub fn subscribers(&self, topic: &str) -> Vec<String> {
+        let ids = self.shared.messaging.subscribers(topic);
+        let table = self.shared.table();
+        let mut names: Vec<String> = ids
+            .iter()
+            .filter_map(|id| table.target(id).map(|t| t.name))
+            .collect();
+        names.sort();
+        names
     }
 
     /// Sends `payload` as a direct message to each target (a name, a list, or every live peer); returns
@@ -570,6 +606,10 @@ impl Node {
         stats
             .counters
             .extend(self.shared.messaging.counters.snapshot().counters);
+        stats.counters.insert(
+            "messaging.dropped_for_slow".into(),
+            self.shared.messaging.dropped_for_slow(),
+        );
         let listener = &self.shared.listener_counters;
         stats.counters.insert(
             "links.accepted".into(),

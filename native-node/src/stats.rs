@@ -87,6 +87,10 @@ counters! {
         missed => "messaging.missed",
         /// Copies not queued: the link was closed or too slow, or its peer unreachable.
         not_queued => "messaging.not_queued",
+        /// Frames still queued on a link when its peer left or was lost (discarded with the link).
+        discarded_on_close => "messaging.discarded_on_close",
+        /// Topic messages dropped for slow subscribers (policy drop-oldest), summed over links.
+        dropped_for_slow => "messaging.dropped_for_slow",
         /// Links this node opened.
         links_opened => "links.opened",
         /// Links this node could not open.

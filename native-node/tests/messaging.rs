@@ -7,7 +7,7 @@ use common::{config, PATIENCE};
 use std::time::Duration;
 
 use herald_core::bridge::MessageEvent;
-use herald_node::messaging::PublishError;
+use herald_node::messaging::{Delivery, PublishError};
 use herald_node::node::{Events, Node, NodeEvent};
 use herald_node::topics::TopicError;
 
@@ -160,7 +160,6 @@ async fn slow_reader_run(
     let publisher = std::sync::Arc::new(Node::start(p).await.unwrap());
     let subscriber = Node::start(config("slow", port)).await.unwrap();
     let mut stream = subscriber.subscription("bulk").unwrap();
-    let mut events = subscriber.events();
     knows_subscription(&publisher, "slow", "bulk").await;
     let sender = publisher.clone();
     let publishing = tokio::spawn(async move {
@@ -173,23 +172,16 @@ async fn slow_reader_run(
     let mut numbers = Vec::new();
     let mut missed = 0;
     let read = tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            tokio::select! {
-                message = stream.next() => {
-                    let message = message.expect("stream open");
-                    numbers.push(u64::from_be_bytes(message.payload.as_bytes()[..8].try_into().unwrap()));
+        while numbers.len() as u64 + missed < count || numbers.last() != Some(&(count - 1)) {
+            match stream.next().await.expect("stream open") {
+                Delivery::Message(message) => {
+                    let number = message.payload.as_bytes()[..8].try_into().unwrap();
+                    numbers.push(u64::from_be_bytes(number));
                     if numbers.len() % 1000 == 0 {
                         tokio::time::sleep(Duration::from_millis(5)).await; // a slow reader
                     }
                 }
-                Some(event) = events.next() => {
-                    if let NodeEvent::Missed { count, .. } = event {
-                        missed += count;
-                    }
-                }
-            }
-            if numbers.len() as u64 + missed >= count && numbers.last() == Some(&(count - 1)) {
-                break;
+                Delivery::Missed { count, .. } => missed += count,
             }
         }
     });

@@ -134,6 +134,13 @@ impl Lan {
         Running::start(self.command(i, args))
     }
 
+    /// Runs `herald ARGS...` on host `i` with its stdin open for [`Running::feed`].
+    pub fn spawn_fed(&self, i: usize, args: &[&str]) -> Running {
+        let mut command = self.command(i, args);
+        command.stdin(Stdio::piped());
+        Running::start(command)
+    }
+
     /// Runs `herald ARGS...` on host `i` to completion.
     pub fn run(&self, i: usize, args: &[&str]) -> Output {
         self.command(i, args).output().expect("run herald")
@@ -203,6 +210,7 @@ impl Drop for Lan {
 /// A running `herald` process; killed (if still running) when dropped.
 pub struct Running {
     child: Child,
+    input: Option<std::process::ChildStdin>,
     events: Receiver<BridgeEvent>,
     /// Events received but not yet matched by a [`Running::wait_for`], oldest first.
     pending: std::cell::RefCell<Vec<BridgeEvent>>,
@@ -217,7 +225,9 @@ impl Running {
             .spawn()
             .expect("start herald");
         let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::sync_channel(1024);
+        let input = child.stdin.take();
+        // Unbounded: the process never waits on a test that reads it later (tests bound what they make it print).
+        let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Ok(event) = BridgeEvent::from_json(&line) {
@@ -229,6 +239,7 @@ impl Running {
         });
         Running {
             child,
+            input,
             events: rx,
             pending: Default::default(),
         }
@@ -251,6 +262,47 @@ impl Running {
                 Err(RecvTimeoutError::Disconnected) => panic!("herald exited before {what}"),
             }
         }
+    }
+
+    /// Writes `line` and a newline to the process's stdin (started with [`Lan::spawn_fed`]).
+    pub fn feed(&mut self, line: &str) {
+        use std::io::Write;
+        let input = self.input.as_mut().expect("started with spawn_fed");
+        writeln!(input, "{line}").expect("write to herald's stdin");
+    }
+
+    /// Closes the process's stdin (end of input) and waits for it to exit; its exit status.
+    pub fn finish_input(&mut self) -> std::process::ExitStatus {
+        drop(self.input.take());
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for herald") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "herald did not exit after its input ended"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`, `TERM`, ...) to the process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Takes the oldest event matching `wanted` if one has arrived; never waits.
+    pub fn try_take(&self, wanted: impl Fn(&BridgeEvent) -> bool) -> Option<BridgeEvent> {
+        while let Ok(event) = self.events.try_recv() {
+            self.pending.borrow_mut().push(event);
+        }
+        let at = self.pending.borrow().iter().position(wanted)?;
+        Some(self.pending.borrow_mut().remove(at))
     }
 
     /// Kills the process at once (SIGKILL: no leave beacon).

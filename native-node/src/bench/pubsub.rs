@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::identity::random_node_id;
-use crate::node::{Node, NodeEvent};
+use crate::messaging::Delivery;
+use crate::node::Node;
 use crate::queue::OverflowPolicy;
 use crate::NodeConfig;
 
@@ -80,18 +81,14 @@ pub async fn run(
     let last = Arc::new(std::sync::Mutex::new(Instant::now()));
     let mut counting = Vec::new();
     for sub in &subs {
-        // Lossless per-subscriber streams; the node's event stream only reports Missed notices.
+        // Lossless per-subscriber streams, gap notices (drop-oldest) in place.
         let mut stream = sub.subscription("bench")?;
-        let mut events = sub.events();
         let (delivered, dropped, last) = (delivered.clone(), dropped.clone(), last.clone());
         counting.push(tokio::spawn(async move {
             let mut mine = 0u64;
-            loop {
-                tokio::select! {
-                    message = stream.next() => {
-                        if message.is_none() {
-                            break;
-                        }
+            while let Some(delivery) = stream.next().await {
+                match delivery {
+                    Delivery::Message(_) => {
                         mine += 1;
                         delivered.fetch_add(1, Ordering::Relaxed);
                         if mine == messages + 1 {
@@ -99,10 +96,8 @@ pub async fn run(
                             break;
                         }
                     }
-                    Some(event) = events.next() => {
-                        if let NodeEvent::Missed { count, .. } = event {
-                            dropped.fetch_add(count, Ordering::Relaxed);
-                        }
+                    Delivery::Missed { count, .. } => {
+                        dropped.fetch_add(count, Ordering::Relaxed);
                     }
                 }
             }

@@ -74,8 +74,13 @@ pub async fn run(
     apply_global(&mut config, global, file)?;
     config.services.extend(file.service.clone());
     config.services.extend(args.services);
-    config.topics.extend(file.subscribe.clone());
-    config.topics.extend(args.subscribe);
+    // Subscribed after start, into one lossless stream (see below).
+    let mut patterns = file.subscribe.clone();
+    patterns.extend(args.subscribe);
+    for pattern in &patterns {
+        crate::topics::TopicPattern::parse(pattern)
+            .with_context(|| format!("--subscribe {pattern:?}"))?;
+    }
     if let Some(port) = args.port.or(file.port) {
         config.tcp_port = port;
     }
@@ -104,6 +109,10 @@ pub async fn run(
         node.answer_with(answerer);
     }
     let mut events = node.events();
+    // Subscribed messages come from one lossless subscription stream (a slow stdout slows the links, and the
+    // publishers' policy applies); the event stream, which may lag, brings the rest.
+    let patterns: Vec<&str> = patterns.iter().map(String::as_str).collect();
+    let mut messages = node.subscription_to(&patterns)?;
     if !json {
         eprintln!(
             "herald: node {} ({}) on {}; Ctrl-C to leave",
@@ -117,7 +126,11 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = &mut stop => break,
+            Some(delivery) = messages.next() => print_event(&delivery.into(), json),
             event = events.next() => match event {
+                // Both come in order from the subscription stream above.
+                Some(NodeEvent::Message(m)) if m.topic.is_some() => {}
+                Some(NodeEvent::Missed { .. }) => {}
                 Some(event) => print_event(&event, json),
                 None => break,
             },

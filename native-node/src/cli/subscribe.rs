@@ -39,12 +39,12 @@ pub async fn run(
         let event = tokio::select! {
             _ = &mut stop => break,
             message = messages.next() => match message {
-                Some(message) => NodeEvent::Message(message),
+                Some(delivery) => delivery.into(),
                 None => break,
             },
             event = events.next() => match event {
-                // Messages come from the lossless subscription stream above, not from here.
-                Some(NodeEvent::Message(_)) => continue,
+                // Messages and gap notices come in order from the subscription stream above.
+                Some(NodeEvent::Message(_) | NodeEvent::Missed { .. }) => continue,
                 Some(event) => event,
                 None => break,
             },
