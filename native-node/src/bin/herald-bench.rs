@@ -51,6 +51,25 @@ enum Bench {
         #[arg(long, default_value_t = 27_269)]
         port: u16,
     },
+    /// Ask/answer round trips one at a time to an answerer in a separate process: p50, p99, max.
+    Latency {
+        /// Round trips to measure (after 1,000 for warm-up).
+        #[arg(long, default_value_t = 20_000)]
+        messages: u64,
+        /// Question (and echoed answer) bytes.
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        /// Multicast group port on 127.0.0.1.
+        #[arg(long, default_value_t = 27_270)]
+        port: u16,
+    },
+    /// The answering process of `latency` (started by it).
+    #[command(hide = true)]
+    Answerer {
+        /// Multicast group port on 127.0.0.1.
+        #[arg(long)]
+        port: u16,
+    },
 }
 
 #[tokio::main]
@@ -118,5 +137,27 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Bench::Latency {
+            messages,
+            size,
+            port,
+        } => {
+            let figures = herald_node::bench::latency::run(messages, size, port).await?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&figures)?);
+            } else {
+                println!(
+                    "reqrep {} x {} B: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs ({:.2} s)",
+                    figures.messages,
+                    figures.size,
+                    figures.p50_us,
+                    figures.p99_us,
+                    figures.max_us,
+                    figures.seconds
+                );
+            }
+            Ok(())
+        }
+        Bench::Answerer { port } => herald_node::bench::latency::answerer(port).await,
     }
 }
