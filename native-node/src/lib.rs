@@ -1,17 +1,48 @@
 //! The Herald node library: what runs on each host of the LAN.
 //!
+//! Each callback of the older tools has an equivalent here:
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use herald_node::{Node, NodeConfig, NodeEvent};
+//! use std::time::Duration;
+//! use herald_node::{Delivery, IncomingQuestion, Node, NodeConfig, NodeEvent, Payload, Targets};
 //!
-//! let mut config = NodeConfig::loopback("alpha", 7268);
+//! let mut config = NodeConfig::loopback("alpha", 7268); // NodeConfig::new("alpha") on the LAN
 //! config.services.insert("web".into(), 8080);
 //! let node = Node::start(config).await?;
+//!
+//! // "answer a question": any async closure; an error or a panic becomes a `Failed` answer.
+//! node.answer_with(|q: IncomingQuestion| async move {
+//!     Ok(Payload::from(format!("{} asked {:?}", q.from_name, q.payload.as_text())))
+//! });
+//!
+//! // "message received": a lossless stream per subscription, with gap notices in place.
+//! let mut readings = node.subscription("sensors.*")?;
+//! tokio::spawn(async move {
+//!     while let Some(delivery) = readings.next().await {
+//!         match delivery {
+//!             Delivery::Message(m) => println!("{} on {:?}: {:?}", m.from_name, m.topic, m.payload),
+//!             Delivery::Missed { from, count, .. } => eprintln!("{from} dropped {count} for us"),
+//!         }
+//!     }
+//! });
+//!
+//! node.publish("sensors.kitchen", "21.5 C").await?;
+//! node.send(Targets::All, "hello everyone").await; // or a name, or a list of names
+//! let answers = node.ask(["bravo", "charlie"], "ping", Duration::from_secs(2)).await?;
+//! println!("{answers:?}"); // every name: Answered { payload, latency_ms } or NoAnswer(reason)
+//!
 //! let mut events = node.events();
 //! while let Some(event) = events.next().await {
-//!     // The seed's "peer list changed" callback:
-//!     if let NodeEvent::Peer(change) = event {
-//!         println!("{:?}: {}", change.change, change.peer.name);
+//!     match event {
+//!         // "peer list changed", and "new subscriber connected" (a peer whose topics now match ours)
+//!         NodeEvent::Peer(change) => println!("{:?}: {} {:?}", change.change, change.peer.name, change.peer.topics),
+//!         // direct messages (topic `None`), and topic messages for observers
+//!         NodeEvent::Message(m) => println!("from {}: {:?}", m.from_name, m.payload),
+//!         // "error"
+//!         NodeEvent::AnswerFailed { from, reason } => eprintln!("answering {from} failed: {reason}"),
+//!         NodeEvent::Refused { from, reason } => eprintln!("{from} refused us: {reason:?}"),
+//!         _ => {}
 //!     }
 //! }
 //! println!("web is at {:?}", node.lookup("web"));
