@@ -275,3 +275,60 @@ async fn a_publisher_s_subscriber_bound_refuses_the_extra_one_until_room_frees()
     second.shutdown().await;
     publisher.shutdown().await;
 }
+
+/// Opens a raw TCP connection to `node`'s link port and completes the handshake without a key.
+async fn raw_link(node: &Node) -> tokio::net::TcpStream {
+    use herald_core::frame::{encode, Frame, Hello, MAX_FRAME_LEN};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = node.info().tcp.expect("the node takes links");
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let hello = Frame::Hello(Hello {
+        node_id: herald_node::identity::random_node_id(),
+        name: "raw".into(),
+        kind: herald_core::PeerKind::Cli,
+        software: "test".into(),
+        nonce: [7; 16],
+        keyed: false,
+    });
+    let mut bytes = Vec::new();
+    encode(&hello, &mut bytes, MAX_FRAME_LEN).unwrap();
+    socket.write_all(&bytes).await.unwrap();
+    // Their Hello: a length prefix and that many bytes.
+    let len = socket.read_u32().await.unwrap();
+    let mut theirs = vec![0; len as usize];
+    socket.read_exact(&mut theirs).await.unwrap();
+    socket
+}
+
+#[tokio::test]
+async fn garbage_and_oversized_frames_mid_stream_are_counted_and_the_node_carries_on() {
+    use tokio::io::AsyncWriteExt;
+    let port = common::port(34000);
+    let target = Node::start(config("target", port)).await.unwrap();
+    let asker = Node::start(config("asker", port)).await.unwrap();
+    knows(&asker, &["target"]).await;
+
+    let mut garbage = raw_link(&target).await;
+    garbage
+        .write_all(&[0, 0, 0, 9, 0xEE, 1, 2, 3, 4, 5, 6, 7, 8])
+        .await
+        .unwrap();
+    let mut oversized = raw_link(&target).await;
+    oversized.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+    let counted = tokio::time::timeout(PATIENCE, async {
+        while target.stats().counters["links.read_errors"] < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    counted
+        .await
+        .expect("both bad links counted as read errors");
+    // A silent peer (no handshake) is not counted here: the listener's handshake deadline covers it.
+    let outcomes = asker.ask("target", "ping", PATIENCE).await.unwrap();
+    assert_eq!(
+        outcomes["target"].payload().unwrap().as_text(),
+        Some("pong")
+    );
+    target.shutdown().await;
+    asker.shutdown().await;
+}
