@@ -51,6 +51,9 @@ pub struct FileConfig {
     pub json: Option<bool>,
     /// Replay window for signed datagrams (ms); no flag.
     pub replay_window_ms: Option<u64>,
+    /// `herald dynip` keys, as a `[dynip]` table (see [`super::dynip::DynipKeys`]).
+    #[serde(default)]
+    pub dynip: super::dynip::DynipKeys,
 }
 
 impl FileConfig {

@@ -1,6 +1,7 @@
 //! The `herald` command line: argument parsing (clap), the TOML config file, and one module per subcommand.
 //! Everything here may print; the library below does not.
 
+mod dynip;
 mod file;
 mod keygen;
 mod lookup;
@@ -80,6 +81,8 @@ enum Command {
     Subscribe(subscribe::SubscribeArgs),
     /// Write a new random key file (or print one).
     Keygen(keygen::KeygenArgs),
+    /// The IP log: serve DynIP, report this host's address, print the history.
+    Dynip(dynip::DynipArgs),
 }
 
 impl Cli {
@@ -94,9 +97,10 @@ impl Cli {
 
     /// Runs the chosen subcommand.
     pub async fn run(self) -> anyhow::Result<ExitCode> {
-        let file = match &self.global.config {
-            Some(path) => FileConfig::read(path)?,
-            None => FileConfig::default(),
+        let file = match (&self.command, &self.global.config) {
+            // `herald dynip` reads its own: the TOML file, or the old DynIP INI file.
+            (Command::Dynip(_), _) | (_, None) => FileConfig::default(),
+            (_, Some(path)) => FileConfig::read(path)?,
         };
         match self.command {
             Command::Node(args) => node::run(&self.global, &file, args).await,
@@ -105,6 +109,7 @@ impl Cli {
             Command::Publish(args) => publish::run(&self.global, &file, args).await,
             Command::Subscribe(args) => subscribe::run(&self.global, &file, args).await,
             Command::Keygen(args) => keygen::run(args),
+            Command::Dynip(args) => dynip::run(&self.global, args).await,
         }
     }
 }
