@@ -2,4 +2,5 @@
 //! prints them (one JSON object per line with `--json`).
 
 pub mod discovery;
+pub mod iplog;
 pub mod pubsub;
