@@ -176,7 +176,7 @@ pub fn format_local_time(ms: u64) -> String {
     let Some(time) = Local.timestamp_millis_opt(ms as i64).single() else {
         return "1970-01-01 00:00:00".to_owned();
     };
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         time.format("%Y-%m-%d %H:%M:%S").to_string()
     } else {
         time.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
