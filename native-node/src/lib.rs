@@ -58,6 +58,7 @@
 //! - [`messaging`]: subscriptions, links opened on demand, and every link's reader.
 //! - [`queue`]: a link's bounded outbound queue and its overflow policies (sans-IO).
 //! - [`services`]: service lookup for processes that are not nodes.
+//! - [`iplog`]: the IP log: DynIP reports over UDP, every host's address history in SQLite.
 //! - [`topics`]: topic names, wildcard patterns and subscriber sets (sans-IO).
 //! - [`ask`]: questions in flight, deadlines and per-name outcomes (sans-IO).
 //! - [`asking`]: asking peers over links and collecting their outcomes ([`Ask`]).
@@ -79,6 +80,7 @@ pub mod clock;
 pub mod config;
 pub mod discovery;
 pub mod identity;
+pub mod iplog;
 pub mod link;
 pub mod messaging;
 pub mod node;

@@ -123,3 +123,48 @@ counters! {
         answers_discarded => "questions.answers_discarded",
     }
 }
+
+counters! {
+    /// The IP log's counters (`herald dynip serve`, or a node with the IP log).
+    pub struct IpLogCounters {
+        /// Datagrams received on the DynIP port.
+        received => "dynip.received",
+        /// Sightings stored (reports, legacy datagrams, discovery changes).
+        stored => "dynip.stored",
+        /// Address changes (and new hosts) recorded.
+        changes => "dynip.changes",
+        /// Acknowledgements sent to reporters (each after its report's commit).
+        acks_sent => "dynip.acks_sent",
+        /// Refusals sent to reporters.
+        refusals_sent => "dynip.refusals_sent",
+        /// Transactions committed.
+        commits => "dynip.commits",
+        /// Datagrams that are neither a legacy hostname nor a decodable Herald report (bad magic, version,
+        /// body), or a Herald message that is not a report.
+        rejected_malformed => "dynip.rejected.malformed",
+        /// Host names that are empty, too long, not UTF-8 or have control characters.
+        rejected_bad_name => "dynip.rejected.bad_name",
+        /// Unsigned datagrams (legacy ones outside the allow-list included) while a key is configured.
+        rejected_unsigned => "dynip.rejected.unsigned",
+        /// Signed reports whose tag does not verify.
+        rejected_bad_tag => "dynip.rejected.bad_tag",
+        /// Signed reports replayed, or stale (outside the freshness window).
+        rejected_replay => "dynip.rejected.replay",
+        /// Sightings of new hosts while the host cap is reached.
+        rejected_host_cap => "dynip.rejected.host_cap",
+        /// Datagrams over their source's rate, or from a new source while the source table is full.
+        rejected_rate_limited => "dynip.rejected.rate_limited",
+        /// Sightings dropped because the store's queue was full.
+        rejected_busy => "dynip.rejected.busy",
+        /// Sightings lost to a failed commit (disk full, database locked); reporters are told to retry.
+        rejected_storage => "dynip.rejected.storage",
+        /// Failed commits.
+        store_errors => "dynip.store_errors",
+        /// Replies that could not be sent.
+        reply_errors => "dynip.reply_errors",
+        /// Rewrites of the legacy JSON file.
+        legacy_json_writes => "dynip.legacy_json.writes",
+        /// Failed rewrites of the legacy JSON file.
+        legacy_json_errors => "dynip.legacy_json.errors",
+    }
+}

@@ -169,6 +169,16 @@ impl Lan {
         sh("ip", &full);
     }
 
+    /// A command running `program ARGS...` inside host `i` (e.g. an independent sender in Python).
+    pub fn command_in(&self, i: usize, program: &str, args: &[&str]) -> Command {
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", &self.host(i), program])
+            .args(args)
+            .stdin(Stdio::null());
+        command
+    }
+
     fn command(&self, i: usize, args: &[&str]) -> Command {
         let mut command = Command::new("ip");
         command

@@ -1,7 +1,11 @@
-//! `cargo xtask bench [ARGS...]`: builds `herald-bench` in release and runs it (default: `discovery`) inside a
-//! fresh network namespace with only loopback up, so no benchmark traffic can leave the machine.
+//! `cargo xtask bench [ARGS...]`: builds `herald-bench` in release and runs it (default: `discovery`; `all`:
+//! every benchmark in turn, JSON lines) inside a fresh network namespace with only loopback up, so no benchmark
+//! traffic can leave the machine.
 
 use crate::process::{cargo, exec, in_fresh_netns, run_command};
+
+/// What `cargo xtask bench all` runs, each with its defaults.
+const ALL: &[&str] = &["discovery", "pubsub", "iplog"];
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     exec(
@@ -17,12 +21,18 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     )?;
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
     let bench = std::path::Path::new(&target).join("release/herald-bench");
-    let args: Vec<String> = if args.is_empty() {
-        vec!["discovery".to_owned()]
-    } else {
-        args.to_vec()
+    let runs: Vec<Vec<String>> = match args {
+        [] => vec![vec!["discovery".to_owned()]],
+        [all] if all == "all" => ALL
+            .iter()
+            .map(|bench| vec![bench.to_string(), "--json".to_owned()])
+            .collect(),
+        _ => vec![args.to_vec()],
     };
-    let mut unshare = in_fresh_netns(&bench);
-    unshare.args(args);
-    run_command(&mut unshare)
+    for args in runs {
+        let mut unshare = in_fresh_netns(&bench);
+        unshare.args(args);
+        run_command(&mut unshare)?;
+    }
+    Ok(())
 }

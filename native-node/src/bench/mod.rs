@@ -2,5 +2,6 @@
 //! prints them (one JSON object per line with `--json`).
 
 pub mod discovery;
+pub mod iplog;
 pub mod latency;
 pub mod pubsub;

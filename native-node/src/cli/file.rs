@@ -61,6 +61,9 @@ pub struct FileConfig {
     pub overflow: Option<crate::queue::OverflowPolicy>,
     /// Replay window for signed datagrams (ms); no flag.
     pub replay_window_ms: Option<u64>,
+    /// `herald dynip` keys, as a `[dynip]` table (see [`super::dynip::DynipKeys`]).
+    #[serde(default)]
+    pub dynip: super::dynip::DynipKeys,
 }
 
 fn policy<'de, D: serde::Deserializer<'de>>(

@@ -3,6 +3,7 @@
 
 mod answer_command;
 mod ask;
+mod dynip;
 mod file;
 mod keygen;
 mod lookup;
@@ -90,6 +91,8 @@ enum Command {
     Ask(ask::AskArgs),
     /// Write a new random key file (or print one).
     Keygen(keygen::KeygenArgs),
+    /// The IP log: serve DynIP, report this host's address, print the history.
+    Dynip(dynip::DynipArgs),
 }
 
 impl Cli {
@@ -104,9 +107,10 @@ impl Cli {
 
     /// Runs the chosen subcommand.
     pub async fn run(self) -> anyhow::Result<ExitCode> {
-        let file = match &self.global.config {
-            Some(path) => FileConfig::read(path)?,
-            None => FileConfig::default(),
+        let file = match (&self.command, &self.global.config) {
+            // `herald dynip` reads its own: the TOML file, or the old DynIP INI file.
+            (Command::Dynip(_), _) | (_, None) => FileConfig::default(),
+            (_, Some(path)) => FileConfig::read(path)?,
         };
         match self.command {
             Command::Node(args) => node::run(&self.global, &file, args).await,
@@ -117,6 +121,7 @@ impl Cli {
             Command::Send(args) => send::run(&self.global, &file, args).await,
             Command::Ask(args) => ask::run(&self.global, &file, args).await,
             Command::Keygen(args) => keygen::run(args),
+            Command::Dynip(args) => dynip::run(&self.global, args).await,
         }
     }
 }

@@ -1,0 +1,573 @@
+//! `herald dynip serve|report|history|export`: the IP log from the command line.
+//!
+//! `serve` runs the DynIP server (Herald reports and legacy hostname datagrams on UDP 28630) over the SQLite
+//! log and advertises it as the `dynip` service; `report` is the client (one shot for cron, or `--every`);
+//! `history` and `export` read the same database, also while the server runs. `--config` takes Herald's TOML
+//! (keys in a `[dynip]` table) or the old DynIP INI file (recognised by its `[DynIP:Server]`/`[DynIP:Client]`
+//! sections).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand, ValueEnum};
+use herald_core::bridge::{BridgeEvent, HistoryQuery};
+use herald_core::iplog::{IpChange, DEFAULT_DYNIP_PORT};
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::{apply_global, one_shot_config, stop_signal, FileConfig, GlobalArgs};
+use crate::auth::Key;
+use crate::config::NodeConfig;
+use crate::iplog::legacy::{self, LegacyConfig};
+use crate::iplog::rate::RateLimit;
+use crate::iplog::reporter::{self, ReportError, ReporterConfig};
+use crate::iplog::{default_db_path, IpLog, IpLogConfig, StoreReader, SyncMode};
+use crate::node::Node;
+
+const EXAMPLES: &str = "\
+Examples:
+  herald dynip serve                                   # UDP 0.0.0.0:28630, database in the state directory
+  herald dynip serve --config /etc/dynip.conf          # the old DynIP INI file, unchanged
+  herald dynip report --server logger.lan              # one shot, for cron
+  herald dynip report --every 300 --key-file /etc/herald/key
+  herald dynip history laptop-7
+  herald dynip export --format dynip-json --output dynip.json
+
+The database defaults to iplog.db in the state directory ($XDG_STATE_HOME/herald, else ~/.local/state/herald).";
+
+/// `herald dynip` keys of the TOML config file, in a `[dynip]` table (each is the flag of the same name).
+///
+/// ```toml
+/// [dynip]
+/// listen = "0.0.0.0:28630"
+/// db = "/var/lib/herald/iplog.db"
+/// sync = "normal"            # or "full"
+/// max_hosts = 10000
+/// rate = 20.0                # datagrams/s per source; 0 = no limit
+/// burst = 100
+/// legacy_allow = ["192.168.1.0/24"]
+/// legacy_json = "/var/lib/dynip/dynip.json"
+/// advertise = true
+/// server = "logger.lan:28630"
+/// name = "laptop-7"
+/// every = 300
+/// attempts = 5
+/// ```
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DynipKeys {
+    /// `serve --listen`
+    pub listen: Option<SocketAddr>,
+    /// `--db`
+    pub db: Option<PathBuf>,
+    /// `serve --sync`
+    pub sync: Option<String>,
+    /// `serve --max-hosts`
+    pub max_hosts: Option<usize>,
+    /// `serve --rate`
+    pub rate: Option<f64>,
+    /// `serve --burst`
+    pub burst: Option<u32>,
+    /// `serve --legacy-allow`, as a list.
+    #[serde(default)]
+    pub legacy_allow: Vec<String>,
+    /// `serve --legacy-json`
+    pub legacy_json: Option<PathBuf>,
+    /// `serve --no-advertise` when false.
+    pub advertise: Option<bool>,
+    /// `report --server`
+    pub server: Option<String>,
+    /// `report --name`
+    pub name: Option<String>,
+    /// `report --every`
+    pub every: Option<f64>,
+    /// `report --attempts`
+    pub attempts: Option<u32>,
+}
+
+/// The IP log: serve DynIP, report this host, read the history.
+#[derive(Debug, Args)]
+#[command(after_help = EXAMPLES)]
+pub struct DynipArgs {
+    #[command(subcommand)]
+    command: DynipCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum DynipCommand {
+    /// Serve DynIP: record the address of every host that reports, until Ctrl-C.
+    Serve(ServeArgs),
+    /// Report this host's address to the server; exit 0 once acknowledged, 1 if never, 3 if refused.
+    Report(ReportArgs),
+    /// Print the address history (periods with first and last seen).
+    History(HistoryArgs),
+    /// Write the log in another format (the old DynIP JSON file).
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// UDP address to listen on [default: 0.0.0.0:28630, or the INI file's server_ip/server_port].
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<SocketAddr>,
+    /// SQLite database [default: iplog.db in the state directory].
+    #[arg(long, value_name = "FILE")]
+    db: Option<PathBuf>,
+    /// Commit durability: `normal` survives a crash or kill -9, `full` also a power loss.
+    #[arg(long, value_name = "normal|full")]
+    sync: Option<SyncMode>,
+    /// Bound on distinct hosts; at the cap new hosts are refused (and counted), known hosts keep updating.
+    #[arg(long, value_name = "N")]
+    max_hosts: Option<usize>,
+    /// Datagrams per second accepted from one source address (0: no limit) [default: 20].
+    #[arg(long, value_name = "PER_SEC")]
+    rate: Option<f64>,
+    /// Datagrams one quiet source may send at once [default: 100].
+    #[arg(long, value_name = "N")]
+    burst: Option<u32>,
+    /// With a key: accept legacy (unsigned) datagrams from this network anyway (repeatable, CIDR).
+    #[arg(long = "legacy-allow", value_name = "CIDR")]
+    legacy_allow: Vec<ipnet::IpNet>,
+    /// Keep this old DynIP JSON file up to date (the INI file's client_log_path); its hosts are imported.
+    #[arg(long, value_name = "FILE")]
+    legacy_json: Option<PathBuf>,
+    /// Do not advertise the `dynip` service through discovery.
+    #[arg(long)]
+    no_advertise: bool,
+    /// Node name for the advertisement [default: <hostname>-dynip].
+    #[arg(long, value_name = "NAME")]
+    advertise_name: Option<String>,
+    /// Print address changes and counters as JSON lines (the bridge's events).
+    #[arg(long)]
+    json: bool,
+    /// Print the counters every SECS while they change (0: only at exit).
+    #[arg(long, value_name = "SECS", default_value_t = 0.0)]
+    stats_every: f64,
+}
+
+#[derive(Debug, Args)]
+struct ReportArgs {
+    /// The server [default: the INI file's server_hostname, else found through discovery (service `dynip`)].
+    #[arg(long, value_name = "HOST[:PORT]")]
+    server: Option<String>,
+    /// The name to report [default: the host name].
+    #[arg(long)]
+    name: Option<String>,
+    /// Report every SECS until Ctrl-C instead of once.
+    #[arg(long, value_name = "SECS")]
+    every: Option<f64>,
+    /// Attempts before giving up (waits double from 0.5 s to 4 s between them).
+    #[arg(long, value_name = "N")]
+    attempts: Option<u32>,
+    /// Seconds to look for the server through discovery when there is no --server.
+    #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+    lookup_wait: f64,
+}
+
+#[derive(Debug, Args)]
+struct HistoryArgs {
+    /// Only this host.
+    host: Option<String>,
+    /// One JSON object per period (times in unix ms).
+    #[arg(long)]
+    json: bool,
+    /// SQLite database [default: iplog.db in the state directory].
+    #[arg(long, value_name = "FILE")]
+    db: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    /// The old DynIP JSON log: `{"host": ["ip", "YYYY-MM-DD HH:MM:SS.ffffff"]}`, latest address per host.
+    DynipJson,
+}
+
+#[derive(Debug, Args)]
+struct ExportArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "dynip-json")]
+    format: ExportFormat,
+    /// Write to FILE (atomically) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// SQLite database [default: iplog.db in the state directory].
+    #[arg(long, value_name = "FILE")]
+    db: Option<PathBuf>,
+}
+
+pub async fn run(global: &GlobalArgs, args: DynipArgs) -> anyhow::Result<ExitCode> {
+    let (file, legacy) = read_config(global)?;
+    match args.command {
+        DynipCommand::Serve(args) => serve(global, &file, legacy, args).await,
+        DynipCommand::Report(args) => report(global, &file, legacy, args).await,
+        DynipCommand::History(args) => history(&file, args),
+        DynipCommand::Export(args) => export(&file, args),
+    }
+}
+
+/// `--config`: Herald's TOML, or the old DynIP INI file.
+fn read_config(global: &GlobalArgs) -> anyhow::Result<(FileConfig, Option<LegacyConfig>)> {
+    let Some(path) = &global.config else {
+        return Ok((FileConfig::default(), None));
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    if legacy::is_legacy_ini(&text) {
+        let config = legacy::parse_ini(&text)
+            .with_context(|| format!("DynIP config file {}", path.display()))?;
+        return Ok((FileConfig::default(), Some(config)));
+    }
+    Ok((FileConfig::read(path)?, None))
+}
+
+fn key(global: &GlobalArgs, file: &FileConfig) -> anyhow::Result<Option<Key>> {
+    global
+        .key_file
+        .as_ref()
+        .or(file.key_file.as_ref())
+        .map(|path| Key::from_file(path).context("--key-file"))
+        .transpose()
+}
+
+async fn serve(
+    global: &GlobalArgs,
+    file: &FileConfig,
+    legacy: Option<LegacyConfig>,
+    args: ServeArgs,
+) -> anyhow::Result<ExitCode> {
+    let keys = &file.dynip;
+    let legacy = legacy.and_then(|l| l.server);
+    let db = args
+        .db
+        .or_else(|| keys.db.clone())
+        .unwrap_or_else(default_db_path);
+    let mut config = IpLogConfig::new(db.clone());
+    if let Some(listen) = args
+        .listen
+        .or(keys.listen)
+        .or(legacy.as_ref().map(|l| l.listen))
+    {
+        config.listen = Some(listen);
+    }
+    config.store.sync = match (args.sync, &keys.sync) {
+        (Some(sync), _) => sync,
+        (None, Some(text)) => text
+            .parse()
+            .map_err(anyhow::Error::msg)
+            .context("[dynip] sync")?,
+        (None, None) => SyncMode::Normal,
+    };
+    if let Some(max) = args.max_hosts.or(keys.max_hosts) {
+        config.store.max_hosts = max;
+    }
+    let default_rate = RateLimit::default();
+    let rate = args.rate.or(keys.rate).unwrap_or(default_rate.per_sec);
+    let burst = args.burst.or(keys.burst).unwrap_or(default_rate.burst);
+    config.policy.rate = (rate > 0.0).then_some(RateLimit {
+        per_sec: rate,
+        burst,
+    });
+    config.policy.key = key(global, file)?;
+    if let Some(ms) = file.replay_window_ms {
+        config.policy.replay_window_ms = ms;
+    }
+    config.policy.legacy_allow = args.legacy_allow;
+    for net in &keys.legacy_allow {
+        config.policy.legacy_allow.push(
+            net.parse().with_context(|| {
+                format!("[dynip] legacy_allow: {net:?} is not a network (CIDR)")
+            })?,
+        );
+    }
+    config.legacy_json = args
+        .legacy_json
+        .or_else(|| keys.legacy_json.clone())
+        .or_else(|| legacy.and_then(|l| l.client_log_path));
+    let signed = config.policy.key.is_some();
+    let log = IpLog::start(config)
+        .await
+        .context("cannot start the IP log")?;
+    let addr = log.local_addr().expect("serve always listens");
+    if !args.json {
+        eprintln!(
+            "herald: dynip serving on {addr} ({}), database {}; Ctrl-C to stop",
+            if signed {
+                "signed reports only"
+            } else {
+                "no key: unauthenticated"
+            },
+            db.display()
+        );
+    }
+    let node = if args.no_advertise || keys.advertise == Some(false) {
+        None
+    } else {
+        advertise(global, file, args.advertise_name, addr.port()).await
+    };
+    let mut changes = log.changes();
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    let every = Duration::from_secs_f64(args.stats_every.max(0.0));
+    let mut stats_tick = tokio::time::interval(if every.is_zero() {
+        Duration::from_secs(3600)
+    } else {
+        every
+    });
+    let mut printed = None;
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            change = changes.recv() => match change {
+                Ok(change) => print_change(&change, args.json),
+                Err(RecvError::Lagged(missed)) => eprintln!("warning: {missed} address changes not printed (output too slow)"),
+                Err(RecvError::Closed) => break,
+            },
+            _ = stats_tick.tick(), if !every.is_zero() => {
+                let stats = log.stats();
+                if printed.as_ref() != Some(&stats) {
+                    print_stats(&stats, args.json);
+                    printed = Some(stats);
+                }
+            }
+        }
+    }
+    if let Some(node) = node {
+        node.shutdown().await;
+    }
+    log.shutdown().await;
+    print_stats(&log.stats(), args.json);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Advertises the `dynip` service through discovery; a failure is a warning (the server still serves).
+async fn advertise(
+    global: &GlobalArgs,
+    file: &FileConfig,
+    name: Option<String>,
+    port: u16,
+) -> Option<Node> {
+    let name = name.unwrap_or_else(|| format!("{}-dynip", crate::identity::hostname()));
+    let mut config = NodeConfig::new(name);
+    if let Err(err) = apply_global(&mut config, global, file) {
+        eprintln!("warning: not advertising the dynip service: {err:#}");
+        return None;
+    }
+    config.services.insert("dynip".into(), port);
+    match Node::start(config).await {
+        Ok(node) => Some(node),
+        Err(err) => {
+            eprintln!("warning: not advertising the dynip service through discovery: {err}");
+            None
+        }
+    }
+}
+
+fn print_change(change: &IpChange, json: bool) {
+    if json {
+        println!("{}", BridgeEvent::IpChanged(change.clone()).to_json());
+        return;
+    }
+    let old = change
+        .old_ip
+        .map_or_else(|| "(new)".to_owned(), |ip| ip.to_string());
+    println!(
+        "{} {:<24} {old:>15} -> {:<15} ({:?})",
+        local_time(change.at_ms),
+        change.host,
+        change.new_ip,
+        change.source
+    );
+}
+
+fn print_stats(stats: &herald_core::bridge::Stats, json: bool) {
+    if json {
+        println!("{}", BridgeEvent::Stats(stats.clone()).to_json());
+        return;
+    }
+    let nonzero: Vec<String> = stats
+        .counters
+        .iter()
+        .filter(|(_, value)| **value > 0)
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    eprintln!("counters: {}", nonzero.join(" "));
+}
+
+fn local_time(ms: u64) -> String {
+    use chrono::TimeZone;
+    chrono::Local
+        .timestamp_millis_opt(ms as i64)
+        .single()
+        .map_or_else(
+            || ms.to_string(),
+            |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+        )
+}
+
+async fn report(
+    global: &GlobalArgs,
+    file: &FileConfig,
+    legacy: Option<LegacyConfig>,
+    args: ReportArgs,
+) -> anyhow::Result<ExitCode> {
+    let keys = &file.dynip;
+    let named = args.server.or_else(|| keys.server.clone()).or_else(|| {
+        legacy
+            .and_then(|l| l.client)
+            .map(|c| format!("{}:{}", c.server_hostname, c.server_port))
+    });
+    let server = match named {
+        Some(text) => resolve_server(&text).await?,
+        None => {
+            let config = one_shot_config(global, file)?;
+            let wait = Duration::from_secs_f64(args.lookup_wait.max(0.0));
+            let providers = crate::services::lookup(&config, "dynip", wait)
+                .await
+                .context("cannot look for the dynip service")?;
+            let Some(provider) = providers.first() else {
+                eprintln!(
+                    "herald: no dynip server found through discovery; give one with --server"
+                );
+                return Ok(ExitCode::FAILURE);
+            };
+            tracing::info!(server = %provider.addr, name = %provider.name, "dynip server found through discovery");
+            provider.addr
+        }
+    };
+    let name = args
+        .name
+        .or_else(|| keys.name.clone())
+        .unwrap_or_else(crate::identity::hostname);
+    let mut config = ReporterConfig::new(server, name);
+    config.key = key(global, file)?;
+    if let Some(attempts) = args.attempts.or(keys.attempts) {
+        config.attempts = attempts;
+    }
+    let Some(every) = args.every.or(keys.every) else {
+        return Ok(match reporter::report(&config).await {
+            Ok(ack) => {
+                tracing::info!(%server, attempts = ack.attempts, elapsed_ms = ack.elapsed.as_millis() as u64, "report acknowledged");
+                ExitCode::SUCCESS
+            }
+            Err(err @ ReportError::Refused(_)) => {
+                eprintln!("herald: {err}");
+                ExitCode::from(3)
+            }
+            Err(err) => {
+                eprintln!("herald: {err}");
+                ExitCode::FAILURE
+            }
+        });
+    };
+    if every <= 0.0 {
+        bail!("--every must be positive");
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(every));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tick.tick() => match reporter::report(&config).await {
+                Ok(ack) => tracing::info!(%server, attempts = ack.attempts, "report acknowledged"),
+                Err(err) => eprintln!("herald: {err}"),
+            },
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `HOST[:PORT]`, an `IP`, `IP:PORT` or `[IPv6]:PORT`; the port defaults to 28630.
+async fn resolve_server(text: &str) -> anyhow::Result<SocketAddr> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, DEFAULT_DYNIP_PORT));
+    }
+    let (host, port) = match text.rsplit_once(':') {
+        Some((host, port)) => (
+            host,
+            port.parse()
+                .with_context(|| format!("--server {text:?}: bad port"))?,
+        ),
+        None => (text, DEFAULT_DYNIP_PORT),
+    };
+    tokio::net::lookup_host((host, port))
+        .await
+        .with_context(|| format!("cannot resolve {host:?}"))?
+        .next()
+        .with_context(|| format!("{host:?} has no address"))
+}
+
+fn history(file: &FileConfig, args: HistoryArgs) -> anyhow::Result<ExitCode> {
+    let db = args
+        .db
+        .or_else(|| file.dynip.db.clone())
+        .unwrap_or_else(default_db_path);
+    let reader = StoreReader::open(&db)?;
+    let mut query = HistoryQuery {
+        host: args.host.clone(),
+        from_ms: None,
+        to_ms: None,
+        offset: 0,
+        limit: crate::iplog::store::MAX_HISTORY_PAGE,
+    };
+    let mut rows = 0u64;
+    if !args.json {
+        println!(
+            "{:<24} {:<15} {:<19} {:<19} {:>8}",
+            "HOST", "IP", "FIRST SEEN", "LAST SEEN", "REPORTS"
+        );
+    }
+    loop {
+        let page = reader.history(&query)?;
+        for period in &page.periods {
+            rows += 1;
+            if args.json {
+                println!("{}", serde_json::to_string(period)?);
+            } else {
+                println!(
+                    "{:<24} {:<15} {:<19} {:<19} {:>8}",
+                    period.host,
+                    period.ip,
+                    local_time(period.first_seen_ms),
+                    local_time(period.last_seen_ms),
+                    period.reports
+                );
+            }
+        }
+        match page.next_offset {
+            Some(next) => query.offset = next,
+            None => break,
+        }
+    }
+    if rows == 0 {
+        if let Some(host) = &args.host {
+            eprintln!("no history for {host:?}");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export(file: &FileConfig, args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let db = args
+        .db
+        .or_else(|| file.dynip.db.clone())
+        .unwrap_or_else(default_db_path);
+    let reader = StoreReader::open(&db)?;
+    let text = match args.format {
+        ExportFormat::DynipJson => legacy::render_json(&reader.latest_per_host()?),
+    };
+    match args.output {
+        Some(path) => legacy::write_atomically(&path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}

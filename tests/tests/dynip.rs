@@ -1,0 +1,528 @@
+//! The IP log across hosts: `herald dynip serve` on host 1 of a network-namespace LAN (198.51.100.0/24, the
+//! fixed DynIP port 28630), reporters and independent Python senders on the other hosts, and the SQLite file
+//! read back with `herald dynip history`. Needs root; CI runs it inside its own namespace.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use herald_core::bridge::BridgeEvent;
+use herald_core::iplog::{
+    classify_report_datagram, encode_report_datagram, IpChangeSource, IpLogMessage, IpPeriod,
+    IpReport, ReportDatagram, ReportRefusal,
+};
+use herald_node::auth::Key;
+use herald_tests::{binary, Lan, Running, PATIENCE};
+
+/// A temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!(
+            "herald-dynip-{name}-{}-{:?}",
+            std::process::id(),
+            Instant::now()
+        ));
+        let path = PathBuf::from(
+            path.to_string_lossy()
+                .replace([' ', '{', '}', ':', ','], ""),
+        );
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    fn join(&self, name: &str) -> String {
+        self.0.join(name).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const SERVER: usize = 1;
+
+fn server_ip() -> String {
+    Lan::ip(SERVER)
+}
+
+/// `herald dynip serve` on host 1 with the database `db`, printing changes and counters; waits until it runs.
+fn serve(lan: &Lan, db: &str, extra: &[&str]) -> Running {
+    let mut args = vec![
+        "dynip",
+        "serve",
+        "--db",
+        db,
+        "--json",
+        "--stats-every",
+        "0.2",
+        "--interface",
+        "eth0",
+    ];
+    args.extend_from_slice(extra);
+    let server = lan.spawn(SERVER, &args);
+    // The first counters line comes once the log, the socket and the advertisement are up.
+    server.wait_for("the server's first counters", |e| {
+        matches!(e, BridgeEvent::Stats(_))
+    });
+    server
+}
+
+fn report(lan: &Lan, host: usize, args: &[&str]) -> Output {
+    let mut full = vec!["dynip", "report"];
+    full.extend_from_slice(args);
+    lan.run(host, &full)
+}
+
+fn assert_acknowledged(output: &Output) {
+    assert!(
+        output.status.success(),
+        "report not acknowledged ({:?}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn changed<'a>(host: &'a str, ip: &'a str) -> impl Fn(&BridgeEvent) -> bool + 'a {
+    move |e| matches!(e, BridgeEvent::IpChanged(c) if c.host == host && c.new_ip.to_string() == ip)
+}
+
+/// Waits for a counters line where `counter` is at least `at_least`.
+fn wait_counter(server: &Running, counter: &str, at_least: u64) -> BTreeMap<String, u64> {
+    let event = server.wait_for(&format!("{counter} >= {at_least}"), |e| {
+        matches!(e, BridgeEvent::Stats(s) if s.counters.get(counter).copied().unwrap_or(0) >= at_least)
+    });
+    let BridgeEvent::Stats(stats) = event else {
+        unreachable!()
+    };
+    stats.counters
+}
+
+/// `herald dynip history --json` on the database (from the test's own namespace: it is only a file).
+fn history(db: &str, host: Option<&str>) -> Vec<IpPeriod> {
+    let mut command = std::process::Command::new(binary("herald"));
+    command.args(["dynip", "history", "--json", "--db", db]);
+    if let Some(host) = host {
+        command.arg(host);
+    }
+    let output = command.output().expect("run herald dynip history");
+    assert!(
+        output.status.success(),
+        "history failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a period per line"))
+        .collect()
+}
+
+/// Python, standing in for anything that is not Herald: sends one datagram (hex) to the server's DynIP port
+/// and prints the reply in hex (or nothing after the timeout in seconds).
+const SEND_ONE: &str = "\
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(float(sys.argv[3]))
+s.sendto(bytes.fromhex(sys.argv[1]), (sys.argv[2], 28630))
+try:
+    print(s.recv(2048).hex())
+except socket.timeout:
+    pass
+";
+
+fn send_one(lan: &Lan, host: usize, datagram: &[u8], timeout_secs: u32) -> Option<IpLogMessage> {
+    let hex: String = datagram.iter().map(|b| format!("{b:02x}")).collect();
+    let timeout = timeout_secs.to_string();
+    let output = lan
+        .command_in(
+            host,
+            "python3",
+            &["-c", SEND_ONE, &hex, &server_ip(), &timeout],
+        )
+        .output()
+        .expect("run python3");
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    let bytes = decode_hex(text.trim());
+    if bytes.is_empty() {
+        return None;
+    }
+    match classify_report_datagram(&bytes).expect("a Herald reply") {
+        ReportDatagram::Herald(datagram) => Some(datagram.message),
+        other => panic!("not a reply: {other:?}"),
+    }
+}
+
+fn decode_hex(text: &str) -> Vec<u8> {
+    (0..text.len() / 2)
+        .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn signed_report(key: &Key, name: &str, nonce: u64) -> Vec<u8> {
+    let now = unix_ms();
+    herald_node::iplog::server::seal(
+        &IpLogMessage::Report(IpReport {
+            name: name.into(),
+            timestamp_ms: now,
+            nonce,
+        }),
+        Some(key),
+        now,
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_host_that_moves_has_both_periods_in_its_history() {
+    let lan = Lan::new(2);
+    let dir = TempDir::new("moves");
+    let db = dir.join("iplog.db");
+    let server = serve(&lan, &db, &[]);
+    // No --server: the reporter finds the server through discovery (the `dynip` service).
+    let first = report(
+        &lan,
+        2,
+        &[
+            "--name",
+            "roamer",
+            "--interface",
+            "eth0",
+            "--lookup-wait",
+            "3",
+        ],
+    );
+    assert_acknowledged(&first);
+    server.wait_for(
+        "roamer at its first address",
+        changed("roamer", &Lan::ip(2)),
+    );
+    // As a DHCP renewal with a new lease does: the old address goes, the new one comes.
+    lan.ip_in(
+        2,
+        &["addr", "del", &format!("{}/24", Lan::ip(2)), "dev", "eth0"],
+    );
+    lan.ip_in(2, &["addr", "add", "198.51.100.42/24", "dev", "eth0"]);
+    let second = report(&lan, 2, &["--name", "roamer", "--server", &server_ip()]);
+    assert_acknowledged(&second);
+    let event = server.wait_for(
+        "roamer at its new address",
+        changed("roamer", "198.51.100.42"),
+    );
+    let BridgeEvent::IpChanged(change) = event else {
+        unreachable!()
+    };
+    assert_eq!(change.old_ip.map(|ip| ip.to_string()), Some(Lan::ip(2)));
+    assert_eq!(change.source, IpChangeSource::Report);
+    let periods = history(&db, Some("roamer"));
+    let ips: Vec<String> = periods.iter().map(|p| p.ip.to_string()).collect();
+    assert_eq!(ips, [Lan::ip(2), "198.51.100.42".to_owned()]);
+    assert!(periods[0].last_seen_ms <= periods[1].first_seen_ms);
+    assert!(periods.iter().all(|p| p.reports == 1));
+}
+
+#[test]
+fn a_legacy_datagram_from_python_is_recorded_with_the_old_ini_config() {
+    let lan = Lan::new(2);
+    let dir = TempDir::new("legacy");
+    let db = dir.join("iplog.db");
+    let json = dir.join("dynip.json");
+    let ini = dir.join("dynip.conf");
+    // What the old `dynip-init` wrote; the server reads it unchanged.
+    std::fs::write(
+        &ini,
+        format!(
+            "[DynIP:Server]\nserver_ip = *\nserver_port = 28630\nclient_log_path = {json}\n\n\
+             [DynIP:Client]\nserver_hostname = localhost\nserver_port = 28630\n"
+        ),
+    )
+    .unwrap();
+    let server = serve(&lan, &db, &["--config", &ini]);
+    // Exactly what the old client did: one datagram whose payload is the host name, nothing else.
+    let old_client = "import socket, sys\n\
+                      s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+                      s.sendto(sys.argv[1].encode(), (sys.argv[2], 28630))\n";
+    let status = lan
+        .command_in(2, "python3", &["-c", old_client, "old-box", &server_ip()])
+        .status()
+        .expect("run python3");
+    assert!(status.success());
+    let event = server.wait_for("old-box recorded", changed("old-box", &Lan::ip(2)));
+    assert!(matches!(event, BridgeEvent::IpChanged(c) if c.source == IpChangeSource::LegacyReport));
+    assert_eq!(history(&db, Some("old-box")).len(), 1);
+    // The old JSON file is kept up to date (debounced), in the old format.
+    let deadline = Instant::now() + PATIENCE;
+    let expected = format!("{{\"old-box\": [\"{}\", \"", Lan::ip(2));
+    loop {
+        let text = std::fs::read_to_string(&json).unwrap_or_default();
+        if text.starts_with(&expected) && text.ends_with("\"]}") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "dynip.json not updated: {text:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn signed_reports_are_accepted_and_tampered_or_replayed_ones_refused() {
+    let lan = Lan::new(2);
+    let dir = TempDir::new("signed");
+    let db = dir.join("iplog.db");
+    let key_path = dir.join("key");
+    let secret: Vec<u8> = (0..32u8).collect();
+    let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(&key_path, format!("{hex}\n")).unwrap();
+    let key = Key::from_bytes(secret);
+    let server = serve(&lan, &db, &["--key-file", &key_path]);
+
+    let signed = report(
+        &lan,
+        2,
+        &[
+            "--name",
+            "trusted",
+            "--server",
+            &server_ip(),
+            "--key-file",
+            &key_path,
+        ],
+    );
+    assert_acknowledged(&signed);
+    server.wait_for("trusted recorded", changed("trusted", &Lan::ip(2)));
+
+    let unsigned = report(&lan, 2, &["--name", "intruder", "--server", &server_ip()]);
+    assert_eq!(unsigned.status.code(), Some(3), "unsigned: refused");
+
+    // One signed datagram, sent twice by an independent sender: accepted, then refused as a replay.
+    let datagram = signed_report(&key, "replayed", 0x5eed);
+    assert_eq!(
+        send_one(&lan, 2, &datagram, 10),
+        Some(IpLogMessage::Ack { nonce: 0x5eed })
+    );
+    assert_eq!(
+        send_one(&lan, 2, &datagram, 10),
+        Some(IpLogMessage::Refused {
+            nonce: 0x5eed,
+            reason: ReportRefusal::Auth
+        })
+    );
+    // Tampered: the name changed after signing (same length, so it still decodes).
+    let mut tampered = signed_report(&key, "tampered", 0x7a3e);
+    let at = tampered
+        .windows(8)
+        .position(|w| w == b"tampered")
+        .expect("the name is in the datagram");
+    tampered[at..at + 8].copy_from_slice(b"tampere!");
+    assert_eq!(
+        send_one(&lan, 2, &tampered, 10),
+        Some(IpLogMessage::Refused {
+            nonce: 0x7a3e,
+            reason: ReportRefusal::Auth
+        })
+    );
+    // A legacy datagram with a key and no allow-list: dropped without a reply (and counted, below).
+    assert_eq!(send_one(&lan, 2, b"legacy-box", 2), None);
+
+    // The reporter without a key and the legacy datagram; the legacy one was last, so all are counted by now.
+    let counters = wait_counter(&server, "dynip.rejected.unsigned", 2);
+    assert_eq!(counters["dynip.rejected.replay"], 1, "{counters:?}");
+    assert_eq!(counters["dynip.rejected.bad_tag"], 1, "{counters:?}");
+    let hosts: Vec<String> = history(&db, None).into_iter().map(|p| p.host).collect();
+    assert_eq!(hosts, ["replayed", "trusted"], "nothing refused was stored");
+}
+
+/// Python sender for the burst: sends the datagrams (one hex per line in a file) with a window of 32 in
+/// flight, one more per reply, and prints every reply (hex); stops 3 s after the last reply.
+const BURST: &str = "\
+import socket, sys
+data = [bytes.fromhex(line) for line in open(sys.argv[1])]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect((sys.argv[2], 28630))
+sent = 0
+def send_next():
+    global sent
+    if sent < len(data):
+        try:
+            s.send(data[sent])
+        except OSError:
+            pass
+        sent += 1
+for _ in range(32):
+    send_next()
+while True:
+    try:
+        reply = s.recv(2048)
+    except socket.timeout:
+        break
+    except OSError:
+        continue
+    print(reply.hex(), flush=True)
+    send_next()
+";
+
+#[test]
+fn kill_9_during_a_burst_loses_no_acknowledged_report_and_a_restart_keeps_history() {
+    let lan = Lan::new(2);
+    let dir = TempDir::new("kill");
+    let db = dir.join("iplog.db");
+    let mut server = serve(&lan, &db, &["--rate", "0"]);
+    const NAMES: u64 = 50;
+    const REPORTS: u64 = 30_000;
+    let burst_file = dir.join("burst.hex");
+    let mut lines = String::new();
+    for nonce in 0..REPORTS {
+        let bytes = encode_report_datagram(
+            &IpLogMessage::Report(IpReport {
+                name: format!("burst-{}", nonce % NAMES),
+                timestamp_ms: 0,
+                nonce,
+            }),
+            None,
+        )
+        .unwrap();
+        lines.extend(bytes.iter().map(|b| format!("{b:02x}")));
+        lines.push('\n');
+    }
+    std::fs::write(&burst_file, lines).unwrap();
+    let mut sender = lan
+        .command_in(2, "python3", &["-c", BURST, &burst_file, &server_ip()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run python3");
+    let mut acked = vec![0u64; NAMES as usize];
+    let mut total = 0u64;
+    let mut killed = false;
+    for line in BufReader::new(sender.stdout.take().unwrap()).lines() {
+        let bytes = decode_hex(line.unwrap().trim());
+        if let Ok(ReportDatagram::Herald(reply)) = classify_report_datagram(&bytes) {
+            if let IpLogMessage::Ack { nonce } = reply.message {
+                acked[(nonce % NAMES) as usize] += 1;
+                total += 1;
+            }
+        }
+        if total == 2_000 && !killed {
+            server.kill();
+            killed = true;
+        }
+    }
+    assert!(sender.wait().unwrap().success());
+    assert!(
+        killed,
+        "the burst was acknowledged {total} times before the kill"
+    );
+    assert!(
+        total < REPORTS,
+        "the kill came during the burst ({total} acknowledged)"
+    );
+
+    // Every acknowledged report is in the file, read as it was left by the kill.
+    let stored = |periods: &[IpPeriod]| {
+        let mut per_name = vec![0u64; NAMES as usize];
+        for period in periods {
+            let i: usize = period.host["burst-".len()..].parse().unwrap();
+            per_name[i] += period.reports;
+        }
+        per_name
+    };
+    let after_kill = stored(&history(&db, None));
+    for (i, (stored, acked)) in after_kill.iter().zip(&acked).enumerate() {
+        assert!(
+            stored >= acked,
+            "burst-{i}: {acked} acknowledged, {stored} stored"
+        );
+    }
+
+    // A restarted server keeps the history and goes on counting.
+    let server = serve(&lan, &db, &[]);
+    let again = report(&lan, 2, &["--name", "burst-0", "--server", &server_ip()]);
+    assert_acknowledged(&again);
+    wait_counter(&server, "dynip.acks_sent", 1);
+    let after_restart = stored(&history(&db, None));
+    assert_eq!(after_restart[0], after_kill[0] + 1);
+    assert_eq!(after_restart[1..], after_kill[1..]);
+}
+
+/// Python sender of garbage: empty, NUL-first junk, a bad Herald version, control characters, invalid UTF-8,
+/// oversized.
+const GARBAGE: &str = "\
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for payload in [b'', b'\\0junk', b'\\0HIP\\x09\\x00', b'bad\\x07name', b'\\xff\\xfe', b'x' * 1400, b'\\r\\n']:
+    s.sendto(payload, (sys.argv[1], 28630))
+";
+
+#[test]
+fn garbage_is_counted_and_the_server_stays_up() {
+    let lan = Lan::new(2);
+    let dir = TempDir::new("garbage");
+    let db = dir.join("iplog.db");
+    let server = serve(&lan, &db, &[]);
+    let status = lan
+        .command_in(2, "python3", &["-c", GARBAGE, &server_ip()])
+        .status()
+        .expect("run python3");
+    assert!(status.success());
+    let counters = wait_counter(&server, "dynip.rejected.bad_name", 5);
+    assert_eq!(counters["dynip.rejected.malformed"], 2, "{counters:?}");
+    let after = report(&lan, 2, &["--name", "still-up", "--server", &server_ip()]);
+    assert_acknowledged(&after);
+    assert_eq!(
+        history(&db, None)
+            .into_iter()
+            .map(|p| p.host)
+            .collect::<Vec<_>>(),
+        ["still-up"]
+    );
+}
+
+#[test]
+fn a_locked_database_is_an_error_the_server_survives_and_reporters_retry() {
+    let lan = Lan::new(2);
+    let dir = TempDir::new("locked");
+    let db = dir.join("iplog.db");
+    let server = serve(&lan, &db, &[]);
+    // Another process takes the write lock.
+    let locker = rusqlite::Connection::open(&db).unwrap();
+    locker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut reporter = lan
+        .command_in(
+            2,
+            binary("herald").to_str().unwrap(),
+            &[
+                "dynip",
+                "report",
+                "--name",
+                "patient",
+                "--server",
+                &server_ip(),
+                "--attempts",
+                "8",
+            ],
+        )
+        .spawn()
+        .expect("run herald");
+    wait_counter(&server, "dynip.store_errors", 1);
+    locker.execute_batch("ROLLBACK").unwrap();
+    drop(locker);
+    let status = reporter.wait().unwrap();
+    assert!(status.success(), "acknowledged once the lock was gone");
+    server.wait_for("patient recorded", changed("patient", &Lan::ip(2)));
+    assert_eq!(history(&db, Some("patient")).len(), 1);
+}
