@@ -41,16 +41,12 @@ fn config(name: &str, port: u16) -> NodeConfig {
     config
 }
 
-/// The answerer side: echoes every question until stdin closes (the parent went away).
-pub async fn answerer(port: u16) -> anyhow::Result<()> {
+/// The answerer side: a node that echoes every question. `herald-bench answerer` runs it, says `ready` on
+/// stdout and keeps it until its stdin closes (the asking process went away).
+pub async fn start_answerer(port: u16) -> anyhow::Result<Node> {
     let node = Node::start(config(ANSWERER, port)).await?;
     node.answer_with(|q: IncomingQuestion| async move { Ok(q.payload) });
-    println!("ready");
-    let mut stdin = tokio::io::stdin();
-    let mut sink = Vec::new();
-    let _ = tokio::io::AsyncReadExt::read_to_end(&mut stdin, &mut sink).await;
-    node.shutdown().await;
-    Ok(())
+    Ok(node)
 }
 
 /// Asks the answerer process `messages` questions of `size` bytes, one at a time, after a warm-up.

@@ -216,6 +216,13 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Bench::Answerer { port } => herald_node::bench::latency::answerer(port).await,
+        Bench::Answerer { port } => {
+            let node = herald_node::bench::latency::start_answerer(port).await?;
+            println!("ready");
+            let mut sink = Vec::new();
+            let _ = tokio::io::AsyncReadExt::read_to_end(&mut tokio::io::stdin(), &mut sink).await;
+            node.shutdown().await;
+            Ok(())
+        }
     }
 }
