@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Output;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use herald_core::bridge::BridgeEvent;
@@ -20,15 +21,12 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(name: &str) -> TempDir {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
         let path = std::env::temp_dir().join(format!(
-            "herald-dynip-{name}-{}-{:?}",
+            "herald-dynip-{name}-{}-{}",
             std::process::id(),
-            Instant::now()
+            NEXT.fetch_add(1, Ordering::Relaxed)
         ));
-        let path = PathBuf::from(
-            path.to_string_lossy()
-                .replace([' ', '{', '}', ':', ','], ""),
-        );
         std::fs::create_dir_all(&path).unwrap();
         TempDir(path)
     }
@@ -551,4 +549,23 @@ fn a_locked_database_is_an_error_the_server_survives_and_reporters_retry() {
     assert!(status.success(), "acknowledged once the lock was gone");
     server.wait_for("patient recorded", changed("patient", &Lan::ip(2)));
     assert_eq!(history(&db, Some("patient")).len(), 1);
+}
+
+#[test]
+fn history_and_export_say_clearly_when_there_is_no_log() {
+    let dir = TempDir::new("missing");
+    let db = dir.join("nothing.db");
+    for command in ["history", "export"] {
+        let output = std::process::Command::new(binary("herald"))
+            .args(["dynip", command, "--db", &db])
+            .output()
+            .expect("run herald");
+        assert!(!output.status.success(), "{command}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("no IP log in"), "{command}: {stderr}");
+    }
+    assert!(
+        !std::path::Path::new(&db).exists(),
+        "readers never create a log"
+    );
 }
