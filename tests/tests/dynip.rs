@@ -569,3 +569,71 @@ fn history_and_export_say_clearly_when_there_is_no_log() {
         "readers never create a log"
     );
 }
+
+/// A small tmpfs mounted for one test, unmounted on drop.
+struct SmallDisk(TempDir);
+
+impl SmallDisk {
+    fn new(name: &str, size: &str) -> SmallDisk {
+        let dir = TempDir::new(name);
+        herald_tests::sh(
+            "mount",
+            &[
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size}"),
+                "tmpfs",
+                &dir.join(""),
+            ],
+        );
+        SmallDisk(dir)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(&self.0 .0)
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_an_error_the_server_survives_and_reporters_retry() {
+    let lan = Lan::new(2);
+    let disk = SmallDisk::new("full", "1m");
+    let db = disk.0.join("iplog.db");
+    let server = serve(&lan, &db, &[]);
+    // Fill what is left of the disk.
+    let filler = disk.0.join("filler");
+    let _ = std::process::Command::new("dd")
+        .args(["if=/dev/zero", &format!("of={filler}"), "bs=4k"])
+        .stderr(std::process::Stdio::null())
+        .status();
+    let mut reporter = lan
+        .command_in(
+            2,
+            binary("herald").to_str().unwrap(),
+            &[
+                "dynip",
+                "report",
+                "--name",
+                "patient",
+                "--server",
+                &server_ip(),
+                "--attempts",
+                "8",
+            ],
+        )
+        .spawn()
+        .expect("run herald");
+    wait_counter(&server, "dynip.store_errors", 1);
+    std::fs::remove_file(&filler).unwrap();
+    assert!(
+        reporter.wait().unwrap().success(),
+        "acknowledged once there was room again"
+    );
+    server.wait_for("patient recorded", changed("patient", &Lan::ip(2)));
+    assert_eq!(history(&db, Some("patient")).len(), 1);
+}
