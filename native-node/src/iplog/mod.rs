@@ -145,7 +145,8 @@ struct Shared {
     tasks: TaskTracker,
 }
 
-/// A running IP log. Cheap to clone; [`IpLog::shutdown`] stops it.
+/// A running IP log. Cheap to clone; [`IpLog::shutdown`] stops it (dropping every handle without it leaves
+/// the server task and the writer thread running until the runtime stops).
 #[derive(Clone)]
 pub struct IpLog {
     shared: Arc<Shared>,
