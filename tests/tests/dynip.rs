@@ -516,19 +516,19 @@ fn garbage_is_counted_and_the_server_stays_up() {
     );
 }
 
-#[test]
-fn a_locked_database_is_an_error_the_server_survives_and_reporters_retry() {
-    let lan = Lan::new(2);
-    let dir = TempDir::new("locked");
-    let db = dir.join("iplog.db");
-    let server = serve(&lan, &db, &[]);
-    // Another process takes the write lock.
-    let locker = rusqlite::Connection::open(&db).unwrap();
-    locker.execute_batch("BEGIN IMMEDIATE").unwrap();
+/// Starts a patient reporter on host 2 while the store cannot commit, waits until the server has counted a
+/// failed commit, calls `repair`, and checks that the reporter's retry is acknowledged and stored.
+fn retries_land_after_a_storage_failure(
+    lan: &Lan,
+    server: &Running,
+    db: &str,
+    repair: impl FnOnce(),
+) {
+    let herald = binary("herald");
     let mut reporter = lan
         .command_in(
             2,
-            binary("herald").to_str().unwrap(),
+            herald.to_str().unwrap(),
             &[
                 "dynip",
                 "report",
@@ -542,13 +542,28 @@ fn a_locked_database_is_an_error_the_server_survives_and_reporters_retry() {
         )
         .spawn()
         .expect("run herald");
-    wait_counter(&server, "dynip.store_errors", 1);
-    locker.execute_batch("ROLLBACK").unwrap();
-    drop(locker);
-    let status = reporter.wait().unwrap();
-    assert!(status.success(), "acknowledged once the lock was gone");
+    wait_counter(server, "dynip.store_errors", 1);
+    repair();
+    assert!(
+        reporter.wait().unwrap().success(),
+        "acknowledged once the store could commit again"
+    );
     server.wait_for("patient recorded", changed("patient", &Lan::ip(2)));
-    assert_eq!(history(&db, Some("patient")).len(), 1);
+    assert_eq!(history(db, Some("patient")).len(), 1);
+}
+
+#[test]
+fn a_locked_database_is_an_error_the_server_survives_and_reporters_retry() {
+    let lan = Lan::new(2);
+    let dir = TempDir::new("locked");
+    let db = dir.join("iplog.db");
+    let server = serve(&lan, &db, &[]);
+    // Another process takes the write lock.
+    let locker = rusqlite::Connection::open(&db).unwrap();
+    locker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    retries_land_after_a_storage_failure(&lan, &server, &db, || {
+        locker.execute_batch("ROLLBACK").unwrap();
+    });
 }
 
 #[test]
@@ -611,29 +626,7 @@ fn a_full_disk_is_an_error_the_server_survives_and_reporters_retry() {
         .args(["if=/dev/zero", &format!("of={filler}"), "bs=4k"])
         .stderr(std::process::Stdio::null())
         .status();
-    let mut reporter = lan
-        .command_in(
-            2,
-            binary("herald").to_str().unwrap(),
-            &[
-                "dynip",
-                "report",
-                "--name",
-                "patient",
-                "--server",
-                &server_ip(),
-                "--attempts",
-                "8",
-            ],
-        )
-        .spawn()
-        .expect("run herald");
-    wait_counter(&server, "dynip.store_errors", 1);
-    std::fs::remove_file(&filler).unwrap();
-    assert!(
-        reporter.wait().unwrap().success(),
-        "acknowledged once there was room again"
-    );
-    server.wait_for("patient recorded", changed("patient", &Lan::ip(2)));
-    assert_eq!(history(&db, Some("patient")).len(), 1);
+    retries_land_after_a_storage_failure(&lan, &server, &db, || {
+        std::fs::remove_file(&filler).unwrap();
+    });
 }
