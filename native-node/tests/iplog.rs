@@ -6,10 +6,14 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use herald_core::bridge::HistoryQuery;
+use std::collections::BTreeMap;
+
+use herald_core::bridge::{HistoryQuery, PeerInfo, PeerState};
 use herald_core::iplog::{IpChange, IpChangeSource, ReportRefusal};
+use herald_core::{NodeId, PeerKind};
+use herald_node::discovery::peers::{PeerChange, PeerEvent};
 use herald_node::iplog::reporter::{report, ReportError, ReporterConfig};
-use herald_node::iplog::{IpLog, IpLogConfig};
+use herald_node::iplog::{IpLog, IpLogConfig, StoreReader};
 use tokio::sync::broadcast;
 
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -95,6 +99,69 @@ async fn reports_and_discovery_changes_reach_history_and_the_change_stream() {
         report(&late).await,
         Err(ReportError::NotAcknowledged { attempts: 2, .. })
     ));
+}
+
+fn peer_event(name: &str, kind: PeerKind, ip: &str, change: PeerChange) -> PeerEvent {
+    PeerEvent {
+        change,
+        peer: PeerInfo {
+            node_id: NodeId([7; 16]),
+            name: name.into(),
+            kind,
+            addr: ip.parse().unwrap(),
+            tcp: None,
+            services: BTreeMap::new(),
+            topics: Vec::new(),
+            via: None,
+            first_seen_ms: 1,
+            last_seen_ms: 1,
+            state: PeerState::Live,
+        },
+        at_ms: herald_node::clock::unix_ms(),
+    }
+}
+
+#[tokio::test]
+async fn peer_events_that_place_a_host_are_recorded_and_others_ignored() {
+    let dir = TempDir::new("peers");
+    let mut config = config(&dir);
+    config.listen = None;
+    let log = IpLog::start(config).await.unwrap();
+    let mut changes = log.changes();
+    let herald = PeerKind::Herald;
+    assert!(log.record_peer_event(&peer_event(
+        "kitchen",
+        herald,
+        "10.0.0.1",
+        PeerChange::Joined
+    )));
+    let moved = PeerChange::Changed {
+        old_addr: Some("10.0.0.1".parse().unwrap()),
+    };
+    assert!(log.record_peer_event(&peer_event("kitchen", herald, "10.0.0.2", moved)));
+    let services_only = PeerChange::Changed { old_addr: None };
+    assert!(!log.record_peer_event(&peer_event("kitchen", herald, "10.0.0.2", services_only)));
+    assert!(!log.record_peer_event(&peer_event("kitchen", herald, "10.0.0.2", PeerChange::Lost)));
+    assert!(!log.record_peer_event(&peer_event(
+        "x-cli-1234",
+        PeerKind::Cli,
+        "10.0.0.3",
+        PeerChange::Joined
+    )));
+    assert_eq!(next_change(&mut changes).await.old_ip, None);
+    let change = next_change(&mut changes).await;
+    assert_eq!(change.new_ip.to_string(), "10.0.0.2");
+    assert_eq!(change.source, IpChangeSource::Discovery);
+    log.shutdown().await;
+    let page_hosts: Vec<String> = StoreReader::open(&dir.0.join("iplog.db"))
+        .unwrap()
+        .history(&all())
+        .unwrap()
+        .periods
+        .into_iter()
+        .map(|p| p.host)
+        .collect();
+    assert_eq!(page_hosts, ["kitchen", "kitchen"]);
 }
 
 #[tokio::test]

@@ -13,7 +13,8 @@ pub const TRUNK_VERSION: &str = "0.21.14";
 /// Debian's wasm-opt 108 breaks Leptos wasm; npm's binaryen 132 works.
 pub const BINARYEN_VERSION: &str = "132";
 /// Debian packages for browser and multi-host tests.
-const APT_PACKAGES: &[&str] = &["chromium", "chromium-driver", "iproute2"];
+/// From Debian; `python3` runs the tests' independent senders (the old DynIP client's datagram, garbage).
+const APT_PACKAGES: &[&str] = &["chromium", "chromium-driver", "iproute2", "python3"];
 
 pub fn run() -> anyhow::Result<()> {
     wasm_target()?;
@@ -41,7 +42,8 @@ fn wasm_target() -> anyhow::Result<()> {
 fn apt_packages() -> anyhow::Result<()> {
     let present = Path::new("/usr/bin/chromium").exists()
         && Path::new("/usr/bin/chromedriver").exists()
-        && output("ip", &["-V"]).is_some();
+        && output("ip", &["-V"]).is_some()
+        && output("python3", &["--version"]).is_some();
     if present {
         return Ok(());
     }

@@ -571,3 +571,49 @@ fn export(file: &FileConfig, args: ExportArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_dynip_table_parses_and_typos_do_not() {
+        let example = r#"
+            [dynip]
+            listen = "0.0.0.0:28630"
+            db = "/var/lib/herald/iplog.db"
+            sync = "normal"
+            max_hosts = 10000
+            rate = 20.0
+            burst = 100
+            legacy_allow = ["192.168.1.0/24"]
+            legacy_json = "/var/lib/dynip/dynip.json"
+            advertise = true
+            server = "logger.lan:28630"
+            name = "laptop-7"
+            every = 300
+            attempts = 5
+        "#;
+        let config: FileConfig = toml::from_str(example).unwrap();
+        assert_eq!(config.dynip.max_hosts, Some(10_000));
+        assert_eq!(config.dynip.legacy_allow, ["192.168.1.0/24"]);
+        assert!(toml::from_str::<FileConfig>("[dynip]\nmax_host = 3\n").is_err());
+    }
+
+    #[tokio::test]
+    async fn server_addresses_take_the_default_port() {
+        assert_eq!(
+            resolve_server("198.51.100.7").await.unwrap(),
+            "198.51.100.7:28630".parse().unwrap()
+        );
+        assert_eq!(
+            resolve_server("198.51.100.7:9").await.unwrap(),
+            "198.51.100.7:9".parse().unwrap()
+        );
+        assert_eq!(
+            resolve_server("[::1]:9").await.unwrap(),
+            "[::1]:9".parse().unwrap()
+        );
+        assert_eq!(resolve_server("localhost:9").await.unwrap().port(), 9);
+    }
+}

@@ -61,7 +61,8 @@ pub struct FileConfig {
     pub overflow: Option<crate::queue::OverflowPolicy>,
     /// Replay window for signed datagrams (ms); no flag.
     pub replay_window_ms: Option<u64>,
-    /// `herald dynip` keys, as a `[dynip]` table (see [`super::dynip::DynipKeys`]).
+    /// `herald dynip` keys, as a `[dynip]` table (`listen`, `db`, `sync`, `max_hosts`, `rate`, `burst`,
+    /// `legacy_allow`, `legacy_json`, `advertise`, `server`, `name`, `every`, `attempts`).
     #[serde(default)]
     pub dynip: super::dynip::DynipKeys,
 }

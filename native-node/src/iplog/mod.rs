@@ -40,7 +40,9 @@ use tokio::sync::{broadcast, mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::discovery::peers::{PeerChange, PeerEvent};
 use crate::stats::{bump, IpLogCounters};
+use herald_core::PeerKind;
 pub use server::GatePolicy;
 pub use store::{Sighting, StoreError, StoreOptions, StoreReader, SyncMode};
 use writer::{Job, WriterOutputs};
@@ -143,7 +145,8 @@ struct Shared {
     tasks: TaskTracker,
 }
 
-/// A running IP log. Cheap to clone; [`IpLog::shutdown`] stops it.
+/// A running IP log. Cheap to clone; [`IpLog::shutdown`] stops it (dropping every handle without it leaves
+/// the server task and the writer thread running until the runtime stops).
 #[derive(Clone)]
 pub struct IpLog {
     shared: Arc<Shared>,
@@ -280,6 +283,22 @@ impl IpLog {
             tracing::debug!(%host, %ip, "discovery sighting dropped: the IP log's queue is full or closed");
         }
         queued
+    }
+
+    /// Records a discovery event if it places a host at an address: a peer joined, or changed address. Other
+    /// events (left, lost, a change of services) and CLI one-shots (short-lived, with generated names) are
+    /// ignored. Returns true if a sighting was queued. This is all a node needs to feed discovery in:
+    /// `if let NodeEvent::Peer(event) = &event { log.record_peer_event(event); }`.
+    pub fn record_peer_event(&self, event: &PeerEvent) -> bool {
+        let places = match event.change {
+            PeerChange::Joined => true,
+            PeerChange::Changed { old_addr } => old_addr.is_some_and(|old| old != event.peer.addr),
+            PeerChange::Left | PeerChange::Lost => false,
+        };
+        if !places || event.peer.kind == PeerKind::Cli {
+            return false;
+        }
+        self.record_discovery_change(&event.peer.name, event.peer.addr, event.at_ms)
     }
 
     /// A page of history: periods matching `query` by host then first seen (the bridge's `history` command).
