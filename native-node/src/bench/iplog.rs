@@ -81,23 +81,9 @@ pub async fn run(
     signed: bool,
 ) -> anyhow::Result<IpLogFigures> {
     anyhow::ensure!(hosts >= 1, "at least one host");
-    let dir = std::env::temp_dir().join(format!("herald-bench-iplog-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let result = run_in(&dir, reports, hosts, flood, sync, signed).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    result
-}
-
-async fn run_in(
-    dir: &std::path::Path,
-    reports: u64,
-    hosts: usize,
-    flood: u64,
-    sync: SyncMode,
-    signed: bool,
-) -> anyhow::Result<IpLogFigures> {
+    let dir = BenchDir::create()?;
     let key = signed.then(|| Key::from_bytes(vec![0x42; 32]));
-    let mut config = IpLogConfig::new(dir.join("iplog.db"));
+    let mut config = IpLogConfig::new(dir.0.join("iplog.db"));
     config.listen = Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
     config.store.sync = sync;
     config.policy.rate = None;
@@ -210,6 +196,23 @@ async fn run_flood(
         rss_kib_at_end: proc_status_kib("VmRSS").unwrap_or(0),
         peak_rss_kib: proc_status_kib("VmHWM").unwrap_or(0),
     })
+}
+
+/// The benchmark's temp directory, removed on drop.
+struct BenchDir(std::path::PathBuf);
+
+impl BenchDir {
+    fn create() -> std::io::Result<BenchDir> {
+        let path = std::env::temp_dir().join(format!("herald-bench-iplog-{}", std::process::id()));
+        std::fs::create_dir_all(&path)?;
+        Ok(BenchDir(path))
+    }
+}
+
+impl Drop for BenchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 #[derive(Debug, Default)]
