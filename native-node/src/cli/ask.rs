@@ -6,14 +6,11 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
-use herald_core::bridge::Targets;
 use herald_core::AskOutcome;
 use serde_json::{Map, Value};
 
-use super::{await_peers, message_bytes, one_shot_config, FileConfig, GlobalArgs};
-use crate::node::Node;
+use super::{join_for_targets, message_bytes, FileConfig, GlobalArgs};
 
 #[derive(Debug, Args)]
 pub struct AskArgs {
@@ -49,17 +46,7 @@ pub async fn run(
         args.timeout > 0.0 && args.timeout <= 3600.0,
         "--timeout must be between 0 and 3600 seconds"
     );
-    let node = Node::start(one_shot_config(global, file)?)
-        .await
-        .context("cannot join the group")?;
-    let wait = Duration::from_secs_f64(args.wait.max(0.0));
-    let targets = if args.all {
-        await_peers(&node, None, wait).await;
-        Targets::All
-    } else {
-        await_peers(&node, Some(&args.to), wait).await;
-        Targets::Names(args.to)
-    };
+    let (node, targets) = join_for_targets(global, file, args.to, args.all, args.wait).await?;
     let outcomes = node
         .ask(targets, question, Duration::from_secs_f64(args.timeout))
         .await?;

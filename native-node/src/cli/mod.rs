@@ -157,6 +157,27 @@ fn one_shot_config(global: &GlobalArgs, file: &FileConfig) -> anyhow::Result<Nod
     Ok(config)
 }
 
+/// Joins as a CLI one-shot and waits until the `to` names are known (or, with `all`, `wait` seconds to learn
+/// who is there); the node and the targets for `send` and `ask`.
+async fn join_for_targets(
+    global: &GlobalArgs,
+    file: &FileConfig,
+    to: Vec<String>,
+    all: bool,
+    wait: f64,
+) -> anyhow::Result<(crate::node::Node, herald_core::bridge::Targets)> {
+    let node = crate::node::Node::start(one_shot_config(global, file)?)
+        .await
+        .context("cannot join the group")?;
+    let wait = std::time::Duration::from_secs_f64(wait.max(0.0));
+    if all {
+        await_peers(&node, None, wait).await;
+        return Ok((node, herald_core::bridge::Targets::All));
+    }
+    await_peers(&node, Some(&to), wait).await;
+    Ok((node, herald_core::bridge::Targets::Names(to)))
+}
+
 /// Waits until every name in `names` is a live peer, or `wait` passes (with `None`: waits `wait`, to learn
 /// who is there).
 async fn await_peers(

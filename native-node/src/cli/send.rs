@@ -3,15 +3,11 @@
 //! became of each name on stderr; exits 1 if any name was not reached.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
-use herald_core::bridge::Targets;
 
-use super::{await_peers, message_bytes, one_shot_config, FileConfig, GlobalArgs};
+use super::{join_for_targets, message_bytes, FileConfig, GlobalArgs};
 use crate::messaging::SendOutcome;
-use crate::node::Node;
 
 #[derive(Debug, Args)]
 pub struct SendArgs {
@@ -37,17 +33,7 @@ pub async fn run(
     args: SendArgs,
 ) -> anyhow::Result<ExitCode> {
     let payload = message_bytes(&args.message, args.base64)?;
-    let node = Node::start(one_shot_config(global, file)?)
-        .await
-        .context("cannot join the group")?;
-    let wait = Duration::from_secs_f64(args.wait.max(0.0));
-    let targets = if args.all {
-        await_peers(&node, None, wait).await;
-        Targets::All
-    } else {
-        await_peers(&node, Some(&args.to), wait).await;
-        Targets::Names(args.to)
-    };
+    let (node, targets) = join_for_targets(global, file, args.to, args.all, args.wait).await?;
     let outcomes = node.send(targets, payload).await;
     // Shutting down flushes every link's queue before it closes.
     node.shutdown().await;
