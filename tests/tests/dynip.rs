@@ -232,6 +232,86 @@ fn a_host_that_moves_has_both_periods_in_its_history() {
 }
 
 #[test]
+fn a_node_with_dynip_records_discovery_moves_and_reports_and_is_found_by_reporters() {
+    let lan = Lan::new(3);
+    let dir = TempDir::new("node");
+    let db = dir.join("iplog.db");
+    let logger = lan.spawn(
+        SERVER,
+        &[
+            "node",
+            "--name",
+            "logger",
+            "--interface",
+            "eth0",
+            "--dynip",
+            "--db",
+            &db,
+            "--json",
+        ],
+    );
+    let wanderer = lan.spawn(
+        2,
+        &[
+            "node",
+            "--name",
+            "wanderer",
+            "--interface",
+            "eth0",
+            "--json",
+        ],
+    );
+    let event = logger.wait_for(
+        "wanderer seen by discovery",
+        changed("wanderer", &Lan::ip(2)),
+    );
+    let BridgeEvent::IpChanged(change) = event else {
+        unreachable!()
+    };
+    assert_eq!(change.source, IpChangeSource::Discovery);
+    assert_eq!(change.old_ip, None);
+    // The reporter finds the node's DynIP server through discovery (the `dynip` service the node advertises).
+    let output = report(
+        &lan,
+        3,
+        &[
+            "--name",
+            "roamer",
+            "--interface",
+            "eth0",
+            "--lookup-wait",
+            "3",
+        ],
+    );
+    assert_acknowledged(&output);
+    let event = logger.wait_for("roamer's report", changed("roamer", &Lan::ip(3)));
+    let BridgeEvent::IpChanged(change) = event else {
+        unreachable!()
+    };
+    assert_eq!(change.source, IpChangeSource::Report);
+    // A DHCP-style move of the wanderer: discovery sees the new address, the log records a second period.
+    lan.ip_in(
+        2,
+        &["addr", "del", &format!("{}/24", Lan::ip(2)), "dev", "eth0"],
+    );
+    lan.ip_in(2, &["addr", "add", "198.51.100.43/24", "dev", "eth0"]);
+    let event = logger.wait_for("wanderer's move", changed("wanderer", "198.51.100.43"));
+    let BridgeEvent::IpChanged(change) = event else {
+        unreachable!()
+    };
+    assert_eq!(change.old_ip.map(|ip| ip.to_string()), Some(Lan::ip(2)));
+    assert_eq!(change.source, IpChangeSource::Discovery);
+    drop(wanderer);
+    drop(logger);
+    let ips: Vec<String> = history(&db, Some("wanderer"))
+        .iter()
+        .map(|p| p.ip.to_string())
+        .collect();
+    assert_eq!(ips, [Lan::ip(2), "198.51.100.43".to_owned()]);
+    assert_eq!(history(&db, Some("roamer")).len(), 1);
+}
+
+#[test]
 fn a_legacy_datagram_from_python_is_recorded_with_the_old_ini_config() {
     let lan = Lan::new(2);
     let dir = TempDir::new("legacy");

@@ -51,6 +51,7 @@ The database defaults to iplog.db in the state directory ($XDG_STATE_HOME/herald
 /// legacy_allow = ["192.168.1.0/24"]
 /// legacy_json = "/var/lib/dynip/dynip.json"
 /// advertise = true
+/// serve = true               # herald node also runs the IP log (its --dynip)
 /// server = "logger.lan:28630"
 /// name = "laptop-7"
 /// every = 300
@@ -86,6 +87,8 @@ pub struct DynipKeys {
     pub every: Option<f64>,
     /// `report --attempts`
     pub attempts: Option<u32>,
+    /// `herald node --dynip` when true: the node serves DynIP (at `listen`) and keeps the log (in `db`).
+    pub serve: Option<bool>,
 }
 
 /// The IP log: serve DynIP, report this host, read the history.
@@ -108,7 +111,7 @@ enum DynipCommand {
     Export(ExportArgs),
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 struct ServeArgs {
     /// UDP address to listen on [default: 0.0.0.0:28630, or the INI file's server_ip/server_port].
     #[arg(long, value_name = "ADDR:PORT")]
@@ -238,54 +241,14 @@ async fn serve(
     legacy: Option<LegacyConfig>,
     args: ServeArgs,
 ) -> anyhow::Result<ExitCode> {
-    let keys = &file.dynip;
     let legacy = legacy.and_then(|l| l.server);
-    let db = args
-        .db
-        .or_else(|| keys.db.clone())
-        .unwrap_or_else(default_db_path);
-    let mut config = IpLogConfig::new(db.clone());
-    if let Some(listen) = args
-        .listen
-        .or(keys.listen)
-        .or(legacy.as_ref().map(|l| l.listen))
-    {
-        config.listen = Some(listen);
+    let legacy_listen = legacy.as_ref().map(|l| l.listen);
+    let legacy_json = legacy.and_then(|l| l.client_log_path);
+    let mut config = log_config(global, file, &args, legacy_listen, legacy_json)?;
+    let db = config.db.clone();
+    if config.listen.is_none() {
+        config.listen = IpLogConfig::new(&db).listen;
     }
-    config.store.sync = match (args.sync, &keys.sync) {
-        (Some(sync), _) => sync,
-        (None, Some(text)) => text
-            .parse()
-            .map_err(anyhow::Error::msg)
-            .context("[dynip] sync")?,
-        (None, None) => SyncMode::Normal,
-    };
-    if let Some(max) = args.max_hosts.or(keys.max_hosts) {
-        config.store.max_hosts = max;
-    }
-    let default_rate = RateLimit::default();
-    let rate = args.rate.or(keys.rate).unwrap_or(default_rate.per_sec);
-    let burst = args.burst.or(keys.burst).unwrap_or(default_rate.burst);
-    config.policy.rate = (rate > 0.0).then_some(RateLimit {
-        per_sec: rate,
-        burst,
-    });
-    config.policy.key = key(global, file)?;
-    if let Some(ms) = file.replay_window_ms {
-        config.policy.replay_window_ms = ms;
-    }
-    config.policy.legacy_allow = args.legacy_allow;
-    for net in &keys.legacy_allow {
-        config.policy.legacy_allow.push(
-            net.parse().with_context(|| {
-                format!("[dynip] legacy_allow: {net:?} is not a network (CIDR)")
-            })?,
-        );
-    }
-    config.legacy_json = args
-        .legacy_json
-        .or_else(|| keys.legacy_json.clone())
-        .or_else(|| legacy.and_then(|l| l.client_log_path));
     let signed = config.policy.key.is_some();
     let log = IpLog::start(config)
         .await
@@ -302,7 +265,7 @@ async fn serve(
             db.display()
         );
     }
-    let node = if args.no_advertise || keys.advertise == Some(false) {
+    let node = if args.no_advertise || file.dynip.advertise == Some(false) {
         None
     } else {
         advertise(global, file, args.advertise_name, addr.port()).await
@@ -342,6 +305,83 @@ async fn serve(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The IP log's config from `serve`'s flags, then the `[dynip]` keys, then the old INI file's values, then the
+/// defaults. `listen` stays `None` when none of them names an address (the caller picks).
+fn log_config(
+    global: &GlobalArgs,
+    file: &FileConfig,
+    args: &ServeArgs,
+    legacy_listen: Option<SocketAddr>,
+    legacy_json: Option<PathBuf>,
+) -> anyhow::Result<IpLogConfig> {
+    let keys = &file.dynip;
+    let db = args
+        .db
+        .clone()
+        .or_else(|| keys.db.clone())
+        .unwrap_or_else(default_db_path);
+    let mut config = IpLogConfig::new(db);
+    config.listen = args.listen.or(keys.listen).or(legacy_listen);
+    config.store.sync = match (args.sync, &keys.sync) {
+        (Some(sync), _) => sync,
+        (None, Some(text)) => text
+            .parse()
+            .map_err(anyhow::Error::msg)
+            .context("[dynip] sync")?,
+        (None, None) => SyncMode::Normal,
+    };
+    if let Some(max) = args.max_hosts.or(keys.max_hosts) {
+        config.store.max_hosts = max;
+    }
+    let default_rate = RateLimit::default();
+    let rate = args.rate.or(keys.rate).unwrap_or(default_rate.per_sec);
+    let burst = args.burst.or(keys.burst).unwrap_or(default_rate.burst);
+    config.policy.rate = (rate > 0.0).then_some(RateLimit {
+        per_sec: rate,
+        burst,
+    });
+    config.policy.key = key(global, file)?;
+    if let Some(ms) = file.replay_window_ms {
+        config.policy.replay_window_ms = ms;
+    }
+    config.policy.legacy_allow = args.legacy_allow.clone();
+    for net in &keys.legacy_allow {
+        config.policy.legacy_allow.push(
+            net.parse().with_context(|| {
+                format!("[dynip] legacy_allow: {net:?} is not a network (CIDR)")
+            })?,
+        );
+    }
+    config.legacy_json = args
+        .legacy_json
+        .clone()
+        .or_else(|| keys.legacy_json.clone())
+        .or(legacy_json);
+    Ok(config)
+}
+
+/// The IP log a node runs with `herald node --dynip [ADDR:PORT] --db FILE`: the `[dynip]` keys apply as for
+/// `herald dynip serve`; the address defaults to the `[dynip]` key, then `0.0.0.0:28630`.
+pub(super) async fn start_for_node(
+    global: &GlobalArgs,
+    file: &FileConfig,
+    listen: Option<SocketAddr>,
+    db: Option<PathBuf>,
+) -> anyhow::Result<IpLog> {
+    let args = ServeArgs {
+        listen,
+        db,
+        ..ServeArgs::default()
+    };
+    let mut config = log_config(global, file, &args, None, None)?;
+    if config.listen.is_none() {
+        config.listen = IpLogConfig::new(&config.db).listen;
+    }
+    IpLog::start(config)
+        .await
+        .context("cannot start the IP log (--dynip)")
+}
+
 /// Advertises the `dynip` service through discovery; a failure is a warning (the server still serves).
 async fn advertise(
     global: &GlobalArgs,
@@ -365,7 +405,7 @@ async fn advertise(
     }
 }
 
-fn print_change(change: &IpChange, json: bool) {
+pub(super) fn print_change(change: &IpChange, json: bool) {
     if json {
         println!("{}", BridgeEvent::IpChanged(change.clone()).to_json());
         return;

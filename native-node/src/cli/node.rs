@@ -1,6 +1,8 @@
 //! `herald node`: runs a node in the foreground and prints its peer events (JSON lines with `--json`) until
 //! Ctrl-C or SIGTERM, then leaves gracefully.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -11,7 +13,11 @@ use super::answer_command::CommandAnswerer;
 use super::{apply_global, stop_signal, FileConfig, GlobalArgs};
 use crate::config::NodeConfig;
 use crate::discovery::peers::PeerChange;
+use crate::iplog::IpLog;
 use crate::node::{Node, NodeEvent};
+use herald_core::iplog::IpChange;
+use herald_core::PeerKind;
+use tokio::sync::broadcast;
 
 #[derive(Debug, Args)]
 pub struct NodeArgs {
@@ -47,6 +53,13 @@ pub struct NodeArgs {
     /// disconnect, or block (lossless: the publisher waits).
     #[arg(long, value_name = "POLICY")]
     overflow: Option<crate::queue::OverflowPolicy>,
+    /// Also run the IP log: serve DynIP reports on ADDR:PORT [default: 0.0.0.0:28630], advertise it as the
+    /// `dynip` service, record peers' address changes seen by discovery, and print address changes.
+    #[arg(long, value_name = "ADDR:PORT", num_args = 0..=1)]
+    dynip: Option<Option<SocketAddr>>,
+    /// The IP log's SQLite database (with --dynip) [default: iplog.db in the state directory].
+    #[arg(long, value_name = "FILE")]
+    db: Option<PathBuf>,
     /// Print one JSON event per line (the bridge's event form).
     #[arg(long)]
     json: bool,
@@ -104,7 +117,22 @@ pub async fn run(
         None => None,
     };
     let json = args.json || file.json.unwrap_or(false);
+    let dynip = match args.dynip {
+        Some(listen) => Some(listen),
+        None if file.dynip.serve == Some(true) => Some(None),
+        None => None,
+    };
     let node = Node::start(config).await.context("cannot start the node")?;
+    let iplog = match dynip {
+        Some(listen) => {
+            let log = super::dynip::start_for_node(global, file, listen, args.db).await?;
+            if let Some(addr) = log.local_addr() {
+                node.advertise("dynip", addr.port());
+            }
+            Some(log)
+        }
+        None => None,
+    };
     if let Some(answerer) = answerer {
         node.answer_with(answerer);
     }
@@ -121,23 +149,73 @@ pub async fn run(
             node.info().addr
         );
     }
+    let mut changes = iplog.as_ref().map(IpLog::changes);
     let stop = stop_signal();
     tokio::pin!(stop);
     loop {
         tokio::select! {
             _ = &mut stop => break,
             Some(delivery) = messages.next() => print_event(&delivery.into(), json),
-            event = events.next() => match event {
-                // Both come in order from the subscription stream above.
-                Some(NodeEvent::Message(m)) if m.topic.is_some() => {}
-                Some(NodeEvent::Missed { .. }) => {}
-                Some(event) => print_event(&event, json),
-                None => break,
-            },
+            event = events.next() => {
+                let Some(event) = event else { break };
+                if let Some(log) = &iplog {
+                    record_in_log(log, &node, &event);
+                }
+                match event {
+                    // Both come in order from the subscription stream above.
+                    NodeEvent::Message(m) if m.topic.is_some() => {}
+                    NodeEvent::Missed { .. } => {}
+                    event => print_event(&event, json),
+                }
+            }
+            Some(change) = next_change(&mut changes) => print_change(change, json),
         }
     }
     node.shutdown().await;
+    if let Some(log) = iplog {
+        log.shutdown().await;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Feeds discovery's view of addresses into the IP log. The event stream may lag: then every live peer is
+/// recorded again (a sighting at an unchanged address only extends its period), so no change is lost.
+fn record_in_log(log: &IpLog, node: &Node, event: &NodeEvent) {
+    match event {
+        NodeEvent::Peer(event) => {
+            log.record_peer_event(event);
+        }
+        NodeEvent::Lagged { .. } => {
+            let now = crate::clock::unix_ms();
+            for peer in node.peers() {
+                if peer.kind != PeerKind::Cli {
+                    log.record_discovery_change(&peer.name, peer.addr, now);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The next address change, or never when there is no IP log; `None` once the log has stopped.
+async fn next_change(
+    changes: &mut Option<broadcast::Receiver<IpChange>>,
+) -> Option<Result<IpChange, u64>> {
+    let Some(changes) = changes else {
+        return std::future::pending().await;
+    };
+    match changes.recv().await {
+        Ok(change) => Some(Ok(change)),
+        Err(broadcast::error::RecvError::Lagged(missed)) => Some(Err(missed)),
+        Err(broadcast::error::RecvError::Closed) => None,
+    }
+}
+
+fn print_change(change: Result<IpChange, u64>, json: bool) {
+    match change {
+        Ok(change) => super::dynip::print_change(&change, json),
+        Err(missed) => eprintln!("warning: {missed} address changes not printed (output too slow)"),
+    }
 }
 
 fn print_event(event: &NodeEvent, json: bool) {
