@@ -1,7 +1,35 @@
 //! Herald's WebSocket bridge between a node and browsers, over [`herald_core::bridge`] types and channels only.
 //!
+//! A [`Bridge`] serves the built dashboard at `/`, the WebSocket at `/ws` (JSON text frames: the
+//! [`herald_core::bridge`] protocol) and counters at `/metrics`. It does not know the node: the node feeds it
+//! events with [`Bridge::emit`] and answers the [`ToNode`] requests it hands back, so it can be tested and
+//! benchmarked alone.
+//!
 //! # Layout
-//! The server, per-client tasks and command routing arrive with the bridge issue. The protocol it speaks is
-//! already fixed in [`herald_core::bridge`].
+//! - [`config`]: [`BridgeConfig`] and the documented limits.
+//! - [`access`]: token and Origin checks (sans-IO).
+//! - `hub`: the clients and the fan-out (bounded queue per client, lag notices, disconnect when behind).
+//! - `client`: one connection's task: snapshot, writer, reader, pings.
+//! - `server`: the HTTP routes and the [`Bridge`] handle.
+//! - [`metrics`]: the Prometheus text of the counters.
+//!
+//! # Queues
+//! - Per client, [`config::DEFAULT_CLIENT_QUEUE`] events: when full the event is dropped for that client,
+//!   counted (`bridge.events_dropped`), and announced to it as `lagged {missed}`; after
+//!   [`config::DEFAULT_LAG_LIMIT`] of dropping it is closed (1008).
+//! - Requests to the node: [`config::TO_NODE_CAPACITY`]; a client has one request in flight at a time, so a
+//!   client sending faster than the node answers waits (its own reads slow down), nobody else does.
 
+pub mod access;
+mod client;
+pub mod config;
+mod counters;
+mod hub;
+pub mod metrics;
+mod server;
+
+pub use client::Responder;
+pub use config::BridgeConfig;
 pub use herald_core::bridge::{BridgeCommand, BridgeEvent, BridgeRequest};
+pub use hub::{Audience, ClientId};
+pub use server::{Bridge, BridgeError, ToNode};

@@ -269,6 +269,9 @@ pub enum CommandOk {
         delivered: Vec<String>,
         /// Names no live peer has.
         unknown: Vec<String>,
+        /// Names known but not reached, with the reason (unreachable, or too slow).
+        #[serde(default)]
+        failed: BTreeMap<String, String>,
     },
     /// Question sent; `answer` and `ask_done` events follow.
     Asked {

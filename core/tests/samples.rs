@@ -251,6 +251,7 @@ fn event_samples() -> Vec<BridgeEvent> {
             CommandOk::Sent {
                 delivered: vec!["bravo".into()],
                 unknown: vec!["nobody".into()],
+                failed: [("charlie".to_owned(), "unreachable".to_owned())].into(),
             },
         ),
         BridgeEvent::error(

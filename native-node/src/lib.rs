@@ -67,6 +67,7 @@
 //! - [`identity`]: node ids kept per name in the state directory; default names.
 //! - [`stats`]: counters for every drop and refusal.
 //! - [`clock`]: unix milliseconds.
+//! - [`bridging`]: the node's side of the WebSocket bridge (events out, clients' commands in).
 //! - [`bench`]: the benchmarks behind `herald-bench`.
 //! - [`cli`]: the `herald` command line (the binary in `bin/herald.rs` only calls it).
 
@@ -75,6 +76,7 @@ pub mod ask;
 pub mod asking;
 pub mod auth;
 pub mod bench;
+pub mod bridging;
 pub mod cli;
 pub mod clock;
 pub mod config;

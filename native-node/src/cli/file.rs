@@ -65,6 +65,10 @@ pub struct FileConfig {
     /// `legacy_allow`, `legacy_json`, `advertise`, `server`, `name`, `every`, `attempts`).
     #[serde(default)]
     pub dynip: super::dynip::DynipKeys,
+    /// `herald node --bridge` keys, as a `[bridge]` table (`listen`, `token_file`, `allow_origins`,
+    /// `dashboard_dir`).
+    #[serde(default)]
+    pub bridge: super::bridge::BridgeKeys,
 }
 
 fn policy<'de, D: serde::Deserializer<'de>>(

@@ -3,6 +3,7 @@
 
 mod answer_command;
 mod ask;
+mod bridge;
 mod dynip;
 mod file;
 mod keygen;

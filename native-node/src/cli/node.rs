@@ -4,12 +4,14 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 
 use super::answer_command::CommandAnswerer;
+use super::bridge::BridgeArgs;
 use super::{apply_global, stop_signal, FileConfig, GlobalArgs};
 use crate::config::NodeConfig;
 use crate::discovery::peers::PeerChange;
@@ -63,6 +65,8 @@ pub struct NodeArgs {
     /// Print one JSON event per line (the bridge's event form).
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    bridge: BridgeArgs,
 }
 
 fn parse_service(text: &str) -> Result<(String, u16), String> {
@@ -122,7 +126,7 @@ pub async fn run(
         None if file.dynip.serve == Some(true) => Some(None),
         None => None,
     };
-    let node = Node::start(config).await.context("cannot start the node")?;
+    let node = Arc::new(Node::start(config).await.context("cannot start the node")?);
     let iplog = match dynip {
         Some(listen) => {
             let log = super::dynip::start_for_node(global, file, listen, args.db).await?;
@@ -133,6 +137,14 @@ pub async fn run(
         }
         None => None,
     };
+    let bridge = super::bridge::start(
+        args.bridge,
+        &file.bridge,
+        &node,
+        iplog.clone(),
+        patterns.iter().cloned().collect(),
+    )
+    .await?;
     if let Some(answerer) = answerer {
         node.answer_with(answerer);
     }
@@ -171,7 +183,13 @@ pub async fn run(
             Some(change) = next_change(&mut changes) => print_change(change, json),
         }
     }
-    node.shutdown().await;
+    if let Some(bridge) = bridge {
+        bridge.shutdown().await;
+    }
+    match Arc::try_unwrap(node) {
+        Ok(node) => node.shutdown().await,
+        Err(_) => tracing::warn!("the node is still in use at exit: not leaving gracefully"),
+    }
     if let Some(log) = iplog {
         log.shutdown().await;
     }

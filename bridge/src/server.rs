@@ -1,0 +1,300 @@
+//! The bridge's HTTP server: the dashboard's static files at `/`, the WebSocket at `/ws`, counters at
+//! `/metrics`; and [`Bridge`], the handle the node holds, with [`ToNode`], what the bridge asks of the node.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use herald_core::bridge::{BridgeCommand, BridgeEvent, Snapshot, Stats};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::services::{ServeDir, ServeFile};
+
+use crate::access::{Access, Refusal};
+use crate::client::{self, ClientContext, Responder};
+use crate::config::{BridgeConfig, MAX_WRITE_BUFFER, TO_NODE_CAPACITY};
+use crate::counters::bump;
+use crate::hub::{Audience, ClientId, Hub};
+use crate::metrics;
+
+/// What the bridge asks of the node. Every request carries its reply channel; the node answers each one.
+#[derive(Debug)]
+pub enum ToNode {
+    /// A client's command; the result becomes the client's one reply.
+    Command {
+        /// Who sent it (the audience for what follows, e.g. answers to its question).
+        client: ClientId,
+        /// What to do.
+        command: BridgeCommand,
+        /// Where the one reply goes.
+        reply: Responder,
+    },
+    /// The node's part of a new client's snapshot: itself and its live peers.
+    Snapshot {
+        /// The snapshot (the bridge adds the recent events).
+        reply: oneshot::Sender<Snapshot>,
+    },
+    /// The node's counters, for `/metrics` (the bridge adds its own).
+    Stats {
+        /// The counters.
+        reply: oneshot::Sender<Stats>,
+    },
+    /// A client disconnected: forget its subscriptions and questions.
+    ClientGone {
+        /// The client.
+        client: ClientId,
+    },
+}
+
+/// Why a bridge did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    /// Only loopback may go without a token.
+    #[error("the bridge listens on {0}, not loopback: an access token is required (--bridge-token-file)")]
+    TokenRequired(SocketAddr),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+#[derive(Clone)]
+struct AppState {
+    hub: Arc<Hub>,
+    access: Arc<Access>,
+    config: Arc<BridgeConfig>,
+    to_node: mpsc::Sender<ToNode>,
+    shutdown: CancellationToken,
+}
+
+/// A running bridge. Cheap to clone.
+#[derive(Clone)]
+pub struct Bridge {
+    hub: Arc<Hub>,
+    local_addr: SocketAddr,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl std::fmt::Debug for Bridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bridge")
+            .field("local_addr", &self.local_addr)
+            .finish()
+    }
+}
+
+impl Bridge {
+    /// Binds `config.listen` and serves. Returns the handle and the requests the node must answer.
+    pub async fn start(
+        config: BridgeConfig,
+    ) -> Result<(Bridge, mpsc::Receiver<ToNode>), BridgeError> {
+        if !config.listen.ip().is_loopback() && config.token.is_none() {
+            return Err(BridgeError::TokenRequired(config.listen));
+        }
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| BridgeError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| BridgeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let hub = Arc::new(Hub::new(
+            config.client_queue,
+            config.max_clients,
+            config.lag_limit,
+        ));
+        let (to_node, requests) = mpsc::channel(TO_NODE_CAPACITY);
+        let shutdown = CancellationToken::new();
+        let access = Access::new(
+            local_addr,
+            config.token.clone(),
+            config.allowed_origins.clone(),
+        );
+        let dashboard = config.dashboard_dir.clone();
+        match &dashboard {
+            Some(dir) => tracing::info!(%local_addr, dashboard = %dir.display(), "bridge serving"),
+            None => {
+                tracing::warn!(%local_addr, "bridge serving without a dashboard: it has not been built")
+            }
+        }
+        let state = AppState {
+            hub: hub.clone(),
+            access: Arc::new(access),
+            config: Arc::new(config),
+            to_node,
+            shutdown: shutdown.clone(),
+        };
+        let router = Router::new()
+            .route("/ws", get(upgrade))
+            .route("/metrics", get(metrics_page));
+        let router = match dashboard {
+            Some(dir) => router.fallback_service(
+                ServeDir::new(&dir).fallback(ServeFile::new(dir.join("index.html"))),
+            ),
+            None => router.fallback(not_built),
+        };
+        let router = router.with_state(state);
+        let tasks = TaskTracker::new();
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            let service = router.into_make_service_with_connect_info::<SocketAddr>();
+            let served = axum::serve(listener, service)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
+            if let Err(err) = served {
+                tracing::error!(%err, "bridge server failed");
+            }
+        });
+        tasks.close();
+        Ok((
+            Bridge {
+                hub,
+                local_addr,
+                shutdown,
+                tasks,
+            },
+            requests,
+        ))
+    }
+
+    /// The address served (with the real port when the config asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Sends `event` to its audience. Never waits: a client whose queue is full misses it (counted, told).
+    pub fn emit(&self, audience: &Audience, event: &BridgeEvent) {
+        self.hub.emit(audience, event);
+    }
+
+    /// Clients connected now.
+    pub fn clients(&self) -> usize {
+        self.hub.client_count()
+    }
+
+    /// The bridge's counters (`bridge.*`).
+    pub fn stats(&self) -> Stats {
+        self.hub
+            .counters
+            .snapshot(self.hub.client_count(), self.hub.queued())
+    }
+
+    /// Closes every client (code 1001) and stops serving; waits for the server to finish.
+    pub async fn shutdown(&self) {
+        self.shutdown.cancel();
+        self.tasks.wait().await;
+    }
+}
+
+async fn upgrade(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let checked = state.access.check_upgrade(
+        header(header::ORIGIN),
+        header(header::HOST),
+        query.get("token").map(String::as_str),
+    );
+    if let Err(refusal) = checked {
+        return refuse(&state, peer, refusal);
+    }
+    let Some((id, slot, events)) = state.hub.register() else {
+        tracing::warn!(%peer, "bridge client refused: too many clients");
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many clients\n").into_response();
+    };
+    let context = ClientContext {
+        hub: state.hub.clone(),
+        to_node: state.to_node.clone(),
+        config: state.config.clone(),
+        shutdown: state.shutdown.clone(),
+    };
+    let hub = state.hub.clone();
+    upgrade
+        .max_message_size(state.config.max_message)
+        .max_frame_size(state.config.max_message)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
+        .on_failed_upgrade(move |err| {
+            tracing::debug!(%err, "bridge upgrade failed");
+            hub.unregister(id);
+        })
+        .on_upgrade(move |socket| client::serve(socket, context, id, slot, events))
+}
+
+fn refuse(state: &AppState, peer: SocketAddr, refusal: Refusal) -> Response {
+    let status = match refusal {
+        Refusal::Token => {
+            bump(&state.hub.counters.refused_token);
+            StatusCode::UNAUTHORIZED
+        }
+        Refusal::Origin(_) => {
+            bump(&state.hub.counters.refused_origin);
+            StatusCode::FORBIDDEN
+        }
+    };
+    tracing::info!(%peer, %refusal, "bridge request refused");
+    (status, format!("{refusal}\n")).into_response()
+}
+
+async fn metrics_page(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(refusal) = state
+        .access
+        .check_token(query.get("token").map(String::as_str))
+    {
+        return refuse(&state, peer, refusal);
+    }
+    let (reply, rx) = oneshot::channel();
+    let mut stats = match state.to_node.send(ToNode::Stats { reply }).await {
+        Ok(()) => rx.await.unwrap_or_default(),
+        Err(_) => Stats::default(),
+    };
+    let hub = &state.hub;
+    stats.counters.extend(
+        hub.counters
+            .snapshot(hub.client_count(), hub.queued())
+            .counters,
+    );
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        metrics::render(&stats),
+    )
+        .into_response()
+}
+
+async fn not_built() -> Response {
+    let looked: Vec<String> = BridgeConfig::dashboard_candidates()
+        .iter()
+        .map(|dir| format!("<li><code>{}</code></li>", dir.display()))
+        .collect();
+    let page = format!(
+        "<!doctype html><meta charset=utf-8><title>Herald: dashboard not built</title>\
+         <h1>The dashboard has not been built</h1>\
+         <p>The bridge is running (WebSocket at <code>/ws</code>, counters at <code>/metrics</code>), \
+         but found no built dashboard. It looked in:</p><ul>{}</ul>\
+         <p>Build it with <code>cargo xtask web</code> (trunk), or start the node with \
+         <code>--dashboard-dir DIR</code>. <code>cargo xtask run</code> does both.</p>",
+        looked.join("")
+    );
+    (StatusCode::SERVICE_UNAVAILABLE, Html(page)).into_response()
+}
