@@ -3,7 +3,10 @@
 //! - [`binary`]: the built `herald` executables;
 //! - [`Lan`]: a LAN of network namespaces (198.51.100.0/24) joined by a bridge that lives in its own "switch"
 //!   namespace, so nothing touches the namespace the tests run in; removed on drop;
-//! - [`Running`]: a `herald` process whose `--json` lines are read as bridge events, killed on drop.
+//! - [`Running`]: a `herald` process whose `--json` lines are read as bridge events, killed on drop;
+//! - [`ws::BridgeClient`]: a WebSocket client of a node's bridge, connected from inside a host's namespace.
+
+pub mod ws;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -122,6 +125,32 @@ impl Lan {
             sh("ip", &["-n", &host, "link", "set", "eth0", "up"]);
         }
         lan
+    }
+
+    /// Opens a TCP connection to `addr` from inside host `i`'s namespace (the socket is made by a thread that
+    /// joined the namespace; it works from any thread afterwards). `None` if the connection is refused.
+    pub fn connect_tcp(&self, i: usize, addr: &str) -> Option<std::net::TcpStream> {
+        let path = format!("/var/run/netns/{}", self.host(i));
+        let addr = addr.to_owned();
+        std::thread::spawn(move || {
+            let namespace = std::fs::File::open(&path).expect("open the host's namespace");
+            // SAFETY: setns on a valid namespace fd affects only this thread, which ends after connecting.
+            let joined = unsafe {
+                libc::setns(
+                    std::os::fd::AsRawFd::as_raw_fd(&namespace),
+                    libc::CLONE_NEWNET,
+                )
+            };
+            assert_eq!(
+                joined,
+                0,
+                "setns into {path}: {}",
+                std::io::Error::last_os_error()
+            );
+            std::net::TcpStream::connect(&addr).ok()
+        })
+        .join()
+        .expect("the connecting thread does not panic")
     }
 
     /// The address of host `i` (1-based).

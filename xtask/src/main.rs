@@ -25,7 +25,8 @@ usage: cargo xtask <task>
 tasks:
   setup   install missing tools (idempotent)
   web     build the dashboard into dist/ (trunk --release)
-  run     setup + web, then run Herald on http://127.0.0.1:8080
+  run     setup + web, then run a node with the bridge on http://127.0.0.1:8080
+          (more arguments go to `herald node`, e.g. `--interface eth0` for the LAN)
   test    fmt, clippy, native tests, headless-browser tests
   ci      setup and builds, then `test` inside a fresh network namespace
   tidy    house-rule checks
@@ -38,7 +39,7 @@ fn main() -> anyhow::Result<()> {
     match task.as_str() {
         "setup" => setup::run(),
         "web" => web::build(),
-        "run" => run::run(),
+        "run" => run::run(&std::env::args().skip(2).collect::<Vec<_>>()),
         "test" => test::run(),
         "ci" => test::ci(),
         "tidy" => tidy::check(&project_root()),

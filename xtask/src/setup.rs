@@ -13,8 +13,15 @@ pub const TRUNK_VERSION: &str = "0.21.14";
 /// Debian's wasm-opt 108 breaks Leptos wasm; npm's binaryen 132 works.
 pub const BINARYEN_VERSION: &str = "132";
 /// Debian packages for browser and multi-host tests.
-/// From Debian; `python3` runs the tests' independent senders (the old DynIP client's datagram, garbage).
-const APT_PACKAGES: &[&str] = &["chromium", "chromium-driver", "iproute2", "python3"];
+/// From Debian; `python3` runs the tests' independent senders (the old DynIP client's datagram, garbage) and,
+/// with `python3-websockets`, an independent WebSocket client of the bridge.
+const APT_PACKAGES: &[&str] = &[
+    "chromium",
+    "chromium-driver",
+    "iproute2",
+    "python3",
+    "python3-websockets",
+];
 
 pub fn run() -> anyhow::Result<()> {
     wasm_target()?;
@@ -43,7 +50,8 @@ fn apt_packages() -> anyhow::Result<()> {
     let present = Path::new("/usr/bin/chromium").exists()
         && Path::new("/usr/bin/chromedriver").exists()
         && output("ip", &["-V"]).is_some()
-        && output("python3", &["--version"]).is_some();
+        && output("python3", &["--version"]).is_some()
+        && output("/usr/bin/python3", &["-c", "import websockets"]).is_some();
     if present {
         return Ok(());
     }
