@@ -5,7 +5,7 @@
 use crate::process::{cargo, exec, in_fresh_netns, run_command};
 
 /// What `cargo xtask bench all` runs, each with its defaults.
-const ALL: &[&str] = &["discovery", "pubsub", "iplog"];
+const ALL: &[&str] = &["discovery", "pubsub", "latency", "iplog", "bridge"];
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     exec(

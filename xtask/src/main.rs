@@ -30,7 +30,7 @@ tasks:
   test    fmt, clippy, native tests, headless-browser tests
   ci      setup and builds, then `test` inside a fresh network namespace
   tidy    house-rule checks
-  bench   run herald-bench (default: discovery; `all`: discovery, pubsub, iplog) on loopback in its own namespace
+  bench   run herald-bench (default: discovery; `all`: discovery, pubsub, latency, iplog, bridge) on loopback in its own namespace
 ";
 
 fn main() -> anyhow::Result<()> {

@@ -5,6 +5,7 @@
 //! Then the flood: distinct fake host names (1,000,000 by default) sent the same way, to show memory staying
 //! flat: beyond the host cap new names are refused, and nothing grows with the number of names seen.
 
+use super::proc_status_kib;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -292,13 +293,4 @@ fn host_ip(i: usize) -> IpAddr {
         (n >> 8) as u8,
         n as u8,
     ))
-}
-
-/// A `kB` line of `/proc/self/status` (`VmRSS`, `VmHWM`), in KiB.
-fn proc_status_kib(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status.lines().find_map(|line| {
-        let rest = line.strip_prefix(field)?.strip_prefix(':')?;
-        rest.trim().trim_end_matches("kB").trim().parse().ok()
-    })
 }

@@ -63,6 +63,25 @@ enum Bench {
         #[arg(long, default_value_t = 27_270)]
         port: u16,
     },
+    /// WebSocket bridge: events fanned out to C clients (frames/s, p99 from node event to client receipt) while
+    /// the clients send commands.
+    Bridge {
+        /// WebSocket clients.
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+        /// Messages published, each to every client.
+        #[arg(long, default_value_t = 100)]
+        events: u64,
+        /// Frames per second delivered in total across the clients.
+        #[arg(long, default_value_t = 10_000.0)]
+        rate: f64,
+        /// Commands per second sent in total by the clients.
+        #[arg(long, default_value_t = 10_000.0)]
+        command_rate: f64,
+        /// Multicast group port on 127.0.0.1.
+        #[arg(long, default_value_t = 27_271)]
+        port: u16,
+    },
     /// The answering process of `latency` (started by it).
     #[command(hide = true)]
     Answerer {
@@ -135,6 +154,38 @@ async fn main() -> anyhow::Result<()> {
                         flood.peak_rss_kib / 1024
                     );
                 }
+            }
+            Ok(())
+        }
+        Bench::Bridge {
+            clients,
+            events,
+            rate,
+            command_rate,
+            port,
+        } => {
+            let figures =
+                herald_node::bench::bridge::run(clients, events, rate, command_rate, port).await?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&figures)?);
+            } else {
+                println!(
+                    "bridge {} clients x {} events: {:.0} frames/s delivered ({} of {}, {} dropped), node event to client p50 {:.2} ms p99 {:.2} ms max {:.2} ms; {:.0} commands/s, p99 {:.2} ms; {:.1} s (+{:.1} s to connect), peak {} MiB",
+                    figures.clients,
+                    figures.events,
+                    figures.frames_per_s,
+                    figures.frames_delivered,
+                    figures.frames_expected,
+                    figures.frames_dropped,
+                    figures.p50_ms,
+                    figures.p99_ms,
+                    figures.max_ms,
+                    figures.commands_per_s,
+                    figures.command_p99_ms,
+                    figures.seconds,
+                    figures.connect_seconds,
+                    figures.peak_rss_kib / 1024
+                );
             }
             Ok(())
         }
