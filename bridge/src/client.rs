@@ -39,17 +39,19 @@ pub(crate) struct ClientContext {
     pub(crate) shutdown: CancellationToken,
 }
 
+/// Close code when the bridge has no room for another client (try again later).
+const CLOSE_FULL: u16 = 1013;
+
 /// Serves one upgraded connection until it closes, is kicked, or the bridge stops.
-pub(crate) async fn serve(
-    socket: WebSocket,
-    context: ClientContext,
-    id: ClientId,
-    slot: Arc<Slot>,
-    events: mpsc::Receiver<Utf8Bytes>,
-) {
+pub(crate) async fn serve(socket: WebSocket, context: ClientContext) {
+    let (mut sink, stream) = socket.split();
+    let Some((id, slot, events)) = context.hub.register() else {
+        tracing::warn!("bridge client refused: too many clients");
+        close(&mut sink, CLOSE_FULL, "too many clients").await;
+        return;
+    };
     bump(&context.hub.counters.connections);
     tracing::debug!(%id, "bridge client connected");
-    let (mut sink, stream) = socket.split();
     let snapshot = snapshot(&context).await;
     if let Some(snapshot) = snapshot {
         let first = BridgeEvent::Snapshot(snapshot).to_json();

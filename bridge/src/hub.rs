@@ -119,6 +119,11 @@ impl Hub {
             .remove(&id);
     }
 
+    /// True when `max_clients` are connected (checked before an upgrade; [`Hub::register`] has the last word).
+    pub(crate) fn is_full(&self) -> bool {
+        self.client_count() >= self.max_clients
+    }
+
     /// Clients connected now.
     pub(crate) fn client_count(&self) -> usize {
         self.clients.read().unwrap_or_else(|p| p.into_inner()).len()

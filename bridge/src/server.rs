@@ -216,26 +216,22 @@ async fn upgrade(
     if let Err(refusal) = checked {
         return refuse(&state, peer, refusal);
     }
-    let Some((id, slot, events)) = state.hub.register() else {
+    if state.hub.is_full() {
         tracing::warn!(%peer, "bridge client refused: too many clients");
         return (StatusCode::SERVICE_UNAVAILABLE, "too many clients\n").into_response();
-    };
+    }
     let context = ClientContext {
         hub: state.hub.clone(),
         to_node: state.to_node.clone(),
         config: state.config.clone(),
         shutdown: state.shutdown.clone(),
     };
-    let hub = state.hub.clone();
     upgrade
         .max_message_size(state.config.max_message)
         .max_frame_size(state.config.max_message)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
-        .on_failed_upgrade(move |err| {
-            tracing::debug!(%err, "bridge upgrade failed");
-            hub.unregister(id);
-        })
-        .on_upgrade(move |socket| client::serve(socket, context, id, slot, events))
+        .on_failed_upgrade(|err| tracing::debug!(%err, "bridge upgrade failed"))
+        .on_upgrade(move |socket| client::serve(socket, context))
 }
 
 fn refuse(state: &AppState, peer: SocketAddr, refusal: Refusal) -> Response {

@@ -212,8 +212,8 @@ async fn a_slow_client_is_told_exactly_what_it_missed_while_a_fast_one_gets_ever
         BridgeEvent::Snapshot(_)
     ));
     // Big events so that the slow client's socket buffers fill and its queue overflows.
-    let filler = "x".repeat(4000);
-    let total = 20_000u64;
+    let filler = "x".repeat(16_000);
+    let total = 6_000u64;
     let mut next = 0;
     while next < total {
         for _ in 0..8 {
