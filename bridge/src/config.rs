@@ -18,6 +18,10 @@ pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(15);
 pub const DEFAULT_MAX_CLIENTS: usize = 4096;
 /// Bytes a client's socket may buffer unsent before the connection is failed (an explicit write bound).
 pub const MAX_WRITE_BUFFER: usize = 1024 * 1024;
+/// Bytes read from a client's socket at a time. Small on purpose: the WebSocket library zeroes its whole read
+/// buffer before each read, which at the library's default (128 KiB) costs more than the frames themselves
+/// when many clients send small requests.
+pub const READ_BUFFER: usize = 8 * 1024;
 /// Events kept for the snapshot a new client gets (peer, message, IP and error events to everyone).
 pub const RECENT_EVENTS: usize = 100;
 /// Requests waiting for the node. Each client has at most one in flight, so this only smooths bursts.

@@ -9,6 +9,7 @@ use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use herald_core::bridge::{BridgeCommand, BridgeEvent, Snapshot, Stats};
 use tokio::sync::{mpsc, oneshot};
@@ -18,7 +19,7 @@ use tower_http::services::{ServeDir, ServeFile};
 
 use crate::access::{Access, Refusal};
 use crate::client::{self, ClientContext, Responder};
-use crate::config::{BridgeConfig, MAX_WRITE_BUFFER, TO_NODE_CAPACITY};
+use crate::config::{BridgeConfig, MAX_WRITE_BUFFER, READ_BUFFER, TO_NODE_CAPACITY};
 use crate::counters::bump;
 use crate::hub::{Audience, ClientId, Hub};
 use crate::metrics;
@@ -152,6 +153,12 @@ impl Bridge {
         let stop = shutdown.clone();
         tasks.spawn(async move {
             let service = router.into_make_service_with_connect_info::<SocketAddr>();
+            // Events are small and latency matters: no Nagle delay (writes are batched already).
+            let listener = listener.tap_io(|tcp| {
+                if let Err(err) = tcp.set_nodelay(true) {
+                    tracing::debug!(%err, "cannot set TCP_NODELAY on a bridge connection");
+                }
+            });
             let served = axum::serve(listener, service)
                 .with_graceful_shutdown(stop.cancelled_owned())
                 .await;
@@ -230,6 +237,7 @@ async fn upgrade(
         .max_message_size(state.config.max_message)
         .max_frame_size(state.config.max_message)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
+        .read_buffer_size(READ_BUFFER)
         .on_failed_upgrade(|err| tracing::debug!(%err, "bridge upgrade failed"))
         .on_upgrade(move |socket| client::serve(socket, context))
 }

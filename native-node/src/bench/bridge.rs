@@ -19,6 +19,7 @@ use herald_bridge::{Bridge, BridgeConfig};
 use herald_core::bridge::{BridgeCommand, BridgeEvent, BridgeRequest};
 use serde::Serialize;
 use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::proc_status_kib;
@@ -208,7 +209,10 @@ type Socket =
 
 /// Connects, reads the snapshot and subscribes to the topic (waiting for the reply).
 async fn connect_and_subscribe(url: String) -> anyhow::Result<Socket> {
-    let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
+    // A small read buffer, as the bridge uses (see `herald_bridge::config::READ_BUFFER`), and no Nagle delay.
+    let config = WebSocketConfig::default().read_buffer_size(herald_bridge::config::READ_BUFFER);
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true).await?;
     let request = BridgeRequest {
         id: 0,
         command: BridgeCommand::Subscribe {
