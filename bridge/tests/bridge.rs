@@ -320,6 +320,36 @@ async fn a_client_that_stays_behind_past_the_lag_limit_is_disconnected() {
 }
 
 #[tokio::test]
+async fn a_client_that_stops_answering_pings_is_closed() {
+    let mut config = config();
+    config.ping_interval = Duration::from_millis(300);
+    let bridge = start(config).await;
+    let mut alive = connect(bridge.local_addr(), "", None).await.unwrap();
+    let mut silent = connect(bridge.local_addr(), "", None).await.unwrap();
+    assert!(matches!(
+        next_event(&mut silent).await,
+        BridgeEvent::Snapshot(_)
+    ));
+    // `alive` keeps reading (its library answers pings); `silent` reads nothing from now on, so never pongs.
+    let reading = tokio::spawn(async move { while let Some(Ok(_)) = alive.next().await {} });
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while bridge.stats().counters["bridge.disconnected.silent"] == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the silent client was never closed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Some ping intervals later the reading client is still there.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(bridge.stats().counters["bridge.disconnected.silent"], 1);
+    assert_eq!(bridge.clients(), 1);
+    drop(silent);
+    reading.abort();
+    bridge.shutdown().await;
+}
+
+#[tokio::test]
 async fn the_token_and_the_origin_are_checked_on_upgrade() {
     let mut config = config();
     config.token = Some("0123456789abcdef-token".into());

@@ -250,9 +250,11 @@ async fn client(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut in_flight: VecDeque<(u64, Instant)> = VecDeque::new();
     let mut next_id = 1;
+    let stopped = stop.changed();
+    tokio::pin!(stopped);
     while (log.latencies_us.len() as u64 + log.missed) < events {
         tokio::select! {
-            _ = stop.changed() => break,
+            _ = &mut stopped => break,
             _ = tick.tick() => {
                 let request = BridgeRequest { id: next_id, command: BridgeCommand::Peers };
                 in_flight.push_back((next_id, Instant::now()));
