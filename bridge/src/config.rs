@@ -21,7 +21,7 @@ pub const MAX_WRITE_BUFFER: usize = 1024 * 1024;
 /// Bytes read from a client's socket at a time. Small on purpose: the WebSocket library zeroes its whole read
 /// buffer before each read, which at the library's default (128 KiB) costs more than the frames themselves
 /// when many clients send small requests.
-pub const READ_BUFFER: usize = 8 * 1024;
+pub const READ_BUFFER: usize = 4 * 1024;
 /// Events kept for the snapshot a new client gets (peer, message, IP and error events to everyone).
 pub const RECENT_EVENTS: usize = 100;
 /// Requests waiting for the node. Each client has at most one in flight, so this only smooths bursts.

@@ -50,6 +50,39 @@ pub fn sh(program: &str, args: &[&str]) -> Output {
     output
 }
 
+/// A temporary directory for one test, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A new empty directory whose name includes `name`.
+    pub fn new(name: &str) -> TempDir {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "herald-test-{name}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).expect("create a temporary directory");
+        TempDir(path)
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    /// The path of `name` inside it, as a string (for command lines).
+    pub fn join(&self, name: &str) -> String {
+        self.0.join(name).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A LAN of hosts, each a network namespace with `eth0` at `198.51.100.(10 + i)`, all on one bridge.
 pub struct Lan {
     prefix: String,
@@ -151,6 +184,32 @@ impl Lan {
         })
         .join()
         .expect("the connecting thread does not panic")
+    }
+
+    /// Moves host `i` from its address to `new_ip` (in the /24), as a DHCP renewal with a new lease does: the old
+    /// address goes, then the new one comes.
+    pub fn readdress(&self, i: usize, new_ip: &str) {
+        self.ip_in(
+            i,
+            &["addr", "del", &format!("{}/24", Lan::ip(i)), "dev", "eth0"],
+        );
+        self.ip_in(i, &["addr", "add", &format!("{new_ip}/24"), "dev", "eth0"]);
+    }
+
+    /// `herald node --name NAME --interface eth0 --heartbeat 200 --json EXTRA...` on host `i`.
+    pub fn node(&self, i: usize, name: &str, extra: &[&str]) -> Running {
+        let mut args = vec![
+            "node",
+            "--name",
+            name,
+            "--interface",
+            "eth0",
+            "--heartbeat",
+            "200",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        self.spawn(i, &args)
     }
 
     /// The address of host `i` (1-based).

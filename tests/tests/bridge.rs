@@ -3,43 +3,16 @@
 //! clients connected from inside the hosts' namespaces: Rust (tungstenite) and Python's `websockets` package
 //! as an independent client. Needs root; CI runs it inside its own namespace.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use herald_core::bridge::{
     BridgeCommand, BridgeEvent, CommandError, CommandOk, CommandResult, HistoryQuery, Targets,
 };
 use herald_core::{AskOutcome, NoAnswer, Payload};
 use herald_tests::ws::{BridgeClient, ConnectError};
-use herald_tests::{Lan, Running};
+use herald_tests::{Lan, TempDir};
 
 const HUB: usize = 1;
 /// The bridge inside host 1, on its own loopback (the default address).
 const LOCAL_BRIDGE: &str = "127.0.0.1:8080";
-
-fn temp_path(name: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let path = std::env::temp_dir().join(format!(
-        "herald-bridge-{name}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    path.to_string_lossy().into_owned()
-}
-
-fn node(lan: &Lan, i: usize, name: &str, extra: &[&str]) -> Running {
-    let mut args = vec![
-        "node",
-        "--name",
-        name,
-        "--interface",
-        "eth0",
-        "--heartbeat",
-        "200",
-        "--json",
-    ];
-    args.extend_from_slice(extra);
-    lan.spawn(i, &args)
-}
 
 fn is_peer_event(event: &BridgeEvent, kind: &str, name: &str) -> bool {
     let (peer, this_kind) = match event {
@@ -59,8 +32,9 @@ fn text(payload: &str) -> Payload {
 #[test]
 fn a_browser_client_watches_publishes_asks_and_reads_history_through_a_node() {
     let lan = Lan::new(3);
-    let db = temp_path("hub.db");
-    let _hub = node(&lan, HUB, "hub", &["--bridge", "--dynip", "--db", &db]);
+    let dir = TempDir::new("bridge");
+    let db = dir.join("hub.db");
+    let _hub = lan.node(HUB, "hub", &["--bridge", "--dynip", "--db", &db]);
     let mut client = BridgeClient::connect_when_up(&lan, HUB, LOCAL_BRIDGE, "");
     let snapshot = client.wait_for("the snapshot", |e| matches!(e, BridgeEvent::Snapshot(_)));
     let BridgeEvent::Snapshot(snapshot) = snapshot else {
@@ -70,7 +44,7 @@ fn a_browser_client_watches_publishes_asks_and_reads_history_through_a_node() {
     assert!(snapshot.node.services.contains_key("dynip"));
 
     // A peer on another host joins: a live event, and then the IP log has its address (from discovery).
-    let mut bravo = node(&lan, 2, "bravo", &["--subscribe", "news"]);
+    let mut bravo = lan.node(2, "bravo", &["--subscribe", "news"]);
     client.wait_for("bravo joined", |e| is_peer_event(e, "joined", "bravo"));
     client.wait_for("bravo's subscription", |e| match e {
         BridgeEvent::PeerJoined { peer, .. } | BridgeEvent::PeerChanged { peer, .. } => {
@@ -221,17 +195,17 @@ asyncio.run(main(sys.argv[1]))
 #[test]
 fn off_loopback_the_token_and_origin_are_enforced_and_an_independent_client_works() {
     let lan = Lan::new(2);
-    let token_file = temp_path("token");
+    let dir = TempDir::new("bridge-token");
+    let token_file = dir.join("token");
     let token = "f00dfeedcafebeef0123456789abcdef";
     std::fs::write(&token_file, token).unwrap();
     let bridge_addr = format!("{}:8080", Lan::ip(HUB));
-    let _hub = node(
-        &lan,
+    let _hub = lan.node(
         HUB,
         "hub",
         &["--bridge", &bridge_addr, "--bridge-token-file", &token_file],
     );
-    let _other = node(&lan, 2, "other", &[]);
+    let _other = lan.node(2, "other", &[]);
     let with_token = format!("?token={token}");
     // From host 2, across the LAN.
     let mut client = BridgeClient::connect_when_up(&lan, 2, &bridge_addr, &with_token);
@@ -286,5 +260,4 @@ fn off_loopback_the_token_and_origin_are_enforced_and_an_independent_client_work
         String::from_utf8_lossy(&output.stdout).trim(),
         "hub other bad_request"
     );
-    let _ = std::fs::remove_file(token_file);
 }

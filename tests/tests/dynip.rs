@@ -3,9 +3,7 @@
 //! read back with `herald dynip history`. Needs root; CI runs it inside its own namespace.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Output;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use herald_core::bridge::BridgeEvent;
@@ -14,33 +12,7 @@ use herald_core::iplog::{
     IpReport, ReportDatagram, ReportRefusal,
 };
 use herald_node::auth::Key;
-use herald_tests::{binary, Lan, Running, PATIENCE};
-
-/// A temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "herald-dynip-{name}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-
-    fn join(&self, name: &str) -> String {
-        self.0.join(name).to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use herald_tests::{binary, Lan, Running, TempDir, PATIENCE};
 
 const SERVER: usize = 1;
 
@@ -207,12 +179,7 @@ fn a_host_that_moves_has_both_periods_in_its_history() {
         "roamer at its first address",
         changed("roamer", &Lan::ip(2)),
     );
-    // As a DHCP renewal with a new lease does: the old address goes, the new one comes.
-    lan.ip_in(
-        2,
-        &["addr", "del", &format!("{}/24", Lan::ip(2)), "dev", "eth0"],
-    );
-    lan.ip_in(2, &["addr", "add", "198.51.100.42/24", "dev", "eth0"]);
+    lan.readdress(2, "198.51.100.42");
     let second = report(&lan, 2, &["--name", "roamer", "--server", &server_ip()]);
     assert_acknowledged(&second);
     let event = server.wait_for(
@@ -290,11 +257,7 @@ fn a_node_with_dynip_records_discovery_moves_and_reports_and_is_found_by_reporte
     };
     assert_eq!(change.source, IpChangeSource::Report);
     // A DHCP-style move of the wanderer: discovery sees the new address, the log records a second period.
-    lan.ip_in(
-        2,
-        &["addr", "del", &format!("{}/24", Lan::ip(2)), "dev", "eth0"],
-    );
-    lan.ip_in(2, &["addr", "add", "198.51.100.43/24", "dev", "eth0"]);
+    lan.readdress(2, "198.51.100.43");
     let event = logger.wait_for("wanderer's move", changed("wanderer", "198.51.100.43"));
     let BridgeEvent::IpChanged(change) = event else {
         unreachable!()
@@ -689,7 +652,7 @@ impl SmallDisk {
 impl Drop for SmallDisk {
     fn drop(&mut self) {
         let _ = std::process::Command::new("umount")
-            .arg(&self.0 .0)
+            .arg(self.0.path())
             .status();
     }
 }

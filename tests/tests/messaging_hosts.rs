@@ -7,19 +7,7 @@ use herald_core::bridge::BridgeEvent;
 use herald_tests::{Lan, Running};
 
 fn node(lan: &Lan, i: usize, extra: &[&str]) -> Running {
-    let name = format!("host{i}");
-    let mut args = vec![
-        "node",
-        "--name",
-        &name,
-        "--interface",
-        "eth0",
-        "--heartbeat",
-        "200",
-        "--json",
-    ];
-    args.extend_from_slice(extra);
-    lan.spawn(i, &args)
+    lan.node(i, &format!("host{i}"), extra)
 }
 
 /// A publisher on host `i` that starts publishing stdin lines on `topic` once it knows `subscribers`.

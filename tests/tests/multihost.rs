@@ -121,11 +121,7 @@ fn a_host_whose_address_changes_is_reported_changed() {
         matches!(event, BridgeEvent::PeerJoined { peer, .. } if peer.addr.to_string() == Lan::ip(2))
     );
     // As a DHCP renewal with a new lease does: the old address goes, the new one comes.
-    lan.ip_in(
-        2,
-        &["addr", "del", &format!("{}/24", Lan::ip(2)), "dev", "eth0"],
-    );
-    lan.ip_in(2, &["addr", "add", "198.51.100.42/24", "dev", "eth0"]);
+    lan.readdress(2, "198.51.100.42");
     let event = watcher.wait_for("host2 changed address", |e| {
         matches!(e, BridgeEvent::PeerChanged { peer, .. } if peer.name == "host2" && peer.addr.to_string() == "198.51.100.42")
     });
