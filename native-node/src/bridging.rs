@@ -2,7 +2,8 @@
 //! commands with the node (and its IP log, when it keeps one).
 //!
 //! - Peer events, direct messages, node errors and IP changes go to every client; counters go out as a
-//!   `stats` event every [`STATS_EVERY`] while they change.
+//!   `stats` event when a counter of trouble (a drop, refusal, reject, failure, lag) has moved, at most every
+//!   [`STATS_EVERY`]. Traffic counters alone do not send it (they move all the time; `stats` reads them).
 //! - Topic messages go only to the clients subscribed to a matching pattern, once each: the node holds one
 //!   lossless subscription per pattern some client asked for (dropped when the last one leaves), and a
 //!   message goes to a client through the first of its patterns that matches.
@@ -29,8 +30,33 @@ use crate::messaging::{Delivery, SendOutcome};
 use crate::node::{Node, NodeEvent};
 use crate::topics::TopicPattern;
 
-/// How often changed counters are sent to clients as a `stats` event.
-pub const STATS_EVERY: Duration = Duration::from_secs(2);
+/// How often counters are checked and, if a trouble counter moved, sent to clients as a `stats` event.
+pub const STATS_EVERY: Duration = Duration::from_secs(5);
+
+/// Words that mark a counter of trouble (`discovery.dropped.malformed`, `bridge.refused.token`, ...).
+const TROUBLE: &[&str] = &[
+    "dropped",
+    "refused",
+    "refusals",
+    "rejected",
+    "errors",
+    "failed",
+    "discarded",
+    "missed",
+    "lagged",
+    "not_queued",
+    "timed_out",
+    "busy",
+    "disconnected",
+    "bad_",
+    "claims",
+    "unexpected",
+];
+
+/// True for a counter that counts something going wrong rather than traffic.
+pub fn is_trouble_counter(name: &str) -> bool {
+    TROUBLE.iter().any(|word| name.contains(word))
+}
 /// Largest page of IP history one `history` command returns.
 pub const MAX_HISTORY_PAGE: u32 = 1000;
 
@@ -181,13 +207,12 @@ async fn forward_stats(context: Arc<Context>) {
             continue;
         }
         let stats = stats(&context);
-        // `bridge.events_sent` moves with every stats event sent: compare without the bridge's gauges.
-        let node_part: BTreeMap<_, _> = stats
+        let trouble: BTreeMap<&String, &u64> = stats
             .counters
             .iter()
-            .filter(|(name, _)| !name.starts_with("bridge."))
+            .filter(|(name, _)| is_trouble_counter(name))
             .collect();
-        let fingerprint = format!("{node_part:?}");
+        let fingerprint = format!("{trouble:?}");
         if sent.as_ref() != Some(&fingerprint) {
             context
                 .bridge
@@ -488,5 +513,40 @@ fn release(context: &Context, topics: &mut ClientTopics, topic: &str) {
     }
     if !context.own_patterns.contains(topic) {
         let _ = context.node.unsubscribe(topic);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trouble_counters_are_told_from_traffic() {
+        for name in [
+            "discovery.dropped.malformed",
+            "discovery.refused.table_full",
+            "links.handshakes_failed",
+            "messaging.dropped_for_slow",
+            "messaging.not_queued",
+            "bridge.events_dropped",
+            "bridge.refused.origin",
+            "bridge.disconnected.slow",
+            "bridge.bad_requests",
+            "dynip.rejected.rate",
+            "questions.answers_timed_out",
+            "node.events_lagged",
+        ] {
+            assert!(is_trouble_counter(name), "{name}");
+        }
+        for name in [
+            "discovery.beacons_sent",
+            "discovery.received",
+            "messaging.published",
+            "bridge.events_sent",
+            "bridge.clients",
+            "links.opened",
+        ] {
+            assert!(!is_trouble_counter(name), "{name}");
+        }
     }
 }
