@@ -1,7 +1,7 @@
 //! Herald's dashboard: a Leptos client-side app that shows a node's bridge in the browser.
 //!
 //! # Layout
-//! - [`state`]: pure Rust, no Leptos: the connection state and (later) everything the bridge sent. Tested natively.
+//! - [`state`]: pure Rust, no Leptos: the connection state and everything the bridge sent ([`state::Dashboard`]). Tested natively.
 //! - [`connection`]: the only module that touches the WebSocket; it feeds [`state`] through callbacks.
 //! - [`components`]: one view per file (`connection_bar` for now; peers, publish, ask, IP history follow).
 //!

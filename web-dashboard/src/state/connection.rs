@@ -1,6 +1,4 @@
-//! The dashboard's state as plain Rust (no Leptos, no browser APIs), so it is tested natively.
-//!
-//! For now this is the bridge connection's state; the bridge's events are applied here by later views.
+//! The bridge connection's state as the views show it, and the reconnect backoff.
 
 use std::fmt;
 

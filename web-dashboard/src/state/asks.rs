@@ -1,0 +1,137 @@
+//! Questions asked from this page: each asked peer's outcome as it arrives, then the final state.
+
+use std::collections::BTreeMap;
+
+use herald_core::bridge::Targets;
+use herald_core::{AskOutcome, Payload};
+
+/// Questions kept; older ones are forgotten.
+pub const MAX_ASKS: usize = 50;
+
+/// One question and what came of it so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AskView {
+    /// The bridge's id for it.
+    pub question_id: u64,
+    /// Whom it was for.
+    pub targets: Targets,
+    /// The question.
+    pub question: Payload,
+    /// How long the node waits.
+    pub timeout_ms: u64,
+    /// Each peer's outcome, as they arrive (all of them once done).
+    pub outcomes: BTreeMap<String, AskOutcome>,
+    /// True once the final map arrived.
+    pub done: bool,
+}
+
+impl AskView {
+    /// A word for a peer's state: `waiting`, `answered`, `timeout`, `unknown`, `left`, `failed`.
+    pub fn state_of(&self, peer: &str) -> &'static str {
+        match self.outcomes.get(peer) {
+            None => "waiting",
+            Some(AskOutcome::Answered { .. }) => "answered",
+            Some(AskOutcome::NoAnswer(no)) => match no {
+                herald_core::NoAnswer::Timeout => "timeout",
+                herald_core::NoAnswer::UnknownPeer => "unknown",
+                herald_core::NoAnswer::PeerLeft => "left",
+                herald_core::NoAnswer::Failed(_) => "failed",
+            },
+        }
+    }
+}
+
+/// Questions by id, newest last.
+#[derive(Debug, Default, Clone)]
+pub struct Asks {
+    asks: BTreeMap<u64, AskView>,
+}
+
+impl Asks {
+    /// The bridge accepted a question.
+    pub fn start(
+        &mut self,
+        question_id: u64,
+        targets: Targets,
+        question: Payload,
+        timeout_ms: u64,
+    ) {
+        self.asks.insert(
+            question_id,
+            AskView {
+                question_id,
+                targets,
+                question,
+                timeout_ms,
+                outcomes: BTreeMap::new(),
+                done: false,
+            },
+        );
+        while self.asks.len() > MAX_ASKS {
+            self.asks.pop_first();
+        }
+    }
+
+    /// One peer's outcome.
+    pub fn answer(&mut self, question_id: u64, peer: String, outcome: AskOutcome) {
+        if let Some(ask) = self.asks.get_mut(&question_id) {
+            ask.outcomes.insert(peer, outcome);
+        }
+    }
+
+    /// The final outcomes.
+    pub fn done(&mut self, question_id: u64, outcomes: BTreeMap<String, AskOutcome>) {
+        if let Some(ask) = self.asks.get_mut(&question_id) {
+            ask.outcomes = outcomes;
+            ask.done = true;
+        }
+    }
+
+    /// Newest first.
+    pub fn newest_first(&self) -> impl Iterator<Item = &AskView> {
+        self.asks.values().rev()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use herald_core::NoAnswer;
+
+    #[test]
+    fn outcomes_arrive_per_peer_then_the_final_map_settles_every_one() {
+        let mut asks = Asks::default();
+        asks.start(7, Targets::names(["a", "b", "c"]), "ping".into(), 2000);
+        let pong = AskOutcome::Answered {
+            payload: "pong".into(),
+            latency_ms: 3,
+        };
+        asks.answer(7, "a".into(), pong.clone());
+        asks.answer(99, "a".into(), pong.clone());
+        let ask = asks.newest_first().next().unwrap();
+        assert_eq!(["a", "b"].map(|p| ask.state_of(p)), ["answered", "waiting"]);
+        assert!(!ask.done);
+        let finals = BTreeMap::from([
+            ("a".to_owned(), pong),
+            ("b".to_owned(), AskOutcome::NoAnswer(NoAnswer::Timeout)),
+            ("c".to_owned(), AskOutcome::NoAnswer(NoAnswer::UnknownPeer)),
+        ]);
+        asks.done(7, finals);
+        let ask = asks.newest_first().next().unwrap();
+        assert!(ask.done);
+        assert_eq!(
+            ["a", "b", "c"].map(|p| ask.state_of(p)),
+            ["answered", "timeout", "unknown"]
+        );
+    }
+
+    #[test]
+    fn old_questions_are_forgotten() {
+        let mut asks = Asks::default();
+        for id in 0..(MAX_ASKS as u64 + 5) {
+            asks.start(id, Targets::All, "q".into(), 10);
+        }
+        assert_eq!(asks.newest_first().count(), MAX_ASKS);
+        assert_eq!(asks.newest_first().last().unwrap().question_id, 5);
+    }
+}

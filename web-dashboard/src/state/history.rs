@@ -1,0 +1,224 @@
+//! IP history as the page queried it, kept current by live `ip_changed` events, and the geometry of the
+//! timeline chart (one row per host, one bar per address period), computed here so it is tested natively.
+
+use std::collections::BTreeMap;
+
+use herald_core::bridge::{HistoryPage, HistoryQuery};
+use herald_core::iplog::{IpChange, IpPeriod};
+
+/// Periods per host, oldest first.
+#[derive(Debug, Default, Clone)]
+pub struct IpHistory {
+    hosts: BTreeMap<String, Vec<IpPeriod>>,
+    /// Rows the last query matched in all (for paging).
+    pub total: u64,
+    /// Offset of the next page of the last query, if any.
+    pub next_offset: Option<u64>,
+}
+
+/// One bar of the timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bar {
+    /// The host's row (0 = first host by name).
+    pub row: usize,
+    /// The host.
+    pub host: String,
+    /// The address it had.
+    pub ip: String,
+    /// Left edge, in the chart's units.
+    pub x: f64,
+    /// Width, at least one unit so that short periods stay visible.
+    pub width: f64,
+    /// Which colour: the index of this address among the host's addresses.
+    pub shade: usize,
+}
+
+impl IpHistory {
+    /// A page arrived: a host's first page replaces what was known of it; later pages add.
+    pub fn apply_page(&mut self, query: &HistoryQuery, page: HistoryPage) {
+        if let (Some(host), 0) = (&query.host, query.offset) {
+            self.hosts.remove(host);
+        }
+        for period in page.periods {
+            let periods = self.hosts.entry(period.host.clone()).or_default();
+            periods.retain(|p| !(p.ip == period.ip && p.first_seen_ms == period.first_seen_ms));
+            periods.push(period);
+            periods.sort_by_key(|p| p.first_seen_ms);
+        }
+        self.total = page.total;
+        self.next_offset = page.next_offset;
+    }
+
+    /// A live change: the host's new address starts a period (or extends the current one).
+    pub fn apply_change(&mut self, change: &IpChange) {
+        let periods = self.hosts.entry(change.host.clone()).or_default();
+        match periods.last_mut() {
+            Some(last) if last.ip == change.new_ip => {
+                last.last_seen_ms = last.last_seen_ms.max(change.at_ms)
+            }
+            _ => periods.push(IpPeriod {
+                host: change.host.clone(),
+                ip: change.new_ip,
+                first_seen_ms: change.at_ms,
+                last_seen_ms: change.at_ms,
+                reports: 1,
+            }),
+        }
+    }
+
+    /// Hosts whose name contains `filter`, by name.
+    pub fn hosts(&self, filter: &str) -> Vec<&str> {
+        let filter = filter.trim().to_lowercase();
+        self.hosts
+            .keys()
+            .filter(|h| h.to_lowercase().contains(&filter))
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// A host's periods, oldest first.
+    pub fn periods(&self, host: &str) -> &[IpPeriod] {
+        self.hosts.get(host).map_or(&[], Vec::as_slice)
+    }
+
+    /// The timeline of the hosts matching `filter` between `from_ms` and `to_ms`, `width` units wide. A host
+    /// had an address from its period's first sighting until the next period began (the last period until
+    /// its last sighting); bars are clipped to the range.
+    pub fn timeline(&self, filter: &str, from_ms: u64, to_ms: u64, width: f64) -> Vec<Bar> {
+        let span = to_ms.saturating_sub(from_ms).max(1) as f64;
+        let scale = |ms: u64| (ms.clamp(from_ms, to_ms) - from_ms) as f64 / span * width;
+        let mut bars = Vec::new();
+        for (row, host) in self.hosts(filter).into_iter().enumerate() {
+            let periods = self.periods(host);
+            let mut shades: Vec<std::net::IpAddr> = Vec::new();
+            for (i, period) in periods.iter().enumerate() {
+                let end = periods
+                    .get(i + 1)
+                    .map_or(period.last_seen_ms, |next| next.first_seen_ms);
+                let shade = match shades.iter().position(|ip| *ip == period.ip) {
+                    Some(shade) => shade,
+                    None => {
+                        shades.push(period.ip);
+                        shades.len() - 1
+                    }
+                };
+                if end < from_ms || period.first_seen_ms > to_ms {
+                    continue;
+                }
+                let x = scale(period.first_seen_ms);
+                bars.push(Bar {
+                    row,
+                    host: host.to_owned(),
+                    ip: period.ip.to_string(),
+                    x,
+                    width: (scale(end) - x).max(1.0),
+                    shade,
+                });
+            }
+        }
+        bars
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use herald_core::iplog::IpChangeSource;
+
+    fn period(host: &str, ip: &str, first: u64, last: u64) -> IpPeriod {
+        IpPeriod {
+            host: host.into(),
+            ip: ip.parse().unwrap(),
+            first_seen_ms: first,
+            last_seen_ms: last,
+            reports: 1,
+        }
+    }
+
+    fn query(host: Option<&str>, offset: u64) -> HistoryQuery {
+        HistoryQuery {
+            host: host.map(str::to_owned),
+            from_ms: None,
+            to_ms: None,
+            offset,
+            limit: 100,
+        }
+    }
+
+    fn page(periods: Vec<IpPeriod>) -> HistoryPage {
+        HistoryPage {
+            total: periods.len() as u64,
+            periods,
+            next_offset: None,
+        }
+    }
+
+    #[test]
+    fn pages_fill_hosts_and_live_changes_start_periods() {
+        let mut history = IpHistory::default();
+        history.apply_page(
+            &query(None, 0),
+            page(vec![
+                period("a", "10.0.0.1", 100, 200),
+                period("b", "10.0.0.5", 50, 60),
+            ]),
+        );
+        assert_eq!(history.hosts(""), ["a", "b"]);
+        let change = IpChange {
+            host: "a".into(),
+            old_ip: Some("10.0.0.1".parse().unwrap()),
+            new_ip: "10.0.0.2".parse().unwrap(),
+            at_ms: 300,
+            source: IpChangeSource::Discovery,
+        };
+        history.apply_change(&change);
+        history.apply_change(&IpChange {
+            at_ms: 350,
+            ..change.clone()
+        });
+        let ips: Vec<String> = history
+            .periods("a")
+            .iter()
+            .map(|p| p.ip.to_string())
+            .collect();
+        assert_eq!(ips, ["10.0.0.1", "10.0.0.2"]);
+        assert_eq!(history.periods("a")[1].last_seen_ms, 350);
+        // A host's first page replaces what was known of it.
+        history.apply_page(
+            &query(Some("a"), 0),
+            page(vec![period("a", "10.0.0.7", 10, 20)]),
+        );
+        assert_eq!(history.periods("a").len(), 1);
+        assert_eq!(history.hosts("B"), ["b"]);
+    }
+
+    #[test]
+    fn the_timeline_places_each_period_until_the_next_began_and_clips_to_the_range() {
+        let mut history = IpHistory::default();
+        history.apply_page(
+            &query(None, 0),
+            page(vec![
+                period("a", "10.0.0.1", 0, 400),
+                period("a", "10.0.0.2", 500, 800),
+                period("a", "10.0.0.1", 900, 1000),
+                period("b", "10.0.0.9", 1500, 1600),
+            ]),
+        );
+        let bars = history.timeline("", 0, 1000, 100.0);
+        let view: Vec<(usize, &str, f64, f64, usize)> = bars
+            .iter()
+            .map(|b| (b.row, b.ip.as_str(), b.x, b.width, b.shade))
+            .collect();
+        assert_eq!(
+            view,
+            [
+                (0, "10.0.0.1", 0.0, 50.0, 0),
+                (0, "10.0.0.2", 50.0, 40.0, 1),
+                (0, "10.0.0.1", 90.0, 10.0, 0),
+            ]
+        );
+        // b is outside the range; a filter keeps only its row.
+        assert!(history.timeline("b", 0, 1000, 100.0).is_empty());
+        assert_eq!(history.timeline("b", 0, 2000, 100.0)[0].row, 0);
+    }
+}

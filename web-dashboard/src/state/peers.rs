@@ -1,0 +1,199 @@
+//! The peer table: every peer seen since the page connected, live or gone, updated in place by events.
+
+use std::collections::BTreeMap;
+
+use herald_core::bridge::{PeerInfo, PeerState};
+
+/// Departed peers kept for display; beyond it the longest-gone are forgotten.
+pub const MAX_DEPARTED: usize = 500;
+
+/// How the table is sorted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortBy {
+    /// By name.
+    #[default]
+    Name,
+    /// By address.
+    Address,
+    /// Most recently seen first.
+    LastSeen,
+    /// Live first, then left, then lost; by name within each.
+    State,
+}
+
+/// Peers by name.
+#[derive(Debug, Default, Clone)]
+pub struct PeerTable {
+    peers: BTreeMap<String, PeerInfo>,
+}
+
+impl PeerTable {
+    /// Adds or updates a peer (its state included: a left or lost peer stays, marked).
+    pub fn upsert(&mut self, peer: PeerInfo) {
+        self.peers.insert(peer.name.clone(), peer);
+        self.forget_oldest_departed();
+    }
+
+    /// The live peers are exactly `live` (a snapshot or a `peers` reply): others still marked live are gone.
+    pub fn replace_live(&mut self, live: Vec<PeerInfo>) {
+        let names: std::collections::BTreeSet<&str> =
+            live.iter().map(|p| p.name.as_str()).collect();
+        for peer in self.peers.values_mut() {
+            if peer.state == PeerState::Live && !names.contains(peer.name.as_str()) {
+                peer.state = PeerState::Lost;
+            }
+        }
+        for peer in live {
+            self.peers.insert(peer.name.clone(), peer);
+        }
+        self.forget_oldest_departed();
+    }
+
+    /// Peers whose name or a service name contains `filter` (case-insensitive), sorted.
+    pub fn rows(&self, filter: &str, sort: SortBy) -> Vec<&PeerInfo> {
+        let filter = filter.trim().to_lowercase();
+        let mut rows: Vec<&PeerInfo> = self
+            .peers
+            .values()
+            .filter(|p| {
+                filter.is_empty()
+                    || p.name.to_lowercase().contains(&filter)
+                    || p.services
+                        .keys()
+                        .any(|s| s.to_lowercase().contains(&filter))
+            })
+            .collect();
+        match sort {
+            SortBy::Name => {}
+            SortBy::Address => rows.sort_by_key(|p| (p.addr, p.name.clone())),
+            SortBy::LastSeen => rows.sort_by_key(|p| std::cmp::Reverse(p.last_seen_ms)),
+            SortBy::State => rows.sort_by_key(|p| state_rank(p.state)),
+        }
+        rows
+    }
+
+    /// Live peers' names, sorted (for choosing whom to ask).
+    pub fn live_names(&self) -> Vec<String> {
+        self.peers
+            .values()
+            .filter(|p| p.state == PeerState::Live)
+            .map(|p| p.name.clone())
+            .collect()
+    }
+
+    /// Peers known, live or not.
+    pub fn len(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// True when no peer was seen.
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty()
+    }
+
+    fn forget_oldest_departed(&mut self) {
+        let departed = self
+            .peers
+            .values()
+            .filter(|p| p.state != PeerState::Live)
+            .count();
+        if departed <= MAX_DEPARTED {
+            return;
+        }
+        let mut gone: Vec<(u64, String)> = self
+            .peers
+            .values()
+            .filter(|p| p.state != PeerState::Live)
+            .map(|p| (p.last_seen_ms, p.name.clone()))
+            .collect();
+        gone.sort();
+        for (_, name) in gone.into_iter().take(departed - MAX_DEPARTED) {
+            self.peers.remove(&name);
+        }
+    }
+}
+
+fn state_rank(state: PeerState) -> u8 {
+    match state {
+        PeerState::Live => 0,
+        PeerState::Left => 1,
+        PeerState::Lost => 2,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use herald_core::{NodeId, PeerKind};
+
+    pub(crate) fn peer(name: &str, ip: &str, state: PeerState, last_seen_ms: u64) -> PeerInfo {
+        PeerInfo {
+            node_id: NodeId::from_bytes([name.len() as u8; 16]),
+            name: name.into(),
+            kind: PeerKind::Herald,
+            addr: ip.parse().unwrap(),
+            tcp: None,
+            services: [("web".to_owned(), format!("{ip}:80").parse().unwrap())]
+                .into_iter()
+                .filter(|_| name.starts_with('w'))
+                .collect(),
+            topics: Vec::new(),
+            via: None,
+            first_seen_ms: 1,
+            last_seen_ms,
+            state,
+        }
+    }
+
+    fn names(rows: Vec<&PeerInfo>) -> Vec<&str> {
+        rows.into_iter().map(|p| p.name.as_str()).collect()
+    }
+
+    #[test]
+    fn peers_update_in_place_and_keep_their_departure() {
+        let mut table = PeerTable::default();
+        table.upsert(peer("bravo", "10.0.0.2", PeerState::Live, 5));
+        table.upsert(peer("alpha", "10.0.0.9", PeerState::Live, 7));
+        table.upsert(peer("bravo", "10.0.0.3", PeerState::Live, 9));
+        assert_eq!(table.len(), 2);
+        table.upsert(peer("alpha", "10.0.0.9", PeerState::Left, 8));
+        assert_eq!(table.live_names(), ["bravo"]);
+        assert_eq!(names(table.rows("", SortBy::Name)), ["alpha", "bravo"]);
+        assert_eq!(names(table.rows("", SortBy::State)), ["bravo", "alpha"]);
+        assert_eq!(names(table.rows("", SortBy::LastSeen)), ["bravo", "alpha"]);
+        assert_eq!(names(table.rows("", SortBy::Address)), ["bravo", "alpha"]);
+        assert_eq!(table.rows("", SortBy::Name)[1].addr.to_string(), "10.0.0.3");
+    }
+
+    #[test]
+    fn filters_match_names_and_services() {
+        let mut table = PeerTable::default();
+        table.upsert(peer("web-1", "10.0.0.2", PeerState::Live, 5));
+        table.upsert(peer("db", "10.0.0.3", PeerState::Live, 5));
+        assert_eq!(names(table.rows("WEB", SortBy::Name)), ["web-1"]);
+        assert_eq!(names(table.rows(" d ", SortBy::Name)), ["db"]);
+        assert!(table.rows("nothing", SortBy::Name).is_empty());
+    }
+
+    #[test]
+    fn a_snapshot_marks_peers_it_does_not_list_as_lost() {
+        let mut table = PeerTable::default();
+        table.upsert(peer("alpha", "10.0.0.1", PeerState::Live, 5));
+        table.replace_live(vec![peer("bravo", "10.0.0.2", PeerState::Live, 6)]);
+        assert_eq!(table.live_names(), ["bravo"]);
+        assert_eq!(table.rows("alpha", SortBy::Name)[0].state, PeerState::Lost);
+    }
+
+    #[test]
+    fn departed_peers_are_bounded() {
+        let mut table = PeerTable::default();
+        for n in 0..(MAX_DEPARTED as u64 + 10) {
+            table.upsert(peer(&format!("p{n}"), "10.0.0.1", PeerState::Lost, n));
+        }
+        assert_eq!(table.len(), MAX_DEPARTED);
+        assert!(table
+            .rows("p0", SortBy::Name)
+            .iter()
+            .all(|p| p.name != "p0"));
+    }
+}
