@@ -516,6 +516,10 @@ impl BridgeRequest {
     /// Parses a client's text frame. On failure the id is still recovered when the text is a JSON object with a
     /// numeric `id`, so the client can match the error to its request.
     pub fn from_json(text: &str) -> Result<BridgeRequest, BadRequest> {
+        // The common case in one pass; a failure is parsed again, loosely, only to find its id and the error.
+        if let Ok(request) = serde_json::from_str(text) {
+            return Ok(request);
+        }
         let value: serde_json::Value = serde_json::from_str(text).map_err(|err| BadRequest {
             id: None,
             error: CommandError::BadRequest {
