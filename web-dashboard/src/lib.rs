@@ -3,7 +3,7 @@
 //! # Layout
 //! - [`state`]: pure Rust, no Leptos: the connection state and everything the bridge sent ([`state::Dashboard`]). Tested natively.
 //! - [`connection`]: the only module that touches the WebSocket; it feeds [`state`] through callbacks.
-//! - [`components`]: one view per file (`connection_bar` for now; peers, publish, ask, IP history follow).
+//! - [`components`]: one view per file (`connection_bar`, `peers`; publish, ask, IP history and the log follow).
 //!
 //! [`App`] is the shell: it creates the signals, provides them as context, starts the connection and lays out
 //! the views.
@@ -15,21 +15,43 @@ pub mod state;
 use leptos::prelude::*;
 
 use crate::components::connection_bar::ConnectionBar;
-use crate::state::ConnState;
+use crate::components::peers::PeersView;
+use crate::state::{ConnState, Dashboard};
 
 /// What every view may read, provided as context by [`App`].
 #[derive(Clone, Copy)]
 pub struct DashContext {
     /// The bridge connection's state.
     pub conn: RwSignal<ConnState>,
+    /// Everything the bridge sent.
+    pub dash: RwSignal<Dashboard>,
+    /// The open WebSocket, if any (browser objects stay on this thread).
+    pub socket: StoredValue<Option<web_sys::WebSocket>, LocalStorage>,
+}
+
+impl DashContext {
+    /// A context with nothing received yet and no socket.
+    pub fn new() -> DashContext {
+        DashContext {
+            conn: RwSignal::new(ConnState::Connecting),
+            dash: RwSignal::new(Dashboard::default()),
+            socket: StoredValue::new_local(None),
+        }
+    }
+}
+
+impl Default for DashContext {
+    fn default() -> Self {
+        DashContext::new()
+    }
 }
 
 /// The whole dashboard.
 #[component]
 pub fn App() -> impl IntoView {
-    let conn = RwSignal::new(ConnState::Connecting);
-    provide_context(DashContext { conn });
-    connection::start(conn);
+    let context = DashContext::new();
+    provide_context(context);
+    connection::start(context);
     view! { <Shell/> }
 }
 
@@ -42,7 +64,7 @@ pub fn Shell() -> impl IntoView {
             <ConnectionBar/>
         </header>
         <main>
-            <p class="hint">"Peers, messages, questions and IP history appear here once the node's bridge is live."</p>
+            <PeersView/>
         </main>
     }
 }
