@@ -3,7 +3,8 @@
 //! # Layout
 //! - [`state`]: pure Rust, no Leptos: the connection state and everything the bridge sent ([`state::Dashboard`]). Tested natively.
 //! - [`connection`]: the only module that touches the WebSocket; it feeds [`state`] through callbacks.
-//! - [`components`]: one view per file (`connection_bar`, `peers`; publish, ask, IP history and the log follow).
+//! - [`components`]: one view per file: `connection_bar`, `peers`, `messages` (subscribe, publish, feed),
+//!   `ask`, `history` (table and SVG timeline), `event_log`, and `error_note` (an action's error beside it).
 //!
 //! [`App`] is the shell: it creates the signals, provides them as context, starts the connection and lays out
 //! the views.
@@ -14,7 +15,11 @@ pub mod state;
 
 use leptos::prelude::*;
 
+use crate::components::ask::AskView;
 use crate::components::connection_bar::ConnectionBar;
+use crate::components::event_log::EventLogView;
+use crate::components::history::HistoryView;
+use crate::components::messages::MessagesView;
 use crate::components::peers::PeersView;
 use crate::state::{ConnState, Dashboard};
 
@@ -65,6 +70,10 @@ pub fn Shell() -> impl IntoView {
         </header>
         <main>
             <PeersView/>
+            <MessagesView/>
+            <AskView/>
+            <HistoryView/>
+            <EventLogView/>
         </main>
     }
 }

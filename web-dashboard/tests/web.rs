@@ -1,8 +1,12 @@
 //! Browser tests of the dashboard, run in headless Chromium by `cargo xtask test` (`wasm-pack test`).
 #![cfg(target_arch = "wasm32")]
 
-use herald_core::bridge::{BridgeEvent, PeerInfo, PeerState, Snapshot};
-use herald_core::{NodeId, PeerKind};
+use herald_core::bridge::{
+    BridgeCommand, BridgeEvent, CommandError, CommandOk, CommandResult, HistoryPage, HistoryQuery,
+    MessageEvent, PeerInfo, PeerState, Reply, Snapshot, Targets,
+};
+use herald_core::iplog::{IpChange, IpChangeSource, IpPeriod};
+use herald_core::{AskOutcome, NoAnswer, NodeId, PeerKind};
 use herald_dashboard::state::ConnState;
 use herald_dashboard::{DashContext, Shell};
 use leptos::prelude::*;
@@ -117,4 +121,146 @@ async fn the_peers_view_follows_the_bridge_events() {
         .unwrap()
         .unwrap();
     assert!(row.text_content().unwrap().contains("web 10.0.0.2:8080"));
+}
+
+fn reply(id: u64, result: CommandResult) -> BridgeEvent {
+    BridgeEvent::Reply(Reply {
+        id: Some(id),
+        result,
+    })
+}
+
+#[wasm_bindgen_test]
+async fn the_messages_view_shows_the_feed_and_a_publish_error_beside_its_form() {
+    let context = DashContext::new();
+    let dash = context.dash;
+    let (root, _dispose) = open_dashboard(context);
+    dash.update(|d| {
+        for text in ["first", "second"] {
+            d.apply(BridgeEvent::Message(MessageEvent {
+                from: NodeId::from_bytes([3; 16]),
+                from_name: "alpha".into(),
+                topic: Some("chat".into()),
+                payload: text.into(),
+                at_ms: 5_000,
+            }));
+        }
+        let publish = d.request(BridgeCommand::Publish {
+            topic: "bad topic".into(),
+            payload: "x".into(),
+        });
+        d.apply(reply(
+            publish.id,
+            CommandResult::Error(CommandError::BadRequest {
+                message: "invalid topic".into(),
+            }),
+        ));
+    });
+    leptos::task::tick().await;
+    assert_eq!(all_text(&root, "feed-body"), ["first", "second"]);
+    let errors = all_text(&root, "action-error");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("invalid topic"));
+    // The error sits inside the publish form.
+    let form_error = root
+        .query_selector("form:has([data-testid=publish-button]) [data-testid=action-error]")
+        .unwrap();
+    assert!(form_error.is_some());
+}
+
+#[wasm_bindgen_test]
+async fn the_ask_view_shows_each_answer_then_the_final_states() {
+    let context = DashContext::new();
+    let dash = context.dash;
+    let (root, _dispose) = open_dashboard(context);
+    let pong = AskOutcome::Answered {
+        payload: "pong".into(),
+        latency_ms: 4,
+    };
+    dash.update(|d| {
+        let ask = d.request(BridgeCommand::Ask {
+            targets: Targets::names(["alpha", "ghost"]),
+            question: "ping".into(),
+            timeout_ms: 1000,
+        });
+        d.apply(reply(
+            ask.id,
+            CommandResult::Ok(CommandOk::Asked { question_id: 9 }),
+        ));
+        d.apply(BridgeEvent::Answer {
+            question_id: 9,
+            peer: "alpha".into(),
+            outcome: pong.clone(),
+        });
+    });
+    leptos::task::tick().await;
+    assert_eq!(all_text(&root, "ask-state"), ["answered", "waiting"]);
+    dash.update(|d| {
+        d.apply(BridgeEvent::AskDone {
+            question_id: 9,
+            outcomes: [
+                ("alpha".to_owned(), pong),
+                (
+                    "ghost".to_owned(),
+                    AskOutcome::NoAnswer(NoAnswer::UnknownPeer),
+                ),
+            ]
+            .into(),
+        })
+    });
+    leptos::task::tick().await;
+    assert_eq!(all_text(&root, "ask-state"), ["answered", "unknown"]);
+    assert!(all_text(&root, "ask-outcome")[0].contains("pong (4 ms)"));
+}
+
+#[wasm_bindgen_test]
+async fn the_history_view_draws_periods_and_live_changes() {
+    let context = DashContext::new();
+    let dash = context.dash;
+    let (root, _dispose) = open_dashboard(context);
+    dash.update(|d| {
+        let query = HistoryQuery {
+            host: None,
+            from_ms: None,
+            to_ms: None,
+            offset: 0,
+            limit: 1000,
+        };
+        let history = d.request(BridgeCommand::History(query));
+        let period = IpPeriod {
+            host: "roamer".into(),
+            ip: "198.51.100.12".parse().unwrap(),
+            first_seen_ms: 1_000_000,
+            last_seen_ms: 2_000_000,
+            reports: 3,
+        };
+        d.apply(reply(
+            history.id,
+            CommandResult::Ok(CommandOk::History(HistoryPage {
+                periods: vec![period],
+                total: 1,
+                next_offset: None,
+            })),
+        ));
+        d.apply(BridgeEvent::IpChanged(IpChange {
+            host: "roamer".into(),
+            old_ip: Some("198.51.100.12".parse().unwrap()),
+            new_ip: "198.51.100.42".parse().unwrap(),
+            at_ms: 3_000_000,
+            source: IpChangeSource::Discovery,
+        }));
+    });
+    leptos::task::tick().await;
+    assert_eq!(
+        all_text(&root, "history-ip"),
+        ["198.51.100.12", "198.51.100.42"]
+    );
+    let bars = root
+        .query_selector_all("[data-testid=timeline-bar]")
+        .unwrap();
+    assert_eq!(bars.length(), 2);
+    // The log lists every event, the snapshot-less page included.
+    assert!(all_text(&root, "log-entry")
+        .iter()
+        .any(|e| e.contains("ip_changed")));
 }

@@ -1,0 +1,119 @@
+//! The messages view: subscribe to topics, publish (text or JSON), and watch a live feed of what arrives
+//! (time, topic, sender), with pause and clear.
+
+use herald_core::bridge::BridgeCommand;
+use herald_core::Payload;
+use leptos::prelude::*;
+
+use super::error_note::ErrorNote;
+use super::peers::clock;
+use crate::connection::send;
+use crate::state::feed::Feed;
+use crate::state::Action;
+use crate::DashContext;
+
+/// Subscribe and publish forms and the feed.
+#[component]
+pub fn MessagesView() -> impl IntoView {
+    let context = expect_context::<DashContext>();
+    let dash = context.dash;
+    let pattern = RwSignal::new(String::new());
+    let topic = RwSignal::new(String::new());
+    let body = RwSignal::new(String::new());
+    let subscribe = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let topic = pattern.get().trim().to_owned();
+        if !topic.is_empty() {
+            send(context, BridgeCommand::Subscribe { topic });
+        }
+    };
+    let publish = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let payload = Payload::from(body.get());
+        send(
+            context,
+            BridgeCommand::Publish {
+                topic: topic.get().trim().to_owned(),
+                payload,
+            },
+        );
+    };
+    let subscriptions = move || {
+        dash.with(|dash| {
+            dash.subscriptions
+                .iter()
+                .map(|topic| {
+                    let unsubscribe_topic = topic.clone();
+                    view! {
+                        <li data-testid="subscription">{topic.clone()} " "
+                            <button type="button" aria-label=format!("unsubscribe {topic}")
+                                on:click=move |_| send(context, BridgeCommand::Unsubscribe { topic: unsubscribe_topic.clone() })>
+                                "×"
+                            </button>
+                        </li>
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let feed = move || {
+        dash.with(|dash| {
+            dash.feed
+                .messages()
+                .map(|message| {
+                    view! {
+                        <tr data-testid="feed-row">
+                            <td>{clock(message.at_ms)}</td>
+                            <td>{message.topic.clone().unwrap_or_else(|| "(direct)".into())}</td>
+                            <td>{message.from_name.clone()}</td>
+                            <td data-testid="feed-body">{Feed::body(message)}</td>
+                        </tr>
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let paused = move || dash.with(|dash| dash.feed.is_paused());
+    let held = move || dash.with(|dash| dash.feed.held());
+    view! {
+        <section class="messages" aria-labelledby="messages-title">
+            <h2 id="messages-title">"Messages"</h2>
+            <form class="controls" on:submit=subscribe>
+                <label>"Subscribe to "
+                    <input type="text" placeholder="sensors.*" required data-testid="subscribe-topic"
+                        prop:value=move || pattern.get() on:input=move |ev| pattern.set(event_target_value(&ev))/>
+                </label>
+                <button type="submit" data-testid="subscribe-button">"Subscribe"</button>
+                <ul class="subscriptions">{subscriptions}</ul>
+                <ErrorNote action=Action::Subscribe/>
+            </form>
+            <form class="controls" on:submit=publish>
+                <label>"Topic "
+                    <input type="text" placeholder="chat" required data-testid="publish-topic"
+                        prop:value=move || topic.get() on:input=move |ev| topic.set(event_target_value(&ev))/>
+                </label>
+                <label>"Message (text or JSON) "
+                    <textarea rows="2" data-testid="publish-body"
+                        prop:value=move || body.get() on:input=move |ev| body.set(event_target_value(&ev))></textarea>
+                </label>
+                <button type="submit" data-testid="publish-button">"Publish"</button>
+                <ErrorNote action=Action::Publish/>
+            </form>
+            <div class="controls">
+                <button type="button" data-testid="feed-pause"
+                    on:click=move |_| dash.update(|dash| { let p = dash.feed.is_paused(); dash.feed.set_paused(!p) })>
+                    {move || if paused() { format!("Resume ({} waiting)", held()) } else { "Pause".to_owned() }}
+                </button>
+                <button type="button" data-testid="feed-clear" on:click=move |_| dash.update(|dash| dash.feed.clear())>
+                    "Clear"
+                </button>
+            </div>
+            <div class="table-scroll">
+                <table>
+                    <thead><tr><th>"Time"</th><th>"Topic"</th><th>"From"</th><th>"Message"</th></tr></thead>
+                    <tbody>{feed}</tbody>
+                </table>
+            </div>
+        </section>
+    }
+}
