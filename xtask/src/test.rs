@@ -55,13 +55,13 @@ pub fn run() -> anyhow::Result<()> {
             "warnings",
         ],
     )?;
-    // The end-to-end tests run the real binaries: build them first.
+    // The end-to-end tests run the real binaries and serve the built dashboard: build both first.
     exec(&cargo, ["build", "--workspace", "--bins"])?;
+    crate::web::build()?;
+    dashboard_renders()?;
     exec(&cargo, ["test", "--workspace"])?;
     fuzz()?;
     browser_tests()?;
-    crate::web::build()?;
-    dashboard_renders()?;
     eprintln!("test: all passed");
     Ok(())
 }

@@ -13,7 +13,7 @@ use crate::DashContext;
 /// Width of the timeline in SVG units (it scales to the page).
 const CHART_WIDTH: f64 = 600.0;
 /// Height of one host's row.
-const ROW_HEIGHT: f64 = 22.0;
+const ROW_HEIGHT: f64 = 18.0;
 /// Room for host names on the left.
 const LABEL_WIDTH: f64 = 110.0;
 
@@ -42,8 +42,10 @@ pub fn HistoryView() -> impl IntoView {
         let filter = host.get();
         let span_ms = (hours.get().max(0.01) * 3_600_000.0) as u64;
         dash.with(|dash| {
-            let to_ms = latest_ms(dash).max(1);
-            let from_ms = to_ms.saturating_sub(span_ms);
+            // The chart fits the data, up to the last `hours`.
+            let (earliest, latest) = data_range(dash, &filter);
+            let to_ms = latest.max(1);
+            let from_ms = to_ms.saturating_sub(span_ms).max(earliest).min(to_ms.saturating_sub(1000));
             let bars = dash.history.timeline(&filter, from_ms, to_ms, CHART_WIDTH);
             let hosts = dash.history.hosts(&filter);
             let height = ROW_HEIGHT * hosts.len().max(1) as f64;
@@ -121,13 +123,14 @@ pub fn HistoryView() -> impl IntoView {
     }
 }
 
-/// The latest time the page knows of (the chart's right edge).
-fn latest_ms(dash: &crate::state::Dashboard) -> u64 {
-    dash.history
-        .hosts("")
+/// The earliest and latest times of the shown hosts' periods.
+fn data_range(dash: &crate::state::Dashboard, filter: &str) -> (u64, u64) {
+    let periods = dash
+        .history
+        .hosts(filter)
         .into_iter()
-        .flat_map(|h| dash.history.periods(h).iter())
-        .map(|p| p.last_seen_ms)
-        .max()
-        .unwrap_or(0)
+        .flat_map(|h| dash.history.periods(h).iter());
+    periods.fold((u64::MAX, 0), |(earliest, latest), p| {
+        (earliest.min(p.first_seen_ms), latest.max(p.last_seen_ms))
+    })
 }

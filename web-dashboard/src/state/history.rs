@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use herald_core::bridge::{HistoryPage, HistoryQuery};
 use herald_core::iplog::{IpChange, IpPeriod};
 
+/// Narrowest bar, so that a period of an instant stays visible.
+pub const MIN_BAR_WIDTH: f64 = 3.0;
+
 /// Periods per host, oldest first.
 #[derive(Debug, Default, Clone)]
 pub struct IpHistory {
@@ -27,7 +30,7 @@ pub struct Bar {
     pub ip: String,
     /// Left edge, in the chart's units.
     pub x: f64,
-    /// Width, at least one unit so that short periods stay visible.
+    /// Width, at least [`MIN_BAR_WIDTH`].
     pub width: f64,
     /// Which colour: the index of this address among the host's addresses.
     pub shade: usize,
@@ -106,12 +109,14 @@ impl IpHistory {
                     continue;
                 }
                 let x = scale(period.first_seen_ms);
+                let bar_width = (scale(end) - x).max(MIN_BAR_WIDTH);
                 bars.push(Bar {
                     row,
                     host: host.to_owned(),
                     ip: period.ip.to_string(),
-                    x,
-                    width: (scale(end) - x).max(1.0),
+                    // A period at the right edge still fits inside the chart.
+                    x: x.min(width - bar_width).max(0.0),
+                    width: bar_width,
                     shade,
                 });
             }
@@ -217,6 +222,9 @@ mod tests {
                 (0, "10.0.0.1", 90.0, 10.0, 0),
             ]
         );
+        // A period of an instant at the right edge is drawn inside the chart.
+        let edge = history.timeline("b", 0, 1500, 100.0);
+        assert_eq!((edge[0].x, edge[0].width), (97.0, 3.0));
         // b is outside the range; a filter keeps only its row.
         assert!(history.timeline("b", 0, 1000, 100.0).is_empty());
         assert_eq!(history.timeline("b", 0, 2000, 100.0)[0].row, 0);

@@ -1,0 +1,336 @@
+//! The dashboard in a real browser: headless Chromium driven through WebDriver (Debian's chromedriver, with
+//! fantoccini) against a live node with the bridge and the IP log, two other nodes and a CLI subscriber, all on
+//! loopback (multicast pinned to 127.0.0.1 on a group port of this test's own). The page shows both peers,
+//! publishing from the page reaches the CLI subscriber, asking from the page shows both answers, and the IP
+//! history shows a host's change (reported from two loopback addresses by a tiny Python sender, as the old
+//! DynIP client sends it). A screenshot of each view is saved under the test output folder
+//! (`target/tmp/browser/`).
+//!
+//! Needs the built dashboard (`dist/`, `cargo xtask web`; `cargo xtask test` builds it first) and Chromium.
+
+use std::net::{TcpListener, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use herald_core::bridge::BridgeEvent;
+use herald_tests::{binary, Running, TempDir, PATIENCE};
+
+/// A free TCP port on loopback (bound then released).
+fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `herald ARGS... --interface 127.0.0.1 --group 239.255.72.68:GROUP` with its own state directory.
+fn herald(state: &TempDir, group: u16, args: &[&str]) -> Running {
+    let mut command = Command::new(binary("herald"));
+    command
+        .args(args)
+        .args(["--interface", "127.0.0.1", "--group"])
+        .arg(format!("239.255.72.68:{group}"))
+        .env("XDG_STATE_HOME", state.path())
+        .stdin(Stdio::null());
+    Running::start(command)
+}
+
+/// chromedriver on a free port, killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = free_tcp_port();
+        let child = Command::new("/usr/bin/chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start /usr/bin/chromedriver (apt install chromium-driver)");
+        let deadline = Instant::now() + PATIENCE;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn browser(driver: &Driver, profile: &TempDir) -> Client {
+    let options = serde_json::json!({
+        "binary": "/usr/bin/chromium",
+        "args": [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--disable-dev-shm-usage", "--window-size=1280,1800",
+            format!("--user-data-dir={}", profile.path().display()),
+        ],
+    });
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert("goog:chromeOptions".into(), options);
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a WebDriver session with headless Chromium")
+}
+
+/// The texts of the elements with `data-testid=testid`.
+async fn texts(client: &Client, testid: &str) -> Vec<String> {
+    let mut texts = Vec::new();
+    let found = client
+        .find_all(Locator::Css(&format!("[data-testid={testid}]")))
+        .await
+        .unwrap_or_default();
+    for element in found {
+        texts.push(element.text().await.unwrap_or_default());
+    }
+    texts
+}
+
+/// Waits until the texts of `testid` satisfy `wanted`.
+async fn wait_texts(client: &Client, what: &str, testid: &str, wanted: impl Fn(&[String]) -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let now = texts(client, testid).await;
+        if wanted(&now) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page never showed {what}; {testid}: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn fill(client: &Client, testid: &str, text: &str) {
+    let field = client
+        .find(Locator::Css(&format!("[data-testid={testid}]")))
+        .await
+        .unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Saves a screenshot of the section titled `id` as `name.png` in the test output folder.
+async fn screenshot(client: &Client, id: &str, name: &str) {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser");
+    std::fs::create_dir_all(&dir).unwrap();
+    let section = client
+        .find(Locator::Css(&format!("section[aria-labelledby={id}]")))
+        .await
+        .unwrap();
+    let png = section.screenshot().await.expect("a screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+/// The old DynIP client's datagram (the bare host name), sent from `source` by Python's socket module.
+fn legacy_report(host: &str, source: &str, port: u16) {
+    let script = format!(
+        "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('{source}', 0))\n\
+         s.sendto(b'{host}', ('127.0.0.1', {port}))\n"
+    );
+    let status = Command::new("python3")
+        .args(["-c", &script])
+        .status()
+        .expect("run python3");
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_peers_publishes_asks_and_ip_history_in_a_real_browser() {
+    let dist = workspace().join("dist");
+    assert!(
+        dist.join("index.html").is_file(),
+        "the dashboard is not built in {}: run `cargo xtask web` (cargo xtask test does)",
+        dist.display()
+    );
+    let state = TempDir::new("browser-state");
+    let group = 20_000 + (std::process::id() % 20_000) as u16;
+    let bridge_port = free_tcp_port().to_string();
+    let bridge = format!("127.0.0.1:{bridge_port}");
+    let dynip_port = free_udp_port();
+    let dynip = format!("127.0.0.1:{dynip_port}");
+    let db = state.join("iplog.db");
+    let dist_arg = dist.to_string_lossy().into_owned();
+    let _hub = herald(
+        &state,
+        group,
+        &[
+            "node",
+            "--name",
+            "hub",
+            "--bridge",
+            &bridge,
+            "--dynip",
+            &dynip,
+            "--db",
+            &db,
+            "--dashboard-dir",
+            &dist_arg,
+            "--heartbeat",
+            "200",
+            "--json",
+        ],
+    );
+    let _alpha = herald(
+        &state,
+        group,
+        &["node", "--name", "alpha", "--heartbeat", "200", "--json"],
+    );
+    let _bravo = herald(
+        &state,
+        group,
+        &["node", "--name", "bravo", "--heartbeat", "200", "--json"],
+    );
+    let subscriber = herald(
+        &state,
+        group,
+        &["subscribe", "news", "--count", "1", "--json"],
+    );
+
+    let driver = Driver::start();
+    let profile = TempDir::new("browser-profile");
+    let client = browser(&driver, &profile).await;
+    let deadline = Instant::now() + PATIENCE;
+    while client.goto(&format!("http://{bridge}/")).await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the bridge never served the page"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Peers: both appear, and the connection is live with the node's name.
+    wait_texts(&client, "the live connection", "connection-state", |t| {
+        t == ["Live"]
+    })
+    .await;
+    wait_texts(&client, "the node's name", "node-name", |t| t == ["hub"]).await;
+    wait_texts(&client, "alpha and bravo", "peer-name", |t| {
+        t.iter().any(|n| n == "alpha") && t.iter().any(|n| n == "bravo")
+    })
+    .await;
+    screenshot(&client, "peers-title", "peers").await;
+
+    // Publish from the page: the CLI subscriber prints it (published again until the hub knows the
+    // subscriber's topic from its beacon).
+    fill(&client, "publish-topic", "news").await;
+    fill(&client, "publish-body", "from the page").await;
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        click(&client, "[data-testid=publish-button]").await;
+        let got = subscriber.try_take(|e| {
+            matches!(e, BridgeEvent::Message(m) if m.payload.as_text() == Some("from the page"))
+        });
+        if got.is_some() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the CLI subscriber never got the page's message"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(texts(&client, "action-error").await.is_empty());
+    // The page's own subscription shows the page's message in its feed.
+    fill(&client, "subscribe-topic", "news").await;
+    click(&client, "[data-testid=subscribe-button]").await;
+    wait_texts(&client, "the subscription", "subscription", |t| {
+        t.iter().any(|s| s.starts_with("news"))
+    })
+    .await;
+    click(&client, "[data-testid=publish-button]").await;
+    wait_texts(&client, "the message in the feed", "feed-body", |t| {
+        t.iter().any(|b| b == "from the page")
+    })
+    .await;
+    screenshot(&client, "messages-title", "messages").await;
+
+    // Ask alpha and bravo: both answer the built-in ping.
+    let boxes = client
+        .find_all(Locator::XPath("//label[contains(@class,'choice')][normalize-space()='alpha' or normalize-space()='bravo']/input"))
+        .await
+        .unwrap();
+    assert_eq!(boxes.len(), 2, "alpha's and bravo's boxes");
+    for element in &boxes {
+        element.click().await.unwrap();
+    }
+    fill(&client, "ask-question", "ping").await;
+    click(&client, "[data-testid=ask-button]").await;
+    wait_texts(&client, "both answers", "ask-state", |t| {
+        t == ["answered", "answered"]
+    })
+    .await;
+    let outcomes = texts(&client, "ask-outcome").await;
+    assert!(outcomes.iter().all(|o| o.contains("pong")), "{outcomes:?}");
+    screenshot(&client, "ask-title", "ask").await;
+
+    // IP history: a host reports from one address, the page loads the history, then the host moves and the
+    // change appears live.
+    legacy_report("roamer", "127.0.0.2", dynip_port);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        click(&client, "[data-testid=history-button]").await;
+        if texts(&client, "history-ip")
+            .await
+            .iter()
+            .any(|ip| ip == "127.0.0.2")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the history never showed roamer's first address"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    legacy_report("roamer", "127.0.0.3", dynip_port);
+    wait_texts(&client, "roamer's move", "history-ip", |t| {
+        t.iter().any(|ip| ip == "127.0.0.2") && t.iter().any(|ip| ip == "127.0.0.3")
+    })
+    .await;
+    assert!(texts(&client, "timeline-bar").await.len() >= 2);
+    screenshot(&client, "history-title", "history").await;
+    screenshot(&client, "log-title", "log").await;
+    client.close().await.unwrap();
+}
