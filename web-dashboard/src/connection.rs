@@ -70,6 +70,11 @@ pub fn start(context: DashContext) {
 }
 
 /// The WebSocket URL of the bridge that served this page.
+/// The host (and port) that served this page: the bridge's address.
+pub fn bridge_host() -> Option<String> {
+    web_sys::window()?.location().host().ok()
+}
+
 fn bridge_url() -> Option<String> {
     let location = web_sys::window()?.location();
     let scheme = if location.protocol().ok()? == "https:" {

@@ -73,6 +73,13 @@ pub fn MessagesView() -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     };
+    // Topics to choose from: what peers subscribe to and what this page subscribed to.
+    let known_topics = move || {
+        dash.with(|dash| dash.known_topics())
+            .into_iter()
+            .map(|topic| view! { <option value=topic/> })
+            .collect::<Vec<_>>()
+    };
     let paused = move || dash.with(|dash| dash.feed.is_paused());
     let held = move || dash.with(|dash| dash.feed.held());
     view! {
@@ -88,8 +95,9 @@ pub fn MessagesView() -> impl IntoView {
                 <ErrorNote action=Action::Subscribe/>
             </form>
             <form class="controls" on:submit=publish>
+                <datalist id="known-topics">{known_topics}</datalist>
                 <label>"Topic "
-                    <input type="text" placeholder="chat" required data-testid="publish-topic"
+                    <input type="text" placeholder="chat" required data-testid="publish-topic" list="known-topics"
                         prop:value=move || topic.get() on:input=move |ev| topic.set(event_target_value(&ev))/>
                 </label>
                 <label>"Message (text or JSON) "

@@ -96,6 +96,13 @@ impl Dashboard {
         BridgeRequest { id, command }
     }
 
+    /// Topic patterns known on the LAN (live peers' subscriptions and this page's), for choosing a topic.
+    pub fn known_topics(&self) -> BTreeSet<String> {
+        let mut topics = self.subscriptions.clone();
+        topics.extend(self.peers.topics());
+        topics
+    }
+
     /// Requests sent and not answered yet.
     pub fn pending(&self) -> usize {
         self.pending.len()

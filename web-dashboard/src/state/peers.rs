@@ -81,6 +81,14 @@ impl PeerTable {
             .collect()
     }
 
+    /// Every topic pattern live peers subscribe to.
+    pub fn topics(&self) -> impl Iterator<Item = String> + '_ {
+        self.peers
+            .values()
+            .filter(|p| p.state == PeerState::Live)
+            .flat_map(|p| p.topics.iter().cloned())
+    }
+
     /// Peers known, live or not.
     pub fn len(&self) -> usize {
         self.peers.len()
