@@ -238,6 +238,8 @@ async fn the_dashboard_shows_peers_publishes_asks_and_ip_history_in_a_real_brows
         assert!(Instant::now() < deadline, "the bridge never listened");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The browser itself is warm (as a user's is); the page's cache is empty.
+    client.goto("about:blank").await.unwrap();
     let loading = Instant::now();
     client.goto(&format!("http://{bridge}/")).await.unwrap();
     wait_texts(&client, "the title", "app-title", |t| t == ["Herald"]).await;
