@@ -13,9 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use herald_core::bridge::{MessageEvent, Targets};
-use herald_core::frame::{self, Frame, Publish, RefuseReason};
+use herald_core::frame::{self, Frame, RefuseReason};
 use herald_core::{NodeId, Payload};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -91,6 +90,21 @@ pub(crate) struct MessagingState {
     /// match); dropped ones are pruned.
     streams: Mutex<Vec<(Vec<TopicPattern>, Arc<StreamQueue>)>>,
     seq: AtomicU64,
+    /// Bumped after every change to `links` or `routes`, so [`FanOut`] knows when to look again.
+    generation: AtomicU64,
+    /// Where the last topic published goes. Held for one publish's queueing, never across an `.await`.
+    fanout: Mutex<FanOut>,
+}
+
+/// The subscribers of the topic published last and their links, kept while nothing changes, so a run of
+/// messages on one topic looks nothing up per message; and the buffer messages are encoded in.
+#[derive(Default)]
+struct FanOut {
+    topic: Option<Arc<str>>,
+    generation: u64,
+    /// Each subscriber, with its open link when it had one.
+    targets: Vec<(NodeId, Option<LinkSender>)>,
+    scratch: Vec<u8>,
 }
 
 /// A stream of the messages on some patterns, lossless: a reader that falls behind slows its own links (see
@@ -354,6 +368,8 @@ impl MessagingState {
             answer_slots: Arc::new(Semaphore::new(MAX_CONCURRENT_ANSWERS)),
             streams: Mutex::new(Vec::new()),
             seq: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
+            fanout: Mutex::new(FanOut::default()),
         }
     }
 
@@ -376,6 +392,11 @@ impl MessagingState {
             queue,
             taken: VecDeque::new(),
         }
+    }
+
+    /// Records that `links` or `routes` changed (call after the change).
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// Topic messages dropped for slow subscribers so far, on open links and closed ones.
@@ -429,6 +450,7 @@ impl MessagingState {
                 .dropped_for_slow
                 .fetch_add(sender.dropped(), Ordering::Relaxed);
             sender.close();
+            self.changed();
         }
         lock(&self.failures).remove(node);
         self.asking.node_gone(*node, None);
@@ -440,6 +462,7 @@ impl MessagingState {
             let _ = sender.try_send(Frame::Bye);
             sender.close();
         }
+        self.changed();
     }
 }
 
@@ -457,6 +480,7 @@ pub(crate) fn on_peer_event(shared: &Arc<Shared>, event: &PeerEvent) {
             messaging.forget(&node);
             lock(&messaging.refused).remove(&node);
             lock(&messaging.routes).remove_subscriber(&node);
+            messaging.changed();
             readmit_refused(shared);
         }
         PeerChange::Joined | PeerChange::Changed { .. } => {
@@ -466,32 +490,37 @@ pub(crate) fn on_peer_event(shared: &Arc<Shared>, event: &PeerEvent) {
                 .iter()
                 .filter_map(|t| TopicPattern::parse(t).ok())
                 .collect();
-            let mut refusals = Vec::new();
-            {
-                let mut routes = lock(&messaging.routes);
-                for old in routes.patterns_of(&node) {
-                    if !wanted.contains(&old) {
-                        routes.unsubscribe(&old, &node);
-                    }
-                }
-                let mut refused = lock(&messaging.refused);
-                refused.remove(&node);
-                for pattern in wanted {
-                    if let Err(SubscribeError::Limit { limit, .. }) =
-                        routes.subscribe(&pattern, node)
-                    {
-                        refused.entry(node).or_default().insert(pattern.clone());
-                        refusals.push((pattern, limit));
-                    }
-                }
-            }
-            for (pattern, limit) in refusals {
-                refuse_subscriber(shared, &event.peer.name, node, &pattern, limit);
-            }
+            set_patterns(shared, node, &event.peer.name, wanted);
             if event.change != PeerChange::Joined {
                 readmit_refused(shared);
             }
         }
+    }
+}
+
+/// Makes `wanted` the patterns `node` subscribes to, refusing (and telling it) those beyond the bound.
+fn set_patterns(shared: &Arc<Shared>, node: NodeId, name: &str, wanted: BTreeSet<TopicPattern>) {
+    let messaging = &shared.messaging;
+    let mut refusals = Vec::new();
+    {
+        let mut routes = lock(&messaging.routes);
+        for old in routes.patterns_of(&node) {
+            if !wanted.contains(&old) {
+                routes.unsubscribe(&old, &node);
+            }
+        }
+        let mut refused = lock(&messaging.refused);
+        refused.remove(&node);
+        for pattern in wanted {
+            if let Err(SubscribeError::Limit { limit, .. }) = routes.subscribe(&pattern, node) {
+                refused.entry(node).or_default().insert(pattern.clone());
+                refusals.push((pattern, limit));
+            }
+        }
+    }
+    messaging.changed();
+    for (pattern, limit) in refusals {
+        refuse_subscriber(shared, name, node, &pattern, limit);
     }
 }
 
@@ -534,6 +563,8 @@ fn readmit_refused(shared: &Shared) {
         });
         !patterns.is_empty()
     });
+    drop(routes);
+    messaging.changed();
 }
 
 /// Publishes on `topic`: to local subscribers (their streams, else as a node event) and to every live peer
@@ -549,16 +580,60 @@ pub(crate) async fn publish(
     bump(&messaging.counters.published);
     let seq = messaging.seq.fetch_add(1, Ordering::Relaxed) + 1;
     let mut reached = 0;
-    let subscribers = messaging.subscribers(topic);
-    let local = messaging.wants(topic);
-    let (encoded, payload) = if subscribers.is_empty() {
-        (None, payload)
-    } else {
-        let (encoded, payload) =
-            encode_publish(topic, seq, payload, messaging.link_config.max_frame)?;
-        (Some(encoded), payload)
-    };
-    if local {
+    // Queue on every open link at once (no waiting under the lock); links to open, and links whose queue is
+    // full under `Block`, are dealt with afterwards.
+    let mut unlinked = Vec::new();
+    let mut full = Vec::new();
+    let mut queued = 0u64;
+    let mut not_queued = 0u64;
+    let mut encoded = None;
+    {
+        let mut fanout = lock(&messaging.fanout);
+        let fanout = &mut *fanout;
+        let generation = messaging.generation.load(Ordering::Acquire);
+        if fanout.generation != generation || fanout.topic.as_deref() != Some(topic) {
+            let subscribers = messaging.subscribers(topic);
+            let links = lock(&messaging.links);
+            fanout.targets.clear();
+            fanout.targets.extend(subscribers.iter().map(|node| {
+                let sender = links.get(node).filter(|s| !s.is_closed()).cloned();
+                (*node, sender)
+            }));
+            fanout.topic = Some(topic.into());
+            fanout.generation = generation;
+        }
+        if !fanout.targets.is_empty() {
+            fanout.scratch.clear();
+            frame::encode_publish(
+                topic,
+                seq,
+                payload.as_bytes(),
+                &mut fanout.scratch,
+                messaging.link_config.max_frame,
+            )
+            .map_err(|err| PublishError::TooLarge(err.to_string()))?;
+            let publish = EncodedPublish {
+                topic: fanout.topic.clone().expect("set above"),
+                bytes: fanout.scratch.as_slice().into(),
+            };
+            for (node, sender) in &fanout.targets {
+                let Some(sender) = sender.as_ref().filter(|s| !s.is_closed()) else {
+                    unlinked.push(*node);
+                    continue;
+                };
+                match sender.try_publish(publish.clone()) {
+                    Ok(None) => queued += 1,
+                    Ok(Some(back)) => full.push((sender.clone(), back)),
+                    Err(err) => {
+                        not_queued += 1;
+                        tracing::debug!(peer = %node, %err, "message not queued");
+                    }
+                }
+            }
+            encoded = Some(publish);
+        }
+    }
+    if messaging.wants(topic) {
         let event = MessageEvent {
             from: shared.node_id,
             from_name: shared.config.name.clone(),
@@ -585,38 +660,13 @@ pub(crate) async fn publish(
         }
         reached += 1;
     }
-    let Some(encoded) = encoded else {
-        return Ok(reached);
-    };
-    // Queue on every open link at once (no waiting under the lock); links to open, and links whose queue is
-    // full under `Block`, are dealt with afterwards.
-    let mut unlinked = Vec::new();
-    let mut full = Vec::new();
-    let mut queued = 0u64;
-    let mut not_queued = 0u64;
-    {
-        let links = lock(&messaging.links);
-        for node in subscribers.iter() {
-            let Some(sender) = links.get(node).filter(|s| !s.is_closed()) else {
-                unlinked.push(*node);
-                continue;
-            };
-            match sender.try_publish(encoded.clone()) {
-                Ok(None) => queued += 1,
-                Ok(Some(back)) => full.push((sender.clone(), back)),
-                Err(err) => {
-                    not_queued += 1;
-                    tracing::debug!(peer = %node, %err, "message not queued");
-                }
+    if let Some(encoded) = encoded {
+        for node in unlinked {
+            match link_to(shared, &node) {
+                Some(sender) => full.push((sender, encoded.clone())),
+                None => not_queued += 1,
             }
         }
-    }
-    for node in unlinked {
-        let Some(sender) = link_to(shared, &node) else {
-            not_queued += 1;
-            continue;
-        };
-        full.push((sender, encoded.clone()));
     }
     for (sender, publish) in full {
         match sender.send_publish(publish).await {
@@ -640,40 +690,6 @@ pub(crate) async fn publish(
             .fetch_add(not_queued, Ordering::Relaxed);
     }
     Ok(reached + queued as usize)
-}
-
-/// Encodes a topic message once for every link; gives the payload back for local delivery.
-fn encode_publish(
-    topic: &str,
-    seq: u64,
-    payload: Payload,
-    max_frame: usize,
-) -> Result<(EncodedPublish, Payload), PublishError> {
-    let frame = Frame::Publish(Publish {
-        topic: topic.to_owned(),
-        seq,
-        payload,
-    });
-    let mut bytes = Vec::with_capacity(topic.len() + frame_payload_len(&frame) + 16);
-    let encoded = frame::encode(&frame, &mut bytes, max_frame);
-    let Frame::Publish(Publish { payload, .. }) = frame else {
-        unreachable!("built above")
-    };
-    if let Err(err) = encoded {
-        return Err(PublishError::TooLarge(err.to_string()));
-    }
-    let publish = EncodedPublish {
-        topic: topic.into(),
-        bytes: Bytes::from(bytes),
-    };
-    Ok((publish, payload))
-}
-
-fn frame_payload_len(frame: &Frame) -> usize {
-    match frame {
-        Frame::Publish(publish) => publish.payload.len(),
-        _ => 0,
-    }
 }
 
 /// Sends a direct message to each target name (every live peer that takes links, for `Targets::All`).
@@ -748,6 +764,7 @@ pub(crate) fn sender_for(shared: &Arc<Shared>, peer: &LinkTarget) -> Option<Link
             .fetch_add(old.dropped(), Ordering::Relaxed);
     }
     drop(links);
+    messaging.changed();
     let (shared, queued, node_id, name) = (
         shared.clone(),
         sender.clone(),

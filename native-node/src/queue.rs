@@ -12,7 +12,6 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use herald_core::frame::Frame;
 
 /// Default capacity, in frames, of a link's outbound queue.
@@ -52,7 +51,7 @@ pub struct EncodedPublish {
     /// The topic, for drop counts and `Missed` notices.
     pub topic: Arc<str>,
     /// The whole frame as it goes on the wire: length prefix, version byte and body.
-    pub bytes: Bytes,
+    pub bytes: Arc<[u8]>,
 }
 
 /// One entry of an outbound queue: a frame still to encode, or a topic message encoded by its publisher.
@@ -218,7 +217,7 @@ mod tests {
     fn encoded(topic: &str, seq: u64) -> EncodedPublish {
         EncodedPublish {
             topic: topic.into(),
-            bytes: Bytes::from(format!("{topic}{seq}")),
+            bytes: format!("{topic}{seq}").as_bytes().into(),
         }
     }
 
