@@ -7,6 +7,11 @@
 //! order of one TCP stream. A link to a peer that left or was lost is closed. A peer that cannot be reached is
 //! retried with a backoff from [`RECONNECT_BACKOFF_MIN`] doubling to [`RECONNECT_BACKOFF_MAX`]; copies
 //! meanwhile are counted as not queued.
+//!
+//! Who subscribes to what comes from beacons, and over links for what a beacon cannot hold: a node sends its
+//! whole subscription list (as `Subscribe` frames) on every link it accepts, then each later `Subscribe` or
+//! `Unsubscribe`. A publisher opens a link at once to a peer whose beacon says `more_topics`, so it learns the
+//! rest before it publishes; its routes are the beacon's topics together with what came over the link.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +30,7 @@ use crate::asking::Asking;
 use crate::clock::unix_ms;
 use crate::discovery::peers::{LinkTarget, PeerChange, PeerEvent};
 use crate::link::connection::{connect_queued, Established, LinkConfig};
-use crate::link::LinkSender;
+use crate::link::{LinkPeer, LinkSender};
 use crate::node::{NodeEvent, Shared};
 use crate::queue::{EncodedPublish, OverflowPolicy};
 use crate::stats::{bump, MessagingCounters};
@@ -38,6 +43,12 @@ pub const SUBSCRIPTION_CAPACITY: usize = 4096;
 
 /// Frames a link reader decodes and hands on per wake-up at most.
 pub const READ_BATCH: usize = 1024;
+
+/// Patterns a peer may announce over links beyond its beacon; more are ignored (and logged).
+pub const MAX_LINK_PATTERNS: usize = 4096;
+
+/// Patterns per `Subscribe` frame when a node sends its whole list (255-byte patterns keep it under 64 KiB).
+pub const PATTERNS_PER_FRAME: usize = 256;
 
 /// How long after a first failed connection a peer is left alone; each further failure doubles it.
 pub const RECONNECT_BACKOFF_MIN: Duration = Duration::from_millis(250);
@@ -84,6 +95,11 @@ pub(crate) struct MessagingState {
     routes: Mutex<Subscriptions<NodeId>>,
     /// Patterns refused to a peer by the bound, retried when a subscriber goes away.
     refused: Mutex<BTreeMap<NodeId, BTreeSet<TopicPattern>>>,
+    /// Patterns peers announced over links (`Subscribe`/`Unsubscribe`), beside their beacons' topics.
+    link_patterns: Mutex<HashMap<NodeId, BTreeSet<TopicPattern>>>,
+    /// Links other nodes opened to this one, where this node's subscription changes are sent. Locked inside
+    /// `subscriptions`, so a change and the list sent to a new link never cross.
+    accepted: Mutex<Vec<LinkSender>>,
     pub asking: Asking,
     pub answer_slots: Arc<Semaphore>,
     /// Readers' streams, each with its patterns (a message goes to a stream once, whichever of its patterns
@@ -364,6 +380,8 @@ impl MessagingState {
             subscriptions: Mutex::new(BTreeSet::new()),
             routes: Mutex::new(Subscriptions::new(subscriber_limit)),
             refused: Mutex::new(BTreeMap::new()),
+            link_patterns: Mutex::new(HashMap::new()),
+            accepted: Mutex::new(Vec::new()),
             asking: Asking::new(DEFAULT_MAX_PENDING),
             answer_slots: Arc::new(Semaphore::new(MAX_CONCURRENT_ANSWERS)),
             streams: Mutex::new(Vec::new()),
@@ -375,7 +393,26 @@ impl MessagingState {
 
     /// Adds a local subscription; true if it is new.
     pub fn subscribe(&self, pattern: TopicPattern) -> bool {
-        lock(&self.subscriptions).insert(pattern)
+        let mut subscriptions = lock(&self.subscriptions);
+        let new = subscriptions.insert(pattern.clone());
+        if new {
+            self.tell_accepted(Frame::Subscribe {
+                topics: vec![pattern.to_string()],
+            });
+        }
+        new
+    }
+
+    /// Sends a subscription change on every accepted link (closed ones are pruned). Call with the
+    /// subscriptions locked.
+    fn tell_accepted(&self, frame: Frame) {
+        let mut accepted = lock(&self.accepted);
+        accepted.retain(|link| !link.is_closed());
+        for link in accepted.iter() {
+            if let Err(err) = link.try_send(frame.clone()) {
+                tracing::debug!(%err, "subscription change not sent");
+            }
+        }
     }
 
     /// A new stream of the messages matching any of `patterns` (they must also be subscribed).
@@ -419,7 +456,14 @@ impl MessagingState {
 
     /// Removes a local subscription; true if it was there.
     pub fn unsubscribe(&self, pattern: &TopicPattern) -> bool {
-        lock(&self.subscriptions).remove(pattern)
+        let mut subscriptions = lock(&self.subscriptions);
+        let removed = subscriptions.remove(pattern);
+        if removed {
+            self.tell_accepted(Frame::Unsubscribe {
+                topics: vec![pattern.to_string()],
+            });
+        }
+        removed
     }
 
     /// The local subscriptions, as announced in beacons.
@@ -479,18 +523,27 @@ pub(crate) fn on_peer_event(shared: &Arc<Shared>, event: &PeerEvent) {
         PeerChange::Left | PeerChange::Lost => {
             messaging.forget(&node);
             lock(&messaging.refused).remove(&node);
+            lock(&messaging.link_patterns).remove(&node);
             lock(&messaging.routes).remove_subscriber(&node);
             messaging.changed();
             readmit_refused(shared);
         }
         PeerChange::Joined | PeerChange::Changed { .. } => {
-            let wanted: BTreeSet<TopicPattern> = event
+            let mut wanted: BTreeSet<TopicPattern> = event
                 .peer
                 .topics
                 .iter()
                 .filter_map(|t| TopicPattern::parse(t).ok())
                 .collect();
+            if let Some(more) = lock(&messaging.link_patterns).get(&node) {
+                wanted.extend(more.iter().cloned());
+            }
             set_patterns(shared, node, &event.peer.name, wanted);
+            // Its beacon could not hold every pattern: open the link now, the rest comes over it.
+            let target = shared.table().target(&node);
+            if let Some(target) = target.filter(|_| shared.table().more_topics(&node)) {
+                sender_for(shared, &target);
+            }
             if event.change != PeerChange::Joined {
                 readmit_refused(shared);
             }
@@ -498,7 +551,7 @@ pub(crate) fn on_peer_event(shared: &Arc<Shared>, event: &PeerEvent) {
     }
 }
 
-/// Makes `wanted` the patterns `node` subscribes to, refusing (and telling it) those beyond the bound.
+/// Makes `wanted` the patterns `node` subscribes to, refusing (and telling it, once) those beyond the bound.
 fn set_patterns(shared: &Arc<Shared>, node: NodeId, name: &str, wanted: BTreeSet<TopicPattern>) {
     let messaging = &shared.messaging;
     let mut refusals = Vec::new();
@@ -510,11 +563,14 @@ fn set_patterns(shared: &Arc<Shared>, node: NodeId, name: &str, wanted: BTreeSet
             }
         }
         let mut refused = lock(&messaging.refused);
-        refused.remove(&node);
+        // A pattern already refused is not refused (counted, told) again.
+        let before = refused.remove(&node).unwrap_or_default();
         for pattern in wanted {
             if let Err(SubscribeError::Limit { limit, .. }) = routes.subscribe(&pattern, node) {
                 refused.entry(node).or_default().insert(pattern.clone());
-                refusals.push((pattern, limit));
+                if !before.contains(&pattern) {
+                    refusals.push((pattern, limit));
+                }
             }
         }
     }
@@ -777,6 +833,8 @@ pub(crate) fn sender_for(shared: &Arc<Shared>, peer: &LinkTarget) -> Option<Link
             Ok(link) => {
                 bump(&shared.messaging.counters.links_opened);
                 lock(&shared.messaging.failures).remove(&node_id);
+                // The peer sends its whole list on this new link: what an older link said is replaced.
+                lock(&shared.messaging.link_patterns).remove(&node_id);
                 tracing::debug!(peer = %name, %addr, "link opened");
                 serve(shared.clone(), link).await;
                 // Questions sent over this link cannot be answered any more.
@@ -816,6 +874,74 @@ pub(crate) fn sender_for(shared: &Arc<Shared>, peer: &LinkTarget) -> Option<Link
 /// Hands a direct message (no topic) to this node's event stream.
 fn deliver_direct(shared: &Shared, event: MessageEvent) {
     shared.emit(NodeEvent::Message(event));
+}
+
+/// A peer's `Subscribe` (`add`) or `Unsubscribe` over a link: its routes become its beacon's topics together
+/// with every pattern it announced over links. Ignored for a peer not (or no longer) in the peer table.
+fn on_link_patterns(shared: &Arc<Shared>, from: &LinkPeer, topics: Vec<String>, add: bool) {
+    let messaging = &shared.messaging;
+    let Some(beacon_topics) = shared
+        .table()
+        .by_name(&from.name)
+        .filter(|p| p.node_id == from.node_id)
+        .map(|p| p.topics.clone())
+    else {
+        tracing::debug!(peer = %from.name, "subscription change from a peer not in the table; ignored");
+        return;
+    };
+    let mut wanted: BTreeSet<TopicPattern> = beacon_topics
+        .iter()
+        .filter_map(|t| TopicPattern::parse(t).ok())
+        .collect();
+    {
+        let mut link_patterns = lock(&messaging.link_patterns);
+        let patterns = link_patterns.entry(from.node_id).or_default();
+        for topic in topics {
+            let Ok(pattern) = TopicPattern::parse(&topic) else {
+                tracing::debug!(peer = %from.name, %topic, "not a valid pattern; ignored");
+                continue;
+            };
+            if !add {
+                patterns.remove(&pattern);
+            } else if patterns.len() < MAX_LINK_PATTERNS {
+                patterns.insert(pattern);
+            } else {
+                tracing::warn!(peer = %from.name, max = MAX_LINK_PATTERNS, "too many patterns announced over links; ignored");
+            }
+        }
+        wanted.extend(patterns.iter().cloned());
+    }
+    set_patterns(shared, from.node_id, &from.name, wanted);
+}
+
+/// Serves a link another node opened to this one: it is told this node's whole subscription list first (and
+/// every change after), then read like any link.
+pub(crate) async fn serve_accepted(shared: Arc<Shared>, link: Established) {
+    {
+        let messaging = &shared.messaging;
+        let subscriptions = lock(&messaging.subscriptions);
+        let patterns: Vec<String> = subscriptions.iter().map(|p| p.to_string()).collect();
+        // At least one frame, even empty: the peer dropped what an older link said and reroutes on it.
+        let mut chunks = patterns.chunks(PATTERNS_PER_FRAME).peekable();
+        if chunks.peek().is_none() {
+            let _ = link
+                .sender
+                .try_send(Frame::Subscribe { topics: Vec::new() });
+        }
+        for chunk in chunks {
+            if let Err(err) = link.sender.try_send(Frame::Subscribe {
+                topics: chunk.to_vec(),
+            }) {
+                tracing::debug!(peer = %link.peer.name, %err, "subscription list not sent");
+            }
+        }
+        let mut accepted = lock(&messaging.accepted);
+        accepted.retain(|l| !l.is_closed());
+        accepted.push(link.sender.clone());
+        drop(accepted);
+        drop(subscriptions);
+    }
+    serve(shared, link).await;
 }
 
 /// Reads one link until it closes: topic messages go to the matching subscription streams (else to the event
@@ -929,7 +1055,9 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut link: Established) {
                     open = false;
                     break;
                 }
-                Frame::Pong { .. } | Frame::Subscribe { .. } | Frame::Unsubscribe { .. } => {}
+                Frame::Subscribe { topics } => on_link_patterns(&shared, &from, topics, true),
+                Frame::Unsubscribe { topics } => on_link_patterns(&shared, &from, topics, false),
+                Frame::Pong { .. } => {}
                 frame @ (Frame::Hello(_) | Frame::Proof { .. } | Frame::Error { .. }) => {
                     bump(&counters.unexpected_frames);
                     tracing::info!(peer = %from.name, frame = ?std::mem::discriminant(&frame), "unexpected frame on an open link; ignored");

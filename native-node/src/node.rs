@@ -366,7 +366,7 @@ impl Node {
             while let Some(Inbound { link, permit }) = inbound_rx.recv().await {
                 let shared = serving.clone();
                 serving.tasks.spawn(async move {
-                    messaging::serve(shared, link).await;
+                    messaging::serve_accepted(shared, link).await;
                     drop(permit);
                 });
             }
