@@ -143,11 +143,19 @@ pub async fn run(
     // Each subscriber's count now includes the warm-up message.
     let warmed = subscribers as u64;
 
-    let payload = vec![0u8; size];
+    // The publisher runs as a task on the runtime, like the subscribers' readers (not on the main thread).
+    let publisher = Arc::new(publisher);
+    let publishing = publisher.clone();
     let start = Instant::now();
-    for _ in 0..messages {
-        publisher.publish("bench", payload.as_slice()).await?;
-    }
+    tokio::spawn(async move {
+        let payload = vec![0u8; size];
+        for _ in 0..messages {
+            publishing.publish("bench", payload.as_slice()).await?;
+        }
+        anyhow::Ok(())
+    })
+    .await??;
+    let publisher = Arc::into_inner(publisher).expect("the publishing task is done");
     let expected = messages * subscribers as u64;
     let patience = Instant::now() + Duration::from_secs(60);
     loop {
