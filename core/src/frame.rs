@@ -214,6 +214,11 @@ pub enum ErrorCode {
 /// Fails with [`EncodeError::TooLarge`] when the frame would exceed `max` (usually [`MAX_FRAME_LEN`]); `out`
 /// is then left as it was.
 pub fn encode(frame: &Frame, out: &mut Vec<u8>, max: usize) -> Result<(), EncodeError> {
+    append(frame, out, max)
+}
+
+/// Appends the header and the postcard body of `frame` (a [`Frame`], or a borrowed mirror of one).
+fn append<F: Serialize>(frame: &F, out: &mut Vec<u8>, max: usize) -> Result<(), EncodeError> {
     let start = out.len();
     out.extend_from_slice(&[0, 0, 0, 0, PROTOCOL_VERSION]);
     if let Err(err) = postcard::to_extend(frame, AppendTo(out)) {
@@ -227,6 +232,50 @@ pub fn encode(frame: &Frame, out: &mut Vec<u8>, max: usize) -> Result<(), Encode
     }
     out[start..start + 4].copy_from_slice(&(len as u32).to_be_bytes());
     Ok(())
+}
+
+/// Appends one encoded [`Frame::Publish`] to `out`, from borrowed parts: the same bytes as [`encode`] of the
+/// frame, without building it (a publisher encodes each message once, straight from the caller's data).
+pub fn encode_publish(
+    topic: &str,
+    seq: u64,
+    payload: &[u8],
+    out: &mut Vec<u8>,
+    max: usize,
+) -> Result<(), EncodeError> {
+    /// [`Frame`]'s variants up to `Publish`, so serde gives `Publish` the same variant index.
+    #[derive(Serialize)]
+    enum FrameRef<'a> {
+        #[allow(dead_code)]
+        Hello,
+        #[allow(dead_code)]
+        Proof,
+        #[allow(dead_code)]
+        Subscribe,
+        #[allow(dead_code)]
+        Unsubscribe,
+        Publish(PublishRef<'a>),
+    }
+    /// [`Publish`] with borrowed fields.
+    #[derive(Serialize)]
+    struct PublishRef<'a> {
+        topic: &'a str,
+        seq: u64,
+        payload: BytesRef<'a>,
+    }
+    /// Serialized like [`Payload`]: a byte string.
+    struct BytesRef<'a>(&'a [u8]);
+    impl Serialize for BytesRef<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.serialize_bytes(self.0)
+        }
+    }
+    let frame = FrameRef::Publish(PublishRef {
+        topic,
+        seq,
+        payload: BytesRef(payload),
+    });
+    append(&frame, out, max)
 }
 
 /// Lets postcard append to a borrowed buffer, so batching needs no intermediate allocation.
@@ -336,6 +385,15 @@ mod tests {
         }
 
         #[test]
+        fn a_publish_encoded_from_its_parts_is_the_publish_frame(publish: Publish) {
+            let mut parts = vec![9];
+            encode_publish(&publish.topic, publish.seq, publish.payload.as_bytes(), &mut parts, MAX_FRAME_LEN).unwrap();
+            let mut whole = vec![9];
+            encode(&Frame::Publish(publish), &mut whole, MAX_FRAME_LEN).unwrap();
+            prop_assert_eq!(parts, whole);
+        }
+
+        #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
             let _ = decode(&bytes, MAX_FRAME_LEN);
         }
@@ -376,6 +434,9 @@ mod tests {
     fn encoding_over_the_limit_fails_and_leaves_the_buffer_alone() {
         let mut buf = vec![1, 2, 3];
         let err = encode(&publish(100), &mut buf, 64).unwrap_err();
+        assert!(matches!(err, EncodeError::TooLarge { max: 64, .. }));
+        assert_eq!(buf, vec![1, 2, 3]);
+        let err = encode_publish("t", 1, &[0; 100], &mut buf, 64).unwrap_err();
         assert!(matches!(err, EncodeError::TooLarge { max: 64, .. }));
         assert_eq!(buf, vec![1, 2, 3]);
         assert!(encode(&publish(MAX_FRAME_LEN), &mut Vec::new(), MAX_FRAME_LEN).is_err());

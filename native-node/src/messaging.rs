@@ -7,16 +7,22 @@
 //! order of one TCP stream. A link to a peer that left or was lost is closed. A peer that cannot be reached is
 //! retried with a backoff from [`RECONNECT_BACKOFF_MIN`] doubling to [`RECONNECT_BACKOFF_MAX`]; copies
 //! meanwhile are counted as not queued.
+//!
+//! Who subscribes to what comes from beacons, and over links for what a beacon cannot hold: a node sends its
+//! whole subscription list (as `Subscribe` frames) on every link it accepts, then each later `Subscribe` or
+//! `Unsubscribe`. A publisher opens a link at once to a peer whose beacon says `more_topics`, so it learns the
+//! rest before it publishes; its routes are the beacon's topics together with what came over the link.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use herald_core::bridge::{MessageEvent, Targets};
-use herald_core::frame::{Frame, Publish, RefuseReason};
+use herald_core::frame::{self, Frame, RefuseReason};
 use herald_core::{NodeId, Payload};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
 
 use crate::answering::MAX_CONCURRENT_ANSWERS;
 use crate::ask::DEFAULT_MAX_PENDING;
@@ -24,15 +30,25 @@ use crate::asking::Asking;
 use crate::clock::unix_ms;
 use crate::discovery::peers::{LinkTarget, PeerChange, PeerEvent};
 use crate::link::connection::{connect_queued, Established, LinkConfig};
-use crate::link::LinkSender;
+use crate::link::{LinkPeer, LinkSender};
 use crate::node::{NodeEvent, Shared};
-use crate::queue::OverflowPolicy;
+use crate::queue::{EncodedPublish, OverflowPolicy};
 use crate::stats::{bump, MessagingCounters};
 use crate::topics::{validate_topic, SubscribeError, Subscriptions, TopicError, TopicPattern};
 
 /// Messages a [`Subscription`] holds for a reader that is behind; when full, the link reader waits (and with it
-/// the TCP link, so the publisher's overflow policy decides: wait, or drop the oldest and send `Missed`).
+/// the TCP link, so the publisher's overflow policy decides: wait, or drop the oldest and send `Missed`). The
+/// reader takes what is queued in one go, so at most twice this many are held per stream.
 pub const SUBSCRIPTION_CAPACITY: usize = 4096;
+
+/// Frames a link reader decodes and hands on per wake-up at most.
+pub const READ_BATCH: usize = 1024;
+
+/// Patterns a peer may announce over links beyond its beacon; more are ignored (and logged).
+pub const MAX_LINK_PATTERNS: usize = 4096;
+
+/// Patterns per `Subscribe` frame when a node sends its whole list (255-byte patterns keep it under 64 KiB).
+pub const PATTERNS_PER_FRAME: usize = 256;
 
 /// How long after a first failed connection a peer is left alone; each further failure doubles it.
 pub const RECONNECT_BACKOFF_MIN: Duration = Duration::from_millis(250);
@@ -45,6 +61,9 @@ pub enum PublishError {
     /// The topic is not a valid topic name.
     #[error(transparent)]
     Topic(#[from] TopicError),
+    /// The message does not fit in one frame (see the link's maximum frame length).
+    #[error("message too large: {0}")]
+    TooLarge(String),
 }
 
 /// What became of a direct message to one name.
@@ -76,19 +95,42 @@ pub(crate) struct MessagingState {
     routes: Mutex<Subscriptions<NodeId>>,
     /// Patterns refused to a peer by the bound, retried when a subscriber goes away.
     refused: Mutex<BTreeMap<NodeId, BTreeSet<TopicPattern>>>,
+    /// Patterns peers announced over links (`Subscribe`/`Unsubscribe`), beside their beacons' topics.
+    link_patterns: Mutex<HashMap<NodeId, BTreeSet<TopicPattern>>>,
+    /// Links other nodes opened to this one, where this node's subscription changes are sent. Locked inside
+    /// `subscriptions`, so a change and the list sent to a new link never cross.
+    accepted: Mutex<Vec<LinkSender>>,
     pub asking: Asking,
     pub answer_slots: Arc<Semaphore>,
     /// Readers' streams, each with its patterns (a message goes to a stream once, whichever of its patterns
-    /// match); closed ones are pruned.
-    streams: Mutex<Vec<(Vec<TopicPattern>, mpsc::Sender<Delivery>)>>,
+    /// match); dropped ones are pruned.
+    streams: Mutex<Vec<(Vec<TopicPattern>, Arc<StreamQueue>)>>,
     seq: AtomicU64,
+    /// Bumped after every change to `links` or `routes`, so [`FanOut`] knows when to look again.
+    generation: AtomicU64,
+    /// Where the last topic published goes. Held for one publish's queueing, never across an `.await`.
+    fanout: Mutex<FanOut>,
+}
+
+/// The subscribers of the topic published last and their links, kept while nothing changes, so a run of
+/// messages on one topic looks nothing up per message; and the buffer messages are encoded in.
+#[derive(Default)]
+struct FanOut {
+    topic: Option<Arc<str>>,
+    generation: u64,
+    /// Each subscriber, with its open link when it had one.
+    targets: Vec<(NodeId, Option<LinkSender>)>,
+    scratch: Vec<u8>,
 }
 
 /// A stream of the messages on some patterns, lossless: a reader that falls behind slows its own links (see
 /// [`SUBSCRIPTION_CAPACITY`]) rather than losing messages here. What a publisher had to drop (its policy
-/// `drop-oldest`) is reported in the stream, exactly where the gap is.
+/// `drop-oldest`) is reported in the stream, exactly where the gap is. Messages a stream receives are not also
+/// put on the node's event stream.
 pub struct Subscription {
-    rx: mpsc::Receiver<Delivery>,
+    queue: Arc<StreamQueue>,
+    /// Taken from the queue in one go, handed out one by one.
+    taken: VecDeque<Delivery>,
 }
 
 /// What a [`Subscription`] yields.
@@ -108,10 +150,223 @@ pub enum Delivery {
 }
 
 impl Subscription {
-    /// The next message or gap notice; `None` once the node has shut down.
+    /// The next message or gap notice; `None` once the node has shut down (and what was queued is read).
     pub async fn next(&mut self) -> Option<Delivery> {
-        self.rx.recv().await
+        loop {
+            if let Some(delivery) = self.taken.pop_front() {
+                return Some(delivery);
+            }
+            let ready = self.queue.ready.notified();
+            tokio::pin!(ready);
+            ready.as_mut().enable();
+            {
+                let mut inner = self.queue.lock();
+                if !inner.items.is_empty() {
+                    let was_full = inner.items.len() >= SUBSCRIPTION_CAPACITY;
+                    std::mem::swap(&mut inner.items, &mut self.taken);
+                    drop(inner);
+                    // Only a full queue can have link readers waiting for room.
+                    if was_full {
+                        self.queue.room.notify_waiters();
+                    }
+                    continue;
+                }
+                if inner.closed {
+                    return None;
+                }
+            }
+            ready.await;
+        }
     }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut inner = self.queue.lock();
+        inner.dropped = true;
+        inner.items.clear();
+        drop(inner);
+        self.queue.room.notify_waiters();
+    }
+}
+
+/// The queue between link readers (and local publishes) and one [`Subscription`].
+struct StreamQueue {
+    /// Held for a push or a take only; never across an `.await`.
+    inner: Mutex<StreamInner>,
+    /// Wakes the reader: deliveries are waiting, or the node shut down.
+    ready: Notify,
+    /// Wakes waiting producers: the reader took what was queued, or dropped the stream.
+    room: Notify,
+}
+
+#[derive(Default)]
+struct StreamInner {
+    items: VecDeque<Delivery>,
+    /// The node shut down: the reader gets what is queued, then `None`.
+    closed: bool,
+    /// The reader dropped its [`Subscription`]: nothing more is queued.
+    dropped: bool,
+}
+
+impl StreamQueue {
+    fn lock(&self) -> MutexGuard<'_, StreamInner> {
+        lock(&self.inner)
+    }
+
+    fn is_dropped(&self) -> bool {
+        self.lock().dropped
+    }
+
+    /// Queues every delivery in `batch`, in order, waiting for room when `wait` (else dropping what does not
+    /// fit: the count is returned); the reader is woken once. Gives up when `shutdown` is cancelled.
+    async fn push_all(
+        &self,
+        batch: &mut Vec<Delivery>,
+        wait: bool,
+        shutdown: &CancellationToken,
+    ) -> u64 {
+        let mut from = 0;
+        loop {
+            let room = self.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            {
+                let mut inner = self.lock();
+                if inner.dropped || inner.closed {
+                    batch.clear();
+                    return 0;
+                }
+                let was_empty = inner.items.is_empty();
+                let fits = SUBSCRIPTION_CAPACITY
+                    .saturating_sub(inner.items.len())
+                    .min(batch.len() - from);
+                inner.items.extend(batch.drain(from..from + fits));
+                from = 0;
+                drop(inner);
+                if was_empty && fits > 0 {
+                    self.ready.notify_one();
+                }
+            }
+            if batch.is_empty() {
+                return 0;
+            }
+            if !wait {
+                let lost = batch.len() as u64;
+                batch.clear();
+                return lost;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => {
+                    batch.clear();
+                    return 0;
+                }
+                _ = &mut room => {}
+            }
+        }
+    }
+
+    /// The node is shutting down.
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_one();
+        self.room.notify_waiters();
+    }
+}
+
+/// Deliveries gathered from one batch of frames, per stream, so that each stream is locked and woken once per
+/// batch rather than once per message.
+#[derive(Default)]
+struct Inbox {
+    /// Streams with deliveries waiting, in the order they were first met.
+    batches: Vec<(Arc<StreamQueue>, Vec<Delivery>)>,
+    /// Emptied batches, kept for their allocation.
+    spare: Vec<Vec<Delivery>>,
+    /// The last topic routed in this batch, with its streams (indices into `batches`) and whether this node
+    /// wants it at all: consecutive messages on one topic are routed once.
+    last: Option<(String, bool, Vec<usize>)>,
+}
+
+impl Inbox {
+    /// Finds where a delivery on `topic` goes; [`Inbox::push`] then queues it there.
+    fn route(&mut self, shared: &Shared, topic: &str) -> Route {
+        let cached = matches!(&self.last, Some((t, _, _)) if t == topic);
+        if !cached {
+            let wanted = shared.messaging.wants(topic);
+            let mut targets = match self.last.take() {
+                Some((_, _, mut targets)) => {
+                    targets.clear();
+                    targets
+                }
+                None => Vec::new(),
+            };
+            if wanted {
+                let streams = lock(&shared.messaging.streams);
+                for (patterns, stream) in streams.iter() {
+                    if !patterns.iter().any(|p| p.matches(topic)) {
+                        continue;
+                    }
+                    let at = match self
+                        .batches
+                        .iter()
+                        .position(|(s, _)| Arc::ptr_eq(s, stream))
+                    {
+                        Some(at) => at,
+                        None => {
+                            let batch = self.spare.pop().unwrap_or_default();
+                            self.batches.push((stream.clone(), batch));
+                            self.batches.len() - 1
+                        }
+                    };
+                    targets.push(at);
+                }
+            }
+            self.last = Some((topic.to_owned(), wanted, targets));
+        }
+        match &self.last {
+            Some((_, false, _)) | None => Route::Unwanted,
+            Some((_, true, targets)) if targets.is_empty() => Route::NoStream,
+            Some(_) => Route::Streams,
+        }
+    }
+
+    /// Queues `delivery` for the streams the last [`Inbox::route`] found (a copy each).
+    fn push(&mut self, delivery: Delivery) {
+        let Some((_, _, targets)) = &self.last else {
+            return;
+        };
+        let Some((&last, rest)) = targets.split_last() else {
+            return;
+        };
+        for &at in rest {
+            self.batches[at].1.push(delivery.clone());
+        }
+        self.batches[last].1.push(delivery);
+    }
+
+    /// Hands every gathered batch to its stream (waiting for room when `wait`); returns the deliveries dropped
+    /// for lack of room. Forgets the routing: streams may change before the next batch.
+    async fn flush(&mut self, shared: &Shared, wait: bool) -> u64 {
+        self.last = None;
+        let mut lost = 0;
+        for (stream, mut batch) in self.batches.drain(..) {
+            if !batch.is_empty() {
+                lost += stream.push_all(&mut batch, wait, &shared.shutdown).await;
+            }
+            self.spare.push(batch);
+        }
+        lost
+    }
+}
+
+/// Where [`Inbox::route`] sends a delivery on a topic.
+enum Route {
+    /// To one or more streams.
+    Streams,
+    /// This node subscribes to the topic, but no stream takes it: it belongs on the event stream.
+    NoStream,
+    /// This node does not subscribe to the topic (any more): nowhere.
+    Unwanted,
 }
 
 impl MessagingState {
@@ -125,25 +380,60 @@ impl MessagingState {
             subscriptions: Mutex::new(BTreeSet::new()),
             routes: Mutex::new(Subscriptions::new(subscriber_limit)),
             refused: Mutex::new(BTreeMap::new()),
+            link_patterns: Mutex::new(HashMap::new()),
+            accepted: Mutex::new(Vec::new()),
             asking: Asking::new(DEFAULT_MAX_PENDING),
             answer_slots: Arc::new(Semaphore::new(MAX_CONCURRENT_ANSWERS)),
             streams: Mutex::new(Vec::new()),
             seq: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
+            fanout: Mutex::new(FanOut::default()),
         }
     }
 
     /// Adds a local subscription; true if it is new.
     pub fn subscribe(&self, pattern: TopicPattern) -> bool {
-        lock(&self.subscriptions).insert(pattern)
+        let mut subscriptions = lock(&self.subscriptions);
+        let new = subscriptions.insert(pattern.clone());
+        if new {
+            self.tell_accepted(Frame::Subscribe {
+                topics: vec![pattern.to_string()],
+            });
+        }
+        new
+    }
+
+    /// Sends a subscription change on every accepted link (closed ones are pruned). Call with the
+    /// subscriptions locked.
+    fn tell_accepted(&self, frame: Frame) {
+        let mut accepted = lock(&self.accepted);
+        accepted.retain(|link| !link.is_closed());
+        for link in accepted.iter() {
+            if let Err(err) = link.try_send(frame.clone()) {
+                tracing::debug!(%err, "subscription change not sent");
+            }
+        }
     }
 
     /// A new stream of the messages matching any of `patterns` (they must also be subscribed).
     pub fn stream(&self, patterns: Vec<TopicPattern>) -> Subscription {
-        let (tx, rx) = mpsc::channel(SUBSCRIPTION_CAPACITY);
+        let queue = Arc::new(StreamQueue {
+            inner: Mutex::new(StreamInner::default()),
+            ready: Notify::new(),
+            room: Notify::new(),
+        });
         let mut streams = lock(&self.streams);
-        streams.retain(|(_, s)| !s.is_closed());
-        streams.push((patterns, tx));
-        Subscription { rx }
+        streams.retain(|(_, s)| !s.is_dropped());
+        streams.push((patterns, queue.clone()));
+        Subscription {
+            queue,
+            taken: VecDeque::new(),
+        }
+    }
+
+    /// Records that `links` or `routes` changed (call after the change).
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// Topic messages dropped for slow subscribers so far, on open links and closed ones.
@@ -159,12 +449,21 @@ impl MessagingState {
 
     /// Closes every subscription stream (shutdown).
     pub fn close_streams(&self) {
-        lock(&self.streams).clear();
+        for (_, stream) in lock(&self.streams).drain(..) {
+            stream.close();
+        }
     }
 
     /// Removes a local subscription; true if it was there.
     pub fn unsubscribe(&self, pattern: &TopicPattern) -> bool {
-        lock(&self.subscriptions).remove(pattern)
+        let mut subscriptions = lock(&self.subscriptions);
+        let removed = subscriptions.remove(pattern);
+        if removed {
+            self.tell_accepted(Frame::Unsubscribe {
+                topics: vec![pattern.to_string()],
+            });
+        }
+        removed
     }
 
     /// The local subscriptions, as announced in beacons.
@@ -195,6 +494,7 @@ impl MessagingState {
                 .dropped_for_slow
                 .fetch_add(sender.dropped(), Ordering::Relaxed);
             sender.close();
+            self.changed();
         }
         lock(&self.failures).remove(node);
         self.asking.node_gone(*node, None);
@@ -206,6 +506,7 @@ impl MessagingState {
             let _ = sender.try_send(Frame::Bye);
             sender.close();
         }
+        self.changed();
     }
 }
 
@@ -222,42 +523,60 @@ pub(crate) fn on_peer_event(shared: &Arc<Shared>, event: &PeerEvent) {
         PeerChange::Left | PeerChange::Lost => {
             messaging.forget(&node);
             lock(&messaging.refused).remove(&node);
+            lock(&messaging.link_patterns).remove(&node);
             lock(&messaging.routes).remove_subscriber(&node);
+            messaging.changed();
             readmit_refused(shared);
         }
         PeerChange::Joined | PeerChange::Changed { .. } => {
-            let wanted: BTreeSet<TopicPattern> = event
+            let mut wanted: BTreeSet<TopicPattern> = event
                 .peer
                 .topics
                 .iter()
                 .filter_map(|t| TopicPattern::parse(t).ok())
                 .collect();
-            let mut refusals = Vec::new();
-            {
-                let mut routes = lock(&messaging.routes);
-                for old in routes.patterns_of(&node) {
-                    if !wanted.contains(&old) {
-                        routes.unsubscribe(&old, &node);
-                    }
-                }
-                let mut refused = lock(&messaging.refused);
-                refused.remove(&node);
-                for pattern in wanted {
-                    if let Err(SubscribeError::Limit { limit, .. }) =
-                        routes.subscribe(&pattern, node)
-                    {
-                        refused.entry(node).or_default().insert(pattern.clone());
-                        refusals.push((pattern, limit));
-                    }
-                }
+            if let Some(more) = lock(&messaging.link_patterns).get(&node) {
+                wanted.extend(more.iter().cloned());
             }
-            for (pattern, limit) in refusals {
-                refuse_subscriber(shared, &event.peer.name, node, &pattern, limit);
+            set_patterns(shared, node, &event.peer.name, wanted);
+            // Its beacon could not hold every pattern: open the link now, the rest comes over it.
+            let target = shared.table().target(&node);
+            if let Some(target) = target.filter(|_| shared.table().more_topics(&node)) {
+                sender_for(shared, &target);
             }
             if event.change != PeerChange::Joined {
                 readmit_refused(shared);
             }
         }
+    }
+}
+
+/// Makes `wanted` the patterns `node` subscribes to, refusing (and telling it, once) those beyond the bound.
+fn set_patterns(shared: &Arc<Shared>, node: NodeId, name: &str, wanted: BTreeSet<TopicPattern>) {
+    let messaging = &shared.messaging;
+    let mut refusals = Vec::new();
+    {
+        let mut routes = lock(&messaging.routes);
+        for old in routes.patterns_of(&node) {
+            if !wanted.contains(&old) {
+                routes.unsubscribe(&old, &node);
+            }
+        }
+        let mut refused = lock(&messaging.refused);
+        // A pattern already refused is not refused (counted, told) again.
+        let before = refused.remove(&node).unwrap_or_default();
+        for pattern in wanted {
+            if let Err(SubscribeError::Limit { limit, .. }) = routes.subscribe(&pattern, node) {
+                refused.entry(node).or_default().insert(pattern.clone());
+                if !before.contains(&pattern) {
+                    refusals.push((pattern, limit));
+                }
+            }
+        }
+    }
+    messaging.changed();
+    for (pattern, limit) in refusals {
+        refuse_subscriber(shared, name, node, &pattern, limit);
     }
 }
 
@@ -300,10 +619,13 @@ fn readmit_refused(shared: &Shared) {
         });
         !patterns.is_empty()
     });
+    drop(routes);
+    messaging.changed();
 }
 
-/// Publishes on `topic`: to local subscribers (as a node event) and to every live peer whose announced
-/// topics match, over its link. Returns how many subscribers (local counts as one) it was queued for.
+/// Publishes on `topic`: to local subscribers (their streams, else as a node event) and to every live peer
+/// whose announced topics match, over its link. The message is encoded once and the same bytes are queued on
+/// every link. Returns how many subscribers (local counts as one) it was queued for.
 pub(crate) async fn publish(
     shared: &Arc<Shared>,
     topic: &str,
@@ -314,46 +636,116 @@ pub(crate) async fn publish(
     bump(&messaging.counters.published);
     let seq = messaging.seq.fetch_add(1, Ordering::Relaxed) + 1;
     let mut reached = 0;
+    // Queue on every open link at once (no waiting under the lock); links to open, and links whose queue is
+    // full under `Block`, are dealt with afterwards.
+    let mut unlinked = Vec::new();
+    let mut full = Vec::new();
+    let mut queued = 0u64;
+    let mut not_queued = 0u64;
+    let mut encoded = None;
+    {
+        let mut fanout = lock(&messaging.fanout);
+        let fanout = &mut *fanout;
+        let generation = messaging.generation.load(Ordering::Acquire);
+        if fanout.generation != generation || fanout.topic.as_deref() != Some(topic) {
+            let subscribers = messaging.subscribers(topic);
+            let links = lock(&messaging.links);
+            fanout.targets.clear();
+            fanout.targets.extend(subscribers.iter().map(|node| {
+                let sender = links.get(node).filter(|s| !s.is_closed()).cloned();
+                (*node, sender)
+            }));
+            fanout.topic = Some(topic.into());
+            fanout.generation = generation;
+        }
+        if !fanout.targets.is_empty() {
+            fanout.scratch.clear();
+            frame::encode_publish(
+                topic,
+                seq,
+                payload.as_bytes(),
+                &mut fanout.scratch,
+                messaging.link_config.max_frame,
+            )
+            .map_err(|err| PublishError::TooLarge(err.to_string()))?;
+            let publish = EncodedPublish {
+                topic: fanout.topic.clone().expect("set above"),
+                bytes: fanout.scratch.as_slice().into(),
+            };
+            for (node, sender) in &fanout.targets {
+                let Some(sender) = sender.as_ref().filter(|s| !s.is_closed()) else {
+                    unlinked.push(*node);
+                    continue;
+                };
+                match sender.try_publish(publish.clone()) {
+                    Ok(None) => queued += 1,
+                    Ok(Some(back)) => full.push((sender.clone(), back)),
+                    Err(err) => {
+                        not_queued += 1;
+                        tracing::debug!(peer = %node, %err, "message not queued");
+                    }
+                }
+            }
+            encoded = Some(publish);
+        }
+    }
     if messaging.wants(topic) {
         let event = MessageEvent {
             from: shared.node_id,
             from_name: shared.config.name.clone(),
             topic: Some(topic.to_owned()),
-            payload: payload.clone(),
+            payload,
             at_ms: unix_ms(),
         };
         // Local readers get the publisher's policy: wait for room with Block, else drop (counted).
-        deliver(
-            shared,
-            event,
-            shared.config.overflow == OverflowPolicy::Block,
-        )
-        .await;
+        let wait = shared.config.overflow == OverflowPolicy::Block;
+        let mut inbox = Inbox::default();
+        match inbox.route(shared, topic) {
+            Route::Streams => {
+                inbox.push(Delivery::Message(event));
+                let lost = inbox.flush(shared, wait).await;
+                if lost > 0 {
+                    messaging
+                        .counters
+                        .local_dropped
+                        .fetch_add(lost, Ordering::Relaxed);
+                    tracing::debug!(%topic, "local subscription full: message dropped");
+                }
+            }
+            Route::NoStream | Route::Unwanted => shared.emit(NodeEvent::Message(event)),
+        }
         reached += 1;
     }
-    let subscribers = messaging.subscribers(topic);
-    for node in subscribers.iter() {
-        let Some(sender) = link_to(shared, node) else {
-            bump(&messaging.counters.not_queued);
-            continue;
-        };
-        let frame = Frame::Publish(Publish {
-            topic: topic.to_owned(),
-            seq,
-            payload: payload.clone(),
-        });
-        match sender.send(frame).await {
-            Ok(()) => {
-                bump(&messaging.counters.queued);
-                reached += 1;
-            }
-            Err(err) => {
-                bump(&messaging.counters.not_queued);
-                tracing::debug!(peer = %node, %err, "message not queued");
+    if let Some(encoded) = encoded {
+        for node in unlinked {
+            match link_to(shared, &node) {
+                Some(sender) => full.push((sender, encoded.clone())),
+                None => not_queued += 1,
             }
         }
     }
-    Ok(reached)
+    for (sender, publish) in full {
+        match sender.send_publish(publish).await {
+            Ok(()) => queued += 1,
+            Err(err) => {
+                not_queued += 1;
+                tracing::debug!(%err, "message not queued");
+            }
+        }
+    }
+    if queued > 0 {
+        messaging
+            .counters
+            .queued
+            .fetch_add(queued, Ordering::Relaxed);
+    }
+    if not_queued > 0 {
+        messaging
+            .counters
+            .not_queued
+            .fetch_add(not_queued, Ordering::Relaxed);
+    }
+    Ok(reached + queued as usize)
 }
 
 /// Sends a direct message to each target name (every live peer that takes links, for `Targets::All`).
@@ -428,6 +820,7 @@ pub(crate) fn sender_for(shared: &Arc<Shared>, peer: &LinkTarget) -> Option<Link
             .fetch_add(old.dropped(), Ordering::Relaxed);
     }
     drop(links);
+    messaging.changed();
     let (shared, queued, node_id, name) = (
         shared.clone(),
         sender.clone(),
@@ -440,6 +833,8 @@ pub(crate) fn sender_for(shared: &Arc<Shared>, peer: &LinkTarget) -> Option<Link
             Ok(link) => {
                 bump(&shared.messaging.counters.links_opened);
                 lock(&shared.messaging.failures).remove(&node_id);
+                // The peer sends its whole list on this new link: what an older link said is replaced.
+                lock(&shared.messaging.link_patterns).remove(&node_id);
                 tracing::debug!(peer = %name, %addr, "link opened");
                 serve(shared.clone(), link).await;
                 // Questions sent over this link cannot be answered any more.
@@ -476,141 +871,204 @@ pub(crate) fn sender_for(shared: &Arc<Shared>, peer: &LinkTarget) -> Option<Link
     Some(sender)
 }
 
-/// Hands a message to this node: to every matching subscription stream (waiting for room when `wait`, else
-/// dropping and counting), then to the event stream for observers (bounded; a lagging observer is told).
-/// Direct messages (no topic) go to the event stream only.
-async fn deliver(shared: &Shared, event: MessageEvent, wait: bool) {
-    if let Some(topic) = event.topic.clone() {
-        let delivery = Delivery::Message(event.clone());
-        if !to_streams(shared, &topic, delivery, wait).await {
-            return;
-        }
-    }
+/// Hands a direct message (no topic) to this node's event stream.
+fn deliver_direct(shared: &Shared, event: MessageEvent) {
     shared.emit(NodeEvent::Message(event));
 }
 
-/// Hands `delivery` to every open stream with a pattern matching `topic`; false if shutdown interrupted.
-async fn to_streams(shared: &Shared, topic: &str, delivery: Delivery, wait: bool) -> bool {
-    let streams: Vec<mpsc::Sender<Delivery>> = lock(&shared.messaging.streams)
+/// A peer's `Subscribe` (`add`) or `Unsubscribe` over a link: its routes become its beacon's topics together
+/// with every pattern it announced over links. Ignored for a peer not (or no longer) in the peer table.
+fn on_link_patterns(shared: &Arc<Shared>, from: &LinkPeer, topics: Vec<String>, add: bool) {
+    let messaging = &shared.messaging;
+    let Some(beacon_topics) = shared
+        .table()
+        .by_name(&from.name)
+        .filter(|p| p.node_id == from.node_id)
+        .map(|p| p.topics.clone())
+    else {
+        tracing::debug!(peer = %from.name, "subscription change from a peer not in the table; ignored");
+        return;
+    };
+    let mut wanted: BTreeSet<TopicPattern> = beacon_topics
         .iter()
-        .filter(|(patterns, stream)| {
-            !stream.is_closed() && patterns.iter().any(|p| p.matches(topic))
-        })
-        .map(|(_, stream)| stream.clone())
+        .filter_map(|t| TopicPattern::parse(t).ok())
         .collect();
-    for stream in streams {
-        if wait {
-            tokio::select! {
-                _ = shared.shutdown.cancelled() => return false,
-                _ = stream.send(delivery.clone()) => {}
+    {
+        let mut link_patterns = lock(&messaging.link_patterns);
+        let patterns = link_patterns.entry(from.node_id).or_default();
+        for topic in topics {
+            let Ok(pattern) = TopicPattern::parse(&topic) else {
+                tracing::debug!(peer = %from.name, %topic, "not a valid pattern; ignored");
+                continue;
+            };
+            if !add {
+                patterns.remove(&pattern);
+            } else if patterns.len() < MAX_LINK_PATTERNS {
+                patterns.insert(pattern);
+            } else {
+                tracing::warn!(peer = %from.name, max = MAX_LINK_PATTERNS, "too many patterns announced over links; ignored");
             }
-        } else if let Err(mpsc::error::TrySendError::Full(_)) = stream.try_send(delivery.clone()) {
-            bump(&shared.messaging.counters.local_dropped);
-            tracing::debug!(%topic, "local subscription full: message dropped");
         }
+        wanted.extend(patterns.iter().cloned());
     }
-    true
+    set_patterns(shared, from.node_id, &from.name, wanted);
 }
 
-/// Reads one link until it closes: topic and direct messages become node events, questions go to the
-/// answer handler (each in its own task), answers settle this node's questions, `Ping` is answered.
+/// Serves a link another node opened to this one: it is told this node's whole subscription list first (and
+/// every change after), then read like any link.
+pub(crate) async fn serve_accepted(shared: Arc<Shared>, link: Established) {
+    {
+        let messaging = &shared.messaging;
+        let subscriptions = lock(&messaging.subscriptions);
+        let patterns: Vec<String> = subscriptions.iter().map(|p| p.to_string()).collect();
+        // At least one frame, even empty: the peer dropped what an older link said and reroutes on it.
+        let mut chunks = patterns.chunks(PATTERNS_PER_FRAME).peekable();
+        if chunks.peek().is_none() {
+            let _ = link
+                .sender
+                .try_send(Frame::Subscribe { topics: Vec::new() });
+        }
+        for chunk in chunks {
+            if let Err(err) = link.sender.try_send(Frame::Subscribe {
+                topics: chunk.to_vec(),
+            }) {
+                tracing::debug!(peer = %link.peer.name, %err, "subscription list not sent");
+            }
+        }
+        let mut accepted = lock(&messaging.accepted);
+        accepted.retain(|l| !l.is_closed());
+        accepted.push(link.sender.clone());
+        drop(accepted);
+        drop(subscriptions);
+    }
+    serve(shared, link).await;
+}
+
+/// Reads one link until it closes: topic messages go to the matching subscription streams (else to the event
+/// stream), direct messages become node events, questions go to the answer handler (each in its own task),
+/// answers settle this node's questions, `Ping` is answered. Frames are taken in batches: each stream is woken
+/// once per batch, and a full stream makes this reader wait, which is the backpressure on the link.
 pub(crate) async fn serve(shared: Arc<Shared>, mut link: Established) {
     let counters = &shared.messaging.counters;
     let from = link.peer.clone();
     let shutdown = shared.shutdown.clone();
-    loop {
+    let mut frames = Vec::with_capacity(READ_BATCH);
+    let mut inbox = Inbox::default();
+    let mut open = true;
+    while open {
+        frames.clear();
         let next = tokio::select! {
             _ = shutdown.cancelled() => break,
-            next = link.next() => next,
+            next = link.next_batch(&mut frames, READ_BATCH) => next,
         };
-        let frame = match next {
-            Ok(Some(frame)) => frame,
-            Ok(None) => break,
+        match next {
+            Ok(true) => {}
+            Ok(false) => break,
             Err(err) => {
                 bump(&counters.read_errors);
                 tracing::info!(peer = %from.name, %err, "link closed on a read error");
                 break;
             }
-        };
-        match frame {
-            Frame::Publish(publish) => {
-                bump(&counters.received);
-                if shared.messaging.wants(&publish.topic) {
+        }
+        let at_ms = unix_ms();
+        let mut received = 0;
+        for frame in frames.drain(..) {
+            match frame {
+                Frame::Publish(publish) => {
+                    received += 1;
+                    let route = inbox.route(&shared, &publish.topic);
+                    if let Route::Unwanted = route {
+                        continue;
+                    }
                     let event = MessageEvent {
                         from: from.node_id,
                         from_name: from.name.clone(),
                         topic: Some(publish.topic),
                         payload: publish.payload,
-                        at_ms: unix_ms(),
+                        at_ms,
                     };
-                    // Waiting here is the backpressure: this link stops reading until readers catch up.
-                    deliver(&shared, event, true).await;
+                    match route {
+                        Route::Streams => inbox.push(Delivery::Message(event)),
+                        _ => shared.emit(NodeEvent::Message(event)),
+                    }
                 }
-            }
-            Frame::Direct { payload } => {
-                bump(&counters.direct_received);
-                let event = MessageEvent {
-                    from: from.node_id,
-                    from_name: from.name.clone(),
-                    topic: None,
-                    payload,
-                    at_ms: unix_ms(),
-                };
-                deliver(&shared, event, true).await;
-            }
-            Frame::Question(question) => {
-                let task = crate::answering::answer(
-                    shared.clone(),
-                    link.sender.clone(),
-                    question,
-                    from.node_id,
-                    from.name.clone(),
-                );
-                shared.tasks.spawn(task);
-            }
-            Frame::Answer(answer) => {
-                if !shared
-                    .messaging
-                    .asking
-                    .answer(answer.id, from.node_id, answer.body)
-                {
-                    bump(&counters.answers_discarded);
-                    tracing::debug!(peer = %from.name, id = answer.id, "late or unknown answer discarded");
+                Frame::Direct { payload } => {
+                    bump(&counters.direct_received);
+                    let event = MessageEvent {
+                        from: from.node_id,
+                        from_name: from.name.clone(),
+                        topic: None,
+                        payload,
+                        at_ms,
+                    };
+                    deliver_direct(&shared, event);
                 }
-            }
-            Frame::Missed { topic, count } => {
-                counters.missed.fetch_add(count, Ordering::Relaxed);
-                tracing::debug!(peer = %from.name, %topic, count, "peer dropped messages for us");
-                let gap = Delivery::Missed {
-                    from: from.name.clone(),
-                    topic: topic.clone(),
-                    count,
-                };
-                to_streams(&shared, &topic, gap, true).await;
-                shared.emit(NodeEvent::Missed {
-                    from: from.name.clone(),
-                    topic,
-                    count,
-                });
-            }
-            Frame::Refused { reason } => {
-                bump(&counters.refusals_received);
-                tracing::warn!(peer = %from.name, ?reason, "the peer refused us");
-                shared.emit(NodeEvent::Refused {
-                    from: from.name.clone(),
-                    reason,
-                });
-            }
-            Frame::Ping { nonce } => {
-                let _ = link.sender.try_send(Frame::Pong { nonce });
-            }
-            Frame::Bye => break,
-            Frame::Pong { .. } | Frame::Subscribe { .. } | Frame::Unsubscribe { .. } => {}
-            Frame::Hello(_) | Frame::Proof { .. } | Frame::Error { .. } => {
-                bump(&counters.unexpected_frames);
-                tracing::info!(peer = %from.name, frame = ?std::mem::discriminant(&frame), "unexpected frame on an open link; ignored");
+                Frame::Question(question) => {
+                    let task = crate::answering::answer(
+                        shared.clone(),
+                        link.sender.clone(),
+                        question,
+                        from.node_id,
+                        from.name.clone(),
+                    );
+                    shared.tasks.spawn(task);
+                }
+                Frame::Answer(answer) => {
+                    if !shared
+                        .messaging
+                        .asking
+                        .answer(answer.id, from.node_id, answer.body)
+                    {
+                        bump(&counters.answers_discarded);
+                        tracing::debug!(peer = %from.name, id = answer.id, "late or unknown answer discarded");
+                    }
+                }
+                Frame::Missed { topic, count } => {
+                    counters.missed.fetch_add(count, Ordering::Relaxed);
+                    tracing::debug!(peer = %from.name, %topic, count, "peer dropped messages for us");
+                    let gap = Delivery::Missed {
+                        from: from.name.clone(),
+                        topic: topic.clone(),
+                        count,
+                    };
+                    if let Route::Streams = inbox.route(&shared, &topic) {
+                        inbox.push(gap);
+                    }
+                    shared.emit(NodeEvent::Missed {
+                        from: from.name.clone(),
+                        topic,
+                        count,
+                    });
+                }
+                Frame::Refused { reason } => {
+                    bump(&counters.refusals_received);
+                    tracing::warn!(peer = %from.name, ?reason, "the peer refused us");
+                    shared.emit(NodeEvent::Refused {
+                        from: from.name.clone(),
+                        reason,
+                    });
+                }
+                Frame::Ping { nonce } => {
+                    let _ = link.sender.try_send(Frame::Pong { nonce });
+                }
+                Frame::Bye => {
+                    open = false;
+                    break;
+                }
+                Frame::Subscribe { topics } => on_link_patterns(&shared, &from, topics, true),
+                Frame::Unsubscribe { topics } => on_link_patterns(&shared, &from, topics, false),
+                Frame::Pong { .. } => {}
+                frame @ (Frame::Hello(_) | Frame::Proof { .. } | Frame::Error { .. }) => {
+                    bump(&counters.unexpected_frames);
+                    tracing::info!(peer = %from.name, frame = ?std::mem::discriminant(&frame), "unexpected frame on an open link; ignored");
+                }
             }
         }
+        if received > 0 {
+            counters.received.fetch_add(received, Ordering::Relaxed);
+        }
+        // Waiting here is the backpressure: this link stops reading until its readers catch up.
+        inbox.flush(&shared, true).await;
     }
     link.sender.close();
 }

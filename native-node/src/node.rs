@@ -366,7 +366,7 @@ impl Node {
             while let Some(Inbound { link, permit }) = inbound_rx.recv().await {
                 let shared = serving.clone();
                 serving.tasks.spawn(async move {
-                    messaging::serve(shared, link).await;
+                    messaging::serve_accepted(shared, link).await;
                     drop(permit);
                 });
             }
@@ -496,7 +496,8 @@ impl Node {
 
     /// Subscribes to a pattern and returns a lossless stream of its messages. A reader that falls behind slows
     /// this node's links from the publishers, whose overflow policy then applies (wait, or drop the oldest and
-    /// report `Missed`); dropping the stream does not unsubscribe.
+    /// report `Missed`); dropping the stream does not unsubscribe. Messages a stream yields are not also sent
+    /// as [`NodeEvent::Message`] (the event stream is lossy; a stream is where they arrive in full).
     pub fn subscription(&self, pattern: &str) -> Result<Subscription, TopicError> {
         self.subscription_to(&[pattern])
     }

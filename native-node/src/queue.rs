@@ -5,8 +5,12 @@
 //! topic's next message, so the subscriber learns exactly what it lost. Control traffic (questions, answers,
 //! direct messages, subscriptions) is never dropped silently: if the queue is full of it, the push fails and
 //! the link is closed as too slow. The writer drains frames in batches so small messages share a write.
+//!
+//! A topic message is queued already encoded ([`EncodedPublish`]): a publisher encodes it once and every link
+//! to a subscriber queues the same shared bytes.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use herald_core::frame::Frame;
 
@@ -41,6 +45,47 @@ impl std::str::FromStr for OverflowPolicy {
     }
 }
 
+/// A `Publish` frame encoded once, shared by every link it is queued on (cloning it costs two refcounts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedPublish {
+    /// The topic, for drop counts and `Missed` notices.
+    pub topic: Arc<str>,
+    /// The whole frame as it goes on the wire: length prefix, version byte and body.
+    pub bytes: Arc<[u8]>,
+}
+
+/// One entry of an outbound queue: a frame still to encode, or a topic message encoded by its publisher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outbound {
+    /// A frame, encoded by the link's writer.
+    Frame(Frame),
+    /// A topic message, already encoded.
+    Publish(EncodedPublish),
+}
+
+impl Outbound {
+    /// The topic when this is a topic message (the only kind a full queue may drop).
+    pub fn topic(&self) -> Option<&str> {
+        match self {
+            Outbound::Frame(Frame::Publish(publish)) => Some(&publish.topic),
+            Outbound::Frame(_) => None,
+            Outbound::Publish(publish) => Some(&publish.topic),
+        }
+    }
+}
+
+impl From<Frame> for Outbound {
+    fn from(frame: Frame) -> Self {
+        Outbound::Frame(frame)
+    }
+}
+
+impl From<EncodedPublish> for Outbound {
+    fn from(publish: EncodedPublish) -> Self {
+        Outbound::Publish(publish)
+    }
+}
+
 /// What [`OutboundQueue::push`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pushed {
@@ -55,13 +100,13 @@ pub enum Pushed {
     /// left to drop).
     MustDisconnect,
     /// Not queued: the queue is full and the policy says wait (`Block`); retry when there is room.
-    MustWait(Frame),
+    MustWait(Outbound),
 }
 
 /// A link's bounded outbound queue.
 #[derive(Debug)]
 pub struct OutboundQueue {
-    frames: VecDeque<Frame>,
+    frames: VecDeque<Outbound>,
     capacity: usize,
     policy: OverflowPolicy,
     /// Topic messages dropped and not yet reported, per topic.
@@ -82,32 +127,26 @@ impl OutboundQueue {
     }
 
     /// Queues a frame, applying the policy when full.
-    pub fn push(&mut self, frame: Frame) -> Pushed {
+    pub fn push(&mut self, item: impl Into<Outbound>) -> Pushed {
+        let item = item.into();
         if self.frames.len() < self.capacity {
-            self.frames.push_back(frame);
+            self.frames.push_back(item);
             return Pushed::Queued;
         }
-        let is_publish = matches!(frame, Frame::Publish(_));
+        let is_publish = item.topic().is_some();
         match self.policy {
-            OverflowPolicy::Block if is_publish => Pushed::MustWait(frame),
+            OverflowPolicy::Block if is_publish => Pushed::MustWait(item),
             OverflowPolicy::Disconnect => Pushed::MustDisconnect,
             OverflowPolicy::DropOldest | OverflowPolicy::Block => {
-                let Some(at) = self
-                    .frames
-                    .iter()
-                    .position(|f| matches!(f, Frame::Publish(_)))
-                else {
+                let Some(at) = self.frames.iter().position(|f| f.topic().is_some()) else {
                     return Pushed::MustDisconnect;
                 };
-                let Some(Frame::Publish(dropped)) = self.frames.remove(at) else {
-                    unreachable!("position found a publish")
-                };
-                *self.missed.entry(dropped.topic.clone()).or_default() += 1;
+                let dropped = self.frames.remove(at).expect("position found a publish");
+                let topic = dropped.topic().expect("a publish has a topic").to_owned();
+                *self.missed.entry(topic.clone()).or_default() += 1;
                 self.dropped_total += 1;
-                self.frames.push_back(frame);
-                Pushed::DroppedOldest {
-                    topic: dropped.topic,
-                }
+                self.frames.push_back(item);
+                Pushed::DroppedOldest { topic }
             }
         }
     }
@@ -115,24 +154,28 @@ impl OutboundQueue {
     /// Takes frames to write, oldest first, at most `max_frames`. A `Missed` notice is put before the first
     /// message of each topic that had drops (and any left-over notices at the end), so the subscriber sees its
     /// gap exactly where it is.
-    pub fn drain(&mut self, max_frames: usize, out: &mut Vec<Frame>) {
+    pub fn drain(&mut self, max_frames: usize, out: &mut Vec<Outbound>) {
         let take = self.frames.len().min(max_frames);
-        for frame in self.frames.drain(..take) {
-            if let Frame::Publish(publish) = &frame {
-                if let Some(count) = self.missed.remove(&publish.topic) {
-                    out.push(Frame::Missed {
-                        topic: publish.topic.clone(),
+        if self.missed.is_empty() {
+            out.extend(self.frames.drain(..take));
+            return;
+        }
+        for item in self.frames.drain(..take) {
+            if let Some(topic) = item.topic() {
+                if let Some(count) = self.missed.remove(topic) {
+                    out.push(Outbound::Frame(Frame::Missed {
+                        topic: topic.to_owned(),
                         count,
-                    });
+                    }));
                 }
             }
-            out.push(frame);
+            out.push(item);
         }
         if self.frames.is_empty() {
             out.extend(
                 std::mem::take(&mut self.missed)
                     .into_iter()
-                    .map(|(topic, count)| Frame::Missed { topic, count }),
+                    .map(|(topic, count)| Outbound::Frame(Frame::Missed { topic, count })),
             );
         }
     }
@@ -171,13 +214,23 @@ mod tests {
         })
     }
 
-    fn seqs(frames: &[Frame]) -> Vec<String> {
+    fn encoded(topic: &str, seq: u64) -> EncodedPublish {
+        EncodedPublish {
+            topic: topic.into(),
+            bytes: format!("{topic}{seq}").as_bytes().into(),
+        }
+    }
+
+    fn seqs(frames: &[Outbound]) -> Vec<String> {
         frames
             .iter()
             .map(|f| match f {
-                Frame::Publish(p) => format!("{}{}", p.topic, p.seq),
-                Frame::Missed { topic, count } => format!("missed {topic} {count}"),
-                other => format!("{other:?}"),
+                Outbound::Frame(Frame::Publish(p)) => format!("{}{}", p.topic, p.seq),
+                Outbound::Frame(Frame::Missed { topic, count }) => {
+                    format!("missed {topic} {count}")
+                }
+                Outbound::Frame(other) => format!("{other:?}"),
+                Outbound::Publish(p) => String::from_utf8(p.bytes.to_vec()).unwrap(),
             })
             .collect()
     }
@@ -223,7 +276,10 @@ mod tests {
     fn block_asks_the_publisher_to_wait_and_disconnect_asks_to_close() {
         let mut q = OutboundQueue::new(1, OverflowPolicy::Block);
         q.push(publish("a", 1));
-        assert_eq!(q.push(publish("a", 2)), Pushed::MustWait(publish("a", 2)));
+        assert_eq!(
+            q.push(publish("a", 2)),
+            Pushed::MustWait(publish("a", 2).into())
+        );
         let mut d = OutboundQueue::new(1, OverflowPolicy::Disconnect);
         d.push(publish("a", 1));
         assert_eq!(d.push(publish("a", 2)), Pushed::MustDisconnect);
@@ -242,6 +298,25 @@ mod tests {
         q.drain(2, &mut out);
         assert_eq!(seqs(&out), ["a3", "b3"]);
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn encoded_messages_are_dropped_and_reported_like_frames() {
+        let mut q = OutboundQueue::new(2, OverflowPolicy::DropOldest);
+        q.push(encoded("a", 1));
+        q.push(Frame::Ping { nonce: 1 });
+        q.push(encoded("a", 2));
+        q.push(encoded("a", 3));
+        assert_eq!(q.dropped_total(), 2);
+        let mut out = Vec::new();
+        q.drain(10, &mut out);
+        assert_eq!(seqs(&out), ["Ping { nonce: 1 }", "missed a 2", "a3"]);
+        let mut b = OutboundQueue::new(1, OverflowPolicy::Block);
+        b.push(encoded("b", 1));
+        assert_eq!(
+            b.push(encoded("b", 2)),
+            Pushed::MustWait(encoded("b", 2).into())
+        );
     }
 
     #[test]

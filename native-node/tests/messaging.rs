@@ -231,3 +231,162 @@ async fn with_drop_oldest_a_slow_reader_is_told_what_it_missed() {
     assert!(numbers.windows(2).all(|w| w[0] < w[1]), "order kept");
     publisher.shutdown().await;
 }
+
+/// Waits until `publisher` would send a message on `topic` to `subscriber` (or, with `present` false, would not).
+async fn routes_to(publisher: &Node, topic: &str, subscriber: &str, present: bool) {
+    let routed = tokio::time::timeout(PATIENCE, async {
+        while publisher.subscribers(topic).iter().any(|s| s == subscriber) != present {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    routed.await.unwrap_or_else(|_| {
+        panic!(
+            "{} never {} {subscriber} for {topic}",
+            publisher.name(),
+            if present {
+                "routed to"
+            } else {
+                "stopped routing to"
+            }
+        )
+    });
+}
+
+/// The next message on `stream` (gap notices fail the test).
+async fn next_message(stream: &mut herald_node::messaging::Subscription) -> MessageEvent {
+    match tokio::time::timeout(PATIENCE, stream.next()).await {
+        Ok(Some(Delivery::Message(message))) => message,
+        other => panic!("expected a message, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn patterns_that_overflow_the_beacon_travel_over_the_link() {
+    let port = common::port(33_000);
+    let long = |i: usize| format!("{}.{i:02}", "x".repeat(200));
+    let patterns: Vec<String> = (0..40).map(long).collect();
+    let mut c = config("many", port);
+    c.topics = patterns.clone();
+    let subscriber = Node::start(c).await.unwrap();
+    let mut stream = subscriber.subscription(&long(39)).unwrap();
+    let publisher = Node::start(config("pub", port)).await.unwrap();
+    let seen = tokio::time::timeout(PATIENCE, async {
+        while publisher.peer("many").is_none() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    seen.await.expect("the publisher saw the subscriber");
+    let in_beacon = publisher.peer("many").unwrap().topics;
+    assert!(
+        !in_beacon.contains(&long(39)),
+        "8 KB of patterns cannot all fit a 1,200-byte beacon: {} of 40 did",
+        in_beacon.len()
+    );
+    // The last pattern reaches the publisher over the link only.
+    routes_to(&publisher, &long(39), "many", true).await;
+    assert_eq!(publisher.publish(&long(39), "last").await.unwrap(), 1);
+    let got = next_message(&mut stream).await;
+    assert_eq!(got.payload.as_text(), Some("last"));
+    assert_eq!(got.topic.as_deref(), Some(long(39).as_str()));
+
+    // Changes after the link opened travel over it too.
+    let late = format!("{}.late", "y".repeat(200));
+    let mut late_stream = subscriber.subscription(&late).unwrap();
+    routes_to(&publisher, &late, "many", true).await;
+    publisher.publish(&late, "late one").await.unwrap();
+    assert_eq!(
+        next_message(&mut late_stream).await.payload.as_text(),
+        Some("late one")
+    );
+    subscriber.unsubscribe(&long(39)).unwrap();
+    routes_to(&publisher, &long(39), "many", false).await;
+    assert_eq!(publisher.publish(&long(39), "nobody").await.unwrap(), 0);
+    publisher.shutdown().await;
+    subscriber.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_message_read_from_a_subscription_stream_is_not_repeated_as_an_event() {
+    let port = common::port(33_000);
+    let mut c = config("reader", port);
+    c.topics = vec!["plain".into()];
+    let subscriber = Node::start(c).await.unwrap();
+    let mut events = subscriber.events();
+    let mut stream = subscriber.subscription("streamed").unwrap();
+    let publisher = Node::start(config("pub", port)).await.unwrap();
+    knows_subscription(&publisher, "reader", "streamed").await;
+    knows_subscription(&publisher, "reader", "plain").await;
+    publisher
+        .publish("streamed", "to the stream")
+        .await
+        .unwrap();
+    publisher.publish("plain", "as an event").await.unwrap();
+    assert_eq!(
+        next_message(&mut stream).await.payload.as_text(),
+        Some("to the stream")
+    );
+    // Both came over one link in order: had the first been repeated, it would be the first event.
+    let first = messages(&mut events, 1).await;
+    assert_eq!(texts(&first), ["as an event"]);
+    publisher.shutdown().await;
+    subscriber.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_drop_oldest_a_stalled_subscriber_holds_up_no_one() {
+    let port = common::port(33_000);
+    let publisher = Node::start(config("pub", port)).await.unwrap();
+    let stalled = Node::start(config("stalled", port)).await.unwrap();
+    let _never_read = stalled.subscription("bulk").unwrap();
+    let live = Node::start(config("live", port)).await.unwrap();
+    let mut stream = live.subscription("bulk").unwrap();
+    knows_subscription(&publisher, "stalled", "bulk").await;
+    knows_subscription(&publisher, "live", "bulk").await;
+    let count = 30_000u64;
+    let reading = tokio::spawn(async move {
+        let (mut last, mut got, mut missed) = (None, 0u64, 0u64);
+        while got + missed < count {
+            match stream.next().await.expect("stream open") {
+                Delivery::Message(message) => {
+                    let number =
+                        u64::from_be_bytes(message.payload.as_bytes()[..8].try_into().unwrap());
+                    assert!(last < Some(number), "order kept");
+                    last = Some(number);
+                    got += 1;
+                }
+                Delivery::Missed { count, .. } => missed += count,
+            }
+        }
+        (last, got, missed, live)
+    });
+    // 30 MB to a reader that never reads: far beyond every buffer, so only dropping lets this finish.
+    let publishing = tokio::time::timeout(Duration::from_secs(60), async {
+        for i in 0..count {
+            let mut payload = vec![0u8; 1024];
+            payload[..8].copy_from_slice(&i.to_be_bytes());
+            publisher.publish("bulk", payload).await.unwrap();
+        }
+    });
+    publishing.await.expect("the publisher was held up");
+    let (last, got, missed, live) = tokio::time::timeout(Duration::from_secs(60), reading)
+        .await
+        .expect("the live subscriber was held up")
+        .unwrap();
+    assert_eq!(
+        last,
+        Some(count - 1),
+        "the newest message reached the live subscriber"
+    );
+    assert_eq!(
+        got + missed,
+        count,
+        "every message delivered or reported missed"
+    );
+    assert!(
+        publisher.stats().counters["messaging.dropped_for_slow"] > 0,
+        "the stalled subscriber's copies were dropped"
+    );
+    live.shutdown().await;
+    stalled.shutdown().await;
+    publisher.shutdown().await;
+}

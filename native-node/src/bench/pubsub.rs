@@ -39,6 +39,16 @@ pub struct PubSubFigures {
     pub mb_per_s: f64,
 }
 
+/// One subscriber's counts, on a cache line of its own (so counting costs no cross-core traffic).
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Progress {
+    /// Messages received, the warm-up message included.
+    delivered: AtomicU64,
+    /// Messages the publisher reported dropped.
+    dropped: AtomicU64,
+}
+
 /// Runs one publisher to `subscribers` nodes, `messages` messages of `size` bytes, on group port `port`.
 pub async fn run(
     subscribers: usize,
@@ -76,28 +86,40 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // Open every link before timing: one message each, waited for.
-    let delivered = Arc::new(AtomicU64::new(0));
-    let dropped = Arc::new(AtomicU64::new(0));
+    let progress: Vec<Arc<Progress>> = (0..subscribers).map(|_| Arc::default()).collect();
+    let delivered = || {
+        progress
+            .iter()
+            .map(|p| p.delivered.load(Ordering::Relaxed))
+            .sum::<u64>()
+    };
+    let dropped = || {
+        progress
+            .iter()
+            .map(|p| p.dropped.load(Ordering::Relaxed))
+            .sum::<u64>()
+    };
     let last = Arc::new(std::sync::Mutex::new(Instant::now()));
     let mut counting = Vec::new();
-    for sub in &subs {
+    for (sub, progress) in subs.iter().zip(&progress) {
         // Lossless per-subscriber streams, gap notices (drop-oldest) in place.
         let mut stream = sub.subscription("bench")?;
-        let (delivered, dropped, last) = (delivered.clone(), dropped.clone(), last.clone());
+        let (progress, last) = (progress.clone(), last.clone());
         counting.push(tokio::spawn(async move {
+            // The warm-up message, then the timed ones.
             let mut mine = 0u64;
             while let Some(delivery) = stream.next().await {
                 match delivery {
                     Delivery::Message(_) => {
                         mine += 1;
-                        delivered.fetch_add(1, Ordering::Relaxed);
+                        progress.delivered.store(mine, Ordering::Relaxed);
                         if mine == messages + 1 {
                             *last.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
                             break;
                         }
                     }
                     Delivery::Missed { count, .. } => {
-                        dropped.fetch_add(count, Ordering::Relaxed);
+                        progress.dropped.fetch_add(count, Ordering::Relaxed);
                     }
                 }
             }
@@ -105,7 +127,7 @@ pub async fn run(
     }
     publisher.publish("bench", vec![0u8; size]).await?;
     let warm = Instant::now() + Duration::from_secs(10);
-    while delivered.load(Ordering::Relaxed) < subscribers as u64 {
+    while delivered() < subscribers as u64 {
         if Instant::now() > warm {
             let received: Vec<u64> = subs
                 .iter()
@@ -118,30 +140,39 @@ pub async fn run(
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    delivered.store(0, Ordering::Relaxed);
+    // Each subscriber's count now includes the warm-up message.
+    let warmed = subscribers as u64;
 
-    let payload = vec![0u8; size];
+    // The publisher runs as a task on the runtime, like the subscribers' readers (not on the main thread).
+    let publisher = Arc::new(publisher);
+    let publishing = publisher.clone();
     let start = Instant::now();
-    for _ in 0..messages {
-        publisher.publish("bench", payload.as_slice()).await?;
-    }
+    tokio::spawn(async move {
+        let payload = vec![0u8; size];
+        for _ in 0..messages {
+            publishing.publish("bench", payload.as_slice()).await?;
+        }
+        anyhow::Ok(())
+    })
+    .await??;
+    let publisher = Arc::into_inner(publisher).expect("the publishing task is done");
     let expected = messages * subscribers as u64;
     let patience = Instant::now() + Duration::from_secs(60);
     loop {
-        let done = delivered.load(Ordering::Relaxed) + dropped.load(Ordering::Relaxed);
+        let done = delivered() - warmed + dropped();
         if done >= expected || Instant::now() > patience || counting.iter().all(|t| t.is_finished())
         {
             break;
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let end = if delivered.load(Ordering::Relaxed) >= expected {
+    let end = if delivered() - warmed >= expected {
         *last.lock().unwrap_or_else(|p| p.into_inner())
     } else {
         Instant::now()
     };
     let seconds = end.saturating_duration_since(start).as_secs_f64().max(1e-9);
-    let delivered = delivered.load(Ordering::Relaxed);
+    let delivered = delivered() - warmed;
     for task in counting {
         task.abort();
     }

@@ -95,6 +95,8 @@ struct Entry {
     expiry: Duration,
     last_seen: Instant,
     from: SocketAddr,
+    /// Its beacon's topic list was cut to fit: the rest comes over a link.
+    more_topics: bool,
 }
 
 /// The live peers of one node.
@@ -177,6 +179,7 @@ impl PeerTable {
                 expiry,
                 last_seen: now,
                 from,
+                more_topics: beacon.more_topics,
             };
             self.peers.insert(beacon.node_id, entry);
             return Ok(Applied {
@@ -202,7 +205,9 @@ impl PeerTable {
             });
         }
         let old_addr = (entry.info.addr != info.addr).then_some(entry.info.addr);
-        let changed = restarted || !same_visible_state(&entry.info, &info);
+        let changed = restarted
+            || !same_visible_state(&entry.info, &info)
+            || entry.more_topics != beacon.more_topics;
         let first_seen_ms = entry.info.first_seen_ms;
         if entry.info.name != info.name {
             self.by_name.remove(&entry.info.name);
@@ -217,6 +222,7 @@ impl PeerTable {
         entry.expiry = expiry;
         entry.last_seen = now;
         entry.from = from;
+        entry.more_topics = beacon.more_topics;
         let event = changed.then(|| PeerEvent {
             change: PeerChange::Changed { old_addr },
             peer: entry.info.clone(),
@@ -296,6 +302,11 @@ impl PeerTable {
             name: info.name.clone(),
             tcp: info.tcp?,
         })
+    }
+
+    /// True when the live peer `id` subscribes to more topics than its beacon lists (they come over a link).
+    pub fn more_topics(&self, id: &NodeId) -> bool {
+        self.peers.get(id).is_some_and(|e| e.more_topics)
     }
 
     /// The names of every live peer that takes links.
@@ -401,6 +412,29 @@ mod tests {
 
     fn table() -> PeerTable {
         PeerTable::new(ME, 1, "me", 3, 4)
+    }
+
+    #[test]
+    fn a_cut_topic_list_is_remembered_and_its_end_is_a_change() {
+        let (mut t, t0) = (table(), Instant::now());
+        let cut = Beacon {
+            topics: vec!["a".into()],
+            more_topics: true,
+            ..beacon(1, "alpha", 1)
+        };
+        t.apply(&cut, from(11), t0, 1000).unwrap();
+        assert!(t.more_topics(&NodeId([1; 16])));
+        let whole = Beacon {
+            topics: vec!["a".into()],
+            ..beacon(1, "alpha", 2)
+        };
+        let applied = t.apply(&whole, from(11), t0, 1001).unwrap();
+        assert_eq!(
+            applied.event.map(|e| e.change),
+            Some(PeerChange::Changed { old_addr: None })
+        );
+        assert!(!t.more_topics(&NodeId([1; 16])));
+        assert!(!t.more_topics(&NodeId([2; 16])), "an unknown peer");
     }
 
     #[test]

@@ -5,18 +5,14 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use futures::StreamExt;
 use herald_core::frame::Frame;
-use std::io::Cursor;
 use tokio::net::tcp::OwnedReadHalf;
-
-use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, Chain};
 use tokio::net::TcpStream;
-use tokio_util::codec::{Framed, FramedParts, FramedRead};
+use tokio_util::codec::{Framed, FramedParts};
 use tokio_util::task::TaskTracker;
 
 use super::handshake::{handshake, LocalIdentity};
+use super::reader::FrameReader;
 use super::writer::{channel, LinkSender, LinkWriter};
 use super::{FrameCodec, LinkError, LinkPeer};
 use crate::auth::Key;
@@ -53,8 +49,9 @@ impl LinkConfig {
     }
 }
 
-/// The read side of a link: bytes the handshake already read past its last frame, then the socket.
-pub type LinkRead = Chain<Cursor<BytesMut>, OwnedReadHalf>;
+/// The read side of a link: its socket half (bytes the handshake read past its last frame are in the
+/// [`FrameReader`]'s buffer).
+pub type LinkRead = OwnedReadHalf;
 
 impl LinkConfig {
     /// An empty outbound queue for one link made with this config, and its writer.
@@ -75,14 +72,24 @@ pub struct Established {
     pub addr: SocketAddr,
     /// Puts frames on the link (its writer runs on the tracker given).
     pub sender: LinkSender,
-    /// Frames from the peer; `None` when it closes.
-    pub frames: FramedRead<LinkRead, FrameCodec>,
+    /// Frames from the peer, one at a time or in batches.
+    pub frames: FrameReader<LinkRead>,
 }
 
 impl Established {
     /// The next frame from the peer; `Ok(None)` on a clean close.
     pub async fn next(&mut self) -> Result<Option<Frame>, LinkError> {
-        self.frames.next().await.transpose()
+        self.frames.next().await
+    }
+
+    /// Appends every frame already arrived (at least one, at most `max`) to `out`, waiting for the first;
+    /// `Ok(false)` on a clean close.
+    pub async fn next_batch(
+        &mut self,
+        out: &mut Vec<Frame>,
+        max: usize,
+    ) -> Result<bool, LinkError> {
+        self.frames.next_batch(out, max).await
     }
 }
 
@@ -132,7 +139,7 @@ async fn establish(
 ) -> Result<Established, LinkError> {
     stream.set_nodelay(true)?;
     let codec = FrameCodec::new(config.max_frame);
-    let mut framed = Framed::new(stream, codec.clone());
+    let mut framed = Framed::new(stream, codec);
     let peer = handshake(
         &mut framed,
         &config.me,
@@ -142,10 +149,9 @@ async fn establish(
     .await?;
     let FramedParts { io, read_buf, .. } = framed.into_parts();
     let (read_half, write_half) = io.into_split();
-    // Frames the peer sent right behind its handshake may already be in the handshake's buffer: read them
-    // first. (Putting them in FramedRead's own buffer is not enough: it polls the socket before decoding what
-    // it holds, so a lone frame there would wait for the next bytes.)
-    let frames = FramedRead::new(Cursor::new(read_buf).chain(read_half), codec.clone());
+    // Frames the peer sent right behind its handshake may already be in the handshake's buffer: the reader
+    // decodes what it holds before it reads the socket.
+    let frames = FrameReader::new(read_half, read_buf, config.max_frame);
     let name = peer.name.clone();
     tasks.spawn(async move {
         if let Err(err) = writer.run(write_half).await {

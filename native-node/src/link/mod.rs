@@ -5,6 +5,7 @@
 //!   5-byte header before anything is buffered.
 //! - [`handshake`]: both sides say `Hello`; with a key each proves it by an HMAC over the other's fresh nonce.
 //! - [`writer`]: the link's bounded queue and the task that writes it in batches.
+//! - [`reader`]: reads the socket in large chunks and decodes frames in batches.
 //! - [`connection`]: dialling and accepting: handshake, split, writer started.
 //! - [`listener`]: the accept loop behind a semaphore, handing links to the node.
 
@@ -12,10 +13,12 @@ pub mod codec;
 pub mod connection;
 pub mod handshake;
 pub mod listener;
+pub mod reader;
 pub mod writer;
 
 pub use codec::FrameCodec;
 pub use handshake::{handshake, LinkPeer};
+pub use reader::FrameReader;
 pub use writer::{LinkSender, LinkWriter, SendError};
 
 use herald_core::frame::RefuseReason;

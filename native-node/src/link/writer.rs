@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 use tokio_util::codec::Encoder;
 
 use super::{FrameCodec, LinkError};
-use crate::queue::{OutboundQueue, OverflowPolicy, Pushed};
+use crate::queue::{EncodedPublish, Outbound, OutboundQueue, OverflowPolicy, Pushed};
 
 /// Frames taken from the queue per write.
 pub const FRAMES_PER_WRITE: usize = 1024;
@@ -53,7 +53,7 @@ impl LinkSender {
     /// Queues a frame without waiting. With `Block`, a full queue of topic messages refuses with
     /// [`SendError::TooSlow`] only if the caller cannot wait; use [`LinkSender::send`] to wait instead.
     pub fn try_send(&self, frame: Frame) -> Result<(), SendError> {
-        match self.push(frame)? {
+        match self.push(frame.into())? {
             None => Ok(()),
             Some(_) => Err(SendError::TooSlow),
         }
@@ -61,14 +61,37 @@ impl LinkSender {
 
     /// Queues a frame, waiting for room when the policy is `Block`.
     pub async fn send(&self, frame: Frame) -> Result<(), SendError> {
-        let mut frame = frame;
+        self.send_outbound(frame.into()).await
+    }
+
+    /// Queues a topic message its publisher encoded once for every link, without waiting: `Ok(None)` when
+    /// queued (or the oldest was dropped for it), `Ok(Some(message))` when the policy is `Block` and the queue
+    /// is full (then wait with [`LinkSender::send_publish`]).
+    pub fn try_publish(
+        &self,
+        publish: EncodedPublish,
+    ) -> Result<Option<EncodedPublish>, SendError> {
+        match self.push(publish.into())? {
+            None => Ok(None),
+            Some(Outbound::Publish(back)) => Ok(Some(back)),
+            Some(Outbound::Frame(_)) => unreachable!("the queue hands back what it was given"),
+        }
+    }
+
+    /// Queues an encoded topic message, waiting for room when the policy is `Block`.
+    pub async fn send_publish(&self, publish: EncodedPublish) -> Result<(), SendError> {
+        self.send_outbound(publish.into()).await
+    }
+
+    async fn send_outbound(&self, item: Outbound) -> Result<(), SendError> {
+        let mut item = item;
         loop {
             let room = self.shared.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
-            match self.push(frame)? {
+            match self.push(item)? {
                 None => return Ok(()),
-                Some(back) => frame = back,
+                Some(back) => item = back,
             }
             room.await;
         }
@@ -96,26 +119,33 @@ impl LinkSender {
         self.shared.room.notify_waiters();
     }
 
-    /// `Ok(None)`: queued. `Ok(Some(frame))`: must wait (Block). `Err`: closed or too slow.
-    fn push(&self, frame: Frame) -> Result<Option<Frame>, SendError> {
+    /// `Ok(None)`: queued. `Ok(Some(item))`: must wait (Block). `Err`: closed or too slow.
+    fn push(&self, item: Outbound) -> Result<Option<Outbound>, SendError> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
-        let pushed = self.queue().push(frame);
+        let (pushed, was_empty) = {
+            let mut queue = self.queue();
+            let was_empty = queue.is_empty();
+            (queue.push(item), was_empty)
+        };
         match pushed {
             Pushed::Queued => {}
             Pushed::DroppedOldest { topic } => {
                 self.shared.dropped.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%topic, "slow peer: oldest queued message dropped");
             }
-            Pushed::MustWait(frame) => return Ok(Some(frame)),
+            Pushed::MustWait(item) => return Ok(Some(item)),
             Pushed::MustDisconnect => {
                 tracing::debug!("slow peer: outbound queue full, closing the link");
                 self.close();
                 return Err(SendError::TooSlow);
             }
         }
-        self.shared.work.notify_one();
+        // The writer drains until the queue is empty before it waits, so only the first frame needs to wake it.
+        if was_empty {
+            self.shared.work.notify_one();
+        }
         Ok(None)
     }
 
@@ -162,7 +192,12 @@ impl LinkWriter {
         let mut buf = BytesMut::with_capacity(64 * 1024);
         let result = loop {
             frames.clear();
-            sender.queue().drain(FRAMES_PER_WRITE, &mut frames);
+            let was_full = {
+                let mut queue = sender.queue();
+                let was_full = queue.is_full();
+                queue.drain(FRAMES_PER_WRITE, &mut frames);
+                was_full
+            };
             if frames.is_empty() {
                 if sender.is_closed() {
                     break Ok(());
@@ -170,11 +205,19 @@ impl LinkWriter {
                 self.shared.work.notified().await;
                 continue;
             }
-            self.shared.room.notify_waiters();
+            // Only a full queue can have senders waiting (policy `Block`).
+            if was_full {
+                self.shared.room.notify_waiters();
+            }
             buf.clear();
-            for frame in &frames {
-                if let Err(err) = self.codec.encode(frame, &mut buf) {
-                    tracing::warn!(%err, "frame not sent");
+            for item in frames.drain(..) {
+                match item {
+                    Outbound::Publish(publish) => buf.extend_from_slice(&publish.bytes),
+                    Outbound::Frame(frame) => {
+                        if let Err(err) = self.codec.encode(&frame, &mut buf) {
+                            tracing::warn!(%err, "frame not sent");
+                        }
+                    }
                 }
             }
             if let Err(err) = socket.write_all(&buf).await {

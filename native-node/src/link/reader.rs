@@ -1,0 +1,171 @@
+//! The reading half of a link: [`FrameReader`] reads the socket in large chunks and decodes every whole frame
+//! a read brought, so a burst of small messages costs one read and one wake-up per batch, not per frame.
+//!
+//! Like [`FrameCodec`](super::FrameCodec), a frame's declared length is checked against the limit as soon as
+//! its 4-byte prefix has arrived, so an oversized frame is refused before its body is buffered.
+
+use bytes::{Buf, BytesMut};
+use herald_core::frame::{self, Frame};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use super::LinkError;
+
+/// Bytes asked of the socket per read (more when a whole frame needs more).
+pub const READ_CHUNK: usize = 64 * 1024;
+
+/// Reads frames from one link.
+#[derive(Debug)]
+pub struct FrameReader<R> {
+    io: R,
+    buf: BytesMut,
+    max_len: usize,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// Reads from `io`, starting with the bytes already in `buf` (what a handshake read past its last
+    /// frame), refusing frames over `max_len` bytes.
+    pub fn new(io: R, buf: BytesMut, max_len: usize) -> Self {
+        FrameReader { io, buf, max_len }
+    }
+
+    /// The next frame; `Ok(None)` on a clean close.
+    pub async fn next(&mut self) -> Result<Option<Frame>, LinkError> {
+        loop {
+            if let Some(frame) = self.decode_one()? {
+                return Ok(Some(frame));
+            }
+            if !self.fill().await? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Appends to `out` every whole frame buffered (at most `max`), reading the socket first if none is:
+    /// `Ok(false)` on a clean close, with nothing appended.
+    pub async fn next_batch(
+        &mut self,
+        out: &mut Vec<Frame>,
+        max: usize,
+    ) -> Result<bool, LinkError> {
+        loop {
+            let before = out.len();
+            while out.len() - before < max {
+                match self.decode_one()? {
+                    Some(frame) => out.push(frame),
+                    None => break,
+                }
+            }
+            if out.len() > before {
+                return Ok(true);
+            }
+            if !self.fill().await? {
+                return Ok(false);
+            }
+        }
+    }
+
+    fn decode_one(&mut self) -> Result<Option<Frame>, LinkError> {
+        match frame::decode(&self.buf, self.max_len)? {
+            Some((frame, used)) => {
+                self.buf.advance(used);
+                Ok(Some(frame))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Reads more bytes: `Ok(false)` on a clean close (the peer closed between frames).
+    async fn fill(&mut self) -> Result<bool, LinkError> {
+        let whole = frame::check(&self.buf, self.max_len)?;
+        debug_assert!(whole.is_none(), "fill is only called without a whole frame");
+        let needed = if self.buf.len() >= 4 {
+            let len = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]);
+            (4 + len as usize).saturating_sub(self.buf.len())
+        } else {
+            0
+        };
+        self.buf.reserve(needed.max(READ_CHUNK));
+        if self.io.read_buf(&mut self.buf).await? == 0 {
+            if self.buf.is_empty() {
+                return Ok(false);
+            }
+            return Err(LinkError::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the peer closed the link in the middle of a frame",
+            )));
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use herald_core::frame::{encode, Publish, MAX_FRAME_LEN};
+    use herald_core::DecodeError;
+    use tokio::io::AsyncWriteExt;
+
+    fn publish(seq: u64) -> Frame {
+        Frame::Publish(Publish {
+            topic: "t".into(),
+            seq,
+            payload: vec![seq as u8; 64].into(),
+        })
+    }
+
+    #[tokio::test]
+    async fn batches_hold_every_whole_frame_in_order_across_split_reads() {
+        let (mut tx, rx) = tokio::io::duplex(1024);
+        let mut bytes = Vec::new();
+        for seq in 0..500 {
+            encode(&publish(seq), &mut bytes, MAX_FRAME_LEN).unwrap();
+        }
+        let writing = tokio::spawn(async move {
+            // Odd-sized pieces, so frames straddle reads.
+            for piece in bytes.chunks(333) {
+                tx.write_all(piece).await.unwrap();
+            }
+        });
+        let mut reader = FrameReader::new(rx, BytesMut::new(), MAX_FRAME_LEN);
+        let mut got = Vec::new();
+        while reader.next_batch(&mut got, 64).await.unwrap() {}
+        writing.await.unwrap();
+        assert_eq!(got, (0..500).map(publish).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn buffered_bytes_come_first_and_a_batch_stops_at_its_maximum() {
+        let mut first = Vec::new();
+        for seq in 0..3 {
+            encode(&publish(seq), &mut first, MAX_FRAME_LEN).unwrap();
+        }
+        let (tx, rx) = tokio::io::duplex(64);
+        drop(tx);
+        let mut reader = FrameReader::new(rx, BytesMut::from(&first[..]), MAX_FRAME_LEN);
+        let mut got = Vec::new();
+        assert!(reader.next_batch(&mut got, 2).await.unwrap());
+        assert_eq!(got.len(), 2);
+        assert_eq!(reader.next().await.unwrap(), Some(publish(2)));
+        assert_eq!(reader.next().await.unwrap(), None, "a clean close");
+    }
+
+    #[tokio::test]
+    async fn an_oversized_frame_is_refused_from_its_prefix_and_a_cut_frame_is_an_error() {
+        let (mut tx, rx) = tokio::io::duplex(64);
+        tx.write_all(&2048u32.to_be_bytes()).await.unwrap();
+        let mut reader = FrameReader::new(rx, BytesMut::new(), 1024);
+        assert!(matches!(
+            reader.next().await,
+            Err(LinkError::Decode(DecodeError::TooLarge {
+                len: 2048,
+                max: 1024
+            }))
+        ));
+        let (mut tx, rx) = tokio::io::duplex(64);
+        let bytes = frame::encode_to_vec(&publish(1)).unwrap();
+        tx.write_all(&bytes[..10]).await.unwrap();
+        drop(tx);
+        let mut reader = FrameReader::new(rx, BytesMut::new(), MAX_FRAME_LEN);
+        assert!(matches!(reader.next().await, Err(LinkError::Io(_))));
+    }
+}
