@@ -261,7 +261,10 @@ async fn the_dashboard_shows_peers_publishes_asks_and_ip_history_in_a_real_brows
         |t| t == ["node hub"],
     )
     .await;
-    assert_eq!(texts(&client, "bridge-address").await, std::slice::from_ref(&bridge));
+    assert_eq!(
+        texts(&client, "bridge-address").await,
+        std::slice::from_ref(&bridge)
+    );
     wait_texts(&client, "alpha and bravo", "peer-name", |t| {
         t.iter().any(|n| n == "alpha") && t.iter().any(|n| n == "bravo")
     })
