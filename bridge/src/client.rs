@@ -32,6 +32,7 @@ const CLOSE_TOO_SLOW: u16 = 1008;
 const CLOSE_GOING_AWAY: u16 = 1001;
 
 /// What one connection needs from the bridge.
+#[derive(Clone)]
 pub(crate) struct ClientContext {
     pub(crate) hub: Arc<Hub>,
     pub(crate) to_node: mpsc::Sender<ToNode>,
@@ -57,16 +58,22 @@ pub(crate) async fn serve(socket: WebSocket, context: ClientContext) {
         let first = BridgeEvent::Snapshot(snapshot).to_json();
         if sink.send(Message::Text(first.into())).await.is_ok() {
             let replies = slot.sender();
-            let last_heard = AtomicU64::new(0);
+            let last_heard = Arc::new(AtomicU64::new(0));
             let started = Instant::now();
-            let heard =
-                || last_heard.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+            let heard = {
+                let last_heard = last_heard.clone();
+                move || last_heard.store(started.elapsed().as_millis() as u64, Ordering::Relaxed)
+            };
+            // The reader in its own task: an event wakes only the writer, not a poll of the socket's read half.
+            let mut reader = tokio::spawn(read(stream, context.clone(), id, replies, heard));
             tokio::select! {
+                biased;
                 _ = write(&mut sink, &context, &slot, events, &last_heard, started) => {}
-                _ = read(stream, &context, id, replies, heard) => {}
+                _ = &mut reader => {}
                 // A writer blocked on a full socket cannot see the kick: end the connection from here.
                 _ = slot.kick.cancelled() => {}
             }
+            reader.abort();
         }
     }
     context.hub.unregister(id);
@@ -176,7 +183,7 @@ async fn close(sink: &mut SplitSink<WebSocket, Message>, code: u16, reason: &'st
 
 async fn read(
     mut stream: SplitStream<WebSocket>,
-    context: &ClientContext,
+    context: ClientContext,
     id: ClientId,
     replies: mpsc::Sender<Utf8Bytes>,
     heard: impl Fn(),
@@ -204,7 +211,7 @@ async fn read(
         match BridgeRequest::from_json(text.as_str()) {
             Ok(request) => {
                 bump(&counters.commands);
-                if !command(context, id, request, &replies).await {
+                if !command(&context, id, request, &replies).await {
                     return;
                 }
             }

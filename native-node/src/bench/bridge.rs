@@ -30,6 +30,8 @@ use crate::NodeConfig;
 
 /// The topic every client subscribes to.
 const TOPIC: &str = "bench.bridge";
+/// Bytes a bench client reads from its socket at a time (events are a few hundred bytes).
+const CLIENT_READ_BUFFER: usize = 1024;
 /// Clients connecting at once while the run sets up.
 const CONNECT_BATCH: usize = 50;
 
@@ -209,8 +211,9 @@ type Socket =
 
 /// Connects, reads the snapshot and subscribes to the topic (waiting for the reply).
 async fn connect_and_subscribe(url: String) -> anyhow::Result<Socket> {
-    // A small read buffer, as the bridge uses (see `herald_bridge::config::READ_BUFFER`), and no Nagle delay.
-    let config = WebSocketConfig::default().read_buffer_size(herald_bridge::config::READ_BUFFER);
+    // A read buffer the size of a few events (the library zeroes it before every read, so the default
+    // 128 KiB would make the bench's clients, not the bridge, the bottleneck), and no Nagle delay.
+    let config = WebSocketConfig::default().read_buffer_size(CLIENT_READ_BUFFER);
     let (mut socket, _) =
         tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true).await?;
     let request = BridgeRequest {
