@@ -48,6 +48,16 @@ fn report(lan: &Lan, host: usize, args: &[&str]) -> Output {
     lan.run(host, &full)
 }
 
+/// `herald dynip report --name NAME` on host `i` without `--server`: it finds the server through discovery
+/// (the `dynip` service).
+fn report_through_discovery(lan: &Lan, i: usize, name: &str) -> Output {
+    report(
+        lan,
+        i,
+        &["--name", name, "--interface", "eth0", "--lookup-wait", "3"],
+    )
+}
+
 fn assert_acknowledged(output: &Output) {
     assert!(
         output.status.success(),
@@ -162,18 +172,7 @@ fn a_host_that_moves_has_both_periods_in_its_history() {
     let db = dir.join("iplog.db");
     let server = serve(&lan, &db, &[]);
     // No --server: the reporter finds the server through discovery (the `dynip` service).
-    let first = report(
-        &lan,
-        2,
-        &[
-            "--name",
-            "roamer",
-            "--interface",
-            "eth0",
-            "--lookup-wait",
-            "3",
-        ],
-    );
+    let first = report_through_discovery(&lan, 2, "roamer");
     assert_acknowledged(&first);
     server.wait_for(
         "roamer at its first address",
@@ -238,18 +237,7 @@ fn a_node_with_dynip_records_discovery_moves_and_reports_and_is_found_by_reporte
     assert_eq!(change.source, IpChangeSource::Discovery);
     assert_eq!(change.old_ip, None);
     // The reporter finds the node's DynIP server through discovery (the `dynip` service the node advertises).
-    let output = report(
-        &lan,
-        3,
-        &[
-            "--name",
-            "roamer",
-            "--interface",
-            "eth0",
-            "--lookup-wait",
-            "3",
-        ],
-    );
+    let output = report_through_discovery(&lan, 3, "roamer");
     assert_acknowledged(&output);
     let event = logger.wait_for("roamer's report", changed("roamer", &Lan::ip(3)));
     let BridgeEvent::IpChanged(change) = event else {
