@@ -1,5 +1,5 @@
 //! Answering questions from peers: the [`Answerer`] a user supplies (any async closure will do), the built-in
-//! answers a node gives without one (`ping`, `info`), and [`answer`], which runs the handler for one question
+//! answers a node gives without one (`ping`, `info`), and `answer`, which runs the handler for one question
 //! with the asker's timeout and turns an error or a panic into a `Failed` answer plus an error event, so a
 //! broken handler never takes the node down.
 

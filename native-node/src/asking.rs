@@ -1,4 +1,4 @@
-//! Asking questions over links: [`Asking`] wraps the sans-IO [`Questions`] with the channels that carry each
+//! Asking questions over links: `Asking` wraps the sans-IO [`Questions`] with the channels that carry each
 //! name's outcome to the caller, and [`Ask`] is the caller's handle: outcomes as they arrive, then the final
 //! map. Answers come in on the link readers (`messaging::serve`); leaving or lost peers and failed links
 //! settle the names waiting on them; the deadline is checked by the waiting caller, so no timer task is needed.

@@ -68,7 +68,7 @@
 //! - [`stats`]: counters for every drop and refusal.
 //! - [`clock`]: unix milliseconds.
 //! - [`bridging`]: the node's side of the WebSocket bridge (events out, clients' commands in).
-//! - [`bench`]: the benchmarks behind `herald-bench`.
+//! - [`bench`](mod@bench): the benchmarks behind `herald-bench`.
 //! - [`cli`]: the `herald` command line (the binary in `bin/herald.rs` only calls it).
 
 pub mod answering;

@@ -3,7 +3,7 @@
 //!
 //! - [`codec`]: [`FrameCodec`], `herald_core::frame` as a tokio-util codec; the size cap is checked from the
 //!   5-byte header before anything is buffered.
-//! - [`handshake`]: both sides say `Hello`; with a key each proves it by an HMAC over the other's fresh nonce.
+//! - [`handshake`](mod@handshake): both sides say `Hello`; with a key each proves it by an HMAC over the other's fresh nonce.
 //! - [`writer`]: the link's bounded queue and the task that writes it in batches.
 //! - [`reader`]: reads the socket in large chunks and decodes frames in batches.
 //! - [`connection`]: dialling and accepting: handshake, split, writer started.
