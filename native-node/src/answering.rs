@@ -4,10 +4,12 @@
 //! broken handler never takes the node down.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use herald_core::frame::{Answer, AnswerBody, Frame, Question};
 use herald_core::{NodeId, Payload};
 
@@ -50,7 +52,9 @@ pub struct IncomingQuestion {
 /// # }
 /// ```
 pub trait Answerer: Send + Sync + 'static {
-    /// The answer to `question`.
+    /// The answer to `question`. The future is first polled on the link's reader (an answer ready at once
+    /// costs no task), so it must not block: do slow or blocking work after an `.await` (e.g. in
+    /// `tokio::task::spawn_blocking`), where it runs in its own task under the asker's timeout.
     fn answer(&self, question: IncomingQuestion) -> AnswerFuture;
 }
 
@@ -96,17 +100,19 @@ impl Answerer for BuiltinAnswers {
     }
 }
 
-/// Answers one question on the link it came over. Runs in its own task: the handler's panic is caught there.
-pub(crate) async fn answer(
-    shared: Arc<Shared>,
-    reply: LinkSender,
+/// Answers one question on the link it came over, from the link's reader. A handler whose answer is ready at
+/// once (the built-in answers, most closures) runs right here, its panic caught, and the answer is queued
+/// without a task or a timer; one that has to wait continues in its own task with the asker's timeout.
+pub(crate) fn answer(
+    shared: &Arc<Shared>,
+    reply: &LinkSender,
     question: Question,
     from: NodeId,
     from_name: String,
 ) {
     let counters = &shared.messaging.counters;
     bump(&counters.questions_received);
-    let Ok(_permit) = shared.messaging.answer_slots.clone().try_acquire_owned() else {
+    let Ok(permit) = shared.messaging.answer_slots.clone().try_acquire_owned() else {
         bump(&counters.questions_busy);
         tracing::warn!(from = %from_name, "too many questions being answered; answered busy");
         let body = AnswerBody::Failed(format!(
@@ -125,8 +131,62 @@ pub(crate) async fn answer(
         payload: question.payload,
         timeout,
     };
-    let handler = shared.answerer();
-    let mut running = tokio::spawn(handler.answer(incoming));
+    let mut running = shared.answerer().answer(incoming);
+    let first_poll = std::panic::catch_unwind(AssertUnwindSafe(|| (&mut running).now_or_never()));
+    let body = match first_poll {
+        Ok(Some(result)) => answer_body(shared, &from_name, result),
+        Err(_) => {
+            let reason = "the answer handler panicked";
+            handler_failed(shared, &from_name, reason.to_owned());
+            AnswerBody::Failed(reason.to_owned())
+        }
+        Ok(None) => {
+            let waiting = finish_answer(
+                shared.clone(),
+                reply.clone(),
+                question.id,
+                running,
+                timeout,
+                from_name,
+            );
+            shared.tasks.spawn(async move {
+                waiting.await;
+                drop(permit);
+            });
+            return;
+        }
+    };
+    drop(permit);
+    let frame = Frame::Answer(Answer {
+        id: question.id,
+        body,
+    });
+    match reply.offer(frame) {
+        Ok(None) => bump(&counters.answers_sent),
+        // The link's queue is full and its policy waits: wait in a task, not in the reader.
+        Ok(Some(frame)) => {
+            let (shared, reply) = (shared.clone(), reply.clone());
+            shared.clone().tasks.spawn(async move {
+                if reply.send(frame).await.is_ok() {
+                    bump(&shared.messaging.counters.answers_sent);
+                }
+            });
+        }
+        Err(_) => {}
+    }
+}
+
+/// A handler that had to wait: run it in its own task (its panic caught there) until the asker's timeout.
+async fn finish_answer(
+    shared: Arc<Shared>,
+    reply: LinkSender,
+    id: u64,
+    running: AnswerFuture,
+    timeout: Duration,
+    from_name: String,
+) {
+    let counters = &shared.messaging.counters;
+    let mut running = tokio::spawn(running);
     let body = tokio::select! {
         _ = shared.shutdown.cancelled() => {
             running.abort();
@@ -140,12 +200,7 @@ pub(crate) async fn answer(
             return;
         }
         joined = &mut running => match joined {
-            Ok(Ok(payload)) => AnswerBody::Answered(payload),
-            Ok(Err(err)) => {
-                let reason = err.to_string();
-                handler_failed(&shared, &from_name, reason.clone());
-                AnswerBody::Failed(reason)
-            }
+            Ok(result) => answer_body(&shared, &from_name, result),
             Err(join) => {
                 let reason = if join.is_panic() { "the answer handler panicked" } else { "the answer handler was cancelled" };
                 handler_failed(&shared, &from_name, reason.to_owned());
@@ -153,12 +208,25 @@ pub(crate) async fn answer(
             }
         }
     };
-    let frame = Frame::Answer(Answer {
-        id: question.id,
-        body,
-    });
+    let frame = Frame::Answer(Answer { id, body });
     if reply.send(frame).await.is_ok() {
         bump(&counters.answers_sent);
+    }
+}
+
+/// The answer frame's body for a handler's result (a failure is also reported).
+fn answer_body(
+    shared: &Shared,
+    from_name: &str,
+    result: Result<Payload, HandlerError>,
+) -> AnswerBody {
+    match result {
+        Ok(payload) => AnswerBody::Answered(payload),
+        Err(err) => {
+            let reason = err.to_string();
+            handler_failed(shared, from_name, reason.clone());
+            AnswerBody::Failed(reason)
+        }
     }
 }
 

@@ -1003,16 +1003,13 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut link: Established) {
                     };
                     deliver_direct(&shared, event);
                 }
-                Frame::Question(question) => {
-                    let task = crate::answering::answer(
-                        shared.clone(),
-                        link.sender.clone(),
-                        question,
-                        from.node_id,
-                        from.name.clone(),
-                    );
-                    shared.tasks.spawn(task);
-                }
+                Frame::Question(question) => crate::answering::answer(
+                    &shared,
+                    &link.sender,
+                    question,
+                    from.node_id,
+                    from.name.clone(),
+                ),
                 Frame::Answer(answer) => {
                     if !shared
                         .messaging

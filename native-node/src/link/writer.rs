@@ -59,6 +59,16 @@ impl LinkSender {
         }
     }
 
+    /// Queues a frame without waiting: `Ok(None)` when queued, `Ok(Some(frame))` handed back when the policy is
+    /// `Block` and the queue is full (then wait with [`LinkSender::send`]).
+    pub fn offer(&self, frame: Frame) -> Result<Option<Frame>, SendError> {
+        match self.push(frame.into())? {
+            None => Ok(None),
+            Some(Outbound::Frame(back)) => Ok(Some(back)),
+            Some(Outbound::Publish(_)) => unreachable!("the queue hands back what it was given"),
+        }
+    }
+
     /// Queues a frame, waiting for room when the policy is `Block`.
     pub async fn send(&self, frame: Frame) -> Result<(), SendError> {
         self.send_outbound(frame.into()).await
