@@ -295,9 +295,13 @@ impl Drop for Responder {
             let error = CommandError::Internal {
                 message: "the node dropped the request".into(),
             };
-            let _ = self
-                .queue
-                .try_send(reply_text(self.id, CommandResult::Error(error)));
+            let reply = reply_text(self.id, CommandResult::Error(error));
+            if self.queue.try_send(reply).is_err() {
+                tracing::warn!(
+                    id = self.id,
+                    "a request the node dropped could not be answered: the client's queue is full or closed"
+                );
+            }
             let _ = done.send(());
         }
     }

@@ -189,6 +189,13 @@ async fn forward_ip_changes(
                 .emit(&Audience::All, &BridgeEvent::IpChanged(change)),
             Err(broadcast::error::RecvError::Lagged(missed)) => {
                 tracing::warn!(missed, "the bridge missed IP changes");
+                let event = BridgeEvent::NodeError {
+                    context: "bridge".into(),
+                    message: format!(
+                        "the bridge missed {missed} IP changes (it fell behind); query the history"
+                    ),
+                };
+                context.bridge.emit(&Audience::All, &event);
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }
@@ -207,27 +214,34 @@ async fn forward_stats(context: Arc<Context>) {
             continue;
         }
         let stats = stats(&context);
-        let trouble: BTreeMap<&String, &u64> = stats
+        let trouble: BTreeMap<String, u64> = stats
             .counters
             .iter()
             .filter(|(name, _)| is_trouble_counter(name))
+            .map(|(name, value)| (name.clone(), *value))
             .collect();
-        let fingerprint = format!("{trouble:?}");
-        if sent.as_ref() != Some(&fingerprint) {
+        if sent.as_ref() != Some(&trouble) {
             context
                 .bridge
                 .emit(&Audience::All, &BridgeEvent::Stats(stats));
-            sent = Some(fingerprint);
+            sent = Some(trouble);
         }
     }
 }
 
+/// Every counter: the node's, the IP log's and the bridge's.
 fn stats(context: &Context) -> Stats {
+    let mut stats = node_stats(context);
+    stats.counters.extend(context.bridge.stats().counters);
+    stats
+}
+
+/// The node's and the IP log's counters (the bridge adds its own to `/metrics`).
+fn node_stats(context: &Context) -> Stats {
     let mut stats = context.node.stats();
     if let Some(log) = &context.iplog {
         stats.counters.extend(log.stats().counters);
     }
-    stats.counters.extend(context.bridge.stats().counters);
     stats
 }
 
@@ -250,11 +264,7 @@ async fn answer_requests(context: Arc<Context>, mut requests: mpsc::Receiver<ToN
                 });
             }
             ToNode::Stats { reply } => {
-                let mut stats = context.node.stats();
-                if let Some(log) = &context.iplog {
-                    stats.counters.extend(log.stats().counters);
-                }
-                let _ = reply.send(stats);
+                let _ = reply.send(node_stats(&context));
             }
             ToNode::ClientGone { client } => forget_client(&context, client),
             ToNode::Command {

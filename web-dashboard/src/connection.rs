@@ -36,8 +36,13 @@ pub fn send(context: DashContext, command: BridgeCommand) {
 
 /// Applies one text frame from the bridge.
 fn on_text(context: DashContext, text: &str) {
-    let Ok(event) = BridgeEvent::from_json(text) else {
-        return;
+    let event = match BridgeEvent::from_json(text) {
+        Ok(event) => event,
+        Err(err) => {
+            leptos::logging::warn!("unreadable frame from the bridge ({err}): {text}");
+            context.dash.update(|dash| dash.unreadable += 1);
+            return;
+        }
     };
     match &event {
         BridgeEvent::Lagged { missed } => {

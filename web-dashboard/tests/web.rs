@@ -264,3 +264,18 @@ async fn the_history_view_draws_periods_and_live_changes() {
         .iter()
         .any(|e| e.contains("ip_changed")));
 }
+
+#[wasm_bindgen_test]
+async fn unreadable_frames_are_counted_in_the_connection_bar() {
+    let context = DashContext::new();
+    let dash = context.dash;
+    let (root, _dispose) = open_dashboard(context);
+    leptos::task::tick().await;
+    assert!(all_text(&root, "unreadable").is_empty());
+    dash.update(|d| d.unreadable = 2);
+    leptos::task::tick().await;
+    assert_eq!(
+        all_text(&root, "unreadable"),
+        ["2 unreadable frames (see the console)"]
+    );
+}

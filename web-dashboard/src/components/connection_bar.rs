@@ -26,6 +26,11 @@ pub fn ConnectionBar() -> impl IntoView {
                 {move || conn.with(|c| c.to_string())}
             </span>
             <span class="node-name" data-testid="bar-node-name">{node}</span>
+            <Show when=move || dash.with(|d| d.unreadable > 0)>
+                <span class="error" data-testid="unreadable">
+                    {move || format!("{} unreadable frames (see the console)", dash.with(|d| d.unreadable))}
+                </span>
+            </Show>
         </div>
     }
 }

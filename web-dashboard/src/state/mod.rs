@@ -81,6 +81,8 @@ pub struct Dashboard {
     pub stats: Stats,
     /// The latest error per action; cleared by the action's next success.
     pub errors: BTreeMap<Action, String>,
+    /// Frames from the bridge that were not a known event (logged to the console too).
+    pub unreadable: u64,
     /// Requests sent and not yet answered.
     pending: BTreeMap<u64, (Action, BridgeCommand)>,
     next_id: u64,
