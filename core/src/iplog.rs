@@ -187,6 +187,15 @@ pub fn classify_report_datagram(bytes: &[u8]) -> Result<ReportDatagram<'_>, Repo
     Ok(ReportDatagram::Legacy(legacy_hostname(bytes)?))
 }
 
+/// The old DynIP client's datagram for `name`: its bytes, nothing else. Refused when the old server would
+/// store something else than `name` (a trailing CR or LF, control characters, too long, empty).
+pub fn encode_legacy_hostname(name: &str) -> Result<Vec<u8>, LegacyHostnameError> {
+    match legacy_hostname(name.as_bytes())? {
+        checked if checked == name => Ok(name.as_bytes().to_vec()),
+        _ => Err(LegacyHostnameError::ControlCharacter),
+    }
+}
+
 /// Checks a legacy DynIP payload and returns the hostname it names.
 pub fn legacy_hostname(bytes: &[u8]) -> Result<String, LegacyHostnameError> {
     let mut end = bytes.len();
@@ -240,6 +249,17 @@ mod tests {
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
             let _ = classify_report_datagram(&bytes);
         }
+    }
+
+    #[test]
+    fn legacy_hostnames_encode_as_their_bytes_or_not_at_all() {
+        assert_eq!(encode_legacy_hostname("laptop-7").unwrap(), b"laptop-7");
+        assert_eq!(encode_legacy_hostname("h\u{e9}").unwrap(), "h\u{e9}".as_bytes());
+        assert_eq!(
+            encode_legacy_hostname("host\n"),
+            Err(LegacyHostnameError::ControlCharacter)
+        );
+        assert_eq!(encode_legacy_hostname(""), Err(LegacyHostnameError::Empty));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! - [`binary`]: the built `herald` executables;
 //! - [`Lan`]: a LAN of network namespaces (198.51.100.0/24) joined by a bridge that lives in its own "switch"
 //!   namespace, so nothing touches the namespace the tests run in; removed on drop;
-//! - [`Running`]: a `herald` process whose `--json` lines are read as bridge events, killed on drop;
+//! - [`Running`]: a `herald` process whose `--json` lines are read as bridge events (or a counterpart's JSON
+//!   lines, [`Lan::counterpart`]), killed on drop;
+//! - [`counterpart`]: the independent Python stand-ins for the old tools, under `tests/counterparts/`;
 //! - [`ws::BridgeClient`]: a WebSocket client of a node's bridge, connected from inside a host's namespace.
 
 pub mod ws;
@@ -19,6 +21,18 @@ use herald_core::bridge::BridgeEvent;
 
 /// How long a test waits for an event before failing.
 pub const PATIENCE: Duration = Duration::from_secs(15);
+
+/// Debian's Python, which the counterparts run with (a pyenv `python3` may shadow it on `PATH`).
+pub const PYTHON: &str = "/usr/bin/python3";
+
+/// Path of an independent counterpart of an old tool, `tests/counterparts/SCRIPT` (hein receiver and
+/// transmitter, pythonConnect peer, Twisted hub client and service, DynIP sender and server): small
+/// standard-library Python written from `LEGACY-WIRE.md`, never from the old tools' code nor from Herald's.
+pub fn counterpart(script: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("counterparts")
+        .join(script)
+}
 
 /// Path of a workspace binary built for the tests (`herald`, `herald-bench`), next to the test executable.
 pub fn binary(name: &str) -> PathBuf {
@@ -222,6 +236,15 @@ impl Lan {
         Running::start(self.command(i, args))
     }
 
+    /// Runs the counterpart `script` (a file of `tests/counterparts/`, see [`counterpart`]) with Debian's
+    /// Python on host `i`, reading its JSON lines.
+    pub fn counterpart(&self, i: usize, script: &str, args: &[&str]) -> Running<serde_json::Value> {
+        let path = counterpart(script);
+        let mut full = vec![path.to_str().expect("a UTF-8 path")];
+        full.extend_from_slice(args);
+        Running::start_json(self.command_in(i, PYTHON, &full))
+    }
+
     /// Runs `herald ARGS...` on host `i` with its stdin open for [`Running::feed`].
     pub fn spawn_fed(&self, i: usize, args: &[&str]) -> Running {
         let mut command = self.command(i, args);
@@ -305,30 +328,61 @@ impl Drop for Lan {
     }
 }
 
-/// A running `herald` process; killed (if still running) when dropped.
-pub struct Running {
+/// What a running process prints, one per stdout line; lines that do not parse are skipped.
+pub trait OutputLine: Sized + Send + 'static {
+    /// The line's value, if it is one.
+    fn parse(line: &str) -> Option<Self>;
+}
+
+impl OutputLine for BridgeEvent {
+    fn parse(line: &str) -> Option<Self> {
+        BridgeEvent::from_json(line).ok()
+    }
+}
+
+impl OutputLine for serde_json::Value {
+    fn parse(line: &str) -> Option<Self> {
+        serde_json::from_str(line).ok()
+    }
+}
+
+/// A running process (`herald`, or a counterpart printing JSON lines); killed (if still running) when dropped.
+pub struct Running<E: OutputLine = BridgeEvent> {
     child: Child,
     input: Option<std::process::ChildStdin>,
-    events: Receiver<BridgeEvent>,
+    events: Receiver<E>,
     /// Events received but not yet matched by a [`Running::wait_for`], oldest first.
-    pending: std::cell::RefCell<Vec<BridgeEvent>>,
+    pending: std::cell::RefCell<Vec<E>>,
 }
 
 impl Running {
     /// Starts `command` (a `herald ... --json` process), reading its stdout lines as bridge events.
-    pub fn start(mut command: Command) -> Running {
+    pub fn start(command: Command) -> Running {
+        Running::reading(command)
+    }
+}
+
+impl Running<serde_json::Value> {
+    /// Starts `command`, reading its stdout lines as JSON values (a counterpart's events).
+    pub fn start_json(command: Command) -> Running<serde_json::Value> {
+        Running::reading(command)
+    }
+}
+
+impl<E: OutputLine> Running<E> {
+    fn reading(mut command: Command) -> Running<E> {
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("start herald");
+            .expect("start the process");
         let stdout = child.stdout.take().expect("piped stdout");
         let input = child.stdin.take();
         // Unbounded: the process never waits on a test that reads it later (tests bound what they make it print).
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(event) = BridgeEvent::from_json(&line) {
+                if let Some(event) = E::parse(&line) {
                     if tx.send(event).is_err() {
                         break;
                     }
@@ -345,7 +399,7 @@ impl Running {
 
     /// Takes the oldest event matching `wanted`, waiting up to [`PATIENCE`] for it. Events that do not match
     /// stay pending for later waits, so the order in which a test waits does not matter.
-    pub fn wait_for(&self, what: &str, wanted: impl Fn(&BridgeEvent) -> bool) -> BridgeEvent {
+    pub fn wait_for(&self, what: &str, wanted: impl Fn(&E) -> bool) -> E {
         let already = self.pending.borrow().iter().position(&wanted);
         if let Some(at) = already {
             return self.pending.borrow_mut().remove(at);
@@ -357,7 +411,7 @@ impl Running {
                 Ok(event) if wanted(&event) => return event,
                 Ok(event) => self.pending.borrow_mut().push(event),
                 Err(RecvTimeoutError::Timeout) => panic!("no {what} within {PATIENCE:?}"),
-                Err(RecvTimeoutError::Disconnected) => panic!("herald exited before {what}"),
+                Err(RecvTimeoutError::Disconnected) => panic!("the process exited before {what}"),
             }
         }
     }
@@ -395,7 +449,7 @@ impl Running {
     }
 
     /// Takes the oldest event matching `wanted` if one has arrived; never waits.
-    pub fn try_take(&self, wanted: impl Fn(&BridgeEvent) -> bool) -> Option<BridgeEvent> {
+    pub fn try_take(&self, wanted: impl Fn(&E) -> bool) -> Option<E> {
         while let Ok(event) = self.events.try_recv() {
             self.pending.borrow_mut().push(event);
         }
@@ -418,7 +472,7 @@ impl Running {
     }
 }
 
-impl Drop for Running {
+impl<E: OutputLine> Drop for Running<E> {
     fn drop(&mut self) {
         self.kill();
     }

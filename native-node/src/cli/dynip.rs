@@ -1,8 +1,9 @@
-//! `herald dynip serve|report|history|export`: the IP log from the command line.
+//! `herald dynip serve|report|history|export|import`: the IP log from the command line.
 //!
 //! `serve` runs the DynIP server (Herald reports and legacy hostname datagrams on UDP 28630) over the SQLite
 //! log and advertises it as the `dynip` service; `report` is the client (one shot for cron, or `--every`);
-//! `history` and `export` read the same database, also while the server runs. `--config` takes Herald's TOML
+//! `history` and `export` read the same database, also while the server runs; `import` loads an old server's
+//! JSON log, and `report --legacy` speaks to an old server, for a LAN that migrates one host at a time. `--config` takes Herald's TOML
 //! (keys in a `[dynip]` table) or the old DynIP INI file (recognised by its `[DynIP:Server]`/`[DynIP:Client]`
 //! sections).
 
@@ -24,7 +25,11 @@ use crate::config::NodeConfig;
 use crate::iplog::legacy::{self, LegacyConfig};
 use crate::iplog::rate::RateLimit;
 use crate::iplog::reporter::{self, ReportError, ReporterConfig};
-use crate::iplog::{default_db_path, IpLog, IpLogConfig, StoreReader, SyncMode};
+use crate::iplog::store::Store;
+use crate::iplog::{
+    default_db_path, import_entries, ImportMode, IpLog, IpLogConfig, StoreOptions, StoreReader,
+    SyncMode,
+};
 use crate::node::Node;
 
 const EXAMPLES: &str = "\
@@ -35,6 +40,8 @@ Examples:
   herald dynip report --every 300 --key-file /etc/herald/key
   herald dynip history laptop-7
   herald dynip export --format dynip-json --output dynip.json
+  herald dynip import /var/lib/dynip/dynip.json        # an old server's log into the history
+  herald dynip report --legacy --server old-logger.lan # the old client's datagram, to an old server
 
 The database defaults to iplog.db in the state directory ($XDG_STATE_HOME/herald, else ~/.local/state/herald).";
 
@@ -109,6 +116,8 @@ enum DynipCommand {
     History(HistoryArgs),
     /// Write the log in another format (the old DynIP JSON file).
     Export(ExportArgs),
+    /// Load an old DynIP server's JSON log into the history (run it while no server uses the database).
+    Import(ImportArgs),
 }
 
 #[derive(Debug, Default, Args)]
@@ -168,6 +177,10 @@ struct ReportArgs {
     /// Seconds to look for the server through discovery when there is no --server.
     #[arg(long, value_name = "SECS", default_value_t = 1.0)]
     lookup_wait: f64,
+    /// Send the old DynIP client's datagram (the bare name, once per report, no acknowledgement), so an old
+    /// DynIP server that still runs records this host; needs --server (or the INI file's server_hostname).
+    #[arg(long)]
+    legacy: bool,
 }
 
 #[derive(Debug, Args)]
@@ -201,6 +214,15 @@ struct ExportArgs {
     db: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+struct ImportArgs {
+    /// The old server's JSON log (its `client_log_path`).
+    file: PathBuf,
+    /// SQLite database [default: iplog.db in the state directory].
+    #[arg(long, value_name = "FILE")]
+    db: Option<PathBuf>,
+}
+
 pub async fn run(global: &GlobalArgs, args: DynipArgs) -> anyhow::Result<ExitCode> {
     let (file, legacy) = read_config(global)?;
     match args.command {
@@ -208,6 +230,7 @@ pub async fn run(global: &GlobalArgs, args: DynipArgs) -> anyhow::Result<ExitCod
         DynipCommand::Report(args) => report(global, &file, legacy, args).await,
         DynipCommand::History(args) => history(&file, args),
         DynipCommand::Export(args) => export(&file, args),
+        DynipCommand::Import(args) => import(&file, args),
     }
 }
 
@@ -461,6 +484,7 @@ async fn report(
     });
     let server = match named {
         Some(text) => resolve_server(&text).await?,
+        None if args.legacy => bail!("--legacy needs --server (an old DynIP server cannot be found through discovery)"),
         None => {
             let config = one_shot_config(global, file)?;
             let wait = Duration::from_secs_f64(args.lookup_wait.max(0.0));
@@ -481,6 +505,9 @@ async fn report(
         .name
         .or_else(|| keys.name.clone())
         .unwrap_or_else(crate::identity::hostname);
+    if args.legacy {
+        return report_legacy(server, &name, args.every.or(keys.every)).await;
+    }
     let mut config = ReporterConfig::new(server, name);
     config.key = key(global, file)?;
     if let Some(attempts) = args.attempts.or(keys.attempts) {
@@ -516,6 +543,48 @@ async fn report(
                 Ok(ack) => tracing::info!(%server, attempts = ack.attempts, "report acknowledged"),
                 Err(err) => eprintln!("herald: {err}"),
             },
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `report --legacy`: the old client's datagram, once or every `every` seconds until Ctrl-C. The old server
+/// sends nothing back, so "sent" is all there is to know; exit 1 if the datagram could not be sent.
+async fn report_legacy(server: SocketAddr, name: &str, every: Option<f64>) -> anyhow::Result<ExitCode> {
+    let payload = herald_core::iplog::encode_legacy_hostname(name)
+        .with_context(|| format!("{name:?} cannot be reported to an old DynIP server"))?;
+    let local: IpAddr = if server.is_ipv4() {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    };
+    let socket = tokio::net::UdpSocket::bind((local, 0)).await?;
+    let send = || async {
+        match socket.send_to(&payload, server).await {
+            Ok(_) => {
+                tracing::info!(%server, name, "legacy DynIP datagram sent (no acknowledgement in that protocol)");
+                true
+            }
+            Err(err) => {
+                eprintln!("herald: cannot send to {server}: {err}");
+                false
+            }
+        }
+    };
+    let Some(every) = every else {
+        return Ok(if send().await { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    };
+    if every <= 0.0 {
+        bail!("--every must be positive");
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(every));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tick.tick() => { send().await; }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -608,6 +677,41 @@ fn export(file: &FileConfig, args: ExportArgs) -> anyhow::Result<ExitCode> {
         Some(path) => legacy::write_atomically(&path, text.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?,
         None => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn import(file: &FileConfig, args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let db = args
+        .db
+        .or_else(|| file.dynip.db.clone())
+        .unwrap_or_else(default_db_path);
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let (entries, skipped) = legacy::parse_json(&text)
+        .with_context(|| format!("{} is not an old DynIP log", args.file.display()))?;
+    if let Some(parent) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let mut options = StoreOptions::default();
+    if let Some(max) = file.dynip.max_hosts {
+        options.max_hosts = max;
+    }
+    let mut store = Store::open(&db, options)?;
+    let summary = import_entries(&mut store, entries, skipped, ImportMode::NewerThanHistory)?;
+    println!(
+        "imported {}: {} new hosts, {} extended, {} moved, {} not newer than the history, {} over the host cap, {} refused",
+        args.file.display(),
+        summary.new_hosts,
+        summary.extended,
+        summary.moved,
+        summary.not_newer,
+        summary.over_cap,
+        summary.refused.len()
+    );
+    for host in &summary.refused {
+        eprintln!("not imported (bad name, address or time): {host:?}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -387,31 +387,103 @@ fn open_and_import(
         path: path.to_owned(),
         message: err.to_string(),
     })?;
-    let mut refused = skipped;
-    let mut sightings = Vec::new();
-    for entry in entries {
-        if store.knows(&entry.host) {
-            continue;
-        }
-        // The old server stored names verbatim; Herald keeps only names it would accept today.
-        match herald_core::iplog::legacy_hostname(entry.host.as_bytes()) {
-            Ok(name) if name == entry.host => sightings.push(Sighting {
-                host: entry.host,
-                ip: entry.ip,
-                at_ms: entry.at_ms,
-                source: IpChangeSource::LegacyReport,
-            }),
-            _ => refused.push(entry.host),
-        }
+    let summary = import_entries(&mut store, entries, skipped, ImportMode::NewHostsOnly)?;
+    if summary.new_hosts > 0 {
+        tracing::info!(path = %path.display(), hosts = summary.new_hosts, "imported hosts from the legacy JSON log");
     }
-    if !sightings.is_empty() {
-        store.record(&sightings)?;
-        tracing::info!(path = %path.display(), hosts = sightings.len(), "imported hosts from the legacy JSON log");
-    }
-    if !refused.is_empty() {
-        tracing::warn!(path = %path.display(), hosts = ?refused, "legacy JSON entries not imported (bad name, address or time)");
+    if !summary.refused.is_empty() {
+        tracing::warn!(path = %path.display(), hosts = ?summary.refused, "legacy JSON entries not imported (bad name, address or time)");
     }
     Ok(store)
+}
+
+/// Which entries of an old JSON file [`import_entries`] records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportMode {
+    /// Only hosts the store does not know (a server starting with its own `client_log_path`, which it keeps
+    /// up to date itself).
+    NewHostsOnly,
+    /// Every entry newer than what the store knows of its host (`herald dynip import`): a known host at the
+    /// same address has its period extended, at another address (seen later than its latest period) moves.
+    NewerThanHistory,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    /// Hosts new to the store.
+    pub new_hosts: usize,
+    /// Known hosts whose current period was extended.
+    pub extended: usize,
+    /// Known hosts recorded at a new address.
+    pub moved: usize,
+    /// Entries not newer than the store's history of their host (or, with [`ImportMode::NewHostsOnly`], of a
+    /// known host).
+    pub not_newer: usize,
+    /// Hosts refused for the host cap.
+    pub over_cap: usize,
+    /// Entries not imported because their name, address or time is not acceptable (their keys).
+    pub refused: Vec<String>,
+}
+
+/// Records an old JSON file's `entries` (in file order; `skipped` are keys already found unreadable) as
+/// legacy reports, in one transaction. Names are checked as a legacy datagram's would be: the old server
+/// stored names verbatim, Herald keeps only names it would accept today.
+pub fn import_entries(
+    store: &mut store::Store,
+    entries: Vec<legacy::LegacyEntry>,
+    skipped: Vec<String>,
+    mode: ImportMode,
+) -> Result<ImportSummary, StoreError> {
+    let mut summary = ImportSummary {
+        refused: skipped,
+        ..ImportSummary::default()
+    };
+    let latest: std::collections::HashMap<String, herald_core::iplog::IpPeriod> = match mode {
+        ImportMode::NewHostsOnly => Default::default(),
+        ImportMode::NewerThanHistory => store
+            .latest_per_host()?
+            .into_iter()
+            .map(|p| (p.host.clone(), p))
+            .collect(),
+    };
+    let mut sightings = Vec::new();
+    for entry in entries {
+        match herald_core::iplog::legacy_hostname(entry.host.as_bytes()) {
+            Ok(name) if name == entry.host => {}
+            _ => {
+                summary.refused.push(entry.host);
+                continue;
+            }
+        }
+        if store.knows(&entry.host) {
+            let newer = latest.get(&entry.host).is_some_and(|period| {
+                period.ip == entry.ip || entry.at_ms > period.last_seen_ms
+            });
+            if !newer {
+                summary.not_newer += 1;
+                continue;
+            }
+        }
+        sightings.push(Sighting {
+            host: entry.host,
+            ip: entry.ip,
+            at_ms: entry.at_ms,
+            source: IpChangeSource::LegacyReport,
+        });
+    }
+    if sightings.is_empty() {
+        return Ok(summary);
+    }
+    for recorded in store.record(&sightings)? {
+        match recorded {
+            store::Recorded::Updated => summary.extended += 1,
+            store::Recorded::RefusedHostCap => summary.over_cap += 1,
+            store::Recorded::Changed(change) if change.old_ip.is_some() => summary.moved += 1,
+            store::Recorded::Changed(_) => summary.new_hosts += 1,
+        }
+    }
+    Ok(summary)
 }
 
 /// Rewrites the legacy JSON file after commits, at most once per `debounce` (the last rewrite is
