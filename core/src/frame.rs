@@ -84,6 +84,43 @@ pub enum Frame {
     },
     /// Graceful close: the sender is leaving.
     Bye,
+    /// A frame to or from a legacy peer the receiving (or sending) node is the gateway of: towards the gateway,
+    /// `peer` is the proxied peer it is for; from the gateway, the proxied peer it comes from.
+    Relay {
+        /// The proxied peer's node id (as in its beacon).
+        peer: NodeId,
+        /// What is relayed.
+        frame: Relayed,
+    },
+}
+
+impl From<Relayed> for Frame {
+    /// The frame as it goes to a peer that is not proxied.
+    fn from(relayed: Relayed) -> Frame {
+        match relayed {
+            Relayed::Direct { payload } => Frame::Direct { payload },
+            Relayed::Question(question) => Frame::Question(question),
+            Relayed::Answer(answer) => Frame::Answer(answer),
+        }
+    }
+}
+
+/// What a [`Frame::Relay`] carries: the frames a legacy peer can take or give through its gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    all(test, not(target_arch = "wasm32")),
+    derive(proptest_derive::Arbitrary)
+)]
+pub enum Relayed {
+    /// A direct message for the proxied peer.
+    Direct {
+        /// The bytes.
+        payload: Payload,
+    },
+    /// A question for the proxied peer.
+    Question(Question),
+    /// The proxied peer's answer.
+    Answer(Answer),
 }
 
 /// Handshake frame, sent first by both sides.
@@ -446,13 +483,13 @@ mod tests {
     #[test]
     fn bad_version_and_empty_frames_are_named() {
         let mut bytes = encode_to_vec(&Frame::Bye).unwrap();
-        bytes[4] = 2;
+        bytes[4] = 1;
         assert_eq!(
             decode(&bytes, MAX_FRAME_LEN),
-            Err(DecodeError::BadVersion(2))
+            Err(DecodeError::BadVersion(1))
         );
         assert!(matches!(
-            decode(&[0, 0, 0, 0, 1], MAX_FRAME_LEN),
+            decode(&[0, 0, 0, 0, PROTOCOL_VERSION], MAX_FRAME_LEN),
             Err(DecodeError::Malformed(_))
         ));
     }

@@ -254,7 +254,10 @@ mod tests {
     #[test]
     fn legacy_hostnames_encode_as_their_bytes_or_not_at_all() {
         assert_eq!(encode_legacy_hostname("laptop-7").unwrap(), b"laptop-7");
-        assert_eq!(encode_legacy_hostname("h\u{e9}").unwrap(), "h\u{e9}".as_bytes());
+        assert_eq!(
+            encode_legacy_hostname("h\u{e9}").unwrap(),
+            "h\u{e9}".as_bytes()
+        );
         assert_eq!(
             encode_legacy_hostname("host\n"),
             Err(LegacyHostnameError::ControlCharacter)

@@ -10,6 +10,7 @@
 //! - [`frame`]: the frames on node-to-node TCP links and their length-prefixed codec.
 //! - [`question`]: [`AskOutcome`], what came of asking a peer.
 //! - [`iplog`]: IP-history records, and Herald and legacy DynIP report datagrams.
+//! - [`legacy`]: the wire formats of the older tools Herald speaks to (hein, pythonConnect, the Twisted hub).
 //! - [`bridge`]: the JSON protocol between a node's bridge and browsers.
 //! - [`envelope`]: the datagram layout shared by discovery and IP reports.
 //! - [`error`]: [`DecodeError`] and [`EncodeError`].
@@ -27,6 +28,7 @@ pub mod error;
 pub mod frame;
 pub mod ids;
 pub mod iplog;
+pub mod legacy;
 pub mod payload;
 pub mod question;
 
@@ -35,8 +37,8 @@ pub use ids::{NodeId, PeerKind};
 pub use payload::Payload;
 pub use question::{AskOutcome, NoAnswer};
 
-/// The binary protocol version carried by every datagram and frame.
-pub const PROTOCOL_VERSION: u8 = 1;
+/// The binary protocol version carried by every datagram and frame (2: `Frame::Relay`, for legacy peers).
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// This crate's version, for `Hello::software` and `herald --version`.
 pub const SOFTWARE_VERSION: &str = env!("CARGO_PKG_VERSION");

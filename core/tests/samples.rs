@@ -12,7 +12,7 @@ use herald_core::discovery::{
 };
 use herald_core::envelope::Signer;
 use herald_core::frame::{
-    self, Answer, AnswerBody, ErrorCode, Frame, Hello, Publish, Question, RefuseReason,
+    self, Answer, AnswerBody, ErrorCode, Frame, Hello, Publish, Question, RefuseReason, Relayed,
 };
 use herald_core::iplog::{
     self, IpChange, IpChangeSource, IpLogMessage, IpPeriod, IpReport, ReportDatagram, ReportRefusal,
@@ -147,6 +147,27 @@ fn frame_samples() -> Vec<Frame> {
             code: ErrorCode::TooLarge,
         },
         Frame::Bye,
+        Frame::Relay {
+            peer: ALPHA,
+            frame: Relayed::Question(Question {
+                id: 7,
+                timeout_ms: 2000,
+                payload: "q1".into(),
+            }),
+        },
+        Frame::Relay {
+            peer: ALPHA,
+            frame: Relayed::Answer(Answer {
+                id: 7,
+                body: AnswerBody::Answered("yes".into()),
+            }),
+        },
+        Frame::Relay {
+            peer: ALPHA,
+            frame: Relayed::Direct {
+                payload: "hi".into(),
+            },
+        },
     ]
 }
 
@@ -383,12 +404,22 @@ fn bridge_json_round_trips() {
 fn golden_bytes_pin_the_wire() {
     assert_eq!(
         frame::encode_to_vec(&Frame::Bye).unwrap(),
-        [0, 0, 0, 2, 1, 13]
+        [0, 0, 0, 2, 2, 13]
     );
     assert_eq!(
         frame::encode_to_vec(&Frame::Ping { nonce: 300 }).unwrap(),
-        [0, 0, 0, 4, 1, 9, 0xac, 0x02]
+        [0, 0, 0, 4, 2, 9, 0xac, 0x02]
     );
+    let relay = Frame::Relay {
+        peer: herald_core::NodeId([1; 16]),
+        frame: Relayed::Direct {
+            payload: Payload(vec![5]),
+        },
+    };
+    let mut relay_bytes = vec![0, 0, 0, 21, 2, 14];
+    relay_bytes.extend([1; 16]);
+    relay_bytes.extend([0, 1, 5]);
+    assert_eq!(frame::encode_to_vec(&relay).unwrap(), relay_bytes);
     let publish = Frame::Publish(Publish {
         topic: "t".into(),
         seq: 1,
@@ -396,7 +427,7 @@ fn golden_bytes_pin_the_wire() {
     });
     assert_eq!(
         frame::encode_to_vec(&publish).unwrap(),
-        [0, 0, 0, 8, 1, 4, 1, b't', 1, 2, 7, 8]
+        [0, 0, 0, 8, 2, 4, 1, b't', 1, 2, 7, 8]
     );
     let lookup = DiscoveryMessage::Lookup(LookupQuery {
         query_id: 1,
@@ -404,12 +435,12 @@ fn golden_bytes_pin_the_wire() {
     });
     assert_eq!(
         discovery::encode_datagram(&lookup, None).unwrap(),
-        b"HRLD\x01\x00\x01\x01\x03web"
+        b"HRLD\x02\x00\x01\x01\x03web"
     );
     let ack = IpLogMessage::Ack { nonce: 5 };
     assert_eq!(
         iplog::encode_report_datagram(&ack, None).unwrap(),
-        b"\0HIP\x01\x00\x01\x05"
+        b"\0HIP\x02\x00\x01\x05"
     );
     let event = BridgeEvent::PeerLost {
         peer: peer(),
@@ -440,11 +471,11 @@ fn bad_input_gets_the_right_error() {
         DecodeError::BadMagic
     );
     assert_eq!(
-        discovery::decode_datagram(b"HRLD\x01").unwrap_err(),
+        discovery::decode_datagram(b"HRLD\x02").unwrap_err(),
         DecodeError::Truncated { needed: 6, got: 5 }
     );
     assert!(matches!(
-        discovery::decode_datagram(b"HRLD\x01\x00\xff").unwrap_err(),
+        discovery::decode_datagram(b"HRLD\x02\x00\xff").unwrap_err(),
         DecodeError::Malformed(_)
     ));
     assert!(BridgeRequest::from_json(r#"{"id":1,"type":"publish"}"#).is_err());

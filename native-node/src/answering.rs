@@ -214,6 +214,42 @@ async fn finish_answer(
     }
 }
 
+/// Answers a question that did not come over a link (a legacy peer's, through its gateway) with this node's
+/// handler, in its own task, under `question.timeout`; a failure, panic or timeout is reported as for any
+/// question and gives `Failed`.
+pub(crate) async fn answer_here(shared: &Arc<Shared>, question: IncomingQuestion) -> AnswerBody {
+    let counters = &shared.messaging.counters;
+    bump(&counters.questions_received);
+    let (timeout, from_name) = (question.timeout, question.from_name.clone());
+    let running = tokio::spawn(shared.answerer().answer(question));
+    let abort = running.abort_handle();
+    match tokio::time::timeout(timeout, running).await {
+        Err(_) => {
+            abort.abort();
+            bump(&counters.answers_timed_out);
+            let reason = "the answer handler ran past the asker's timeout";
+            handler_failed(shared, &from_name, reason.into());
+            AnswerBody::Failed(reason.into())
+        }
+        Ok(Ok(result)) => {
+            let body = answer_body(shared, &from_name, result);
+            if matches!(body, AnswerBody::Answered(_)) {
+                bump(&counters.answers_sent);
+            }
+            body
+        }
+        Ok(Err(join)) => {
+            let reason = if join.is_panic() {
+                "the answer handler panicked"
+            } else {
+                "the answer handler was cancelled"
+            };
+            handler_failed(shared, &from_name, reason.to_owned());
+            AnswerBody::Failed(reason.to_owned())
+        }
+    }
+}
+
 /// The answer frame's body for a handler's result (a failure is also reported).
 fn answer_body(
     shared: &Shared,

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use herald_core::frame::{AnswerBody, Frame, Question};
+use herald_core::frame::{AnswerBody, Question, Relayed};
 use herald_core::{AskOutcome, NodeId, Payload};
 use tokio::sync::mpsc;
 
@@ -185,7 +185,10 @@ pub(crate) async fn ask(
         names
             .into_iter()
             .map(|name| {
-                let node = table.target_by_name(&name).map(|t| t.node_id);
+                // A proxied peer is waited on under its own id (its gateway relays its answer in its name).
+                let node = table
+                    .target_by_name(&name)
+                    .map(|t| t.proxied.unwrap_or(t.node_id));
                 (name, node)
             })
             .collect()
@@ -205,13 +208,23 @@ pub(crate) async fn ask(
     let timeout_ms = timeout.as_millis() as u32;
     for (name, node) in waiting {
         let target = shared.table().target(&node);
-        let queued = match target.and_then(|t| sender_for(shared, &t)) {
-            Some(sender) => {
-                let frame = Frame::Question(Question {
-                    id,
-                    timeout_ms,
-                    payload: question.clone(),
-                });
+        if let Some(peer) = target
+            .as_ref()
+            .and_then(|t| crate::relaying::local_proxy(shared, t))
+        {
+            crate::relaying::ask_here(shared, id, peer, question.clone(), timeout);
+            continue;
+        }
+        let queued = match target.and_then(|t| sender_for(shared, &t).map(|s| (t, s))) {
+            Some((target, sender)) => {
+                let frame = crate::relaying::addressed(
+                    &target,
+                    Relayed::Question(Question {
+                        id,
+                        timeout_ms,
+                        payload: question.clone(),
+                    }),
+                );
                 sender.send(frame).await.map_err(|e| e.to_string())
             }
             None => Err("no link to the peer".to_owned()),

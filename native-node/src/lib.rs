@@ -58,6 +58,9 @@
 //! - [`messaging`]: subscriptions, links opened on demand, and every link's reader.
 //! - [`queue`]: a link's bounded outbound queue and its overflow policies (sans-IO).
 //! - [`services`]: service lookup for processes that are not nodes.
+//! - [`proxies`]: legacy programs a node makes visible as peers (their beacons, their message endpoints).
+//! - [`relaying`]: messages and questions for those legacy peers, through their gateway's link.
+//! - [`legacy`]: the gateways to the old tools (Twisted hub, hein, pythonConnect).
 //! - [`iplog`]: the IP log: DynIP reports over UDP, every host's address history in SQLite.
 //! - [`topics`]: topic names, wildcard patterns and subscriber sets (sans-IO).
 //! - [`ask`]: questions in flight, deadlines and per-name outcomes (sans-IO).
@@ -83,10 +86,13 @@ pub mod config;
 pub mod discovery;
 pub mod identity;
 pub mod iplog;
+pub mod legacy;
 pub mod link;
 pub mod messaging;
 pub mod node;
+pub mod proxies;
 pub mod queue;
+pub mod relaying;
 pub mod services;
 pub mod stats;
 pub mod topics;

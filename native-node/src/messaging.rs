@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use herald_core::bridge::{MessageEvent, Targets};
-use herald_core::frame::{self, Frame, RefuseReason};
+use herald_core::frame::{self, Frame, RefuseReason, Relayed};
 use herald_core::{NodeId, Payload};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -761,14 +761,29 @@ pub(crate) async fn send_direct(
     let mut outcomes = BTreeMap::new();
     for name in names {
         let target = shared.table().target_by_name(&name);
-        let outcome = match target {
-            None => SendOutcome::UnknownPeer,
-            Some(target) => match sender_for(shared, &target) {
+        let local = target
+            .as_ref()
+            .and_then(|t| crate::relaying::local_proxy(shared, t));
+        let outcome = match (target, local) {
+            (None, _) => SendOutcome::UnknownPeer,
+            (Some(_), Some(peer)) => {
+                match crate::relaying::deliver_here(shared, peer, payload.clone()) {
+                    Ok(()) => {
+                        bump(&shared.messaging.counters.direct_sent);
+                        SendOutcome::Queued
+                    }
+                    Err(reason) => SendOutcome::NotQueued(reason),
+                }
+            }
+            (Some(target), None) => match sender_for(shared, &target) {
                 None => SendOutcome::NotQueued("the peer was unreachable a moment ago".into()),
                 Some(sender) => match sender
-                    .send(Frame::Direct {
-                        payload: payload.clone(),
-                    })
+                    .send(crate::relaying::addressed(
+                        &target,
+                        Relayed::Direct {
+                            payload: payload.clone(),
+                        },
+                    ))
                     .await
                 {
                     Ok(()) => {
@@ -1019,6 +1034,9 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut link: Established) {
                         bump(&counters.answers_discarded);
                         tracing::debug!(peer = %from.name, id = answer.id, "late or unknown answer discarded");
                     }
+                }
+                Frame::Relay { peer, frame } => {
+                    crate::relaying::on_relay(&shared, &link.sender, &from, peer, frame)
                 }
                 Frame::Missed { topic, count } => {
                     counters.missed.fetch_add(count, Ordering::Relaxed);

@@ -26,7 +26,8 @@ use crate::link::connection::LinkConfig;
 use crate::link::handshake::LocalIdentity;
 use crate::link::listener::{self, Inbound, ListenerCounters, DEFAULT_MAX_LINKS};
 use crate::messaging::{self, MessagingState, PublishError, SendOutcome, Subscription};
-use crate::stats::DiscoveryCounters;
+use crate::proxies::{self, ProxiedPeer, Proxies, ProxyEndpoint, ProxyError};
+use crate::stats::{bump, DiscoveryCounters, LegacyCounters};
 use crate::topics::{TopicError, TopicPattern};
 
 /// Something that happened on a node.
@@ -178,6 +179,8 @@ pub(crate) struct Shared {
     pub announce: Notify,
     pub messaging: MessagingState,
     pub listener_counters: Arc<ListenerCounters>,
+    pub proxies: Proxies,
+    pub legacy_counters: LegacyCounters,
     pub tasks: TaskTracker,
     pub shutdown: CancellationToken,
     table: Mutex<PeerTable>,
@@ -339,6 +342,8 @@ impl Node {
             ))),
             messaging,
             listener_counters: Arc::new(ListenerCounters::default()),
+            proxies: Proxies::default(),
+            legacy_counters: LegacyCounters::default(),
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
             node_id,
@@ -457,6 +462,68 @@ impl Node {
     pub fn withdraw(&self, service: &str) {
         self.shared.advert().services.remove(service);
         self.shared.announce.notify_one();
+    }
+
+    /// Makes the legacy program `peer` visible LAN-wide as a peer this node proxies (kind, address, services;
+    /// `via` this node), announced at once; with an `endpoint` it also takes direct messages and questions
+    /// from any node. Adding a name again replaces it. Returns its node id (see [`proxies::proxied_id`]).
+    pub fn proxy(
+        &self,
+        peer: ProxiedPeer,
+        endpoint: Option<Arc<dyn ProxyEndpoint>>,
+    ) -> Result<NodeId, ProxyError> {
+        let id = proxies::proxied_id(self.shared.node_id, peer.kind, &peer.name);
+        self.shared.proxies.add(id, peer, endpoint)?;
+        self.shared.announce.notify_one();
+        Ok(id)
+    }
+
+    /// The legacy gateways' counters (they run beside the node and count here, so `stats` shows them).
+    pub fn legacy_counters(&self) -> &LegacyCounters {
+        &self.shared.legacy_counters
+    }
+
+    /// This node's address on its interface (where its legacy listeners listen).
+    pub fn local_ip(&self) -> Ipv4Addr {
+        self.shared.local_ip()
+    }
+
+    /// A direct message to this node from the legacy peer `from` it proxies, delivered like one that came over
+    /// a link (a `Message` event with no topic).
+    pub fn receive_from_proxied(&self, from: NodeId, from_name: &str, payload: Payload) {
+        bump(&self.shared.messaging.counters.direct_received);
+        self.shared.emit(NodeEvent::Message(MessageEvent {
+            from,
+            from_name: from_name.to_owned(),
+            topic: None,
+            payload,
+            at_ms: unix_ms(),
+        }));
+    }
+
+    /// Answers a question from the legacy peer `from` it proxies with this node's answer handler (as a
+    /// question over a link would be), within `timeout`.
+    pub async fn answer_for_proxied(
+        &self,
+        from: NodeId,
+        from_name: &str,
+        payload: Payload,
+        timeout: std::time::Duration,
+    ) -> herald_core::frame::AnswerBody {
+        let question = crate::answering::IncomingQuestion {
+            from,
+            from_name: from_name.to_owned(),
+            payload,
+            timeout,
+        };
+        crate::answering::answer_here(&self.shared, question).await
+    }
+
+    /// Stops proxying the peer `id` (from [`Node::proxy`]): its leave beacon goes out at once.
+    pub fn unproxy(&self, id: NodeId) {
+        if self.shared.proxies.remove(id) {
+            self.shared.announce.notify_one();
+        }
     }
 
     /// This node as its peers see it.
@@ -607,6 +674,9 @@ impl Node {
         stats
             .counters
             .extend(self.shared.messaging.counters.snapshot().counters);
+        stats
+            .counters
+            .extend(self.shared.legacy_counters.snapshot().counters);
         stats.counters.insert(
             "messaging.dropped_for_slow".into(),
             self.shared.messaging.dropped_for_slow(),

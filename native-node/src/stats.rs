@@ -121,6 +121,11 @@ counters! {
         answers_timed_out => "questions.answers_timed_out",
         /// Answers that came too late or to no known question; dropped.
         answers_discarded => "questions.answers_discarded",
+        /// Messages and questions relayed to legacy peers this node is the gateway of.
+        relayed => "messaging.relayed",
+        /// Relayed messages and questions that could not be handed on (unknown legacy peer, full queue, a
+        /// message the old protocol cannot carry); questions get a `Failed` answer.
+        relay_failed => "messaging.relay_failed",
     }
 }
 
@@ -166,5 +171,54 @@ counters! {
         legacy_json_writes => "dynip.legacy_json.writes",
         /// Failed rewrites of the legacy JSON file.
         legacy_json_errors => "dynip.legacy_json.errors",
+    }
+}
+
+counters! {
+    /// The legacy gateways' counters (hein, pythonConnect, the Twisted hub).
+    pub struct LegacyCounters {
+        /// Twisted hub lookups answered with an address.
+        hub_lookups => "legacy.hub.lookups",
+        /// Twisted hub lookups of an unknown service (answered with the old miss reply).
+        hub_misses => "legacy.hub.misses",
+        /// Twisted hub registrations stored.
+        hub_registrations => "legacy.hub.registrations",
+        /// Twisted hub removals done.
+        hub_removals => "legacy.hub.removals",
+        /// Twisted hub datagrams refused: not ASCII, unknown request, missing fields, bad name or address,
+        /// unknown service to remove, registry full.
+        hub_rejected => "legacy.hub.rejected",
+        /// hein receivers registered (a reconnect under the same name replaces the old connection).
+        hein_receivers => "legacy.hein.receivers",
+        /// hein receivers refused: no name in time, receiver limit reached.
+        hein_refused => "legacy.hein.refused",
+        /// hein frames queued for receivers.
+        hein_frames_sent => "legacy.hein.frames_sent",
+        /// hein frames dropped for a receiver whose queue was full (it reads or acknowledges too slowly).
+        hein_dropped_for_slow => "legacy.hein.dropped_for_slow",
+        /// Herald messages on a hein topic that a hein frame cannot carry (empty).
+        hein_unsendable => "legacy.hein.unsendable",
+        /// Frames received from hein transmitters and published.
+        hein_frames_received => "legacy.hein.frames_received",
+        /// Bad frames from hein transmitters (unknown kind, malformed, oversized, undecodable JSON).
+        hein_bad_frames => "legacy.hein.bad_frames",
+        /// Failed connections to hein transmitters (each retried after 0.5 s).
+        hein_connect_failures => "legacy.hein.connect_failures",
+        /// pythonConnect adverts received.
+        pyconnect_adverts => "legacy.pyconnect.adverts",
+        /// pythonConnect datagrams or frames refused (not UTF-8, malformed, too long).
+        pyconnect_bad_input => "legacy.pyconnect.bad_input",
+        /// pythonConnect connections made or accepted.
+        pyconnect_connections => "legacy.pyconnect.connections",
+        /// Messages from pythonConnect devices delivered to this node.
+        pyconnect_messages_in => "legacy.pyconnect.messages_in",
+        /// Questions from pythonConnect devices answered.
+        pyconnect_questions_in => "legacy.pyconnect.questions_in",
+        /// Messages and questions sent to pythonConnect devices.
+        pyconnect_frames_out => "legacy.pyconnect.frames_out",
+        /// Messages and questions for devices that the old protocol cannot carry (too long, separators).
+        pyconnect_unsendable => "legacy.pyconnect.unsendable",
+        /// Messages and questions for devices dropped because a device's queue was full.
+        pyconnect_dropped => "legacy.pyconnect.dropped",
     }
 }

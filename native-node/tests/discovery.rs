@@ -250,7 +250,21 @@ async fn garbage_on_the_group_is_counted_and_harmless() {
     wrong_version[4] = 99;
     send_to_group(port, b"M-SEARCH * HTTP/1.1\r\n").await;
     send_to_group(port, &lookup[..5]).await;
-    send_to_group(port, &[b'H', b'R', b'L', b'D', 1, 0, 0xff, 0xff, 0xff]).await;
+    send_to_group(
+        port,
+        &[
+            b'H',
+            b'R',
+            b'L',
+            b'D',
+            herald_core::PROTOCOL_VERSION,
+            0,
+            0xff,
+            0xff,
+            0xff,
+        ],
+    )
+    .await;
     send_to_group(port, &vec![0u8; 1400]).await;
     send_to_group(port, &wrong_version).await;
     let kinds = [

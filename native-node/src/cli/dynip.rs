@@ -484,7 +484,9 @@ async fn report(
     });
     let server = match named {
         Some(text) => resolve_server(&text).await?,
-        None if args.legacy => bail!("--legacy needs --server (an old DynIP server cannot be found through discovery)"),
+        None if args.legacy => {
+            bail!("--legacy needs --server (an old DynIP server cannot be found through discovery)")
+        }
         None => {
             let config = one_shot_config(global, file)?;
             let wait = Duration::from_secs_f64(args.lookup_wait.max(0.0));
@@ -550,7 +552,11 @@ async fn report(
 
 /// `report --legacy`: the old client's datagram, once or every `every` seconds until Ctrl-C. The old server
 /// sends nothing back, so "sent" is all there is to know; exit 1 if the datagram could not be sent.
-async fn report_legacy(server: SocketAddr, name: &str, every: Option<f64>) -> anyhow::Result<ExitCode> {
+async fn report_legacy(
+    server: SocketAddr,
+    name: &str,
+    every: Option<f64>,
+) -> anyhow::Result<ExitCode> {
     let payload = herald_core::iplog::encode_legacy_hostname(name)
         .with_context(|| format!("{name:?} cannot be reported to an old DynIP server"))?;
     let local: IpAddr = if server.is_ipv4() {
@@ -572,7 +578,11 @@ async fn report_legacy(server: SocketAddr, name: &str, every: Option<f64>) -> an
         }
     };
     let Some(every) = every else {
-        return Ok(if send().await { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        return Ok(if send().await {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
     };
     if every <= 0.0 {
         bail!("--every must be positive");

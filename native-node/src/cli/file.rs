@@ -69,6 +69,9 @@ pub struct FileConfig {
     /// `dashboard_dir`).
     #[serde(default)]
     pub bridge: super::bridge::BridgeKeys,
+    /// `herald node`'s legacy gateway keys, as a `[legacy]` table (see [`super::legacy::LegacyKeys`]).
+    #[serde(default)]
+    pub legacy: super::legacy::LegacyKeys,
 }
 
 fn policy<'de, D: serde::Deserializer<'de>>(

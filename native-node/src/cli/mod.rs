@@ -7,6 +7,7 @@ mod bridge;
 mod dynip;
 mod file;
 mod keygen;
+mod legacy;
 mod lookup;
 mod node;
 mod peers;
@@ -77,7 +78,7 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a node in the foreground until Ctrl-C; print peer events.
-    Node(node::NodeArgs),
+    Node(Box<node::NodeArgs>),
     /// Join briefly and print the live peers.
     Peers(peers::PeersArgs),
     /// Print one IP:PORT per provider of a service; exit 1 if there is none.
@@ -114,7 +115,7 @@ impl Cli {
             (_, Some(path)) => FileConfig::read(path)?,
         };
         match self.command {
-            Command::Node(args) => node::run(&self.global, &file, args).await,
+            Command::Node(args) => node::run(&self.global, &file, *args).await,
             Command::Peers(args) => peers::run(&self.global, &file, args).await,
             Command::Lookup(args) => lookup::run(&self.global, &file, args).await,
             Command::Publish(args) => publish::run(&self.global, &file, args).await,

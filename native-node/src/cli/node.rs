@@ -67,6 +67,8 @@ pub struct NodeArgs {
     json: bool,
     #[command(flatten)]
     bridge: BridgeArgs,
+    #[command(flatten)]
+    legacy: super::legacy::LegacyArgs,
 }
 
 fn parse_service(text: &str) -> Result<(String, u16), String> {
@@ -87,6 +89,7 @@ pub async fn run(
         .name
         .or_else(|| file.name.clone())
         .unwrap_or_else(crate::identity::hostname);
+    let legacy = super::legacy::legacy_config(args.legacy, &file.legacy, &name)?;
     let mut config = NodeConfig::new(name);
     apply_global(&mut config, global, file)?;
     config.services.extend(file.service.clone());
@@ -148,6 +151,15 @@ pub async fn run(
     if let Some(answerer) = answerer {
         node.answer_with(answerer);
     }
+    let gateways = if legacy.is_empty() {
+        None
+    } else {
+        Some(
+            crate::legacy::Gateways::start(&node, legacy)
+                .await
+                .context("cannot start the legacy gateways")?,
+        )
+    };
     let mut events = node.events();
     // Subscribed messages come from one lossless subscription stream (a slow stdout slows the links, and the
     // publishers' policy applies); the event stream, which may lag, brings the rest.
@@ -182,6 +194,9 @@ pub async fn run(
             }
             Some(change) = next_change(&mut changes) => print_change(change, json),
         }
+    }
+    if let Some(gateways) = gateways {
+        gateways.shutdown().await;
     }
     if let Some(bridge) = bridge {
         bridge.shutdown().await;

@@ -27,6 +27,7 @@ use super::sockets;
 use crate::clock::unix_ms;
 use crate::config::InterfaceSpec;
 use crate::node::{NameConflict, NodeEvent, Shared};
+use crate::proxies::ProxiedPeer;
 use crate::stats::bump;
 
 /// Newcomers greeted per heartbeat at most; beyond it they learn of us from our next multicast beacon.
@@ -200,20 +201,36 @@ impl BeaconTask {
             .insert((beacon.node_id, beacon.incarnation))
     }
 
+    /// Answers a lookup for a service this node provides, or one of the peers it proxies.
     async fn on_lookup(&mut self, query: &LookupQuery, from: SocketAddr) {
-        let Some(port) = self.shared.advert().services.get(&query.service).copied() else {
-            return;
-        };
         let config = &self.shared.config;
-        let provider = ServiceProvider {
-            node_id: self.shared.node_id,
-            name: config.name.clone(),
-            addr: SocketAddr::new(self.local_ip.into(), port),
-        };
+        let own = self.shared.advert().services.get(&query.service).copied();
+        let mut providers: Vec<ServiceProvider> = own
+            .map(|port| ServiceProvider {
+                node_id: self.shared.node_id,
+                name: config.name.clone(),
+                addr: SocketAddr::new(self.local_ip.into(), port),
+            })
+            .into_iter()
+            .collect();
+        providers.extend(
+            self.shared
+                .proxies
+                .providers(&query.service)
+                .into_iter()
+                .map(|(node_id, name, addr)| ServiceProvider {
+                    node_id,
+                    name,
+                    addr,
+                }),
+        );
+        if providers.is_empty() {
+            return;
+        }
         let reply = DiscoveryMessage::LookupReply(LookupReply {
             query_id: query.query_id,
             service: query.service.clone(),
-            providers: vec![provider],
+            providers,
         });
         match super::seal(&reply, config.key.as_ref(), unix_ms()) {
             Ok(bytes) => {
@@ -246,10 +263,14 @@ impl BeaconTask {
         }
     }
 
+    /// Sends this node's beacon to `to`, then one per peer it proxies; sent to the group, the proxied beacons
+    /// are applied to this node's own table too (its own copies may not loop back), and removed proxied peers'
+    /// leave beacons go out first.
     async fn send_beacon(&mut self, to: SocketAddr, leaving: bool) {
         self.seq += 1;
         let config = &self.shared.config;
         let advert = self.shared.advert().clone();
+        let heartbeat_ms = config.heartbeat.as_millis().min(u128::from(u32::MAX)) as u32;
         let mut beacon = Beacon {
             node_id: self.shared.node_id,
             name: config.name.clone(),
@@ -260,7 +281,7 @@ impl BeaconTask {
             services: advert.services.clone(),
             topics: advert.topics.clone(),
             more_topics: false,
-            heartbeat_ms: config.heartbeat.as_millis().min(u128::from(u32::MAX)) as u32,
+            heartbeat_ms,
             leaving,
             via: None,
             addr: None,
@@ -286,6 +307,83 @@ impl BeaconTask {
         };
         if self.send(&bytes, to).await {
             bump(&self.shared.counters.beacons_sent);
+        }
+        let to_group = to == SocketAddr::V4(config.group);
+        let mut proxied: Vec<(NodeId, ProxiedPeer, bool, bool)> = Vec::new();
+        if to_group {
+            proxied.extend(
+                self.shared
+                    .proxies
+                    .take_leaving()
+                    .into_iter()
+                    .map(|(id, peer)| (id, peer, false, true)),
+            );
+        }
+        proxied.extend(
+            self.shared
+                .proxies
+                .live()
+                .into_iter()
+                .map(|(id, peer, takes_messages)| (id, peer, takes_messages, leaving)),
+        );
+        for (id, peer, takes_messages, leaving) in proxied {
+            self.seq += 1;
+            let beacon = Beacon {
+                node_id: id,
+                name: peer.name,
+                kind: peer.kind,
+                incarnation: self.shared.incarnation,
+                seq: self.seq,
+                tcp_port: if takes_messages { advert.tcp_port } else { 0 },
+                services: peer.services,
+                topics: Vec::new(),
+                more_topics: false,
+                heartbeat_ms,
+                leaving,
+                via: Some(self.shared.node_id),
+                addr: Some(peer.addr),
+            };
+            let sealed = super::seal(
+                &DiscoveryMessage::Beacon(beacon.clone()),
+                self.shared.config.key.as_ref(),
+                unix_ms(),
+            );
+            match sealed {
+                Ok(bytes) => {
+                    if self.send(&bytes, to).await {
+                        bump(&self.shared.counters.beacons_sent);
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(peer = %beacon.name, %err, "cannot encode a proxied peer's beacon");
+                    continue;
+                }
+            }
+            if to_group {
+                let from = SocketAddr::new(self.local_ip.into(), 0);
+                self.apply_proxied(&beacon, from);
+            }
+        }
+    }
+
+    /// Applies a beacon this node sent for a peer it proxies to its own table (no greeting: it is ours).
+    fn apply_proxied(&self, beacon: &Beacon, from: SocketAddr) {
+        let result = self
+            .shared
+            .table()
+            .apply(beacon, from, Instant::now().into_std(), unix_ms());
+        match result {
+            Ok(applied) => {
+                if let Some(event) = applied.event {
+                    crate::messaging::on_peer_event(&self.shared, &event);
+                    self.shared.emit(NodeEvent::Peer(event));
+                }
+            }
+            Err(Refusal::NameTaken { holder }) => {
+                bump(&self.shared.counters.refused_name_taken);
+                tracing::warn!(name = %beacon.name, %holder, "a proxied peer's name is taken by another peer");
+            }
+            Err(_) => {}
         }
     }
 

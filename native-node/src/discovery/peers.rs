@@ -294,13 +294,15 @@ impl PeerTable {
         self.target(id)
     }
 
-    /// Where to reach the live peer `id` over a link.
+    /// Where to reach the live peer `id` over a link. For a legacy peer a gateway proxies, that is the link
+    /// to its gateway (this node's own id when this node is the gateway), with `proxied` naming the peer.
     pub fn target(&self, id: &NodeId) -> Option<LinkTarget> {
         let info = &self.peers.get(id)?.info;
         Some(LinkTarget {
-            node_id: info.node_id,
+            node_id: info.via.unwrap_or(info.node_id),
             name: info.name.clone(),
             tcp: info.tcp?,
+            proxied: info.via.map(|_| info.node_id),
         })
     }
 
@@ -356,6 +358,9 @@ pub struct LinkTarget {
     pub name: String,
     /// Its link endpoint.
     pub tcp: SocketAddr,
+    /// For a legacy peer behind a gateway (`node_id` is then the gateway's): the peer's own id, for
+    /// `Frame::Relay`.
+    pub proxied: Option<NodeId>,
 }
 
 /// The peer as the beacon describes it, seen from `from` at `now_ms`.
@@ -371,7 +376,15 @@ fn peer_info(beacon: &Beacon, from: SocketAddr, now_ms: u64) -> PeerInfo {
         name: beacon.name.clone(),
         kind: beacon.kind,
         addr,
-        tcp: (beacon.tcp_port != 0).then(|| SocketAddr::new(addr, beacon.tcp_port)),
+        // A proxied peer is reached through its gateway's link listener, where the beacon came from.
+        tcp: (beacon.tcp_port != 0).then(|| {
+            let link_ip = if beacon.via.is_some() {
+                from.ip()
+            } else {
+                addr
+            };
+            SocketAddr::new(link_ip, beacon.tcp_port)
+        }),
         services,
         topics: beacon.topics.clone(),
         via: beacon.via,

@@ -457,9 +457,9 @@ pub fn import_entries(
             }
         }
         if store.knows(&entry.host) {
-            let newer = latest.get(&entry.host).is_some_and(|period| {
-                period.ip == entry.ip || entry.at_ms > period.last_seen_ms
-            });
+            let newer = latest
+                .get(&entry.host)
+                .is_some_and(|period| period.ip == entry.ip || entry.at_ms > period.last_seen_ms);
             if !newer {
                 summary.not_newer += 1;
                 continue;
