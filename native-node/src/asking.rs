@@ -207,7 +207,15 @@ pub(crate) async fn ask(
     // Fits: MAX_ASK_TIMEOUT is an hour.
     let timeout_ms = timeout.as_millis() as u32;
     for (name, node) in waiting {
-        let target = shared.table().target(&node);
+        let (target, kind) = {
+            let table = shared.table();
+            let kind = table.by_name(&name).map(|p| p.kind).unwrap_or_default();
+            (table.target(&node), kind)
+        };
+        if let Err(reason) = crate::relaying::carriable(kind, &question, true) {
+            asking.answer(id, node, AnswerBody::Failed(reason));
+            continue;
+        }
         if let Some(peer) = target
             .as_ref()
             .and_then(|t| crate::relaying::local_proxy(shared, t))

@@ -760,7 +760,16 @@ pub(crate) async fn send_direct(
     };
     let mut outcomes = BTreeMap::new();
     for name in names {
-        let target = shared.table().target_by_name(&name);
+        let (target, kind) = {
+            let table = shared.table();
+            let kind = table.by_name(&name).map(|p| p.kind).unwrap_or_default();
+            (table.target_by_name(&name), kind)
+        };
+        if let Err(reason) = crate::relaying::carriable(kind, &payload, false) {
+            bump(&shared.messaging.counters.relay_failed);
+            outcomes.insert(name, SendOutcome::NotQueued(reason));
+            continue;
+        }
         let local = target
             .as_ref()
             .and_then(|t| crate::relaying::local_proxy(shared, t));

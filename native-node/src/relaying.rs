@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use herald_core::frame::{Answer, AnswerBody, Frame, Relayed};
-use herald_core::{NodeId, Payload};
+use herald_core::legacy::pyconnect::PcFrame;
+use herald_core::{NodeId, Payload, PeerKind};
 
 use crate::discovery::peers::LinkTarget;
 use crate::link::{LinkPeer, LinkSender};
@@ -24,6 +25,31 @@ pub(crate) fn addressed(target: &LinkTarget, relayed: Relayed) -> Frame {
         },
         None => relayed.into(),
     }
+}
+
+/// Whether a legacy peer of `kind` can be sent `payload` at all (checked by the sender, so it gets the reason
+/// at once instead of the gateway dropping it): pythonConnect carries UTF-8 text in frames of at most 512
+/// bytes, without its separators.
+pub(crate) fn carriable(kind: PeerKind, payload: &Payload, question: bool) -> Result<(), String> {
+    if kind != PeerKind::Pythonconnect {
+        return Ok(());
+    }
+    let text = payload
+        .as_text()
+        .ok_or("pythonConnect carries text only (UTF-8)")?
+        .to_owned();
+    let frame = if question {
+        PcFrame::Question {
+            key: "9999".into(),
+            text,
+        }
+    } else {
+        PcFrame::Message(text)
+    };
+    frame
+        .encode()
+        .map(drop)
+        .map_err(|err| format!("pythonConnect cannot carry it: {err}"))
 }
 
 /// The proxied peer `target` names when this node is its gateway (its frames never go over a link).

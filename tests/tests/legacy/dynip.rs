@@ -31,7 +31,11 @@ const OLD_LOG: &str = r#"{"vm": ["198.51.100.12", "2026-11-23 14:06:56.739000"],
 #[test]
 fn an_old_log_imported_and_exported_is_the_same_file_byte_for_byte() {
     let dir = TempDir::new("legacy-dynip-roundtrip");
-    let (old, db, new) = (dir.join("old.json"), dir.join("iplog.db"), dir.join("new.json"));
+    let (old, db, new) = (
+        dir.join("old.json"),
+        dir.join("iplog.db"),
+        dir.join("new.json"),
+    );
     std::fs::write(&old, OLD_LOG).unwrap();
     let imported = herald(&["dynip", "import", &old, "--db", &db]);
     assert!(imported.status.success(), "import: {imported:?}");
@@ -41,7 +45,16 @@ fn an_old_log_imported_and_exported_is_the_same_file_byte_for_byte() {
     let hosts: Vec<String> = history(&db).into_iter().map(|p| p.host).collect();
     assert_eq!(hosts, ["h\u{e9}te", "laptop-7", "vm"], "history is by name");
 
-    let exported = herald(&["dynip", "export", "--format", "dynip-json", "--db", &db, "--output", &new]);
+    let exported = herald(&[
+        "dynip",
+        "export",
+        "--format",
+        "dynip-json",
+        "--db",
+        &db,
+        "--output",
+        &new,
+    ]);
     assert!(exported.status.success(), "export: {exported:?}");
     assert_eq!(std::fs::read_to_string(&new).unwrap(), OLD_LOG);
 
@@ -80,9 +93,15 @@ fn a_file_that_is_not_an_old_log_is_refused_and_bad_entries_are_named() {
     let output = herald(&["dynip", "import", &file, "--db", &db]);
     assert!(output.status.success(), "{output:?}");
     let said = String::from_utf8_lossy(&output.stdout);
-    assert!(said.contains("1 new hosts") && said.contains("2 refused"), "{said}");
+    assert!(
+        said.contains("1 new hosts") && said.contains("2 refused"),
+        "{said}"
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(r#""box\n""#) && stderr.contains(r#""odd""#), "{stderr}");
+    assert!(
+        stderr.contains(r#""box\n""#) && stderr.contains(r#""odd""#),
+        "{stderr}"
+    );
     let hosts: Vec<String> = history(&db).into_iter().map(|p| p.host).collect();
     assert_eq!(hosts, ["good"]);
 }
@@ -96,14 +115,31 @@ fn report_legacy_is_recorded_by_an_old_style_server_whose_log_herald_then_import
     let server = lan.counterpart(
         1,
         "dynip_server.py",
-        &["--listen", &listen, "--log", &log, "--count", "1", "--seconds", "20"],
+        &[
+            "--listen",
+            &listen,
+            "--log",
+            &log,
+            "--count",
+            "1",
+            "--seconds",
+            "20",
+        ],
     );
     // The old server has no acknowledgement; the datagram is sent once per run, so send until logged.
     let mut logged = None;
     for _ in 0..20 {
         let output = lan.run(
             2,
-            &["dynip", "report", "--legacy", "--server", &Lan::ip(1), "--name", "box-2"],
+            &[
+                "dynip",
+                "report",
+                "--legacy",
+                "--server",
+                &Lan::ip(1),
+                "--name",
+                "box-2",
+            ],
         );
         assert!(output.status.success(), "report --legacy: {output:?}");
         logged = server.try_take(|e| e["event"] == "logged");
@@ -112,7 +148,9 @@ fn report_legacy_is_recorded_by_an_old_style_server_whose_log_herald_then_import
         }
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
-    let logged = logged.unwrap_or_else(|| server.wait_for("the old server's log line", |e| e["event"] == "logged"));
+    let logged = logged.unwrap_or_else(|| {
+        server.wait_for("the old server's log line", |e| e["event"] == "logged")
+    });
     assert_eq!(logged["host"], "box-2");
     assert_eq!(logged["ip"], Lan::ip(2));
 

@@ -5,3 +5,6 @@
 //! One module per old tool.
 
 mod dynip;
+mod hein;
+mod hub;
+mod pyconnect;
