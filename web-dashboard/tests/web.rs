@@ -121,6 +121,36 @@ async fn the_peers_view_follows_the_bridge_events() {
         .unwrap()
         .unwrap();
     assert!(row.text_content().unwrap().contains("web 10.0.0.2:8080"));
+    assert!(
+        all_text(&root, "peer-badge").is_empty(),
+        "Herald peers have no badge"
+    );
+
+    // A legacy peer through a gateway: a badge naming its protocol, and the gateway in its title.
+    let mut device = peer("zulu", "10.0.0.9", PeerState::Live);
+    device.kind = PeerKind::Pythonconnect;
+    let gateway = peer("gw", "10.0.0.8", PeerState::Live);
+    device.via = Some(gateway.node_id);
+    dash.update(|d| {
+        d.apply(BridgeEvent::PeerJoined {
+            peer: gateway,
+            at_ms: 5_000,
+        });
+        d.apply(BridgeEvent::PeerJoined {
+            peer: device,
+            at_ms: 5_000,
+        })
+    });
+    leptos::task::tick().await;
+    assert_eq!(all_text(&root, "peer-badge"), ["pythonConnect"]);
+    let badge = root
+        .query_selector("[data-testid=peer-badge]")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        badge.get_attribute("title").unwrap(),
+        "a pythonConnect device, through the Herald gateway gw"
+    );
 }
 
 fn reply(id: u64, result: CommandResult) -> BridgeEvent {

@@ -1,5 +1,6 @@
 //! The peers view: a live table of every peer seen (name, address, services with `ip:port`, topics, first and
-//! last seen, state), updated in place as events arrive, filterable by name or service and sortable.
+//! last seen, state), updated in place as events arrive, filterable by name or service and sortable. A peer that
+//! speaks an older protocol through a Herald gateway (and so its services) carries a badge naming it.
 
 use leptos::prelude::*;
 
@@ -18,6 +19,13 @@ pub fn PeersView() -> impl IntoView {
                 .rows(&filter.get(), sort.get())
                 .into_iter()
                 .map(|peer| {
+                    let badge = dash.peers.legacy_badge(peer).map(|badge| {
+                        view! {
+                            <span class="badge legacy" data-testid="peer-badge" title=badge.title>
+                                {badge.label}
+                            </span>
+                        }
+                    });
                     let services = peer
                         .services
                         .iter()
@@ -28,7 +36,7 @@ pub fn PeersView() -> impl IntoView {
                     let class = format!("peer {state}");
                     view! {
                         <tr class=class data-testid="peer-row">
-                            <td data-testid="peer-name">{peer.name.clone()}</td>
+                            <td><span data-testid="peer-name">{peer.name.clone()}</span>" "{badge}</td>
                             <td>{peer.addr.to_string()}</td>
                             <td>{services}</td>
                             <td>{peer.topics.join(", ")}</td>

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use herald_core::bridge::{PeerInfo, PeerState};
+use herald_core::PeerKind;
 
 /// Departed peers kept for display; beyond it the longest-gone are forgotten.
 pub const MAX_DEPARTED: usize = 500;
@@ -19,6 +20,15 @@ pub enum SortBy {
     LastSeen,
     /// Live first, then left, then lost; by name within each.
     State,
+}
+
+/// The badge of a peer that speaks an older protocol through a Herald gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegacyBadge {
+    /// The protocol, as its users call it (`hein`, `pythonConnect`, `Twisted hub`, `DynIP`).
+    pub label: &'static str,
+    /// The tooltip: what the peer is, and its gateway's name when known.
+    pub title: String,
 }
 
 /// Peers by name.
@@ -89,6 +99,28 @@ impl PeerTable {
             .flat_map(|p| p.topics.iter().cloned())
     }
 
+    /// The badge for `peer` when it speaks an older protocol (none for Herald nodes and CLI one-shots).
+    pub fn legacy_badge(&self, peer: &PeerInfo) -> Option<LegacyBadge> {
+        let (label, what) = match peer.kind {
+            PeerKind::HeinReceiver => ("hein", "a hein receiver"),
+            PeerKind::Pythonconnect => ("pythonConnect", "a pythonConnect device"),
+            PeerKind::TwistedHub => ("Twisted hub", "a service registered with the Twisted hub"),
+            PeerKind::Dynip => ("DynIP", "a DynIP reporter"),
+            PeerKind::Herald | PeerKind::Cli => return None,
+        };
+        let gateway = peer.via.map(|via| {
+            self.peers
+                .values()
+                .find(|p| p.node_id == via)
+                .map_or_else(|| via.short(), |p| p.name.clone())
+        });
+        let title = match gateway {
+            Some(gateway) => format!("{what}, through the Herald gateway {gateway}"),
+            None => what.to_owned(),
+        };
+        Some(LegacyBadge { label, title })
+    }
+
     /// Peers known, live or not.
     pub fn len(&self) -> usize {
         self.peers.len()
@@ -132,7 +164,7 @@ fn state_rank(state: PeerState) -> u8 {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use herald_core::{NodeId, PeerKind};
+    use herald_core::NodeId;
 
     pub(crate) fn peer(name: &str, ip: &str, state: PeerState, last_seen_ms: u64) -> PeerInfo {
         PeerInfo {
@@ -203,5 +235,29 @@ pub(crate) mod tests {
             .rows("p0", SortBy::Name)
             .iter()
             .all(|p| p.name != "p0"));
+    }
+
+    #[test]
+    fn legacy_peers_get_a_badge_naming_their_protocol_and_gateway() {
+        let mut table = PeerTable::default();
+        let gateway = peer("gateway", "198.51.100.1", PeerState::Live, 1);
+        let mut device = peer("zulu", "198.51.100.2", PeerState::Live, 1);
+        device.kind = PeerKind::Pythonconnect;
+        device.via = Some(gateway.node_id);
+        let mut orphan = peer("svc", "198.51.100.3", PeerState::Live, 1);
+        orphan.kind = PeerKind::TwistedHub;
+        orphan.via = Some(NodeId::from_bytes([9; 16]));
+        table.upsert(gateway.clone());
+        table.upsert(device.clone());
+        assert_eq!(table.legacy_badge(&gateway), None);
+        let badge = table.legacy_badge(&device).unwrap();
+        assert_eq!(badge.label, "pythonConnect");
+        assert_eq!(
+            badge.title,
+            "a pythonConnect device, through the Herald gateway gateway"
+        );
+        let badge = table.legacy_badge(&orphan).unwrap();
+        assert_eq!(badge.label, "Twisted hub");
+        assert!(badge.title.ends_with(&NodeId::from_bytes([9; 16]).short()));
     }
 }
