@@ -76,6 +76,40 @@ pub enum LegacyError {
     Topic(#[from] crate::topics::TopicError),
 }
 
+/// How often rejected legacy input is summed up in a warning (each reject is logged at debug level).
+const REJECT_WARNING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Warns once a minute while legacy input is being refused, so a misbehaving old program is noticed without a
+/// log line per datagram.
+async fn warn_of_rejects(node: Arc<Node>, shutdown: CancellationToken) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let rejected = || {
+        let c = node.legacy_counters();
+        c.hub_rejected.load(Relaxed)
+            + c.hein_refused.load(Relaxed)
+            + c.hein_bad_frames.load(Relaxed)
+            + c.pyconnect_bad_input.load(Relaxed)
+    };
+    let mut warned = rejected();
+    let mut tick = tokio::time::interval(REJECT_WARNING_INTERVAL);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = rejected();
+        if now > warned {
+            tracing::warn!(
+                refused = now - warned,
+                total = now,
+                "legacy input refused in the last minute (see the legacy.* counters)"
+            );
+            warned = now;
+        }
+    }
+}
+
 /// A UDP socket bound to `addr` (an old tool's fixed port on the node's address), sharing the port with the
 /// group socket bound to the same port.
 pub(crate) fn udp_port_socket(
@@ -120,6 +154,9 @@ impl Gateways {
             let task = pyconnect::Gateway::bind(node.clone(), pyconnect).await?;
             gateways.tasks.spawn(task.run(gateways.shutdown.clone()));
         }
+        gateways
+            .tasks
+            .spawn(warn_of_rejects(node.clone(), gateways.shutdown.clone()));
         Ok(gateways)
     }
 
