@@ -236,6 +236,26 @@ impl Lan {
         Running::start(self.command(i, args))
     }
 
+    /// `herald publish TOPIC -` on host `i`, fed one message per stdin line ([`Running::feed`]), starting once
+    /// it knows `subscribers` subscribers (waiting up to 15 s).
+    pub fn publisher(&self, i: usize, topic: &str, subscribers: usize) -> Running {
+        let n = subscribers.to_string();
+        self.spawn_fed(
+            i,
+            &[
+                "publish",
+                topic,
+                "-",
+                "--interface",
+                "eth0",
+                "--subscribers",
+                &n,
+                "--wait",
+                "15",
+            ],
+        )
+    }
+
     /// Runs the counterpart `script` (a file of `tests/counterparts/`, see [`counterpart`]) with Debian's
     /// Python on host `i`, reading its JSON lines.
     pub fn counterpart(&self, i: usize, script: &str, args: &[&str]) -> Running<serde_json::Value> {

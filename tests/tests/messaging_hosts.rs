@@ -10,25 +10,6 @@ fn node(lan: &Lan, i: usize, extra: &[&str]) -> Running {
     lan.node(i, &format!("host{i}"), extra)
 }
 
-/// A publisher on host `i` that starts publishing stdin lines on `topic` once it knows `subscribers`.
-fn publisher(lan: &Lan, i: usize, topic: &str, subscribers: usize) -> Running {
-    let n = subscribers.to_string();
-    lan.spawn_fed(
-        i,
-        &[
-            "publish",
-            topic,
-            "-",
-            "--interface",
-            "eth0",
-            "--subscribers",
-            &n,
-            "--wait",
-            "15",
-        ],
-    )
-}
-
 fn message_text(event: &BridgeEvent) -> Option<&str> {
     match event {
         BridgeEvent::Message(m) => m.payload.as_text(),
@@ -49,7 +30,7 @@ fn one_publisher_reaches_five_subscribers_in_order_even_those_started_first() {
     let subscribers: Vec<Running> = (2..=6)
         .map(|i| node(&lan, i, &["--subscribe", "news.*"]))
         .collect();
-    let mut publisher = publisher(&lan, 1, "news.local", 5);
+    let mut publisher = lan.publisher(1, "news.local", 5);
     let expected: Vec<String> = (0..300).map(|i| format!("item {i}")).collect();
     for text in &expected {
         publisher.feed(text);
@@ -66,7 +47,7 @@ fn a_killed_subscriber_that_restarts_receives_again() {
     let lan = Lan::new(3);
     let mut victim = node(&lan, 2, &["--subscribe", "news"]);
     let steady = node(&lan, 3, &["--subscribe", "news"]);
-    let mut publisher = publisher(&lan, 1, "news", 2);
+    let mut publisher = lan.publisher(1, "news", 2);
     publisher.feed("before");
     assert_eq!(next_message(&victim), "before");
     assert_eq!(next_message(&steady), "before");
@@ -117,7 +98,7 @@ fn a_stalled_subscriber_does_not_slow_the_others_and_is_told_what_it_missed() {
             "bulk",
         ],
     );
-    let mut publisher = publisher(&lan, 1, "bulk", 3);
+    let mut publisher = lan.publisher(1, "bulk", 3);
     publisher.feed("hello");
     for s in fast.iter().chain([&stalled]) {
         assert_eq!(next_message(s), "hello");

@@ -531,6 +531,21 @@ async fn report(
             }
         });
     };
+    every_until_stopped(every, || async {
+        match reporter::report(&config).await {
+            Ok(ack) => tracing::info!(%server, attempts = ack.attempts, "report acknowledged"),
+            Err(err) => eprintln!("herald: {err}"),
+        }
+    })
+    .await
+}
+
+/// Runs `report` every `every` seconds (the first at once) until Ctrl-C or SIGTERM.
+async fn every_until_stopped<F, Fut>(every: f64, mut report: F) -> anyhow::Result<ExitCode>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     if every <= 0.0 {
         bail!("--every must be positive");
     }
@@ -541,10 +556,7 @@ async fn report(
     loop {
         tokio::select! {
             _ = &mut stop => break,
-            _ = tick.tick() => match reporter::report(&config).await {
-                Ok(ack) => tracing::info!(%server, attempts = ack.attempts, "report acknowledged"),
-                Err(err) => eprintln!("herald: {err}"),
-            },
+            _ = tick.tick() => report().await,
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -584,20 +596,10 @@ async fn report_legacy(
             ExitCode::FAILURE
         });
     };
-    if every <= 0.0 {
-        bail!("--every must be positive");
-    }
-    let mut tick = tokio::time::interval(Duration::from_secs_f64(every));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let stop = stop_signal();
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            _ = &mut stop => break,
-            _ = tick.tick() => { send().await; }
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    every_until_stopped(every, || async {
+        send().await;
+    })
+    .await
 }
 
 /// `HOST[:PORT]`, an `IP`, `IP:PORT` or `[IPv6]:PORT`; the port defaults to 28630.

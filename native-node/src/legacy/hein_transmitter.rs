@@ -132,13 +132,10 @@ impl HeinTransmitter {
     /// Listens on the node's address at the configured port and subscribes to the topic.
     pub async fn bind(node: Arc<Node>, config: HeinServeConfig) -> Result<Self, LegacyError> {
         let addr = SocketAddrV4::new(node.local_ip(), config.port);
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| LegacyError::Socket {
-                gateway: "hein transmitter",
-                what: format!("TCP {addr}"),
-                source,
-            })?;
+        let listener = TcpListener::bind(addr).await.map_err(LegacyError::socket(
+            "hein transmitter",
+            format!("TCP {addr}"),
+        ))?;
         let messages = node.subscription(&config.topic)?;
         tracing::info!(%addr, topic = %config.topic, max_receivers = config.max_receivers, "hein transmitter listening");
         Ok(HeinTransmitter {

@@ -78,17 +78,13 @@ impl Hub {
     /// Opens the hub's sockets on the node's interface and restores the registry file's services.
     pub async fn bind(node: Arc<Node>, config: HubConfig) -> Result<Hub, LegacyError> {
         let iface = node.local_ip();
-        let socket_error = |what: String| {
-            move |source| LegacyError::Socket {
-                gateway: "twisted hub",
-                what,
-                source,
-            }
-        };
-        let group = sockets::group_socket(config.addr, iface)
-            .map_err(socket_error(format!("group {} on {iface}", config.addr)))?;
-        let unicast = udp_port_socket(SocketAddrV4::new(iface, config.addr.port()))
-            .map_err(socket_error(format!("UDP {iface}:{}", config.addr.port())))?;
+        let group = sockets::group_socket(config.addr, iface).map_err(LegacyError::socket(
+            "twisted hub",
+            format!("group {} on {iface}", config.addr),
+        ))?;
+        let unicast = udp_port_socket(SocketAddrV4::new(iface, config.addr.port())).map_err(
+            LegacyError::socket("twisted hub", format!("UDP {iface}:{}", config.addr.port())),
+        )?;
         let mut hub = Hub {
             node,
             group,

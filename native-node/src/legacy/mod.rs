@@ -125,6 +125,20 @@ pub(crate) fn udp_port_socket(
     tokio::net::UdpSocket::from_std(socket.into())
 }
 
+impl LegacyError {
+    /// A `map_err` for opening `what` of `gateway`.
+    pub(crate) fn socket(
+        gateway: &'static str,
+        what: String,
+    ) -> impl FnOnce(std::io::Error) -> LegacyError {
+        move |source| LegacyError::Socket {
+            gateway,
+            what,
+            source,
+        }
+    }
+}
+
 /// The running gateways of one node; [`Gateways::shutdown`] stops them.
 pub struct Gateways {
     tasks: TaskTracker,

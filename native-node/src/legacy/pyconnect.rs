@@ -116,15 +116,10 @@ impl Gateway {
     /// listener, all on the node's interface.
     pub async fn bind(node: Arc<Node>, config: PyConnectConfig) -> Result<Gateway, LegacyError> {
         let iface = node.local_ip();
-        let error = |what: String| {
-            move |source| LegacyError::Socket {
-                gateway: "pythonConnect",
-                what,
-                source,
-            }
-        };
-        let group = sockets::group_socket(config.group, iface)
-            .map_err(error(format!("group {} on {iface}", config.group)))?;
+        let group = sockets::group_socket(config.group, iface).map_err(LegacyError::socket(
+            "pythonConnect",
+            format!("group {} on {iface}", config.group),
+        ))?;
         let adverts = udp_port_socket(SocketAddrV4::new(iface, config.group.port()))
             .and_then(|socket| {
                 {
@@ -136,11 +131,14 @@ impl Gateway {
                 }
                 .map(|()| socket)
             })
-            .map_err(error(format!("UDP {iface}:{}", config.group.port())))?;
+            .map_err(LegacyError::socket(
+                "pythonConnect",
+                format!("UDP {iface}:{}", config.group.port()),
+            ))?;
         let tcp = SocketAddrV4::new(iface, config.tcp_port);
         let listener = TcpListener::bind(tcp)
             .await
-            .map_err(error(format!("TCP {tcp}")))?;
+            .map_err(LegacyError::socket("pythonConnect", format!("TCP {tcp}")))?;
         tracing::info!(group = %config.group, %tcp, name = %config.name, "pythonConnect gateway listening");
         Ok(Gateway {
             node,

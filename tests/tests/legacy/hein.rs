@@ -8,23 +8,6 @@ use herald_tests::{Lan, Running};
 
 const GATEWAY: usize = 1;
 
-fn publisher(lan: &Lan, i: usize, topic: &str) -> Running {
-    lan.spawn_fed(
-        i,
-        &[
-            "publish",
-            topic,
-            "-",
-            "--interface",
-            "eth0",
-            "--subscribers",
-            "1",
-            "--wait",
-            "15",
-        ],
-    )
-}
-
 fn receiver(lan: &Lan, i: usize, name: &str, extra: &[&str]) -> Running<serde_json::Value> {
     let gateway = Lan::ip(GATEWAY);
     let mut args = vec![
@@ -64,7 +47,7 @@ fn hein_receivers_get_herald_messages_and_a_stalled_one_holds_nobody_back() {
     }
     fast.wait_for("the fast receiver connected", |e| e["event"] == "connected");
 
-    let mut publisher = publisher(&lan, 4, "sensors.kitchen");
+    let mut publisher = lan.publisher(4, "sensors.kitchen", 1);
     publisher.feed("21.5 C");
     let first = fast.wait_for("the first frame", |e| frame_text(e).is_some());
     assert_eq!(first["tag"], "sensors.kitchen");
