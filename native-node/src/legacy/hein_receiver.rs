@@ -22,6 +22,8 @@ use crate::stats::bump;
 
 /// Wait between connection attempts (hein's `connectWait`).
 pub const RECONNECT_WAIT: Duration = Duration::from_millis(500);
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long each ACK of the handshake is waited for (hein's receiver waits 1 s).
 const ACK_TIMEOUT: Duration = Duration::from_secs(1);
 /// Largest hein frame taken; a transmitter sending more without a terminator is cut off and reconnected.
@@ -105,9 +107,11 @@ impl HeinReceiver {
 
     /// One connection: `Err` if it never got past the handshake, else why it ended.
     async fn session(&self) -> Result<&'static str, String> {
-        let mut stream = TcpStream::connect(&self.config.server)
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut stream =
+            tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&self.config.server))
+                .await
+                .map_err(|_| "no answer to the connection".to_owned())?
+                .map_err(|e| e.to_string())?;
         let _ = stream.set_nodelay(true);
         expect_ack(&mut stream).await?;
         stream

@@ -24,7 +24,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::LegacyError;
+use super::{LegacyError, MAX_CONNECTIONS};
 use crate::messaging::{Delivery, Subscription};
 use crate::node::Node;
 use crate::proxies::ProxiedPeer;
@@ -150,17 +150,27 @@ impl HeinTransmitter {
     /// Accepts receivers and sends them the topic's messages until `shutdown`.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let connections = TaskTracker::new();
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, from)) => {
+                        let Ok(permit) = slots.clone().try_acquire_owned() else {
+                            bump(&self.node.legacy_counters().hein_refused);
+                            tracing::debug!(%from, max = MAX_CONNECTIONS, "too many hein connections; closed");
+                            continue;
+                        };
                         let connection = Connection {
                             node: self.node.clone(),
                             receivers: self.receivers.clone(),
                             max_receivers: self.config.max_receivers,
                         };
-                        connections.spawn(connection.serve(stream, from, shutdown.clone()));
+                        let serving = connection.serve(stream, from, shutdown.clone());
+                        connections.spawn(async move {
+                            serving.await;
+                            drop(permit);
+                        });
                     }
                     Err(err) => {
                         tracing::debug!(%err, "hein accept failed");

@@ -76,6 +76,10 @@ pub enum LegacyError {
     Topic(#[from] crate::topics::TopicError),
 }
 
+/// Connections one gateway serves at once (handshakes included); beyond it new ones are closed at once (and
+/// counted as refused), so a flood of silent connections cannot pile up tasks.
+pub const MAX_CONNECTIONS: usize = 256;
+
 /// How often rejected legacy input is summed up in a warning (each reject is logged at debug level).
 const REJECT_WARNING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 

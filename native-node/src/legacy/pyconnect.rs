@@ -33,7 +33,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{udp_port_socket, LegacyError};
+use super::{udp_port_socket, LegacyError, MAX_CONNECTIONS};
 use crate::discovery::sockets;
 use crate::node::Node;
 use crate::proxies::{ProxiedPeer, ProxyEndpoint};
@@ -49,8 +49,10 @@ const NAME_TIMEOUT: Duration = Duration::from_secs(5);
 const SECOND_ADVERT: Duration = Duration::from_millis(20);
 /// A device's question is answered within this (the old `askDevice` waits 2 s by default).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
-/// Connections to devices at once.
+/// Devices registered at once.
 const MAX_DEVICES: usize = 256;
+/// How long connecting to a device's TCP port may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Where the gateway runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +111,7 @@ pub struct Gateway {
     adverts: UdpSocket,
     listener: TcpListener,
     devices: SharedDevices,
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Gateway {
@@ -147,6 +150,7 @@ impl Gateway {
             adverts,
             listener,
             devices: SharedDevices::default(),
+            slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
         })
     }
 
@@ -169,8 +173,12 @@ impl Gateway {
                 },
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, from)) => {
-                        let connection = self.connection(&shutdown);
-                        connections.spawn(connection.serve(stream, from, None));
+                        let Some(permit) = self.slot(from) else { continue };
+                        let serving = self.connection(&shutdown).serve(stream, from, None);
+                        connections.spawn(async move {
+                            serving.await;
+                            drop(permit);
+                        });
                     }
                     Err(err) => {
                         tracing::debug!(%err, "pythonConnect accept failed");
@@ -230,18 +238,33 @@ impl Gateway {
         }
         self.advertise(AdvertKind::Alive).await;
         if advert.name.as_str() > self.config.name.as_str() {
+            let Some(permit) = self.slot(from) else {
+                return;
+            };
             lock(&self.devices).connecting.insert(advert.name.clone());
             let addr = SocketAddr::new(from.ip(), self.config.tcp_port);
             let connection = self.connection(shutdown);
             let (devices, name) = (self.devices.clone(), advert.name);
             connections.spawn(async move {
-                match TcpStream::connect(addr).await {
-                    Ok(stream) => connection.serve(stream, addr, Some(name.clone())).await,
-                    Err(err) => tracing::info!(device = %name, %addr, %err, "cannot connect to a pythonConnect device"),
+                match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+                    Ok(Ok(stream)) => connection.serve(stream, addr, Some(name.clone())).await,
+                    Ok(Err(err)) => tracing::info!(device = %name, %addr, %err, "cannot connect to a pythonConnect device"),
+                    Err(_) => tracing::info!(device = %name, %addr, "no answer from a pythonConnect device's port"),
                 }
                 lock(&devices).connecting.remove(&name);
+                drop(permit);
             });
         }
+    }
+
+    /// A place for one more connection, or `None` (counted, logged) at [`MAX_CONNECTIONS`].
+    fn slot(&self, from: SocketAddr) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let permit = self.slots.clone().try_acquire_owned().ok();
+        if permit.is_none() {
+            bump(&self.node.legacy_counters().pyconnect_bad_input);
+            tracing::debug!(%from, max = MAX_CONNECTIONS, "too many pythonConnect connections; not served");
+        }
+        permit
     }
 
     fn connection(&self, shutdown: &CancellationToken) -> Connection {
