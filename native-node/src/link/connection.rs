@@ -154,7 +154,7 @@ async fn establish(
     let frames = FrameReader::new(read_half, read_buf, config.max_frame);
     let name = peer.name.clone();
     tasks.spawn(async move {
-        if let Err(err) = writer.run(write_half).await {
+        if let Err(err) = writer.run_tcp(write_half).await {
             tracing::debug!(peer = %name, %err, "link write failed");
         }
     });

@@ -5,6 +5,13 @@
 //! A full queue follows the link's [`OverflowPolicy`]: `DropOldest` drops and counts, `Disconnect` closes the
 //! link, `Block` makes [`LinkSender::send`] wait for room (lossless). Nothing here ever blocks the caller of
 //! [`LinkSender::try_send`], so one slow subscriber cannot stall a publisher that uses it.
+//!
+//! On a TCP link ([`LinkWriter::run_tcp`]) a frame that is not a topic message (a question, an answer, a direct
+//! message) sent while the link is idle (nothing queued, nobody writing) is written by the sender itself, with
+//! one non-blocking write: a request and its reply then cost no wake-up of the writer task, which on a
+//! multi-threaded runtime is often a hop to the other core. What such a write cannot finish at once is left
+//! for the writer, ahead of anything queued, so order is kept. Topic messages always go through the queue,
+//! where they are batched.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,6 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::BytesMut;
 use herald_core::frame::Frame;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 use tokio_util::codec::Encoder;
 
@@ -33,14 +41,37 @@ pub enum SendError {
 }
 
 struct Shared {
-    /// Held for a push or a drain only; never across an `.await`.
-    queue: Mutex<OutboundQueue>,
+    /// Held for a push, a drain or a hand-over of the socket only; never across an `.await`.
+    lane: Mutex<Lane>,
     /// Wakes the writer: frames are waiting (or the link closed).
     work: Notify,
     /// Wakes blocked senders: the writer made room (or the link closed).
     room: Notify,
     closed: AtomicBool,
     dropped: AtomicU64,
+    /// Encodes frames senders write directly.
+    codec: FrameCodec,
+}
+
+/// The queue, and who may write to the socket.
+struct Lane {
+    queue: OutboundQueue,
+    /// The writer task, or a sender writing directly, owns the socket for now.
+    writing: bool,
+    /// The rest of a frame a sender could not write at once: the writer sends it before anything queued.
+    leftover: Option<Vec<u8>>,
+    /// The socket, while the writer of a TCP link runs.
+    direct: Option<Arc<OwnedWriteHalf>>,
+}
+
+impl Lane {
+    /// The socket, if a sender may write to it now: nothing queued, nothing left over, nobody writing.
+    fn idle_socket(&self) -> Option<Arc<OwnedWriteHalf>> {
+        if self.writing || self.leftover.is_some() || !self.queue.is_empty() {
+            return None;
+        }
+        self.direct.clone()
+    }
 }
 
 /// Puts frames on one link. Clones share the link.
@@ -114,7 +145,7 @@ impl LinkSender {
 
     /// Frames waiting to be written.
     pub fn queued(&self) -> usize {
-        self.queue().len()
+        self.lane().queue.len()
     }
 
     /// True once the link is closed.
@@ -129,15 +160,23 @@ impl LinkSender {
         self.shared.room.notify_waiters();
     }
 
-    /// `Ok(None)`: queued. `Ok(Some(item))`: must wait (Block). `Err`: closed or too slow.
+    /// `Ok(None)`: queued (or written). `Ok(Some(item))`: must wait (Block). `Err`: closed or too slow.
     fn push(&self, item: Outbound) -> Result<Option<Outbound>, SendError> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
         let (pushed, was_empty) = {
-            let mut queue = self.queue();
-            let was_empty = queue.is_empty();
-            (queue.push(item), was_empty)
+            let mut lane = self.lane();
+            if let Outbound::Frame(frame) = &item {
+                if let Some(socket) = lane.idle_socket() {
+                    lane.writing = true;
+                    drop(lane);
+                    self.write_directly(frame, &socket);
+                    return Ok(None);
+                }
+            }
+            let was_empty = lane.queue.is_empty();
+            (lane.queue.push(item), was_empty)
         };
         match pushed {
             Pushed::Queued => {}
@@ -159,8 +198,35 @@ impl LinkSender {
         Ok(None)
     }
 
-    fn queue(&self) -> MutexGuard<'_, OutboundQueue> {
-        self.shared.queue.lock().unwrap_or_else(|p| p.into_inner())
+    /// Writes `frame` to the idle socket (this sender holds `writing`) with one non-blocking write; what it
+    /// could not write is left to the writer. A socket error is the writer's to find and report: it closes the
+    /// link on its next write.
+    fn write_directly(&self, frame: &Frame, socket: &OwnedWriteHalf) {
+        let mut buf = BytesMut::new();
+        if let Err(err) = self.shared.codec.clone().encode(frame, &mut buf) {
+            tracing::warn!(%err, "frame not sent");
+        }
+        let written = match socket.try_write(&buf) {
+            Ok(n) => n,
+            Err(_) => 0,
+        };
+        let wake = {
+            let mut lane = self.lane();
+            if written < buf.len() {
+                lane.leftover = Some(buf[written..].to_vec());
+            }
+            lane.writing = false;
+            lane.leftover.is_some() || !lane.queue.is_empty() || self.is_closed()
+        };
+        // Frames queued meanwhile (their senders saw the socket busy), a leftover, or a close that waited for
+        // this write: the writer's turn.
+        if wake {
+            self.shared.work.notify_one();
+        }
+    }
+
+    fn lane(&self) -> MutexGuard<'_, Lane> {
+        self.shared.lane.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -177,11 +243,17 @@ pub fn channel(
     codec: FrameCodec,
 ) -> (LinkSender, LinkWriter) {
     let shared = Arc::new(Shared {
-        queue: Mutex::new(OutboundQueue::new(capacity, policy)),
+        lane: Mutex::new(Lane {
+            queue: OutboundQueue::new(capacity, policy),
+            writing: false,
+            leftover: None,
+            direct: None,
+        }),
         work: Notify::new(),
         room: Notify::new(),
         closed: AtomicBool::new(false),
         dropped: AtomicU64::new(0),
+        codec: codec.clone(),
     });
     (
         LinkSender {
@@ -195,22 +267,80 @@ impl LinkWriter {
     /// Writes queued frames to `socket` in batches until the link is closed (then flushes what was queued
     /// before the close) or a write fails.
     pub async fn run<W: AsyncWrite + Unpin>(mut self, mut socket: W) -> Result<(), LinkError> {
-        let sender = LinkSender {
-            shared: self.shared.clone(),
-        };
-        let mut frames = Vec::with_capacity(FRAMES_PER_WRITE);
-        let mut buf = BytesMut::with_capacity(64 * 1024);
+        let mut batch = Batch::new();
         let result = loop {
-            frames.clear();
-            let was_full = {
-                let mut queue = sender.queue();
-                let was_full = queue.is_full();
-                queue.drain(FRAMES_PER_WRITE, &mut frames);
-                was_full
+            match self.next_batch(&mut batch).await {
+                Some(bytes) => {
+                    let written = socket.write_all(bytes).await;
+                    self.done_writing();
+                    if let Err(err) = written {
+                        break Err(LinkError::Io(err));
+                    }
+                }
+                None => break Ok(()),
+            }
+        };
+        let _ = socket.flush().await;
+        self.finish();
+        result
+    }
+
+    /// Like [`LinkWriter::run`] for a TCP link, where senders may also write directly while the link is idle
+    /// (see the module doc).
+    pub async fn run_tcp(mut self, socket: OwnedWriteHalf) -> Result<(), LinkError> {
+        let socket = Arc::new(socket);
+        self.sender().lane().direct = Some(socket.clone());
+        let mut batch = Batch::new();
+        let result = loop {
+            match self.next_batch(&mut batch).await {
+                Some(bytes) => {
+                    let written = write_all_shared(&socket, bytes).await;
+                    self.done_writing();
+                    if let Err(err) = written {
+                        break Err(LinkError::Io(err));
+                    }
+                }
+                None => break Ok(()),
+            }
+        };
+        // The last reference closes the socket (FIN); a sender's direct write in progress holds one briefly.
+        self.sender().lane().direct = None;
+        drop(socket);
+        self.finish();
+        result
+    }
+
+    fn sender(&self) -> LinkSender {
+        LinkSender {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Waits for work and takes it: a sender's leftover first, then queued frames, encoded into one buffer,
+    /// with the right to write. `None` once the link is closed and nothing is left.
+    async fn next_batch<'a>(&mut self, batch: &'a mut Batch) -> Option<&'a [u8]> {
+        let sender = self.sender();
+        loop {
+            batch.frames.clear();
+            batch.buf.clear();
+            let (was_full, leftover) = {
+                let mut lane = sender.lane();
+                if lane.writing {
+                    // A sender is writing directly; it wakes the writer when it is done.
+                    (false, None)
+                } else {
+                    let was_full = lane.queue.is_full();
+                    lane.queue.drain(FRAMES_PER_WRITE, &mut batch.frames);
+                    let leftover = lane.leftover.take();
+                    if leftover.is_some() || !batch.frames.is_empty() {
+                        lane.writing = true;
+                    }
+                    (was_full, leftover)
+                }
             };
-            if frames.is_empty() {
-                if sender.is_closed() {
-                    break Ok(());
+            if leftover.is_none() && batch.frames.is_empty() {
+                if sender.is_closed() && !sender.lane().writing {
+                    return None;
                 }
                 self.shared.work.notified().await;
                 continue;
@@ -219,25 +349,59 @@ impl LinkWriter {
             if was_full {
                 self.shared.room.notify_waiters();
             }
-            buf.clear();
-            for item in frames.drain(..) {
+            if let Some(leftover) = leftover {
+                batch.buf.extend_from_slice(&leftover);
+            }
+            for item in batch.frames.drain(..) {
                 match item {
-                    Outbound::Publish(publish) => buf.extend_from_slice(&publish.bytes),
+                    Outbound::Publish(publish) => batch.buf.extend_from_slice(&publish.bytes),
                     Outbound::Frame(frame) => {
-                        if let Err(err) = self.codec.encode(&frame, &mut buf) {
+                        if let Err(err) = self.codec.encode(&frame, &mut batch.buf) {
                             tracing::warn!(%err, "frame not sent");
                         }
                     }
                 }
             }
-            if let Err(err) = socket.write_all(&buf).await {
-                break Err(LinkError::Io(err));
-            }
-        };
-        let _ = socket.flush().await;
-        sender.close();
-        result
+            return Some(&batch.buf);
+        }
     }
+
+    /// Gives the socket back after a batch: senders may write directly again.
+    fn done_writing(&self) {
+        self.sender().lane().writing = false;
+    }
+
+    fn finish(&self) {
+        self.sender().close();
+    }
+}
+
+/// What the writer takes from the queue and writes at once.
+struct Batch {
+    frames: Vec<Outbound>,
+    buf: BytesMut,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            frames: Vec::with_capacity(FRAMES_PER_WRITE),
+            buf: BytesMut::with_capacity(64 * 1024),
+        }
+    }
+}
+
+/// `write_all` on a socket shared with senders (`try_write` until done, waiting for room between).
+async fn write_all_shared(socket: &OwnedWriteHalf, mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        match socket.try_write(bytes) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => socket.writable().await?,
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -315,6 +479,56 @@ mod tests {
         assert_eq!(missed, sender.dropped());
         assert!(seqs.windows(2).all(|w| w[0] < w[1]), "order kept");
         assert_eq!(*seqs.last().unwrap(), 9_999, "the newest are kept");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn direct_writes_and_queued_frames_keep_their_order_even_when_the_socket_is_full() {
+        let (a, b) = tcp_pair().await;
+        let (_, write_half) = a.into_split();
+        // Room for everything: the queue never drops (a control frame would evict a queued topic message).
+        let (sender, writer) = channel(1 << 16, OverflowPolicy::Block, FrameCodec::default());
+        let writing = tokio::spawn(writer.run_tcp(write_half));
+        // Pings go out directly whenever the link is idle, topic messages through the queue; nobody reads
+        // for a while, so the socket fills and direct writes leave their rest to the writer.
+        let sending = tokio::spawn({
+            let sender = sender.clone();
+            async move {
+                for seq in 0..10_000u64 {
+                    let frame = if seq % 100 == 1 {
+                        // Bigger than what one non-blocking write takes: the writer finishes it.
+                        let mut payload = seq.to_be_bytes().to_vec();
+                        payload.resize(256 * 1024, 7);
+                        Frame::Direct {
+                            payload: payload.into(),
+                        }
+                    } else if seq % 3 == 0 {
+                        Frame::Ping { nonce: seq }
+                    } else {
+                        publish(seq)
+                    };
+                    sender.send(frame).await.unwrap();
+                }
+                sender.close();
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let mut frames = FramedRead::new(b, FrameCodec::default());
+        let mut next = 0u64;
+        while let Some(frame) = frames.next().await {
+            let seq = match frame.unwrap() {
+                Frame::Ping { nonce } => nonce,
+                Frame::Publish(p) => p.seq,
+                Frame::Direct { payload } => {
+                    u64::from_be_bytes(payload.as_bytes()[..8].try_into().unwrap())
+                }
+                other => panic!("unexpected {other:?}"),
+            };
+            assert_eq!(seq, next, "frames in the order they were sent");
+            next += 1;
+        }
+        assert_eq!(next, 10_000);
+        sending.await.unwrap();
+        writing.await.unwrap().unwrap();
     }
 
     #[tokio::test]
