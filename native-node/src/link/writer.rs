@@ -206,10 +206,8 @@ impl LinkSender {
         if let Err(err) = self.shared.codec.clone().encode(frame, &mut buf) {
             tracing::warn!(%err, "frame not sent");
         }
-        let written = match socket.try_write(&buf) {
-            Ok(n) => n,
-            Err(_) => 0,
-        };
+        // WouldBlock (the socket is full) or an error: the writer takes the whole frame.
+        let written = socket.try_write(&buf).unwrap_or_default();
         let wake = {
             let mut lane = self.lane();
             if written < buf.len() {
