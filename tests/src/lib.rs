@@ -256,6 +256,26 @@ impl Lan {
         )
     }
 
+    /// The counters of the node on host `i` whose bridge listens on `127.0.0.1:PORT` inside that host, read from
+    /// its `/metrics` (Prometheus names: `legacy.hein.refused` is `herald_legacy_hein_refused`).
+    pub fn metrics(&self, i: usize, port: u16) -> std::collections::BTreeMap<String, u64> {
+        const FETCH: &str = "import sys, urllib.request\nprint(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())";
+        let url = format!("http://127.0.0.1:{port}/metrics");
+        let out = self
+            .command_in(i, PYTHON, &["-c", FETCH, &url])
+            .output()
+            .expect("run python3");
+        assert!(out.status.success(), "GET {url}: {out:?}");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| {
+                let (name, value) = line.split_once(' ')?;
+                Some((name.to_owned(), value.trim().parse().ok()?))
+            })
+            .collect()
+    }
+
     /// Runs the counterpart `script` (a file of `tests/counterparts/`, see [`counterpart`]) with Debian's
     /// Python on host `i`, reading its JSON lines.
     pub fn counterpart(&self, i: usize, script: &str, args: &[&str]) -> Running<serde_json::Value> {

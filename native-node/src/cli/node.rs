@@ -130,6 +130,8 @@ pub async fn run(
         None => None,
     };
     let node = Arc::new(Node::start(config).await.context("cannot start the node")?);
+    // Taken first, so it has every event since start (the bridge, started below, works from its snapshot).
+    let mut events = node.events();
     let iplog = match dynip {
         Some(listen) => {
             let log = super::dynip::start_for_node(global, file, listen, args.db).await?;
@@ -160,7 +162,6 @@ pub async fn run(
                 .context("cannot start the legacy gateways")?,
         )
     };
-    let mut events = node.events();
     // Subscribed messages come from one lossless subscription stream (a slow stdout slows the links, and the
     // publishers' policy applies); the event stream, which may lag, brings the rest.
     let patterns: Vec<&str> = patterns.iter().map(String::as_str).collect();

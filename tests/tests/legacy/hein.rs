@@ -32,7 +32,16 @@ fn frame_text(event: &serde_json::Value) -> Option<String> {
 #[test]
 fn hein_receivers_get_herald_messages_and_a_stalled_one_holds_nobody_back() {
     let lan = Lan::new(4);
-    let gateway = lan.node(GATEWAY, "gateway", &["--hein-serve", "5005=sensors.*"]);
+    let gateway = lan.node(
+        GATEWAY,
+        "gateway",
+        &[
+            "--hein-serve",
+            "5005=sensors.*",
+            "--bridge",
+            "127.0.0.1:8080",
+        ],
+    );
     let fast = receiver(&lan, 2, "fast-rx", &[]);
     let stalled = receiver(&lan, 3, "stalled-rx", &["--no-ack-after", "1"]);
     for name in ["fast-rx", "stalled-rx"] {
@@ -75,6 +84,12 @@ fn hein_receivers_get_herald_messages_and_a_stalled_one_holds_nobody_back() {
         stalled_got < expected.len(),
         "the stalled receiver got {stalled_got}"
     );
+    // What the stalled one lost is counted: of the 2,000 messages, what it did not get is still queued (its
+    // queue, 1,024 frames, is full by now) or was dropped.
+    let counters = lan.metrics(GATEWAY, 8080);
+    let dropped = counters["herald_legacy_hein_dropped_for_slow"];
+    assert!(dropped > 0 && dropped <= 2000 - 1024, "dropped {dropped}");
+    assert_eq!(counters["herald_legacy_hein_receivers"], 2);
 
     // A receiver that goes away leaves the peer table.
     drop(fast);

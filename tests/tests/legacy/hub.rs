@@ -8,7 +8,17 @@ use herald_tests::{Lan, Running, TempDir};
 const HUB: usize = 1;
 
 fn hub_node(lan: &Lan, registry: &str) -> Running {
-    lan.node(HUB, "hub", &["--hub", "--hub-registry", registry])
+    lan.node(
+        HUB,
+        "hub",
+        &[
+            "--hub",
+            "--hub-registry",
+            registry,
+            "--bridge",
+            "127.0.0.1:8080",
+        ],
+    )
 }
 
 /// `herald lookup SERVICE` from host `i`: the providers' addresses.
@@ -107,6 +117,10 @@ fn a_hub_client_finds_herald_services_and_a_hub_registration_is_a_herald_lookup_
         .status()
         .expect("run python3");
     assert!(status.success());
+    // Five datagrams refused: not ASCII, missing fields (two), unknown, a name too long.
+    let client = lan.counterpart(2, "hub_client.py", &["--hub", &hub_ip, "--service", "web"]);
+    assert_eq!(reply(&client)["active"], true, "the hub still answers");
+    assert_eq!(lan.metrics(HUB, 8080)["herald_legacy_hub_rejected"], 5);
 
     // Kept across a restart.
     hub.stop();

@@ -25,7 +25,11 @@ fn ask(lan: &Lan, i: usize, args: &[&str]) -> serde_json::Value {
 #[test]
 fn pythonconnect_devices_are_reached_through_the_gateway_and_reach_it() {
     let lan = Lan::new(4);
-    let gateway = lan.node(GATEWAY, "gw", &["--pyconnect"]);
+    let gateway = lan.node(
+        GATEWAY,
+        "gw",
+        &["--pyconnect", "--bridge", "127.0.0.1:8080"],
+    );
     // "zulu" > "gw": the gateway connects to it; "alpha" < "gw": it connects to the gateway.
     let zulu = device(
         &lan,
@@ -146,4 +150,11 @@ t.close()
     assert_eq!(split.payload.as_text(), Some("caf\u{e9}"));
     let answers = ask(&lan, 3, &["--to", "alpha", "still there?"]);
     assert_eq!(answers, serde_json::json!({"alpha": "alpha-says-no"}));
+    // Refused and counted: three bad adverts (not UTF-8, three fields, one field) and the oversized frame;
+    // the 400-byte name is cut to the old 256-byte receive size and taken, like the old library would.
+    let counters = lan.metrics(GATEWAY, 8080);
+    assert_eq!(
+        counters["herald_legacy_pyconnect_bad_input"], 4,
+        "{counters:?}"
+    );
 }
