@@ -39,6 +39,24 @@ fn reply(client: &Running<serde_json::Value>) -> serde_json::Value {
     })
 }
 
+/// The old active service "ActiveService01" on host 3 (port 8887) registering with the hub (or, with
+/// `--remove`, removing itself); the hub's reply.
+fn active_service(lan: &Lan, extra: &[&str]) -> serde_json::Value {
+    let (hub_ip, service_ip) = (Lan::ip(HUB), Lan::ip(3));
+    let mut args = vec![
+        "--hub",
+        &hub_ip,
+        "--service",
+        "ActiveService01",
+        "--ip",
+        &service_ip,
+        "--port",
+        "8887",
+    ];
+    args.extend_from_slice(extra);
+    reply(&lan.counterpart(3, "hub_service.py", &args))
+}
+
 #[test]
 fn a_hub_client_finds_herald_services_and_a_hub_registration_is_a_herald_lookup_answer() {
     let lan = Lan::new(3);
@@ -81,21 +99,7 @@ fn a_hub_client_finds_herald_services_and_a_hub_registration_is_a_herald_lookup_
 
     // An old active service registers; Herald sees it as a twisted-hub peer and a service.
     let service_ip = Lan::ip(3);
-    let service = lan.counterpart(
-        3,
-        "hub_service.py",
-        &[
-            "--hub",
-            &hub_ip,
-            "--service",
-            "ActiveService01",
-            "--ip",
-            &service_ip,
-            "--port",
-            "8887",
-        ],
-    );
-    assert_eq!(reply(&service)["raw"], "from TwistedHubService ");
+    assert_eq!(active_service(&lan, &[])["raw"], "from TwistedHubService ");
     let joined = hub.wait_for(
         "the registered service as a peer",
         |e| matches!(e, BridgeEvent::PeerJoined { peer, .. } if peer.name == "ActiveService01"),
@@ -140,23 +144,8 @@ fn a_hub_client_finds_herald_services_and_a_hub_registration_is_a_herald_lookup_
     );
 
     // Removed: gone from Herald too.
-    let removal = lan.counterpart(
-        3,
-        "hub_service.py",
-        &[
-            "--hub",
-            &hub_ip,
-            "--service",
-            "ActiveService01",
-            "--ip",
-            &service_ip,
-            "--port",
-            "8887",
-            "--remove",
-        ],
-    );
     assert_eq!(
-        reply(&removal)["raw"],
+        active_service(&lan, &["--remove"])["raw"],
         "from TwistedHubService service has been removed "
     );
     hub.wait_for(
