@@ -1,11 +1,10 @@
-//! Answering questions from peers: the [`Answerer`] a user supplies (any async closure will do), the built-in
-//! answers a node gives without one (`ping`, `info`), and `answer`, which runs the handler for one question
-//! with the asker's timeout and turns an error or a panic into a `Failed` answer plus an error event, so a
-//! broken handler never takes the node down.
+//! Answering peers' questions: `answer` runs this node's [`Answerer`](crate::answerer::Answerer) for one
+//! question that came over a link, with the asker's timeout and at most `max_concurrent_answers` at once,
+//! and turns an error or a panic into a `Failed` answer plus an error event, so a broken handler never takes
+//! the node down; `answer_here` does the same for a legacy peer's question through its gateway. Every task
+//! it starts runs on the node's tracker, so shutdown waits for it.
 
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,92 +12,11 @@ use futures::FutureExt;
 use herald_core::frame::{Answer, AnswerBody, Frame, Question};
 use herald_core::{NodeId, Payload};
 
+use crate::answerer::{AnswerFuture, HandlerError, IncomingQuestion};
+use crate::events::NodeEvent;
 use crate::link::LinkSender;
-use crate::node::{NodeEvent, Shared};
+use crate::shared::Shared;
 use crate::stats::bump;
-
-/// Questions answered at once per node; beyond it a question is answered `Failed("busy")` straight away.
-pub const MAX_CONCURRENT_ANSWERS: usize = 64;
-
-/// What an answer handler returns on failure: any error (its text becomes the `Failed` reason).
-pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The future an [`Answerer`] returns.
-pub type AnswerFuture = Pin<Box<dyn Future<Output = Result<Payload, HandlerError>> + Send>>;
-
-/// A question from a peer, as handed to the answer handler.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IncomingQuestion {
-    /// The asker's id.
-    pub from: NodeId,
-    /// The asker's name.
-    pub from_name: String,
-    /// The question.
-    pub payload: Payload,
-    /// How long the asker waits; a handler still running then is stopped.
-    pub timeout: Duration,
-}
-
-/// Answers questions. Implemented for every `Fn(IncomingQuestion) -> impl Future<Output = Result<Payload,
-/// HandlerError>>`, so a closure is enough:
-///
-/// ```no_run
-/// # async fn demo(node: herald_node::Node) {
-/// use herald_node::Payload;
-/// node.answer_with(|question: herald_node::IncomingQuestion| async move {
-///     let text = question.payload.as_text().unwrap_or_default().to_uppercase();
-///     Ok(Payload::from(text))
-/// });
-/// # }
-/// ```
-pub trait Answerer: Send + Sync + 'static {
-    /// The answer to `question`. The future is first polled on the link's reader (an answer ready at once
-    /// costs no task), so it must not block: do slow or blocking work after an `.await` (e.g. in
-    /// `tokio::task::spawn_blocking`), where it runs in its own task under the asker's timeout.
-    fn answer(&self, question: IncomingQuestion) -> AnswerFuture;
-}
-
-impl<F, Fut> Answerer for F
-where
-    F: Fn(IncomingQuestion) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<Payload, HandlerError>> + Send + 'static,
-{
-    fn answer(&self, question: IncomingQuestion) -> AnswerFuture {
-        Box::pin(self(question))
-    }
-}
-
-/// The answers of a node with no handler: `ping` → `pong`; `info` → its name, Herald version and services
-/// (nothing else); anything else fails with a reason saying so.
-pub struct BuiltinAnswers {
-    info: String,
-}
-
-impl BuiltinAnswers {
-    /// Built-in answers for a node called `name` advertising `services` (name → port).
-    pub fn new(name: &str, services: &std::collections::BTreeMap<String, u16>) -> Self {
-        let info = serde_json::json!({
-            "name": name,
-            "version": env!("CARGO_PKG_VERSION"),
-            "services": services,
-        });
-        BuiltinAnswers {
-            info: info.to_string(),
-        }
-    }
-}
-
-impl Answerer for BuiltinAnswers {
-    fn answer(&self, question: IncomingQuestion) -> AnswerFuture {
-        let text = question.payload.as_text().map(str::trim);
-        let result = match text {
-            Some("ping") => Ok(Payload::from("pong")),
-            Some("info") => Ok(Payload::from(self.info.clone())),
-            _ => Err("no answer handler on this node (built-in answers: ping, info)".into()),
-        };
-        Box::pin(std::future::ready(result))
-    }
-}
 
 /// Answers one question on the link it came over, from the link's reader. A handler whose answer is ready at
 /// once (the built-in answers, most closures) runs right here, its panic caught, and the answer is queued
@@ -112,11 +30,12 @@ pub(crate) fn answer(
 ) {
     let counters = &shared.messaging.counters;
     bump(&counters.questions_received);
-    let Ok(permit) = shared.messaging.answer_slots.clone().try_acquire_owned() else {
+    let Ok(permit) = shared.answer_slots.clone().try_acquire_owned() else {
         bump(&counters.questions_busy);
         tracing::warn!(from = %from_name, "too many questions being answered; answered busy");
         let body = AnswerBody::Failed(format!(
-            "busy: {MAX_CONCURRENT_ANSWERS} questions already being answered"
+            "busy: {} questions already being answered",
+            shared.config.max_concurrent_answers
         ));
         let _ = reply.try_send(Frame::Answer(Answer {
             id: question.id,
@@ -186,7 +105,7 @@ async fn finish_answer(
     from_name: String,
 ) {
     let counters = &shared.messaging.counters;
-    let mut running = tokio::spawn(running);
+    let mut running = shared.tasks.spawn(running);
     let body = tokio::select! {
         _ = shared.shutdown.cancelled() => {
             running.abort();
@@ -221,7 +140,7 @@ pub(crate) async fn answer_here(shared: &Arc<Shared>, question: IncomingQuestion
     let counters = &shared.messaging.counters;
     bump(&counters.questions_received);
     let (timeout, from_name) = (question.timeout, question.from_name.clone());
-    let running = tokio::spawn(shared.answerer().answer(question));
+    let running = shared.tasks.spawn(shared.answerer().answer(question));
     let abort = running.abort_handle();
     match tokio::time::timeout(timeout, running).await {
         Err(_) => {

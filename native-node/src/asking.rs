@@ -1,19 +1,20 @@
-//! Asking questions over links: `Asking` wraps the sans-IO [`Questions`] with the channels that carry each
-//! name's outcome to the caller, and [`Ask`] is the caller's handle: outcomes as they arrive, then the final
-//! map. Answers come in on the link readers (`messaging::serve`); leaving or lost peers and failed links
-//! settle the names waiting on them; the deadline is checked by the waiting caller, so no timer task is needed.
+//! Asking peers questions: [`ask`] sends a question over each named peer's link (or to the legacy peer this
+//! node is the gateway of), and [`Ask`] is the caller's handle: outcomes as they arrive, then the final map.
+//! The bookkeeping is [`Awaiting`](crate::awaiting::Awaiting)'s (answers come in on the link readers); the
+//! deadline is checked by the waiting caller, so no timer task is needed.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use herald_core::frame::{AnswerBody, Question, Relayed};
 use herald_core::{AskOutcome, NodeId, Payload};
 use tokio::sync::mpsc;
 
-use crate::ask::{AnswerEffect, AskError, Finished, Outcome, QuestionId, Questions};
+use crate::awaiting::Step;
 use crate::messaging::sender_for;
-use crate::node::Shared;
+use crate::questions::{AskError, QuestionId};
+use crate::shared::Shared;
 use crate::stats::bump;
 
 /// Longest timeout a question may carry.
@@ -31,71 +32,6 @@ pub enum AskProgress {
     },
     /// Every name has an outcome; nothing follows.
     Done(BTreeMap<String, AskOutcome>),
-}
-
-enum Step {
-    Outcome(Outcome),
-    Finished(Finished),
-}
-
-/// Questions this node is waiting on, and where each one's outcomes go.
-pub(crate) struct Asking {
-    questions: Mutex<Questions>,
-    /// One bounded channel per question, sized to hold every outcome plus the final map, so a send never
-    /// finds it full.
-    waiters: Mutex<HashMap<QuestionId, mpsc::Sender<Step>>>,
-}
-
-impl Asking {
-    pub fn new(max_pending: usize) -> Self {
-        Asking {
-            questions: Mutex::new(Questions::new(max_pending)),
-            waiters: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn questions(&self) -> MutexGuard<'_, Questions> {
-        self.questions.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn dispatch(&self, outcomes: Vec<Outcome>, finished: Vec<Finished>) {
-        let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
-        for outcome in outcomes {
-            if let Some(tx) = waiters.get(&outcome.id) {
-                let _ = tx.try_send(Step::Outcome(outcome));
-            }
-        }
-        for done in finished {
-            if let Some(tx) = waiters.remove(&done.id) {
-                let _ = tx.try_send(Step::Finished(done));
-            }
-        }
-    }
-
-    /// An answer frame from `from`; false when it was discarded (late, unknown question, not asked).
-    pub fn answer(&self, id: QuestionId, from: NodeId, body: AnswerBody) -> bool {
-        let effect = self.questions().answer(id, from, body, Instant::now());
-        match effect {
-            AnswerEffect::Settled(outcome, finished) => {
-                self.dispatch(vec![outcome], finished.into_iter().collect());
-                true
-            }
-            AnswerEffect::Discarded => false,
-        }
-    }
-
-    /// Node `node` left or was lost (`failure: None`) or its link failed: settle every name waiting on it.
-    pub fn node_gone(&self, node: NodeId, failure: Option<String>) {
-        let (outcomes, finished) = self.questions().node_gone(node, failure);
-        if !outcomes.is_empty() {
-            self.dispatch(outcomes, finished);
-        }
-    }
-
-    fn expire(&self) {
-        let (outcomes, finished) = self.questions().expire(Instant::now());
-        self.dispatch(outcomes, finished);
-    }
 }
 
 /// A question in flight: read its outcomes with [`Ask::next`], or wait for all of them with [`Ask::finish`].
@@ -137,7 +73,7 @@ impl Ask {
                 }
                 _ = tokio::time::sleep_until(self.deadline.into()) => {
                     // Settles this question (and any other overdue one) with `Timeout`; the final map follows.
-                    self.shared.messaging.asking.expire();
+                    self.shared.awaiting.expire();
                     self.deadline = Instant::now() + Duration::from_secs(3600);
                 }
             }
@@ -157,11 +93,7 @@ impl Ask {
 
 impl Drop for Ask {
     fn drop(&mut self) {
-        let waiters = &self.shared.messaging.asking.waiters;
-        waiters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.id);
+        self.shared.awaiting.abandon(self.id);
     }
 }
 
@@ -174,7 +106,7 @@ pub(crate) async fn ask(
     timeout: Duration,
 ) -> Result<Ask, AskError> {
     let timeout = timeout.min(MAX_ASK_TIMEOUT);
-    let asking = &shared.messaging.asking;
+    let asking = &shared.awaiting;
     // Questions whose callers went away are settled here, so they do not hold places forever.
     asking.expire();
     let mut names = names;
@@ -193,17 +125,10 @@ pub(crate) async fn ask(
             })
             .collect()
     };
-    let (tx, rx) = mpsc::channel(targets.len() + 1);
     let now = Instant::now();
-    let (id, immediate, finished) = asking.questions().start(targets, timeout, now)?;
-    asking
-        .waiters
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(id, tx);
-    asking.dispatch(immediate, finished.into_iter().collect());
+    let (id, rx) = asking.start(targets, timeout, now)?;
     bump(&shared.messaging.counters.questions_asked);
-    let waiting = asking.questions().waiting_on(id);
+    let waiting = asking.waiting_on(id);
     // Fits: MAX_ASK_TIMEOUT is an hour.
     let timeout_ms = timeout.as_millis() as u32;
     for (name, node) in waiting {

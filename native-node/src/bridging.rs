@@ -25,9 +25,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::asking::{AskProgress, MAX_ASK_TIMEOUT};
+use crate::events::NodeEvent;
 use crate::iplog::IpLog;
 use crate::messaging::{Delivery, SendOutcome};
-use crate::node::{Node, NodeEvent};
+use crate::node::Node;
 use crate::topics::TopicPattern;
 
 /// How often counters are checked and, if a trouble counter moved, sent to clients as a `stats` event.

@@ -12,6 +12,8 @@ use herald_core::{NodeId, PeerKind};
 
 use crate::auth::{Key, DEFAULT_REPLAY_WINDOW_MS};
 use crate::discovery::peers::DEFAULT_MAX_PEERS;
+use crate::link::listener::DEFAULT_MAX_LINKS;
+use crate::questions::DEFAULT_MAX_PENDING;
 use crate::queue::OverflowPolicy;
 
 /// Default heartbeat: one beacon a second.
@@ -22,6 +24,8 @@ pub const DEFAULT_EXPIRY_BEATS: u32 = 3;
 pub const DEFAULT_CLAIM_WAIT: Duration = Duration::from_millis(300);
 /// Default capacity of the node's event stream; a reader that falls further behind gets a lag notice.
 pub const DEFAULT_EVENT_CAPACITY: usize = 4096;
+/// Default bound on questions answered at once; beyond it a question is answered `Failed("busy")` at once.
+pub const DEFAULT_MAX_CONCURRENT_ANSWERS: usize = 64;
 
 /// Which interface discovery uses.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -96,6 +100,12 @@ pub struct NodeConfig {
     pub claim_wait: Duration,
     /// Capacity of the event stream.
     pub event_capacity: usize,
+    /// Links other nodes may hold open to this one at once (handshakes included); more wait to be accepted.
+    pub max_links: usize,
+    /// Questions this node may have in flight at once; asking more fails with `TooManyPending`.
+    pub max_pending_questions: usize,
+    /// Questions this node answers at once; more are answered `Failed("busy")` straight away.
+    pub max_concurrent_answers: usize,
 }
 
 impl NodeConfig {
@@ -120,6 +130,9 @@ impl NodeConfig {
             subscriber_limit: None,
             claim_wait: DEFAULT_CLAIM_WAIT,
             event_capacity: DEFAULT_EVENT_CAPACITY,
+            max_links: DEFAULT_MAX_LINKS,
+            max_pending_questions: DEFAULT_MAX_PENDING,
+            max_concurrent_answers: DEFAULT_MAX_CONCURRENT_ANSWERS,
         }
     }
 

@@ -51,7 +51,12 @@
 //! ```
 //!
 //! # Layout
-//! - [`node`]: [`Node`], the handle: starts the tasks, owns shutdown; [`NodeEvent`]s and their stream.
+//! From the top down; a module imports only from those below it (checked by `cargo xtask tidy`, and drawn in
+//! the README's architecture section).
+//! - [`node`]: [`Node`], the handle: starts the tasks, owns shutdown; the [`Events`] stream.
+//! - `shared` (private): the state the handle and its tasks share, on the ground floor of the parts that
+//!   act on it (discovery's beacon task, messaging, asking, answering, relaying).
+//! - [`events`]: [`NodeEvent`], what a node tells its users.
 //! - [`config`]: [`NodeConfig`] and its defaults.
 //! - [`discovery`]: beacons on the multicast group, the sans-IO peer table, the socket task.
 //! - [`link`]: node-to-node TCP links: the frame codec and the authenticated handshake.
@@ -63,9 +68,11 @@
 //! - [`legacy`]: the gateways to the old tools (Twisted hub, hein, pythonConnect).
 //! - [`iplog`]: the IP log: DynIP reports over UDP, every host's address history in SQLite.
 //! - [`topics`]: topic names, wildcard patterns and subscriber sets (sans-IO).
-//! - [`ask`]: questions in flight, deadlines and per-name outcomes (sans-IO).
+//! - [`questions`]: the book of questions in flight: deadlines and per-name outcomes (sans-IO).
+//! - `awaiting` (private): the questions this node awaits, and the channels their outcomes go to.
 //! - [`asking`]: asking peers over links and collecting their outcomes ([`Ask`]).
-//! - [`answering`]: answering peers' questions with a user's [`Answerer`] or the built-in answers.
+//! - [`answerer`]: the [`Answerer`] a user supplies, and the built-in answers.
+//! - `answering` (private): running the answerer for each question, with the asker's timeout.
 //! - [`auth`]: the shared key, HMAC tags and the replay window.
 //! - [`identity`]: node ids kept per name in the state directory; default names.
 //! - [`stats`]: counters for every drop and refusal.
@@ -74,16 +81,18 @@
 //! - [`bench`](mod@bench): the benchmarks behind `herald-bench`.
 //! - [`cli`]: the `herald` command line (the binary in `bin/herald.rs` only calls it).
 
-pub mod answering;
-pub mod ask;
+pub mod answerer;
+mod answering;
 pub mod asking;
 pub mod auth;
+mod awaiting;
 pub mod bench;
 pub mod bridging;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod discovery;
+pub mod events;
 pub mod identity;
 pub mod iplog;
 pub mod legacy;
@@ -91,21 +100,24 @@ pub mod link;
 pub mod messaging;
 pub mod node;
 pub mod proxies;
+pub mod questions;
 pub mod queue;
 pub mod relaying;
 pub mod services;
+mod shared;
 pub mod stats;
 pub mod topics;
 
 pub use herald_core as wire;
 
-pub use answering::{Answerer, HandlerError, IncomingQuestion};
+pub use answerer::{Answerer, HandlerError, IncomingQuestion};
 pub use asking::{Ask, AskProgress};
 pub use config::{InterfaceSpec, NodeConfig};
+pub use events::NodeEvent;
 pub use herald_core::bridge::Targets;
 pub use herald_core::{AskOutcome, NoAnswer, Payload};
 pub use messaging::{Delivery, SendOutcome, Subscription};
-pub use node::{Events, Node, NodeEvent, StartError};
+pub use node::{Events, Node, StartError};
 
 /// This node's software version, as `herald --version` prints it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,129 +1,35 @@
-//! [`Node`]: the handle to a running node. It starts the tasks (discovery now; links, messaging and the IP log
-//! as they land), owns their shutdown, and is what library users hold: peers, lookups, adverts, events, stats.
+//! [`Node`]: the handle to a running node, what library users hold: peers, lookups, adverts, subscriptions,
+//! publishing, direct messages, questions, events, stats. It starts the node's tasks (the beacon task, the link
+//! listener, the loop where every link arrives to be served) on one tracker and owns their shutdown. It stands
+//! on top: the parts it drives share [`Shared`](crate::shared::Shared) and never import it.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use herald_core::bridge::Targets;
-use herald_core::bridge::{BridgeEvent, MessageEvent, PeerInfo, PeerState, Stats};
-use herald_core::frame::RefuseReason;
+use herald_core::bridge::{MessageEvent, PeerInfo, PeerState, Stats};
 use herald_core::{AskOutcome, NodeId, Payload};
-use tokio::sync::{broadcast, mpsc, Notify};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use tokio::sync::{broadcast, mpsc};
 
-use crate::answering::{Answerer, BuiltinAnswers};
-use crate::ask::AskError;
+use crate::answerer::Answerer;
 use crate::asking::{self, Ask};
 use crate::clock::unix_ms;
 use crate::config::{InterfaceSpec, NodeConfig};
 use crate::discovery::beacon::BeaconTask;
-use crate::discovery::peers::{PeerEvent, PeerTable};
 use crate::discovery::sockets::{self, InterfaceError};
 use crate::identity;
-use crate::link::connection::LinkConfig;
+use crate::link::connection::{Established, LinkConfig};
 use crate::link::handshake::LocalIdentity;
-use crate::link::listener::{self, Inbound, ListenerCounters, DEFAULT_MAX_LINKS};
-use crate::messaging::{self, MessagingState, PublishError, SendOutcome, Subscription};
-use crate::proxies::{self, ProxiedPeer, Proxies, ProxyEndpoint, ProxyError};
-use crate::stats::{bump, DiscoveryCounters, LegacyCounters};
+use crate::link::listener::{self, Inbound};
+use crate::messaging::{self, serve_link, Origin, PublishError, SendOutcome, Subscription};
+use crate::proxies::{self, ProxiedPeer, ProxyEndpoint, ProxyError};
+use crate::questions::AskError;
+use crate::shared::{Shared, Start};
+use crate::stats::{bump, LegacyCounters};
 use crate::topics::{TopicError, TopicPattern};
 
-/// Something that happened on a node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NodeEvent {
-    /// A peer joined, changed, left or was lost.
-    Peer(PeerEvent),
-    /// Another node claims this node's name.
-    NameConflict(NameConflict),
-    /// A message on a topic this node subscribes to (from a peer, or published here).
-    Message(MessageEvent),
-    /// A peer dropped `count` messages on `topic` for this node because this node read too slowly.
-    Missed {
-        /// The peer's name.
-        from: String,
-        /// The topic.
-        topic: String,
-        /// Messages dropped.
-        count: u64,
-    },
-    /// A question from `from` was not answered well: the handler failed, panicked or ran past the timeout
-    /// (the asker got a `Failed` answer, or nothing after its timeout). The seed's error callback.
-    AnswerFailed {
-        /// The asker's name.
-        from: String,
-        /// What went wrong.
-        reason: String,
-    },
-    /// A peer refused this node something (e.g. a publisher's subscriber bound is reached).
-    Refused {
-        /// The peer's name.
-        from: String,
-        /// Why.
-        reason: RefuseReason,
-    },
-    /// This reader of the event stream fell behind and missed `missed` events (counted in
-    /// `node.events_lagged`); the peer table itself is intact: re-read it with [`Node::peers`].
-    Lagged {
-        /// Events missed.
-        missed: u64,
-    },
-}
-
-impl NodeEvent {
-    /// The bridge's (and the CLI's `--json`) form of this event.
-    pub fn to_bridge_event(&self) -> BridgeEvent {
-        match self {
-            NodeEvent::Peer(event) => event.to_bridge_event(),
-            NodeEvent::NameConflict(conflict) => BridgeEvent::NodeError {
-                context: "discovery".into(),
-                message: format!(
-                    "node {} at {} claims this node's name {:?}",
-                    conflict.claimant, conflict.addr, conflict.name
-                ),
-            },
-            NodeEvent::Lagged { missed } => BridgeEvent::Lagged { missed: *missed },
-            NodeEvent::Message(message) => BridgeEvent::Message(message.clone()),
-            NodeEvent::AnswerFailed { from, reason } => BridgeEvent::NodeError {
-                context: "answer".into(),
-                message: format!("answering a question from {from} failed: {reason}"),
-            },
-            NodeEvent::Refused { from, reason } => BridgeEvent::NodeError {
-                context: "messaging".into(),
-                message: format!("{from} refused this node: {reason:?}"),
-            },
-            NodeEvent::Missed { from, topic, count } => BridgeEvent::NodeError {
-                context: "messaging".into(),
-                message: format!(
-                    "{from} dropped {count} messages on {topic} for this node (it read too slowly)"
-                ),
-            },
-        }
-    }
-}
-
-impl From<messaging::Delivery> for NodeEvent {
-    fn from(delivery: messaging::Delivery) -> Self {
-        match delivery {
-            messaging::Delivery::Message(message) => NodeEvent::Message(message),
-            messaging::Delivery::Missed { from, topic, count } => {
-                NodeEvent::Missed { from, topic, count }
-            }
-        }
-    }
-}
-
-/// Another node claiming this node's name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NameConflict {
-    /// The name.
-    pub name: String,
-    /// The other node's id.
-    pub claimant: NodeId,
-    /// Where its beacon came from.
-    pub addr: SocketAddr,
-}
+pub use crate::events::{NameConflict, NodeEvent};
 
 /// Why a node did not start.
 #[derive(Debug, thiserror::Error)]
@@ -159,78 +65,6 @@ pub enum StartError {
         /// Where it is.
         addr: SocketAddr,
     },
-}
-
-/// What this node announces, changed at run time by [`Node::advertise`] and friends.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Advert {
-    pub services: BTreeMap<String, u16>,
-    pub topics: Vec<String>,
-    pub tcp_port: u16,
-}
-
-/// State shared by the node's handle and its tasks. Locks are `std` mutexes held for a few instructions,
-/// never across an `.await`.
-pub(crate) struct Shared {
-    pub config: NodeConfig,
-    pub node_id: NodeId,
-    pub incarnation: u64,
-    pub counters: DiscoveryCounters,
-    pub announce: Notify,
-    pub messaging: MessagingState,
-    pub listener_counters: Arc<ListenerCounters>,
-    pub proxies: Proxies,
-    pub legacy_counters: LegacyCounters,
-    pub tasks: TaskTracker,
-    pub shutdown: CancellationToken,
-    table: Mutex<PeerTable>,
-    advert: Mutex<Advert>,
-    local_ip: Mutex<Ipv4Addr>,
-    conflict: Mutex<Option<NameConflict>>,
-    events: broadcast::Sender<NodeEvent>,
-    answerer: Mutex<Arc<dyn Answerer>>,
-}
-
-impl Shared {
-    pub fn table(&self) -> MutexGuard<'_, PeerTable> {
-        self.table
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    pub fn advert(&self) -> MutexGuard<'_, Advert> {
-        self.advert
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    pub fn set_local_ip(&self, ip: Ipv4Addr) {
-        *self.local_ip.lock().unwrap_or_else(|p| p.into_inner()) = ip;
-    }
-
-    pub fn local_ip(&self) -> Ipv4Addr {
-        *self.local_ip.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn note_conflict(&self, conflict: NameConflict) {
-        self.conflict
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_or_insert(conflict);
-    }
-
-    /// The current answer handler.
-    pub fn answerer(&self) -> Arc<dyn Answerer> {
-        self.answerer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// Sends an event to every reader; with none, it is simply not delivered (the table stays the truth).
-    pub fn emit(&self, event: NodeEvent) {
-        let _ = self.events.send(event);
-    }
 }
 
 /// A stream of [`NodeEvent`]s. Bounded: a reader that falls behind gets [`NodeEvent::Lagged`] with the count
@@ -276,29 +110,10 @@ impl Node {
         };
         let group = sockets::group_socket(config.group, iface).map_err(socket_error)?;
         let unicast = sockets::unicast_socket(iface).map_err(socket_error)?;
+        let (link_listener, tcp_port) = listen_for_links(&config).await?;
         let node_id = config
             .node_id
             .unwrap_or_else(|| identity::node_id_for(&config.name));
-        let incarnation = unix_ms();
-        // Links: listen on the discovery interface when it is a fixed address, else on every address.
-        let listen_ip = match config.interface {
-            InterfaceSpec::Addr(ip) => ip,
-            _ => Ipv4Addr::UNSPECIFIED,
-        };
-        let listen_addr = SocketAddr::new(listen_ip.into(), config.tcp_port);
-        let link_listener = tokio::net::TcpListener::bind(listen_addr)
-            .await
-            .map_err(|source| StartError::Listen {
-                addr: listen_addr,
-                source,
-            })?;
-        let tcp_port = link_listener
-            .local_addr()
-            .map_err(|source| StartError::Listen {
-                addr: listen_addr,
-                source,
-            })?
-            .port();
         let me = LocalIdentity {
             node_id,
             name: config.name.clone(),
@@ -307,85 +122,41 @@ impl Node {
         let mut link_config = LinkConfig::new(me, config.key.clone());
         link_config.policy = config.overflow;
         let (events, first_events) = broadcast::channel(config.event_capacity.max(16));
-        let messaging = MessagingState::new(link_config, config.subscriber_limit);
-        let mut topics = Vec::new();
-        for topic in &config.topics {
-            if let Ok(pattern) = TopicPattern::parse(topic) {
-                messaging.subscribe(pattern);
-                topics.push(topic.clone());
-            } else {
-                tracing::warn!(%topic, "not a valid topic pattern; not subscribed");
-            }
-        }
-        let advert = Advert {
-            services: config.services.clone(),
-            topics,
-            tcp_port,
-        };
-        let shared = Arc::new(Shared {
-            table: Mutex::new(PeerTable::new(
-                node_id,
-                incarnation,
-                &config.name,
-                config.expiry_beats,
-                config.max_peers,
-            )),
-            advert: Mutex::new(advert),
-            local_ip: Mutex::new(iface),
-            conflict: Mutex::new(None),
-            counters: DiscoveryCounters::default(),
-            announce: Notify::new(),
-            events,
-            answerer: Mutex::new(Arc::new(BuiltinAnswers::new(
-                &config.name,
-                &config.services,
-            ))),
-            messaging,
-            listener_counters: Arc::new(ListenerCounters::default()),
-            proxies: Proxies::default(),
-            legacy_counters: LegacyCounters::default(),
-            tasks: TaskTracker::new(),
-            shutdown: CancellationToken::new(),
+        let (dialled, dialled_rx) = mpsc::channel(ARRIVALS_CAPACITY);
+        let start = Start {
             node_id,
-            incarnation,
-            config,
-        });
+            incarnation: unix_ms(),
+            local_ip: iface,
+            link_config,
+            tcp_port,
+            events,
+            dialled,
+        };
+        let shared = Arc::new(Shared::new(config, start));
         let node = Node {
             shared: shared.clone(),
             first_events: Mutex::new(Some(first_events)),
         };
         let task = BeaconTask::new(shared.clone(), group, unicast, iface);
         shared.tasks.spawn(task.run(shared.shutdown.clone()));
-        let (inbound_tx, mut inbound_rx) = mpsc::channel::<Inbound>(64);
+        let (accepted, accepted_rx) = mpsc::channel::<Inbound>(ARRIVALS_CAPACITY);
         shared.tasks.spawn(listener::run(
             link_listener,
-            shared.messaging.link_config.clone(),
-            DEFAULT_MAX_LINKS,
-            inbound_tx,
+            shared.messaging.links.config().clone(),
+            shared.config.max_links,
+            accepted,
             shared.listener_counters.clone(),
             shared.tasks.clone(),
             shared.shutdown.clone(),
         ));
-        let serving = shared.clone();
-        shared.tasks.spawn(async move {
-            while let Some(Inbound { link, permit }) = inbound_rx.recv().await {
-                let shared = serving.clone();
-                serving.tasks.spawn(async move {
-                    messaging::serve_accepted(shared, link).await;
-                    drop(permit);
-                });
-            }
-        });
+        shared
+            .tasks
+            .spawn(serve_arrivals(shared.clone(), accepted_rx, dialled_rx));
         tracing::info!(name = %shared.config.name, id = %node_id, %iface, group = %shared.config.group, "node started");
 
         if !shared.config.claim_wait.is_zero() {
             tokio::time::sleep(shared.config.claim_wait).await;
-            let conflict = shared
-                .conflict
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            if let Some(conflict) = conflict {
+            if let Some(conflict) = shared.conflict() {
                 node.shutdown_quietly().await;
                 return Err(StartError::NameTaken {
                     name: conflict.name,
@@ -395,6 +166,12 @@ impl Node {
             }
         }
         Ok(node)
+    }
+
+    /// The state shared with the node's tasks (for the crate's own tests).
+    #[cfg(test)]
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
     }
 
     /// This node's id.
@@ -415,7 +192,7 @@ impl Node {
             .unwrap_or_else(|p| p.into_inner())
             .take();
         Events {
-            rx: rx.unwrap_or_else(|| self.shared.events.subscribe()),
+            rx: rx.unwrap_or_else(|| self.shared.subscribe_events()),
             shared: self.shared.clone(),
         }
     }
@@ -510,7 +287,7 @@ impl Node {
         payload: Payload,
         timeout: std::time::Duration,
     ) -> herald_core::frame::AnswerBody {
-        let question = crate::answering::IncomingQuestion {
+        let question = crate::answerer::IncomingQuestion {
             from,
             from_name: from_name.to_owned(),
             payload,
@@ -554,9 +331,8 @@ impl Node {
     /// which goes out at once. Messages arrive as [`NodeEvent::Message`].
     pub fn subscribe(&self, pattern: &str) -> Result<(), TopicError> {
         let pattern = TopicPattern::parse(pattern)?;
-        if self.shared.messaging.subscribe(pattern) {
-            self.shared.advert().topics = self.shared.messaging.patterns();
-            self.shared.announce.notify_one();
+        if self.shared.messaging.local.subscribe(pattern) {
+            self.shared.topics_changed();
         }
         Ok(())
     }
@@ -577,7 +353,7 @@ impl Node {
             .iter()
             .map(|p| TopicPattern::parse(p))
             .collect::<Result<Vec<_>, _>>()?;
-        let stream = self.shared.messaging.stream(parsed);
+        let stream = self.shared.messaging.streams.open(parsed);
         for pattern in patterns {
             self.subscribe(pattern)?;
         }
@@ -587,9 +363,8 @@ impl Node {
     /// Stops a subscription.
     pub fn unsubscribe(&self, pattern: &str) -> Result<(), TopicError> {
         let pattern = TopicPattern::parse(pattern)?;
-        if self.shared.messaging.unsubscribe(&pattern) {
-            self.shared.advert().topics = self.shared.messaging.patterns();
-            self.shared.announce.notify_one();
+        if self.shared.messaging.local.unsubscribe(&pattern) {
+            self.shared.topics_changed();
         }
         Ok(())
     }
@@ -661,11 +436,7 @@ impl Node {
     /// question runs in its own task with the asker's timeout; an error or a panic becomes a `Failed` answer
     /// and a [`NodeEvent::AnswerFailed`]. Without a handler a node answers `ping` and `info` only.
     pub fn answer_with(&self, handler: impl Answerer) {
-        *self
-            .shared
-            .answerer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Arc::new(handler);
+        self.shared.set_answerer(Arc::new(handler));
     }
 
     /// Every counter by name.
@@ -702,18 +473,61 @@ impl Node {
     }
 
     async fn shutdown_quietly(&self) {
-        self.shared.messaging.close_all();
-        self.shared.messaging.close_streams();
+        self.shared.messaging.links.close_all();
+        self.shared.messaging.streams.close_all();
         self.shared.shutdown.cancel();
         self.shared.tasks.close();
         self.shared.tasks.wait().await;
     }
 }
 
+/// Links waiting to be served, from the listener and from dialling each: the task serving them spawns one
+/// task per link at once, so these fill only if that task is starved.
+const ARRIVALS_CAPACITY: usize = 64;
+
+/// Binds the link listener: on the discovery interface when it is a fixed address, else on every address.
+async fn listen_for_links(
+    config: &NodeConfig,
+) -> Result<(tokio::net::TcpListener, u16), StartError> {
+    let listen_ip = match config.interface {
+        InterfaceSpec::Addr(ip) => ip,
+        _ => Ipv4Addr::UNSPECIFIED,
+    };
+    let addr = SocketAddr::new(listen_ip.into(), config.tcp_port);
+    let listen_error = |source| StartError::Listen { addr, source };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(listen_error)?;
+    let port = listener.local_addr().map_err(listen_error)?.port();
+    Ok((listener, port))
+}
+
+/// Where every link arrives, accepted (with its listener permit, held while it is served) or dialled: each
+/// is served in its own task on the node's tracker, until the node shuts down.
+async fn serve_arrivals(
+    shared: Arc<Shared>,
+    mut accepted: mpsc::Receiver<Inbound>,
+    mut dialled: mpsc::Receiver<Established>,
+) {
+    loop {
+        let (link, origin, permit) = tokio::select! {
+            _ = shared.shutdown.cancelled() => break,
+            Some(Inbound { link, permit }) = accepted.recv() => (link, Origin::Accepted, Some(permit)),
+            Some(link) = dialled.recv() => (link, Origin::Dialled, None),
+            else => break,
+        };
+        let serving = shared.clone();
+        shared.tasks.spawn(async move {
+            serve_link(serving, link, origin).await;
+            drop(permit);
+        });
+    }
+}
+
 impl Drop for Node {
     fn drop(&mut self) {
         // A node dropped without `shutdown()` still stops its tasks (they send the leave beacon on their way out).
-        self.shared.messaging.close_all();
+        self.shared.messaging.links.close_all();
         self.shared.shutdown.cancel();
     }
 }

@@ -13,7 +13,7 @@ use herald_core::{NodeId, Payload, PeerKind};
 
 use crate::discovery::peers::LinkTarget;
 use crate::link::{LinkPeer, LinkSender};
-use crate::node::Shared;
+use crate::shared::Shared;
 use crate::stats::bump;
 
 /// `relayed` as it goes to `target`: wrapped in a `Relay` frame for a proxied peer, as is otherwise.
@@ -82,7 +82,7 @@ pub(crate) fn ask_here(
     shared.tasks.spawn(async move {
         let shared = shared_for_task;
         let body = ask_endpoint(&shared, &shared.config.name, peer, question, timeout).await;
-        shared.messaging.asking.answer(id, peer, body);
+        shared.awaiting.answer(id, peer, body);
     });
 }
 
@@ -118,7 +118,7 @@ pub(crate) fn on_relay(
     let counters = &shared.messaging.counters;
     match relayed {
         Relayed::Answer(answer) => {
-            if !shared.messaging.asking.answer(answer.id, peer, answer.body) {
+            if !shared.awaiting.answer(answer.id, peer, answer.body) {
                 bump(&counters.answers_discarded);
                 tracing::debug!(gateway = %from.name, id = answer.id, "late or unknown relayed answer discarded");
             }

@@ -11,8 +11,9 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 
 use crate::discovery::peers::PeerChange;
+use crate::events::NodeEvent;
 use crate::identity::random_node_id;
-use crate::node::{Node, NodeEvent};
+use crate::node::Node;
 use crate::NodeConfig;
 
 /// Figures of one run.

@@ -12,7 +12,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 use tokio::sync::Semaphore;
 
-use crate::answering::{AnswerFuture, Answerer, HandlerError, IncomingQuestion};
+use crate::answerer::{AnswerFuture, Answerer, HandlerError, IncomingQuestion};
 
 /// Answer commands running at once; further questions wait for a place within their timeout.
 pub const MAX_RUNNING: usize = 4;

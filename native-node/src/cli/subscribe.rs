@@ -7,7 +7,8 @@ use anyhow::Context;
 use clap::Args;
 
 use super::{one_shot_config, stop_signal, FileConfig, GlobalArgs};
-use crate::node::{Node, NodeEvent};
+use crate::events::NodeEvent;
+use crate::node::Node;
 
 #[derive(Debug, Args)]
 pub struct SubscribeArgs {

@@ -26,8 +26,10 @@ use super::peers::Refusal;
 use super::sockets;
 use crate::clock::unix_ms;
 use crate::config::InterfaceSpec;
-use crate::node::{NameConflict, NodeEvent, Shared};
+use crate::discovery::peers::PeerEvent;
+use crate::events::{NameConflict, NodeEvent};
 use crate::proxies::ProxiedPeer;
+use crate::shared::Shared;
 use crate::stats::bump;
 
 /// Newcomers greeted per heartbeat at most; beyond it they learn of us from our next multicast beacon.
@@ -156,9 +158,7 @@ impl BeaconTask {
         match result {
             Ok(applied) => {
                 if let Some(event) = applied.event {
-                    tracing::debug!(peer = %event.peer.name, change = ?event.change, "peer event");
-                    crate::messaging::on_peer_event(&self.shared, &event);
-                    self.shared.emit(NodeEvent::Peer(event));
+                    self.peer_event(event);
                 }
                 if applied.greet {
                     self.greet(from).await;
@@ -190,6 +190,14 @@ impl BeaconTask {
                 self.greet(from).await;
             }
         }
+    }
+
+    /// The one path of every change to the peer table: messaging follows it, then the node's readers hear of
+    /// it.
+    fn peer_event(&self, event: PeerEvent) {
+        tracing::debug!(peer = %event.peer.name, change = ?event.change, "peer event");
+        crate::messaging::on_peer_event(&self.shared, &event);
+        self.shared.emit(NodeEvent::Peer(event));
     }
 
     /// True the first time this claimant (id and run) is seen; the memory is bounded.
@@ -257,9 +265,7 @@ impl BeaconTask {
             .table()
             .expire(Instant::now().into_std(), unix_ms());
         for event in lost {
-            tracing::debug!(peer = %event.peer.name, "peer lost");
-            crate::messaging::on_peer_event(&self.shared, &event);
-            self.shared.emit(NodeEvent::Peer(event));
+            self.peer_event(event);
         }
     }
 
@@ -375,8 +381,7 @@ impl BeaconTask {
         match result {
             Ok(applied) => {
                 if let Some(event) = applied.event {
-                    crate::messaging::on_peer_event(&self.shared, &event);
-                    self.shared.emit(NodeEvent::Peer(event));
+                    self.peer_event(event);
                 }
             }
             Err(Refusal::NameTaken { holder }) => {

@@ -1,0 +1,172 @@
+//! Publishing: a message on a topic goes to this node's own subscribers (their streams, else the event
+//! stream) and to every peer whose patterns match, over the link this node opened to it. The message is
+//! encoded once and the same bytes are queued on every link; nothing waits for a connection (a link not yet
+//! open is dialled in the background and the copy queued on it), and only a full queue under the `Block`
+//! policy makes the publisher wait.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use herald_core::bridge::MessageEvent;
+use herald_core::frame;
+use herald_core::{NodeId, Payload};
+
+use super::dial::link_to;
+use super::streams::{Delivery, Inbox, Route};
+use crate::clock::unix_ms;
+use crate::events::NodeEvent;
+use crate::link::LinkSender;
+use crate::queue::{EncodedPublish, OverflowPolicy};
+use crate::shared::Shared;
+use crate::stats::bump;
+use crate::topics::{validate_topic, TopicError};
+
+/// Why a publish failed as a whole (per-subscriber trouble is counted, not returned).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    /// The topic is not a valid topic name.
+    #[error(transparent)]
+    Topic(#[from] TopicError),
+    /// The message does not fit in one frame (see the link's maximum frame length).
+    #[error("message too large: {0}")]
+    TooLarge(String),
+}
+
+/// Copies of one message on their way to remote subscribers.
+#[derive(Default)]
+struct Copies {
+    /// The encoded message, when anyone subscribes.
+    encoded: Option<EncodedPublish>,
+    /// Subscribers with no open link yet.
+    unlinked: Vec<NodeId>,
+    /// Links whose queue was full under `Block`: waited on after the lock is released.
+    full: Vec<(LinkSender, EncodedPublish)>,
+    queued: u64,
+    not_queued: u64,
+}
+
+/// Publishes on `topic`; returns how many subscribers (this node counts as one) it was queued for.
+pub(crate) async fn publish(
+    shared: &Arc<Shared>,
+    topic: &str,
+    payload: Payload,
+) -> Result<usize, PublishError> {
+    validate_topic(topic)?;
+    let messaging = &shared.messaging;
+    bump(&messaging.counters.published);
+    let mut copies = queue_on_open_links(shared, topic, &payload)?;
+    let mut reached = 0;
+    if messaging.local.wants(topic) {
+        deliver_here(shared, topic, payload).await;
+        reached += 1;
+    }
+    if let Some(encoded) = &copies.encoded {
+        for node in std::mem::take(&mut copies.unlinked) {
+            match link_to(shared, &node) {
+                Some(sender) => copies.full.push((sender, encoded.clone())),
+                None => copies.not_queued += 1,
+            }
+        }
+    }
+    for (sender, publish) in std::mem::take(&mut copies.full) {
+        match sender.send_publish(publish).await {
+            Ok(()) => copies.queued += 1,
+            Err(err) => {
+                copies.not_queued += 1;
+                tracing::debug!(%err, "message not queued");
+            }
+        }
+    }
+    if copies.queued > 0 {
+        let queued = &messaging.counters.queued;
+        queued.fetch_add(copies.queued, Ordering::Relaxed);
+    }
+    if copies.not_queued > 0 {
+        let not_queued = &messaging.counters.not_queued;
+        not_queued.fetch_add(copies.not_queued, Ordering::Relaxed);
+    }
+    Ok(reached + copies.queued as usize)
+}
+
+/// Encodes the message once and queues it on every open link to a subscriber, without waiting: links to
+/// open, and links whose queue is full under `Block`, are left to the caller.
+fn queue_on_open_links(
+    shared: &Shared,
+    topic: &str,
+    payload: &Payload,
+) -> Result<Copies, PublishError> {
+    let messaging = &shared.messaging;
+    let seq = messaging.next_seq();
+    let mut copies = Copies::default();
+    let mut fanout = messaging.fanout();
+    let generations = (messaging.routes_generation(), messaging.links.generation());
+    if !fanout.is_current(topic, generations) {
+        let subscribers = messaging.subscribers(topic);
+        fanout.refill(topic, generations, |targets| {
+            messaging
+                .links
+                .links_of(&subscribers, |node, link| targets.push((node, link)));
+        });
+    }
+    if fanout.targets().is_empty() {
+        return Ok(copies);
+    }
+    let max_frame = messaging.links.config().max_frame;
+    let fanout = &mut *fanout;
+    fanout.scratch.clear();
+    frame::encode_publish(
+        topic,
+        seq,
+        payload.as_bytes(),
+        &mut fanout.scratch,
+        max_frame,
+    )
+    .map_err(|err| PublishError::TooLarge(err.to_string()))?;
+    let publish = EncodedPublish {
+        topic: fanout.topic().expect("refilled above").clone(),
+        bytes: fanout.scratch.as_slice().into(),
+    };
+    for (node, sender) in fanout.targets() {
+        let Some(sender) = sender.as_ref().filter(|s| !s.is_closed()) else {
+            copies.unlinked.push(*node);
+            continue;
+        };
+        match sender.try_publish(publish.clone()) {
+            Ok(None) => copies.queued += 1,
+            Ok(Some(back)) => copies.full.push((sender.clone(), back)),
+            Err(err) => {
+                copies.not_queued += 1;
+                tracing::debug!(peer = %node, %err, "message not queued");
+            }
+        }
+    }
+    copies.encoded = Some(publish);
+    Ok(copies)
+}
+
+/// Delivers a message this node published to its own subscribers: their streams (waiting for room under
+/// `Block`, else dropping and counting what does not fit), else the event stream.
+async fn deliver_here(shared: &Shared, topic: &str, payload: Payload) {
+    let messaging = &shared.messaging;
+    let event = MessageEvent {
+        from: shared.node_id,
+        from_name: shared.config.name.clone(),
+        topic: Some(topic.to_owned()),
+        payload,
+        at_ms: unix_ms(),
+    };
+    let wait = shared.config.overflow == OverflowPolicy::Block;
+    let mut inbox = Inbox::default();
+    match inbox.route(&messaging.local, &messaging.streams, topic) {
+        Route::Streams => {
+            inbox.push(Delivery::Message(event));
+            let lost = inbox.flush(wait, &shared.shutdown).await;
+            if lost > 0 {
+                let dropped = &messaging.counters.local_dropped;
+                dropped.fetch_add(lost, Ordering::Relaxed);
+                tracing::debug!(%topic, "local subscription full: message dropped");
+            }
+        }
+        Route::NoStream | Route::Unwanted => shared.emit(NodeEvent::Message(event)),
+    }
+}
