@@ -48,15 +48,16 @@ fn this_node() -> PeerInfo {
 /// anything else as unavailable.
 async fn start(config: BridgeConfig) -> Bridge {
     let (bridge, mut requests) = Bridge::start(config).await.expect("bridge starts");
+    let node_side = bridge.clone();
     tokio::spawn(async move {
         while let Some(request) = requests.recv().await {
             match request {
-                ToNode::Snapshot { reply } => {
+                ToNode::Snapshot { reply, .. } => {
                     let _ = reply.send(Snapshot {
                         node: this_node(),
                         peers: Vec::new(),
                         subscriptions: Vec::new(),
-                        recent: Vec::new(),
+                        recent: node_side.recent(),
                     });
                 }
                 ToNode::Stats { reply } => {
