@@ -35,6 +35,8 @@ const CLOSE_TOO_SLOW: u16 = 1008;
 const CLOSE_GOING_AWAY: u16 = 1001;
 /// Close code when the bridge has no room for another client (try again later).
 const CLOSE_FULL: u16 = 1013;
+/// Close code for a message over [`BridgeConfig::max_message`] (message too big).
+const CLOSE_TOO_BIG: u16 = 1009;
 /// How long the closing frame may wait for room in the socket (a client that is behind has a full one);
 /// after that the connection ends without it.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -57,7 +59,7 @@ pub(crate) async fn serve<W, R, E>(mut sink: W, stream: R, context: ClientContex
 where
     W: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, E>> + Send + Unpin + 'static,
-    E: std::fmt::Display + Send + 'static,
+    E: std::error::Error + Send + 'static,
 {
     let Some((id, slot, events)) = context.hub.register() else {
         tracing::warn!("bridge client refused: too many clients");
@@ -87,7 +89,7 @@ where
                 }
                 _ = context.shutdown.cancelled() => Some((CLOSE_GOING_AWAY, "the bridge is stopping")),
                 ending = write(&mut sink, &context, &slot, events, &last_heard, started) => ending,
-                _ = &mut reader => None,
+                read = &mut reader => read.ok().flatten(),
             };
             reader.abort();
             if let Some((code, reason)) = ending {
@@ -174,15 +176,18 @@ async fn close<W: Sink<Message> + Unpin>(sink: &mut W, code: u16, reason: &'stat
     let _ = sink.send(Message::Close(Some(frame))).await;
 }
 
+/// Reads the client's requests until it closes or its socket fails (`None`) or it sends a message over the
+/// limit.
 async fn read<R, E>(
     mut stream: R,
     context: ClientContext,
     id: ClientId,
     replies: mpsc::Sender<Utf8Bytes>,
     heard: impl Fn(),
-) where
+) -> Option<Ending>
+where
     R: Stream<Item = Result<Message, E>> + Unpin,
-    E: std::fmt::Display,
+    E: std::error::Error + 'static,
 {
     let counters = &context.hub.counters;
     while let Some(message) = stream.next().await {
@@ -193,22 +198,26 @@ async fn read<R, E>(
                 bump(&counters.bad_requests);
                 let reply = bad_request(None, "binary frames are not accepted: send JSON text");
                 if replies.send(reply).await.is_err() {
-                    return;
+                    return None;
                 }
                 continue;
             }
             Ok(Message::Ping(_) | Message::Pong(_)) => continue,
-            Ok(Message::Close(_)) => return,
+            Ok(Message::Close(_)) => return None,
+            Err(err) if too_big(&err) => {
+                tracing::debug!(%id, %err, "bridge client sent a message over the limit");
+                return Some((CLOSE_TOO_BIG, "message too big"));
+            }
             Err(err) => {
                 tracing::debug!(%id, %err, "bridge client read failed");
-                return;
+                return None;
             }
         };
         match BridgeRequest::from_json(text.as_str()) {
             Ok(request) => {
                 bump(&counters.commands);
                 if !commands::command(&context.to_node, id, request, &replies).await {
-                    return;
+                    return None;
                 }
             }
             Err(bad) => {
@@ -216,11 +225,22 @@ async fn read<R, E>(
                 tracing::debug!(%id, error = ?bad.error, "bad bridge request");
                 let reply = Utf8Bytes::from(bad.into_reply().to_json());
                 if replies.send(reply).await.is_err() {
-                    return;
+                    return None;
                 }
             }
         }
     }
+    None
+}
+
+/// True when `err` is the WebSocket library refusing a message or frame over the configured size.
+fn too_big(err: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(err), |err| err.source()).any(|err| {
+        matches!(
+            err.downcast_ref::<tungstenite::Error>(),
+            Some(tungstenite::Error::Capacity(_))
+        )
+    })
 }
 
 #[cfg(test)]
