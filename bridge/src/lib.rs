@@ -9,7 +9,8 @@
 //! - [`config`]: [`BridgeConfig`] and the documented limits.
 //! - [`access`]: token and Origin checks (sans-IO).
 //! - `hub`: the clients and the fan-out (bounded queue per client, lag notices, disconnect when behind).
-//! - `client`: one connection's task: snapshot, writer, reader, pings.
+//! - `commands`: [`ToNode`], what the bridge asks of the node, and [`Responder`], the one reply per request.
+//! - `client`: one connection's task over any sink and stream: snapshot, writer, reader, pings.
 //! - `server`: the HTTP routes and the [`Bridge`] handle.
 //! - [`metrics`]: the Prometheus text of the counters.
 //!
@@ -22,14 +23,15 @@
 
 pub mod access;
 mod client;
+mod commands;
 pub mod config;
 mod counters;
 mod hub;
 pub mod metrics;
 mod server;
 
-pub use client::Responder;
+pub use commands::{Responder, ToNode};
 pub use config::BridgeConfig;
 pub use herald_core::bridge::{BridgeCommand, BridgeEvent, BridgeRequest};
 pub use hub::{Audience, ClientId};
-pub use server::{Bridge, BridgeError, ToNode};
+pub use server::{Bridge, BridgeError};

@@ -1,5 +1,5 @@
-//! The bridge's HTTP server: the dashboard's static files at `/`, the WebSocket at `/ws`, counters at
-//! `/metrics`; and [`Bridge`], the handle the node holds, with [`ToNode`], what the bridge asks of the node.
+//! The bridge's HTTP server: the dashboard's static files at `/`, the WebSocket at `/ws` (each upgraded
+//! connection handed to `client`), counters at `/metrics`; and [`Bridge`], the handle the node holds.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -11,47 +11,20 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
-use herald_core::bridge::{BridgeCommand, BridgeEvent, Snapshot, Stats};
+use futures::StreamExt;
+use herald_core::bridge::{BridgeEvent, Stats};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::services::{ServeDir, ServeFile};
 
 use crate::access::{Access, Refusal};
-use crate::client::{self, ClientContext, Responder};
+use crate::client::{self, ClientContext};
+use crate::commands::ToNode;
 use crate::config::{BridgeConfig, MAX_WRITE_BUFFER, READ_BUFFER, TO_NODE_CAPACITY};
 use crate::counters::bump;
-use crate::hub::{Audience, ClientId, Hub};
+use crate::hub::{Audience, Hub};
 use crate::metrics;
-
-/// What the bridge asks of the node. Every request carries its reply channel; the node answers each one.
-#[derive(Debug)]
-pub enum ToNode {
-    /// A client's command; the result becomes the client's one reply.
-    Command {
-        /// Who sent it (the audience for what follows, e.g. answers to its question).
-        client: ClientId,
-        /// What to do.
-        command: BridgeCommand,
-        /// Where the one reply goes.
-        reply: Responder,
-    },
-    /// The node's part of a new client's snapshot: itself and its live peers.
-    Snapshot {
-        /// The snapshot (the bridge adds the recent events).
-        reply: oneshot::Sender<Snapshot>,
-    },
-    /// The node's counters, for `/metrics` (the bridge adds its own).
-    Stats {
-        /// The counters.
-        reply: oneshot::Sender<Stats>,
-    },
-    /// A client disconnected: forget its subscriptions and questions.
-    ClientGone {
-        /// The client.
-        client: ClientId,
-    },
-}
 
 /// Why a bridge did not start.
 #[derive(Debug, thiserror::Error)]
@@ -188,6 +161,13 @@ impl Bridge {
         self.hub.emit(audience, event);
     }
 
+    /// The recent events sent to every client (peer, message, IP and error events; at most
+    /// [`crate::config::RECENT_EVENTS`]), oldest first: the bridge's own memory, for the node to put in a new
+    /// client's snapshot.
+    pub fn recent(&self) -> Vec<BridgeEvent> {
+        self.hub.recent()
+    }
+
     /// Clients connected now.
     pub fn clients(&self) -> usize {
         self.hub.client_count()
@@ -239,7 +219,10 @@ async fn upgrade(
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .read_buffer_size(READ_BUFFER)
         .on_failed_upgrade(|err| tracing::debug!(%err, "bridge upgrade failed"))
-        .on_upgrade(move |socket| client::serve(socket, context))
+        .on_upgrade(move |socket| {
+            let (sink, stream) = socket.split();
+            client::serve(sink, stream, context)
+        })
 }
 
 fn refuse(state: &AppState, peer: SocketAddr, refusal: Refusal) -> Response {

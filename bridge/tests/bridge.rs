@@ -1,6 +1,7 @@
 //! The bridge alone, over real sockets: a stand-in node answers its requests, real WebSocket clients
-//! (tokio-tungstenite) connect. Snapshot and events, one reply per request, malformed input, the lag policy,
-//! access checks, `/metrics` and the page shown when the dashboard is not built.
+//! (tokio-tungstenite) connect. Snapshot and events, one reply per request, malformed input, the lag policy
+//! (close code 1008), pings, the message size limit (1009), access checks, `/metrics` and the page shown when
+//! the dashboard is not built.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -48,15 +49,16 @@ fn this_node() -> PeerInfo {
 /// anything else as unavailable.
 async fn start(config: BridgeConfig) -> Bridge {
     let (bridge, mut requests) = Bridge::start(config).await.expect("bridge starts");
+    let node_side = bridge.clone();
     tokio::spawn(async move {
         while let Some(request) = requests.recv().await {
             match request {
-                ToNode::Snapshot { reply } => {
+                ToNode::Snapshot { reply, .. } => {
                     let _ = reply.send(Snapshot {
                         node: this_node(),
                         peers: Vec::new(),
                         subscriptions: Vec::new(),
-                        recent: Vec::new(),
+                        recent: node_side.recent(),
                     });
                 }
                 ToNode::Stats { reply } => {
@@ -113,6 +115,10 @@ async fn next_event(client: &mut Client) -> BridgeEvent {
 }
 
 async fn request(client: &mut Client, text: &str) -> (Option<u64>, CommandResult) {
+    request_text(client, text.to_owned()).await
+}
+
+async fn request_text(client: &mut Client, text: String) -> (Option<u64>, CommandResult) {
     client.send(Message::text(text)).await.unwrap();
     loop {
         if let BridgeEvent::Reply(reply) = next_event(client).await {
@@ -297,17 +303,8 @@ async fn a_client_that_stays_behind_past_the_lag_limit_is_disconnected() {
         bridge.emit(&Audience::All, &big);
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    // Its connection ends (after what was already in flight).
-    let ended = tokio::time::timeout(PATIENCE, async {
-        loop {
-            match slow.next().await {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                Some(Ok(_)) => {}
-            }
-        }
-    })
-    .await;
-    assert!(ended.is_ok(), "the slow client was not disconnected");
+    // Its connection ends with 1008 (after what was already in flight).
+    assert_eq!(closing_code(&mut slow).await, Some(1008));
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while bridge.clients() > 0 {
         assert!(
@@ -330,8 +327,16 @@ async fn a_client_that_stops_answering_pings_is_closed() {
         next_event(&mut silent).await,
         BridgeEvent::Snapshot(_)
     ));
-    // `alive` keeps reading (its library answers pings); `silent` reads nothing from now on, so never pongs.
-    let reading = tokio::spawn(async move { while let Some(Ok(_)) = alive.next().await {} });
+    // `alive` keeps reading (its library answers pings) and tells each ping it sees; `silent` reads nothing
+    // from now on, so never pongs.
+    let (pinged, mut pings) = tokio::sync::mpsc::channel(16);
+    let reading = tokio::spawn(async move {
+        while let Some(Ok(message)) = alive.next().await {
+            if message.is_ping() {
+                let _ = pinged.try_send(());
+            }
+        }
+    });
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while bridge.stats().counters["bridge.disconnected.silent"] == 0 {
         assert!(
@@ -340,8 +345,15 @@ async fn a_client_that_stops_answering_pings_is_closed() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // Some ping intervals later the reading client is still there.
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    // Three more pings to the reading client: more than the two silent intervals that close a client, so it
+    // would be gone by now if its pongs were not heard.
+    while pings.try_recv().is_ok() {}
+    for _ in 0..3 {
+        tokio::time::timeout(PATIENCE, pings.recv())
+            .await
+            .expect("a ping in time")
+            .expect("the reading client is open");
+    }
     assert_eq!(bridge.stats().counters["bridge.disconnected.silent"], 1);
     assert_eq!(bridge.clients(), 1);
     drop(silent);
@@ -379,20 +391,9 @@ async fn the_token_and_the_origin_are_checked_on_upgrade() {
     bridge.shutdown().await;
 }
 
-#[tokio::test]
-async fn an_oversized_message_closes_the_connection() {
-    let bridge = start(config()).await;
-    let mut client = connect(bridge.local_addr(), "", None).await.unwrap();
-    assert!(matches!(
-        next_event(&mut client).await,
-        BridgeEvent::Snapshot(_)
-    ));
-    let huge = format!(
-        r#"{{"id": 1, "type": "subscribe", "topic": "{}"}}"#,
-        "t".repeat(100_000)
-    );
-    let _ = client.send(Message::text(huge)).await;
-    let closed = tokio::time::timeout(PATIENCE, async {
+/// Reads until the connection ends; the close code the bridge sent, if it sent a closing frame.
+async fn closing_code(client: &mut Client) -> Option<u16> {
+    tokio::time::timeout(PATIENCE, async {
         loop {
             match client.next().await {
                 None | Some(Err(_)) => return None,
@@ -402,11 +403,39 @@ async fn an_oversized_message_closes_the_connection() {
         }
     })
     .await
-    .expect("the connection ends");
+    .expect("the connection ends")
+}
+
+#[tokio::test]
+async fn a_message_of_the_limit_is_read_and_one_byte_more_closes_with_1009() {
+    let limit = herald_core::bridge::MAX_WS_MESSAGE;
+    assert_eq!(config().max_message, limit);
+    let bridge = start(config()).await;
+    let mut client = connect(bridge.local_addr(), "", None).await.unwrap();
+    assert!(matches!(
+        next_event(&mut client).await,
+        BridgeEvent::Snapshot(_)
+    ));
+    // A request padded to exactly the limit is read and answered (the stand-in node refuses `subscribe`).
+    let request = |size: usize| {
+        let start = r#"{"id": 1, "type": "subscribe", "topic": ""#;
+        let end = r#""}"#;
+        format!("{start}{}{end}", "t".repeat(size - start.len() - end.len()))
+    };
+    let at_limit = request(limit);
+    assert_eq!(at_limit.len(), limit);
+    let (id, result) = request_text(&mut client, at_limit).await;
+    assert_eq!(id, Some(1));
     assert!(
-        matches!(closed, None | Some(1009)),
-        "closed with {closed:?}"
+        matches!(
+            result,
+            CommandResult::Error(CommandError::Unavailable { .. })
+        ),
+        "{result:?}"
     );
+    // One byte more: the connection is closed with 1009 (message too big).
+    let _ = client.send(Message::text(request(limit + 1))).await;
+    assert_eq!(closing_code(&mut client).await, Some(1009));
     bridge.shutdown().await;
 }
 

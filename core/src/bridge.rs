@@ -111,7 +111,8 @@ pub struct Snapshot {
         proptest(strategy = "crate::arbitrary::few_peers()")
     )]
     pub peers: Vec<PeerInfo>,
-    /// Topics this client is subscribed to (empty on a fresh connection).
+    /// Topic patterns this client is subscribed to. A fresh connection starts with the node's own (the node
+    /// subscribes each new client to the patterns it was started with).
     #[cfg_attr(
         all(test, not(target_arch = "wasm32")),
         proptest(strategy = "crate::arbitrary::few_strings()")

@@ -7,6 +7,8 @@
 //! - Topic messages go only to the clients subscribed to a matching pattern, once each: the node holds one
 //!   lossless subscription per pattern some client asked for (dropped when the last one leaves), and a
 //!   message goes to a client through the first of its patterns that matches.
+//! - A new client's snapshot is made here whole (`snapshot`): it starts subscribed to the node's own
+//!   patterns.
 //! - An `ask` replies `asked` at once; the asking client then gets each `answer` as it arrives and `ask_done`.
 //!
 //! Nothing here waits on a client: [`Bridge::emit`] drops (and counts) for a client that is behind.
@@ -256,13 +258,8 @@ async fn answer_requests(context: Arc<Context>, mut requests: mpsc::Receiver<ToN
             },
         };
         match request {
-            ToNode::Snapshot { reply } => {
-                let _ = reply.send(Snapshot {
-                    node: context.node.info(),
-                    peers: context.node.peers(),
-                    subscriptions: Vec::new(),
-                    recent: Vec::new(),
-                });
+            ToNode::Snapshot { client, reply } => {
+                let _ = reply.send(snapshot(&context, client));
             }
             ToNode::Stats { reply } => {
                 let _ = reply.send(node_stats(&context));
@@ -285,6 +282,25 @@ async fn answer_requests(context: Arc<Context>, mut requests: mpsc::Receiver<ToN
                 });
             }
         }
+    }
+}
+
+/// A new client's snapshot, assembled here and only here: the node, its live peers, the recent events the
+/// bridge kept, and the client's subscriptions. A client starts subscribed to the node's own patterns (those
+/// it was started with, `herald node --subscribe`), so it sees their messages and may drop them for itself;
+/// patterns the node holds only for other clients are theirs, not this one's.
+fn snapshot(context: &Arc<Context>, client: ClientId) -> Snapshot {
+    let subscriptions = context
+        .own_patterns
+        .iter()
+        .filter(|topic| subscribe(context, client, (*topic).clone()).is_ok())
+        .cloned()
+        .collect();
+    Snapshot {
+        node: context.node.info(),
+        peers: context.node.peers(),
+        subscriptions,
+        recent: context.bridge.recent(),
     }
 }
 

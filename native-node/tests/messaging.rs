@@ -148,11 +148,22 @@ async fn a_subscriber_that_leaves_is_no_longer_sent_to() {
     publisher.shutdown().await;
 }
 
+/// How the subscriber's reader keeps up in [`slow_reader_run`].
+#[derive(Clone, Copy, PartialEq)]
+enum Reader {
+    /// Reads while the publisher publishes, pausing every 1,000 messages.
+    Slow,
+    /// Reads nothing until the publisher has published everything (only for a policy that never makes
+    /// the publisher wait: with `block` it would wait for this reader for ever).
+    AfterPublisher,
+}
+
 /// Publishes `count` 1 KiB messages numbered in their first 8 bytes from `publisher` to `subscriber`'s
-/// stream, read slowly, and returns (numbers received in order, missed count reported).
+/// stream, read as `reader` says, and returns (numbers received in order, missed count reported).
 async fn slow_reader_run(
     policy: herald_node::queue::OverflowPolicy,
     count: u64,
+    reader: Reader,
 ) -> (Vec<u64>, u64, Node) {
     let port = common::port(33_000);
     let mut p = config("pub", port);
@@ -162,13 +173,19 @@ async fn slow_reader_run(
     let mut stream = subscriber.subscription("bulk").unwrap();
     knows_subscription(&publisher, "slow", "bulk").await;
     let sender = publisher.clone();
-    let publishing = tokio::spawn(async move {
+    let mut publishing = tokio::spawn(async move {
         for i in 0..count {
             let mut payload = vec![0u8; 1024];
             payload[..8].copy_from_slice(&i.to_be_bytes());
             sender.publish("bulk", payload).await.unwrap();
         }
     });
+    if reader == Reader::AfterPublisher {
+        tokio::time::timeout(Duration::from_secs(60), &mut publishing)
+            .await
+            .expect("the publisher never waits for this reader")
+            .unwrap();
+    }
     let mut numbers = Vec::new();
     let mut missed = 0;
     let read = tokio::time::timeout(Duration::from_secs(60), async {
@@ -177,7 +194,7 @@ async fn slow_reader_run(
                 Delivery::Message(message) => {
                     let number = message.payload.as_bytes()[..8].try_into().unwrap();
                     numbers.push(u64::from_be_bytes(number));
-                    if numbers.len() % 1000 == 0 {
+                    if reader == Reader::Slow && numbers.len() % 1000 == 0 {
                         tokio::time::sleep(Duration::from_millis(5)).await; // a slow reader
                     }
                 }
@@ -191,7 +208,9 @@ async fn slow_reader_run(
             numbers.len()
         )
     });
-    publishing.await.unwrap();
+    if reader == Reader::Slow {
+        publishing.await.unwrap();
+    }
     let publisher = std::sync::Arc::try_unwrap(publisher)
         .ok()
         .expect("one owner left");
@@ -202,8 +221,12 @@ async fn slow_reader_run(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_block_a_slow_reader_loses_nothing() {
     let count = 40_000;
-    let (numbers, missed, publisher) =
-        slow_reader_run(herald_node::queue::OverflowPolicy::Block, count).await;
+    let (numbers, missed, publisher) = slow_reader_run(
+        herald_node::queue::OverflowPolicy::Block,
+        count,
+        Reader::Slow,
+    )
+    .await;
     assert_eq!(missed, 0);
     assert_eq!(
         numbers,
@@ -217,18 +240,26 @@ async fn with_block_a_slow_reader_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_drop_oldest_a_slow_reader_is_told_what_it_missed() {
     let count = 40_000;
-    let (numbers, missed, publisher) =
-        slow_reader_run(herald_node::queue::OverflowPolicy::DropOldest, count).await;
-    assert!(
-        missed > 0,
-        "40 MB cannot fit the buffers: the publisher must have dropped"
-    );
+    // The reader waits until all 40 MB are published: far more than the link's queue (8,192 frames), the
+    // stream (4,096) and the sockets' buffers hold, so the publisher has certainly dropped.
+    let (numbers, missed, publisher) = slow_reader_run(
+        herald_node::queue::OverflowPolicy::DropOldest,
+        count,
+        Reader::AfterPublisher,
+    )
+    .await;
+    assert!(missed > 0, "the publisher never dropped");
     assert_eq!(
         numbers.len() as u64 + missed,
         count,
         "every message delivered or reported missed"
     );
     assert!(numbers.windows(2).all(|w| w[0] < w[1]), "order kept");
+    assert_eq!(
+        publisher.stats().counters["messaging.dropped_for_slow"],
+        missed,
+        "the publisher counted what the reader was told"
+    );
     publisher.shutdown().await;
 }
 

@@ -89,6 +89,18 @@ fn a_node_is_found_by_peers_and_lookup_from_other_processes() {
     .arg(&config)
     .env("XDG_STATE_HOME", &dir);
     let alpha = Running::start(node);
+    // A second node on the group: once alpha has seen it, alpha is up and answers a newcomer at once, so the
+    // one-shot below finds it without depending on how long alpha took to start.
+    let mut watcher = Command::new(binary("herald"));
+    watcher
+        .args(["node", "--name", "cli-watcher", "--json"])
+        .args(group)
+        .env("XDG_STATE_HOME", dir.join("watcher"));
+    let watcher = Running::start(watcher);
+    alpha.wait_for(
+        "the watcher joining",
+        |e| matches!(e, BridgeEvent::PeerJoined { peer, .. } if peer.name == "cli-watcher"),
+    );
 
     let mut peers_args = vec!["peers", "--json", "--wait", "1"];
     peers_args.extend_from_slice(&group);
@@ -115,7 +127,7 @@ fn a_node_is_found_by_peers_and_lookup_from_other_processes() {
     let lookup = herald(&lookup_args);
     assert!(lookup.status.success(), "{}", text(&lookup.stderr));
     assert_eq!(text(&lookup.stdout).trim(), "127.0.0.1:8080");
-    drop(alpha);
+    drop((alpha, watcher));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
