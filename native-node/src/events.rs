@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use herald_core::bridge::{BridgeEvent, MessageEvent};
+use herald_core::bridge::MessageEvent;
 use herald_core::frame::RefuseReason;
 use herald_core::NodeId;
 
@@ -49,38 +49,6 @@ pub enum NodeEvent {
         /// Events missed.
         missed: u64,
     },
-}
-
-impl NodeEvent {
-    /// The bridge's (and the CLI's `--json`) form of this event.
-    pub fn to_bridge_event(&self) -> BridgeEvent {
-        match self {
-            NodeEvent::Peer(event) => event.to_bridge_event(),
-            NodeEvent::NameConflict(conflict) => BridgeEvent::NodeError {
-                context: "discovery".into(),
-                message: format!(
-                    "node {} at {} claims this node's name {:?}",
-                    conflict.claimant, conflict.addr, conflict.name
-                ),
-            },
-            NodeEvent::Lagged { missed } => BridgeEvent::Lagged { missed: *missed },
-            NodeEvent::Message(message) => BridgeEvent::Message(message.clone()),
-            NodeEvent::AnswerFailed { from, reason } => BridgeEvent::NodeError {
-                context: "answer".into(),
-                message: format!("answering a question from {from} failed: {reason}"),
-            },
-            NodeEvent::Refused { from, reason } => BridgeEvent::NodeError {
-                context: "messaging".into(),
-                message: format!("{from} refused this node: {reason:?}"),
-            },
-            NodeEvent::Missed { from, topic, count } => BridgeEvent::NodeError {
-                context: "messaging".into(),
-                message: format!(
-                    "{from} dropped {count} messages on {topic} for this node (it read too slowly)"
-                ),
-            },
-        }
-    }
 }
 
 impl From<Delivery> for NodeEvent {

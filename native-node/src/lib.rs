@@ -65,8 +65,8 @@
 //! - [`services`]: service lookup for processes that are not nodes.
 //! - [`proxies`]: legacy programs a node makes visible as peers (their beacons, their message endpoints).
 //! - [`relaying`]: messages and questions for those legacy peers, through their gateway's link.
-//! - [`legacy`]: the gateways to the old tools (Twisted hub, hein, pythonConnect).
-//! - [`iplog`]: the IP log: DynIP reports over UDP, every host's address history in SQLite.
+//! - `legacy` (feature `legacy`): the gateways to the old tools (Twisted hub, hein, pythonConnect).
+//! - `iplog` (feature `iplog`): the IP log: DynIP reports over UDP, every host's address history in SQLite.
 //! - [`topics`]: topic names, wildcard patterns and subscriber sets (sans-IO).
 //! - [`questions`]: the book of questions in flight: deadlines and per-name outcomes (sans-IO).
 //! - `awaiting` (private): the questions this node awaits, and the channels their outcomes go to.
@@ -77,24 +77,35 @@
 //! - [`identity`]: node ids kept per name in the state directory; default names.
 //! - [`stats`]: counters for every drop and refusal.
 //! - [`clock`]: unix milliseconds.
-//! - [`bridging`]: the node's side of the WebSocket bridge (events out, clients' commands in).
-//! - [`bench`](mod@bench): the benchmarks behind `herald-bench`.
-//! - [`cli`]: the `herald` command line (the binary in `bin/herald.rs` only calls it).
+//! - [`bridge_adapter`]: the bridge form of the node's events; with `bridge`, the node's side of the WebSocket
+//!   bridge (events out, clients' commands in).
+//! - `bench` (feature `bench`): the benchmarks behind `herald-bench`.
+//! - `cli` (feature `cli`): the `herald` command line (the binary in `bin/herald.rs` only calls it).
+//!
+//! # Features
+//! With `default-features = false` the library is discovery, services, messaging, questions and keys, with
+//! no command line, no WebSocket server and no SQLite. `iplog` brings the IP log, `bridge` the node's side of
+//! the bridge (and the IP log), `legacy` the gateways to the old tools, `cli` the `herald` command line, and
+//! `bench` the benchmarks; the defaults are `cli` and `bench`, what the two binaries need.
 
 pub mod answerer;
 mod answering;
 pub mod asking;
 pub mod auth;
 mod awaiting;
+#[cfg(feature = "bench")]
 pub mod bench;
-pub mod bridging;
+pub mod bridge_adapter;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod discovery;
 pub mod events;
 pub mod identity;
+#[cfg(feature = "iplog")]
 pub mod iplog;
+#[cfg(feature = "legacy")]
 pub mod legacy;
 pub mod link;
 pub mod messaging;

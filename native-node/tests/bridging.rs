@@ -13,7 +13,7 @@ use herald_bridge::{Bridge, BridgeConfig};
 use herald_core::bridge::{
     BridgeCommand, BridgeEvent, BridgeRequest, CommandOk, CommandResult, Snapshot,
 };
-use herald_node::bridging::NodeBridge;
+use herald_node::bridge_adapter::NodeBridge;
 use herald_node::node::Node;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;

@@ -23,7 +23,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::proc_status_kib;
-use crate::bridging::NodeBridge;
+use crate::bridge_adapter::NodeBridge;
 use crate::identity::random_node_id;
 use crate::node::Node;
 use crate::NodeConfig;

@@ -10,7 +10,7 @@ use clap::Args;
 use herald_bridge::{Bridge, BridgeConfig};
 use serde::Deserialize;
 
-use crate::bridging::NodeBridge;
+use crate::bridge_adapter::NodeBridge;
 use crate::iplog::IpLog;
 use crate::node::Node;
 

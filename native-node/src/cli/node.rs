@@ -255,7 +255,10 @@ fn print_change(change: Result<IpChange, u64>, json: bool) {
 
 fn print_event(event: &NodeEvent, json: bool) {
     if json {
-        println!("{}", event.to_bridge_event().to_json());
+        println!(
+            "{}",
+            crate::bridge_adapter::event_form::node_event(event).to_json()
+        );
         return;
     }
     match event {

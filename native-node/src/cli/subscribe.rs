@@ -54,7 +54,10 @@ pub async fn run(
             NodeEvent::Message(message) => {
                 received += 1;
                 if args.json {
-                    println!("{}", event.to_bridge_event().to_json());
+                    println!(
+                        "{}",
+                        crate::bridge_adapter::event_form::node_event(&event).to_json()
+                    );
                 } else {
                     let text = message.payload.as_text().map_or_else(
                         || format!("({} bytes)", message.payload.len()),

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use herald_core::bridge::{BridgeEvent, PeerInfo, PeerState};
+use herald_core::bridge::{PeerInfo, PeerState};
 use herald_core::discovery::Beacon;
 use herald_core::NodeId;
 
@@ -42,19 +42,6 @@ pub struct PeerEvent {
     pub peer: PeerInfo,
     /// When (unix ms).
     pub at_ms: u64,
-}
-
-impl PeerEvent {
-    /// The bridge's (and the CLI's `--json`) form of this event.
-    pub fn to_bridge_event(&self) -> BridgeEvent {
-        let (peer, at_ms) = (self.peer.clone(), self.at_ms);
-        match self.change {
-            PeerChange::Joined => BridgeEvent::PeerJoined { peer, at_ms },
-            PeerChange::Changed { .. } => BridgeEvent::PeerChanged { peer, at_ms },
-            PeerChange::Left => BridgeEvent::PeerLeft { peer, at_ms },
-            PeerChange::Lost => BridgeEvent::PeerLost { peer, at_ms },
-        }
-    }
 }
 
 /// Why a beacon changed nothing.

@@ -26,7 +26,8 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::asking::{AskProgress, MAX_ASK_TIMEOUT};
+use super::event_form;
+use crate::asking::MAX_ASK_TIMEOUT;
 use crate::events::NodeEvent;
 use crate::iplog::IpLog;
 use crate::messaging::{Delivery, SendOutcome};
@@ -172,7 +173,7 @@ async fn forward_events(context: Arc<Context>) {
             }
             event => context
                 .bridge
-                .emit(&Audience::All, &event.to_bridge_event()),
+                .emit(&Audience::All, &event_form::node_event(&event)),
         }
     }
 }
@@ -386,17 +387,7 @@ async fn forward_answers(
 ) {
     let audience = Audience::Client(client);
     while let Some(progress) = ask.next().await {
-        let event = match progress {
-            AskProgress::Outcome { name, outcome } => BridgeEvent::Answer {
-                question_id,
-                peer: name,
-                outcome,
-            },
-            AskProgress::Done(outcomes) => BridgeEvent::AskDone {
-                question_id,
-                outcomes,
-            },
-        };
+        let event = event_form::ask_progress(question_id, progress);
         context.bridge.emit(&audience, &event);
     }
 }
@@ -489,15 +480,7 @@ async fn forward_topic(
         if clients.is_empty() {
             continue;
         }
-        let event = match delivery {
-            Delivery::Message(message) => BridgeEvent::Message(message),
-            Delivery::Missed { from, topic, count } => BridgeEvent::NodeError {
-                context: "messaging".into(),
-                message: format!(
-                    "{from} dropped {count} messages on {topic} for this node (it read too slowly)"
-                ),
-            },
-        };
+        let event = event_form::delivery(delivery);
         context.bridge.emit(&Audience::Clients(clients), &event);
     }
 }
