@@ -9,6 +9,7 @@
 //! - `bench`: `herald-bench` in release, inside a fresh network namespace.
 
 mod bench;
+mod modgraph;
 mod process;
 mod run;
 mod serve;
@@ -29,7 +30,8 @@ tasks:
           (more arguments go to `herald node`, e.g. `--interface eth0` for the LAN)
   test    fmt, clippy, native tests, headless-browser tests
   ci      setup and builds, then `test` inside a fresh network namespace
-  tidy    house-rule checks
+  tidy    house-rule checks (`--long-fns`: list functions over 80 lines)
+  modgraph  the node library's module graph in layers, top first (the README's picture)
   bench   run herald-bench (default: discovery; `all`: discovery, pubsub, latency, iplog, bridge) on loopback in its own namespace
 ";
 
@@ -42,7 +44,9 @@ fn main() -> anyhow::Result<()> {
         "run" => run::run(&std::env::args().skip(2).collect::<Vec<_>>()),
         "test" => test::run(),
         "ci" => test::ci(),
+        "tidy" if std::env::args().any(|a| a == "--long-fns") => tidy::long_fns(&project_root()),
         "tidy" => tidy::check(&project_root()),
+        "modgraph" => modgraph::print(&project_root()),
         "bench" => bench::run(&std::env::args().skip(2).collect::<Vec<_>>()),
         _ => {
             eprint!("{HELP}");

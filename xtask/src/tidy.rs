@@ -4,14 +4,27 @@
 //! - every non-test `.rs` file opens with a `//!` doc saying what it owns;
 //! - no unbounded channels (every queue needs a bound and a stated policy);
 //! - no `println!` in library code (only in `bin/`, `cli/`, `xtask/` and tests);
-//! - no `utils.rs` grab-bags.
+//! - no `utils.rs` grab-bags;
+//! - no import cycle among the node library's modules (see `modgraph`).
+//!
+//! `cargo xtask tidy --long-fns` also lists functions of more than [`LONG_FN`] lines (a reading aid, not a
+//! rule: some are long for a reason).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 
+/// Functions longer than this many lines are listed by `--long-fns`.
+pub const LONG_FN: usize = 80;
+
 pub fn check(root: &Path) -> anyhow::Result<()> {
     let mut problems = Vec::new();
+    for cycle in crate::modgraph::cycles(&crate::modgraph::read(root)?) {
+        problems.push(format!(
+            "native-node/src: modules import each other in a circle: {}",
+            cycle.join(" -> ")
+        ));
+    }
     for file in rust_files(root)? {
         let rel = file
             .strip_prefix(root)
@@ -62,6 +75,67 @@ pub fn check(root: &Path) -> anyhow::Result<()> {
     }
     eprintln!("tidy: ok");
     Ok(())
+}
+
+/// `cargo xtask tidy --long-fns`: every function over [`LONG_FN`] lines outside tests, longest first.
+pub fn long_fns(root: &Path) -> anyhow::Result<()> {
+    let mut found = Vec::new();
+    for file in rust_files(root)? {
+        let rel = file
+            .strip_prefix(root)
+            .unwrap_or(&file)
+            .to_string_lossy()
+            .into_owned();
+        if rel.starts_with("tests/") || rel.contains("/tests/") || rel.starts_with("fuzz/") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file)?;
+        let lines: Vec<&str> = text.lines().collect();
+        for (start, line) in lines.iter().enumerate() {
+            if line.trim_start().starts_with("#[cfg(test)]") {
+                break;
+            }
+            let Some(name) = fn_name(line) else { continue };
+            // The body ends at the first line back at the signature's indentation closing a brace.
+            let indent = line.len() - line.trim_start().len();
+            let end = lines[start + 1..].iter().position(|l| {
+                l.len() - l.trim_start().len() == indent && l.trim_start().starts_with('}')
+            });
+            if let Some(end) = end {
+                let length = end + 2;
+                if length > LONG_FN {
+                    found.push((length, format!("{rel}:{}", start + 1), name));
+                }
+            }
+        }
+    }
+    found.sort_by(|a, b| b.0.cmp(&a.0));
+    for (length, place, name) in &found {
+        println!("{length:>4} lines  {name}  ({place})");
+    }
+    eprintln!("tidy: {} functions over {LONG_FN} lines", found.len());
+    Ok(())
+}
+
+/// The function a line declares, if it opens one with a body.
+fn fn_name(line: &str) -> Option<String> {
+    let code = line.trim_start();
+    let at = code.find("fn ")?;
+    let before = &code[..at];
+    let modifiers_only = before.split_whitespace().all(|w| {
+        matches!(
+            w,
+            "pub" | "pub(crate)" | "pub(super)" | "async" | "const" | "unsafe"
+        )
+    });
+    if !modifiers_only || code.ends_with(';') {
+        return None;
+    }
+    let name: String = code[at + 3..]
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    (!name.is_empty()).then_some(name)
 }
 
 fn rust_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {

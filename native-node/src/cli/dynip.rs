@@ -16,7 +16,6 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
 use herald_core::bridge::{BridgeEvent, HistoryQuery};
 use herald_core::iplog::{IpChange, DEFAULT_DYNIP_PORT};
-use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{apply_global, one_shot_config, stop_signal, FileConfig, GlobalArgs};
@@ -44,59 +43,6 @@ Examples:
   herald dynip report --legacy --server old-logger.lan # the old client's datagram, to an old server
 
 The database defaults to iplog.db in the state directory ($XDG_STATE_HOME/herald, else ~/.local/state/herald).";
-
-/// `herald dynip` keys of the TOML config file, in a `[dynip]` table (each is the flag of the same name).
-///
-/// ```toml
-/// [dynip]
-/// listen = "0.0.0.0:28630"
-/// db = "/var/lib/herald/iplog.db"
-/// sync = "normal"            # or "full"
-/// max_hosts = 10000
-/// rate = 20.0                # datagrams/s per source; 0 = no limit
-/// burst = 100
-/// legacy_allow = ["192.168.1.0/24"]
-/// legacy_json = "/var/lib/dynip/dynip.json"
-/// advertise = true
-/// serve = true               # herald node also runs the IP log (its --dynip)
-/// server = "logger.lan:28630"
-/// name = "laptop-7"
-/// every = 300
-/// attempts = 5
-/// ```
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DynipKeys {
-    /// `serve --listen`
-    pub listen: Option<SocketAddr>,
-    /// `--db`
-    pub db: Option<PathBuf>,
-    /// `serve --sync`
-    pub sync: Option<String>,
-    /// `serve --max-hosts`
-    pub max_hosts: Option<usize>,
-    /// `serve --rate`
-    pub rate: Option<f64>,
-    /// `serve --burst`
-    pub burst: Option<u32>,
-    /// `serve --legacy-allow`, as a list.
-    #[serde(default)]
-    pub legacy_allow: Vec<String>,
-    /// `serve --legacy-json`
-    pub legacy_json: Option<PathBuf>,
-    /// `serve --no-advertise` when false.
-    pub advertise: Option<bool>,
-    /// `report --server`
-    pub server: Option<String>,
-    /// `report --name`
-    pub name: Option<String>,
-    /// `report --every`
-    pub every: Option<f64>,
-    /// `report --attempts`
-    pub attempts: Option<u32>,
-    /// `herald node --dynip` when true: the node serves DynIP (at `listen`) and keeps the log (in `db`).
-    pub serve: Option<bool>,
-}
 
 /// The IP log: serve DynIP, report this host, read the history.
 #[derive(Debug, Args)]

@@ -18,7 +18,7 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::net::SocketAddrV4;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -64,7 +64,7 @@ pub struct FileConfig {
     /// `herald dynip` keys, as a `[dynip]` table (`listen`, `db`, `sync`, `max_hosts`, `rate`, `burst`,
     /// `legacy_allow`, `legacy_json`, `advertise`, `server`, `name`, `every`, `attempts`).
     #[serde(default)]
-    pub dynip: super::dynip::DynipKeys,
+    pub dynip: DynipKeys,
     /// `herald node --bridge` keys, as a `[bridge]` table (`listen`, `token_file`, `allow_origins`,
     /// `dashboard_dir`).
     #[serde(default)]
@@ -117,4 +117,57 @@ mod tests {
         assert!(toml::from_str::<FileConfig>("nmae = \"x\"").is_err());
         assert!(toml::from_str::<FileConfig>("overflow = \"sometimes\"").is_err());
     }
+}
+
+/// `herald dynip` keys of the TOML config file, in a `[dynip]` table (each is the flag of the same name).
+///
+/// ```toml
+/// [dynip]
+/// listen = "0.0.0.0:28630"
+/// db = "/var/lib/herald/iplog.db"
+/// sync = "normal"            # or "full"
+/// max_hosts = 10000
+/// rate = 20.0                # datagrams/s per source; 0 = no limit
+/// burst = 100
+/// legacy_allow = ["192.168.1.0/24"]
+/// legacy_json = "/var/lib/dynip/dynip.json"
+/// advertise = true
+/// serve = true               # herald node also runs the IP log (its --dynip)
+/// server = "logger.lan:28630"
+/// name = "laptop-7"
+/// every = 300
+/// attempts = 5
+/// ```
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DynipKeys {
+    /// `serve --listen`
+    pub listen: Option<SocketAddr>,
+    /// `--db`
+    pub db: Option<PathBuf>,
+    /// `serve --sync`
+    pub sync: Option<String>,
+    /// `serve --max-hosts`
+    pub max_hosts: Option<usize>,
+    /// `serve --rate`
+    pub rate: Option<f64>,
+    /// `serve --burst`
+    pub burst: Option<u32>,
+    /// `serve --legacy-allow`, as a list.
+    #[serde(default)]
+    pub legacy_allow: Vec<String>,
+    /// `serve --legacy-json`
+    pub legacy_json: Option<PathBuf>,
+    /// `serve --no-advertise` when false.
+    pub advertise: Option<bool>,
+    /// `report --server`
+    pub server: Option<String>,
+    /// `report --name`
+    pub name: Option<String>,
+    /// `report --every`
+    pub every: Option<f64>,
+    /// `report --attempts`
+    pub attempts: Option<u32>,
+    /// `herald node --dynip` when true: the node serves DynIP (at `listen`) and keeps the log (in `db`).
+    pub serve: Option<bool>,
 }
