@@ -109,7 +109,7 @@ pub fn long_fns(root: &Path) -> anyhow::Result<()> {
             }
         }
     }
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
     for (length, place, name) in &found {
         println!("{length:>4} lines  {name}  ({place})");
     }
