@@ -20,6 +20,7 @@ use futures::{Sink, SinkExt, Stream, StreamExt};
 use herald_core::bridge::{BridgeEvent, BridgeRequest, Snapshot};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::commands::{self, bad_request, ToNode};
 use crate::config::BridgeConfig;
@@ -51,6 +52,8 @@ pub(crate) struct ClientContext {
     pub(crate) to_node: mpsc::Sender<ToNode>,
     pub(crate) config: Arc<BridgeConfig>,
     pub(crate) shutdown: CancellationToken,
+    /// The bridge's tasks: the client's reader runs on it, so the bridge's shutdown waits for it.
+    pub(crate) tasks: TaskTracker,
 }
 
 /// Serves one connection (`sink` and `stream`, its two halves) until it closes, is kicked, or the bridge
@@ -79,7 +82,9 @@ where
                 move || last_heard.store(started.elapsed().as_millis() as u64, Ordering::Relaxed)
             };
             // The reader in its own task: an event wakes only the writer, not a poll of the socket's read half.
-            let mut reader = tokio::spawn(read(stream, context.clone(), id, replies, heard));
+            let mut reader = context
+                .tasks
+                .spawn(read(stream, context.clone(), id, replies, heard));
             // A writer blocked on a full socket cannot see a kick or the bridge stopping: both end it from here.
             let ending = tokio::select! {
                 biased;
@@ -287,6 +292,7 @@ mod tests {
             to_node,
             config: Arc::new(BridgeConfig::new("127.0.0.1:0".parse().unwrap())),
             shutdown: shutdown.clone(),
+            tasks: TaskTracker::new(),
         };
         let (sink, written) = socket::channel(0);
         let (input, stream) = socket::channel(4);
@@ -533,6 +539,7 @@ mod tests {
             to_node,
             config: Arc::new(BridgeConfig::new("127.0.0.1:0".parse().unwrap())),
             shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
         };
         let (sink, mut written) = socket::channel(1);
         let (_input, stream) = socket::channel::<Result<Message, Infallible>>(1);

@@ -49,6 +49,8 @@ struct AppState {
     config: Arc<BridgeConfig>,
     to_node: mpsc::Sender<ToNode>,
     shutdown: CancellationToken,
+    /// The server task and every client's tasks: [`Bridge::shutdown`] waits for all of them.
+    tasks: TaskTracker,
 }
 
 /// A running bridge. Cheap to clone.
@@ -105,12 +107,14 @@ impl Bridge {
                 tracing::warn!(%local_addr, "bridge serving without a dashboard: it has not been built")
             }
         }
+        let tasks = TaskTracker::new();
         let state = AppState {
             hub: hub.clone(),
             access: Arc::new(access),
             config: Arc::new(config),
             to_node,
             shutdown: shutdown.clone(),
+            tasks: tasks.clone(),
         };
         let router = Router::new()
             .route("/ws", get(upgrade))
@@ -122,7 +126,6 @@ impl Bridge {
             None => router.fallback(not_built),
         };
         let router = router.with_state(state);
-        let tasks = TaskTracker::new();
         let stop = shutdown.clone();
         tasks.spawn(async move {
             let service = router.into_make_service_with_connect_info::<SocketAddr>();
@@ -212,7 +215,9 @@ async fn upgrade(
         to_node: state.to_node.clone(),
         config: state.config.clone(),
         shutdown: state.shutdown.clone(),
+        tasks: state.tasks.clone(),
     };
+    let tasks = state.tasks.clone();
     upgrade
         .max_message_size(state.config.max_message)
         .max_frame_size(state.config.max_message)
@@ -221,7 +226,7 @@ async fn upgrade(
         .on_failed_upgrade(|err| tracing::debug!(%err, "bridge upgrade failed"))
         .on_upgrade(move |socket| {
             let (sink, stream) = socket.split();
-            client::serve(sink, stream, context)
+            tasks.track_future(client::serve(sink, stream, context))
         })
 }
 

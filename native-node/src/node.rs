@@ -56,7 +56,7 @@ pub enum StartError {
         source: std::io::Error,
     },
     /// Another live node already uses this name.
-    #[error("the name {name:?} is taken by node {holder} at {addr}; choose another with --name")]
+    #[error("the name {name:?} is taken by node {holder} at {addr}; choose another name")]
     NameTaken {
         /// The name.
         name: String,

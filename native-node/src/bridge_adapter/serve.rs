@@ -395,7 +395,7 @@ async fn forward_answers(
 async fn history(context: &Context, mut query: HistoryQuery) -> Result<CommandOk, CommandError> {
     let Some(log) = &context.iplog else {
         return Err(CommandError::Unavailable {
-            message: "this node keeps no IP log: start it with --dynip".into(),
+            message: "this node keeps no IP log".into(),
         });
     };
     query.limit = query.limit.clamp(1, MAX_HISTORY_PAGE);

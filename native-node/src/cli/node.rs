@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::Args;
 
 use super::answer_command::CommandAnswerer;
@@ -17,7 +17,7 @@ use crate::config::NodeConfig;
 use crate::discovery::peers::PeerChange;
 use crate::events::NodeEvent;
 use crate::iplog::IpLog;
-use crate::node::Node;
+use crate::node::{Node, StartError};
 use herald_core::iplog::IpChange;
 use herald_core::PeerKind;
 use tokio::sync::broadcast;
@@ -130,7 +130,10 @@ pub async fn run(
         None if file.dynip.serve == Some(true) => Some(None),
         None => None,
     };
-    let node = Arc::new(Node::start(config).await.context("cannot start the node")?);
+    let node = match Node::start(config).await {
+        Err(err @ StartError::NameTaken { .. }) => bail!("cannot start the node: {err} (--name)"),
+        started => Arc::new(started.context("cannot start the node")?),
+    };
     // Taken first, so it has every event since start (the bridge, started below, works from its snapshot).
     let mut events = node.events();
     let iplog = match dynip {
