@@ -12,6 +12,9 @@
 //! subscribe = ["sensors.*"]
 //! answer_with = "uptime -p"
 //! max_subscribers = 5
+//! max_links = 1024
+//! max_pending_questions = 4096
+//! max_concurrent_answers = 64
 //! overflow = "drop-oldest"
 //! [service]
 //! web = 8080
@@ -56,6 +59,12 @@ pub struct FileConfig {
     pub answer_with: Option<String>,
     /// `--max-subscribers`
     pub max_subscribers: Option<u32>,
+    /// `--max-links`
+    pub max_links: Option<usize>,
+    /// `--max-pending-questions`
+    pub max_pending_questions: Option<usize>,
+    /// `--max-concurrent-answers`
+    pub max_concurrent_answers: Option<usize>,
     /// `--overflow` (`drop-oldest`, `disconnect`, `block`)
     #[serde(default, deserialize_with = "policy")]
     pub overflow: Option<crate::queue::OverflowPolicy>,

@@ -42,16 +42,12 @@ pub struct NodeArgs {
     /// A peer is lost after this many of its heartbeats without a beacon.
     #[arg(long, value_name = "N")]
     expiry_beats: Option<u32>,
-    /// Bound on the peer table; beyond it new peers are refused and counted.
-    #[arg(long, value_name = "N")]
-    max_peers: Option<usize>,
     /// Answer questions by running CMD (no shell; quotes split words): the question on its stdin, its stdout
     /// is the answer; killed at the asker's timeout; at most 4 at once. Without it: built-in `ping` and `info`.
     #[arg(long, value_name = "CMD")]
     answer_with: Option<String>,
-    /// As a publisher, serve at most N subscribers per topic pattern; others are refused (and told).
-    #[arg(long, value_name = "N")]
-    max_subscribers: Option<u32>,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// What a full link queue does: drop-oldest (default; the subscriber is told how many it missed),
     /// disconnect, or block (lossless: the publisher waits).
     #[arg(long, value_name = "POLICY")]
@@ -70,6 +66,47 @@ pub struct NodeArgs {
     bridge: BridgeArgs,
     #[command(flatten)]
     legacy: super::legacy::LegacyArgs,
+}
+
+/// The node's bounds; each also a key of the config file.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Bound on the peer table; beyond it new peers are refused and counted.
+    #[arg(long, value_name = "N")]
+    max_peers: Option<usize>,
+    /// As a publisher, serve at most N subscribers per topic pattern; others are refused (and told).
+    #[arg(long, value_name = "N")]
+    max_subscribers: Option<u32>,
+    /// Links other nodes may hold open to this one at once; more wait to be accepted [default: 1024].
+    #[arg(long, value_name = "N")]
+    max_links: Option<usize>,
+    /// Questions this node may have in flight at once [default: 4096].
+    #[arg(long, value_name = "N")]
+    max_pending_questions: Option<usize>,
+    /// Questions this node answers at once; more are answered `busy` [default: 64].
+    #[arg(long, value_name = "N")]
+    max_concurrent_answers: Option<usize>,
+}
+
+impl LimitArgs {
+    /// Puts the bounds given (flag first, else config file) into `config`.
+    fn apply(&self, file: &FileConfig, config: &mut NodeConfig) {
+        if let Some(max) = self.max_peers.or(file.max_peers) {
+            config.max_peers = max;
+        }
+        if let Some(limit) = self.max_subscribers.or(file.max_subscribers) {
+            config.subscriber_limit = Some(limit);
+        }
+        if let Some(max) = self.max_links.or(file.max_links) {
+            config.max_links = max.max(1);
+        }
+        if let Some(max) = self.max_pending_questions.or(file.max_pending_questions) {
+            config.max_pending_questions = max.max(1);
+        }
+        if let Some(max) = self.max_concurrent_answers.or(file.max_concurrent_answers) {
+            config.max_concurrent_answers = max.max(1);
+        }
+    }
 }
 
 fn parse_service(text: &str) -> Result<(String, u16), String> {
@@ -111,12 +148,7 @@ pub async fn run(
     if let Some(beats) = args.expiry_beats.or(file.expiry_beats) {
         config.expiry_beats = beats;
     }
-    if let Some(max) = args.max_peers.or(file.max_peers) {
-        config.max_peers = max;
-    }
-    if let Some(limit) = args.max_subscribers.or(file.max_subscribers) {
-        config.subscriber_limit = Some(limit);
-    }
+    args.limits.apply(file, &mut config);
     if let Some(policy) = args.overflow.or(file.overflow) {
         config.overflow = policy;
     }
