@@ -17,7 +17,8 @@ use crate::config::NodeConfig;
 use crate::discovery::peers::PeerChange;
 use crate::events::NodeEvent;
 use crate::iplog::IpLog;
-use crate::node::{Node, StartError};
+use crate::messaging::Subscription;
+use crate::node::{Events, Node, StartError};
 use herald_core::iplog::IpChange;
 use herald_core::PeerKind;
 use tokio::sync::broadcast;
@@ -167,7 +168,7 @@ pub async fn run(
         started => Arc::new(started.context("cannot start the node")?),
     };
     // Taken first, so it has every event since start (the bridge, started below, works from its snapshot).
-    let mut events = node.events();
+    let events = node.events();
     let iplog = match dynip {
         Some(listen) => {
             let log = super::dynip::start_for_node(global, file, listen, args.db).await?;
@@ -201,7 +202,7 @@ pub async fn run(
     // Subscribed messages come from one lossless subscription stream (a slow stdout slows the links, and the
     // publishers' policy applies); the event stream, which may lag, brings the rest.
     let patterns: Vec<&str> = patterns.iter().map(String::as_str).collect();
-    let mut messages = node.subscription_to(&patterns)?;
+    let messages = node.subscription_to(&patterns)?;
     if !json {
         eprintln!(
             "herald: node {} ({}) on {}; Ctrl-C to leave",
@@ -210,28 +211,7 @@ pub async fn run(
             node.info().addr
         );
     }
-    let mut changes = iplog.as_ref().map(IpLog::changes);
-    let stop = stop_signal();
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            _ = &mut stop => break,
-            Some(delivery) = messages.next() => print_event(&delivery.into(), json),
-            event = events.next() => {
-                let Some(event) = event else { break };
-                if let Some(log) = &iplog {
-                    record_in_log(log, &node, &event);
-                }
-                match event {
-                    // Both come in order from the subscription stream above.
-                    NodeEvent::Message(m) if m.topic.is_some() => {}
-                    NodeEvent::Missed { .. } => {}
-                    event => print_event(&event, json),
-                }
-            }
-            Some(change) = next_change(&mut changes) => print_change(change, json),
-        }
-    }
+    print_until_stopped(&node, events, messages, iplog.as_ref(), json).await;
     if let Some(gateways) = gateways {
         gateways.shutdown().await;
     }
@@ -246,6 +226,39 @@ pub async fn run(
         log.shutdown().await;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the node's events, its subscribed messages and the IP log's changes until Ctrl-C or SIGTERM (or the
+/// node stops), feeding discovery's view of addresses into the IP log on the way.
+async fn print_until_stopped(
+    node: &Node,
+    mut events: Events,
+    mut messages: Subscription,
+    iplog: Option<&IpLog>,
+    json: bool,
+) {
+    let mut changes = iplog.map(IpLog::changes);
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            Some(delivery) = messages.next() => print_event(&delivery.into(), json),
+            event = events.next() => {
+                let Some(event) = event else { break };
+                if let Some(log) = iplog {
+                    record_in_log(log, node, &event);
+                }
+                match event {
+                    // Both come in order from the subscription stream.
+                    NodeEvent::Message(m) if m.topic.is_some() => {}
+                    NodeEvent::Missed { .. } => {}
+                    event => print_event(&event, json),
+                }
+            }
+            Some(change) = next_change(&mut changes) => print_change(change, json),
+        }
+    }
 }
 
 /// Feeds discovery's view of addresses into the IP log. The event stream may lag: then every live peer is

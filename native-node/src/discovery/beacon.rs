@@ -274,32 +274,45 @@ impl BeaconTask {
     /// leave beacons go out first.
     async fn send_beacon(&mut self, to: SocketAddr, leaving: bool) {
         self.seq += 1;
-        let config = &self.shared.config;
         let advert = self.shared.advert().clone();
-        let heartbeat_ms = config.heartbeat.as_millis().min(u128::from(u32::MAX)) as u32;
-        let mut beacon = Beacon {
+        let beacon = Beacon {
             node_id: self.shared.node_id,
-            name: config.name.clone(),
-            kind: config.kind,
+            name: self.shared.config.name.clone(),
+            kind: self.shared.config.kind,
             incarnation: self.shared.incarnation,
             seq: self.seq,
             tcp_port: advert.tcp_port,
             services: advert.services.clone(),
             topics: advert.topics.clone(),
             more_topics: false,
-            heartbeat_ms,
+            heartbeat_ms: self.heartbeat_ms(),
             leaving,
             via: None,
             addr: None,
         };
-        let bytes = loop {
-            match super::seal(
-                &DiscoveryMessage::Beacon(beacon.clone()),
-                config.key.as_ref(),
-                unix_ms(),
-            ) {
-                Ok(bytes) => break bytes,
-                // Too many topics for one datagram: send fewer; the full list travels over links.
+        let Some(bytes) = self.seal_fitting(beacon) else {
+            return;
+        };
+        if self.send(&bytes, to).await {
+            bump(&self.shared.counters.beacons_sent);
+        }
+        self.send_proxied(to, leaving, advert.tcp_port).await;
+    }
+
+    /// This node's heartbeat as beacons carry it.
+    fn heartbeat_ms(&self) -> u32 {
+        let heartbeat = self.shared.config.heartbeat.as_millis();
+        heartbeat.min(u128::from(u32::MAX)) as u32
+    }
+
+    /// This node's beacon sealed, with as many of its topics as fit in one datagram (`more_topics` says the
+    /// rest travel over links).
+    fn seal_fitting(&self, mut beacon: Beacon) -> Option<Vec<u8>> {
+        let key = self.shared.config.key.as_ref();
+        loop {
+            match super::seal(&DiscoveryMessage::Beacon(beacon.clone()), key, unix_ms()) {
+                Ok(bytes) => return Some(bytes),
+                // Too many topics for one datagram: send fewer.
                 Err(EncodeError::TooLarge { .. }) if !beacon.topics.is_empty() => {
                     let keep = beacon.topics.len() / 2;
                     beacon.topics.truncate(keep);
@@ -307,14 +320,17 @@ impl BeaconTask {
                 }
                 Err(err) => {
                     tracing::error!(%err, max = MAX_DATAGRAM_LEN, "cannot encode this node's beacon");
-                    return;
+                    return None;
                 }
             }
-        };
-        if self.send(&bytes, to).await {
-            bump(&self.shared.counters.beacons_sent);
         }
-        let to_group = to == SocketAddr::V4(config.group);
+    }
+
+    /// Sends the beacons of the peers this node proxies to `to` (their links come to this node's `tcp_port`
+    /// when they take messages); to the group, removed ones' leave beacons go first, and each is applied to
+    /// this node's own table too.
+    async fn send_proxied(&mut self, to: SocketAddr, leaving: bool, tcp_port: u16) {
+        let to_group = to == SocketAddr::V4(self.shared.config.group);
         let mut proxied: Vec<(NodeId, ProxiedPeer, bool, bool)> = Vec::new();
         if to_group {
             proxied.extend(
@@ -340,21 +356,17 @@ impl BeaconTask {
                 kind: peer.kind,
                 incarnation: self.shared.incarnation,
                 seq: self.seq,
-                tcp_port: if takes_messages { advert.tcp_port } else { 0 },
+                tcp_port: if takes_messages { tcp_port } else { 0 },
                 services: peer.services,
                 topics: Vec::new(),
                 more_topics: false,
-                heartbeat_ms,
+                heartbeat_ms: self.heartbeat_ms(),
                 leaving,
                 via: Some(self.shared.node_id),
                 addr: Some(peer.addr),
             };
-            let sealed = super::seal(
-                &DiscoveryMessage::Beacon(beacon.clone()),
-                self.shared.config.key.as_ref(),
-                unix_ms(),
-            );
-            match sealed {
+            let key = self.shared.config.key.as_ref();
+            match super::seal(&DiscoveryMessage::Beacon(beacon.clone()), key, unix_ms()) {
                 Ok(bytes) => {
                     if self.send(&bytes, to).await {
                         bump(&self.shared.counters.beacons_sent);
