@@ -127,52 +127,10 @@ impl PeerTable {
         now: Instant,
         now_ms: u64,
     ) -> Result<Applied, Refusal> {
-        if beacon.node_id == self.own_id {
-            // Our id from another run: a second process started with our name (and so our stored id).
-            let other_run = beacon.incarnation != self.own_incarnation;
-            return Err(if other_run {
-                Refusal::ClaimsOurName
-            } else {
-                Refusal::Own
-            });
-        }
-        if beacon.name == self.own_name {
-            return Err(Refusal::ClaimsOurName);
-        }
-        if let Some(&holder) = self.by_name.get(&beacon.name) {
-            if holder != beacon.node_id {
-                return Err(Refusal::NameTaken { holder });
-            }
-        }
+        self.check_identity(beacon)?;
         let info = peer_info(beacon, from, now_ms);
-        let expiry = self.expiry_for(beacon);
-        let Some(entry) = self.peers.get_mut(&beacon.node_id) else {
-            if beacon.leaving {
-                return Err(Refusal::UnknownLeaving);
-            }
-            if self.peers.len() >= self.max_peers {
-                return Err(Refusal::TableFull);
-            }
-            let event = PeerEvent {
-                change: PeerChange::Joined,
-                peer: info.clone(),
-                at_ms: now_ms,
-            };
-            self.by_name.insert(beacon.name.clone(), beacon.node_id);
-            let entry = Entry {
-                info,
-                incarnation: beacon.incarnation,
-                seq: beacon.seq,
-                expiry,
-                last_seen: now,
-                from,
-                more_topics: beacon.more_topics,
-            };
-            self.peers.insert(beacon.node_id, entry);
-            return Ok(Applied {
-                event: Some(event),
-                greet: true,
-            });
+        let Some(entry) = self.peers.get(&beacon.node_id) else {
+            return self.join(beacon, from, info, now, now_ms);
         };
         let restarted = beacon.incarnation > entry.incarnation;
         if !restarted && (beacon.incarnation < entry.incarnation || beacon.seq <= entry.seq) {
@@ -191,17 +149,93 @@ impl PeerTable {
                 greet: false,
             });
         }
+        let event = self.update(beacon, from, info, now, now_ms);
+        Ok(Applied {
+            event,
+            greet: restarted,
+        })
+    }
+
+    /// Refuses our own beacon, a claim on our name, and a name another live id holds.
+    fn check_identity(&self, beacon: &Beacon) -> Result<(), Refusal> {
+        if beacon.node_id == self.own_id {
+            // Our id from another run: a second process started with our name (and so our stored id).
+            let other_run = beacon.incarnation != self.own_incarnation;
+            return Err(if other_run {
+                Refusal::ClaimsOurName
+            } else {
+                Refusal::Own
+            });
+        }
+        if beacon.name == self.own_name {
+            return Err(Refusal::ClaimsOurName);
+        }
+        match self.by_name.get(&beacon.name) {
+            Some(&holder) if holder != beacon.node_id => Err(Refusal::NameTaken { holder }),
+            _ => Ok(()),
+        }
+    }
+
+    /// A beacon from an id not in the table: it joins, unless it is leaving or the table is full.
+    fn join(
+        &mut self,
+        beacon: &Beacon,
+        from: SocketAddr,
+        info: PeerInfo,
+        now: Instant,
+        now_ms: u64,
+    ) -> Result<Applied, Refusal> {
+        if beacon.leaving {
+            return Err(Refusal::UnknownLeaving);
+        }
+        if self.peers.len() >= self.max_peers {
+            return Err(Refusal::TableFull);
+        }
+        let event = PeerEvent {
+            change: PeerChange::Joined,
+            peer: info.clone(),
+            at_ms: now_ms,
+        };
+        self.by_name.insert(beacon.name.clone(), beacon.node_id);
+        let entry = Entry {
+            info,
+            incarnation: beacon.incarnation,
+            seq: beacon.seq,
+            expiry: self.expiry_for(beacon),
+            last_seen: now,
+            from,
+            more_topics: beacon.more_topics,
+        };
+        self.peers.insert(beacon.node_id, entry);
+        Ok(Applied {
+            event: Some(event),
+            greet: true,
+        })
+    }
+
+    /// A newer beacon from a known peer: its entry takes what the beacon says; a `Changed` event when
+    /// anything visible changed (or it restarted).
+    fn update(
+        &mut self,
+        beacon: &Beacon,
+        from: SocketAddr,
+        info: PeerInfo,
+        now: Instant,
+        now_ms: u64,
+    ) -> Option<PeerEvent> {
+        let expiry = self.expiry_for(beacon);
+        let entry = self.peers.get_mut(&beacon.node_id)?;
+        let restarted = beacon.incarnation > entry.incarnation;
         let old_addr = (entry.info.addr != info.addr).then_some(entry.info.addr);
         let changed = restarted
             || !same_visible_state(&entry.info, &info)
             || entry.more_topics != beacon.more_topics;
-        let first_seen_ms = entry.info.first_seen_ms;
         if entry.info.name != info.name {
             self.by_name.remove(&entry.info.name);
             self.by_name.insert(info.name.clone(), beacon.node_id);
         }
         entry.info = PeerInfo {
-            first_seen_ms,
+            first_seen_ms: entry.info.first_seen_ms,
             ..info
         };
         entry.incarnation = beacon.incarnation;
@@ -210,14 +244,10 @@ impl PeerTable {
         entry.last_seen = now;
         entry.from = from;
         entry.more_topics = beacon.more_topics;
-        let event = changed.then(|| PeerEvent {
+        changed.then(|| PeerEvent {
             change: PeerChange::Changed { old_addr },
             peer: entry.info.clone(),
             at_ms: now_ms,
-        });
-        Ok(Applied {
-            event,
-            greet: restarted,
         })
     }
 
