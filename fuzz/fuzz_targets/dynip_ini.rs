@@ -12,7 +12,11 @@ fuzz_target!(|data: &[u8]| {
     let _ = is_dynip_ini(text);
     if let Ok(config) = DynipIni::parse(text) {
         let rendered = config.render();
-        assert_eq!(DynipIni::parse(&rendered).as_ref(), Ok(&config), "{rendered:?}");
+        assert_eq!(
+            DynipIni::parse(&rendered).as_ref(),
+            Ok(&config),
+            "{rendered:?}"
+        );
         assert_eq!(is_dynip_ini(&rendered), config != DynipIni::default());
     }
 });

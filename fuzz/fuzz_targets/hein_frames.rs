@@ -27,7 +27,11 @@ fn drain(decoder: &mut HeinDecoder, seen: &mut Vec<Seen>) {
         }
     }
     // Waiting for more: what is held is at most a frame and the start of a terminator.
-    assert!(decoder.buffered() <= MAX_FRAME + 3, "{}", decoder.buffered());
+    assert!(
+        decoder.buffered() <= MAX_FRAME + 3,
+        "{}",
+        decoder.buffered()
+    );
 }
 
 fuzz_target!(|input: &[u8]| {
@@ -46,7 +50,10 @@ fuzz_target!(|input: &[u8]| {
         pieces.push(chunk);
         drain(&mut pieces, &mut in_pieces);
     }
-    assert_eq!(at_once, in_pieces, "the same stream, pushed whole and in pieces");
+    assert_eq!(
+        at_once, in_pieces,
+        "the same stream, pushed whole and in pieces"
+    );
 
     for seen in &at_once {
         if let Seen::Frame(frame) = seen {

@@ -23,6 +23,10 @@ fuzz_target!(|body: &[u8]| {
     };
     if writable(&value) {
         let written = value_to_json_body(&value);
-        assert_eq!(json_body_to_value(&written).as_ref(), Ok(&value), "{written:?}");
+        assert_eq!(
+            json_body_to_value(&written).as_ref(),
+            Ok(&value),
+            "{written:?}"
+        );
     }
 });

@@ -39,7 +39,10 @@ fuzz_target!(|input: &[u8]| {
         }
         assert!(reader.buffered() < MAX_FRAME_LEN);
     }
-    assert_eq!(at_once, in_pieces, "the same stream, pushed whole and in pieces");
+    assert_eq!(
+        at_once, in_pieces,
+        "the same stream, pushed whole and in pieces"
+    );
 
     for text in at_once.iter().flatten() {
         let frame = PcFrame::parse(text);
