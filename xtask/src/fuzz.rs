@@ -244,7 +244,7 @@ pub fn skipped_banner(reason: &str) -> String {
     let rule = "=".repeat(100);
     format!(
         "{rule}\n!! WARNING: FUZZING WAS SKIPPED: {reason}\n\
-         !! The decoders were covered by their property tests only. Every other step ran.\n{rule}\n"
+         !! The decoders were covered only by their property tests (`cargo test`), not by the fuzz targets.\n{rule}\n"
     )
 }
 
