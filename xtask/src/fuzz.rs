@@ -219,7 +219,7 @@ pub fn table(runs: &[TargetRun]) -> String {
         .unwrap_or(6)
         .max(6);
     let mut out = format!(
-        "fuzz: executions per target\n  {:<width$}  {:>13}  {:>10}  {:>9}  result\n",
+        "fuzz: executions per target\n  {:<width$}  {:>13}  {:>10}  {:>11}  result\n",
         "target", "executions", "per second", "time"
     );
     for run in runs {
@@ -228,7 +228,7 @@ pub fn table(runs: &[TargetRun]) -> String {
             .map(|n| format!("{:.0}", n as f64 / run.took.as_secs_f64().max(0.001)))
             .unwrap_or_else(|| "?".into());
         out.push_str(&format!(
-            "  {:<width$}  {:>13}  {:>10}  {:>9}  {}\n",
+            "  {:<width$}  {:>13}  {:>10}  {:>11}  {}\n",
             run.target,
             run.executions.map_or("?".to_owned(), |n| n.to_string()),
             rate,

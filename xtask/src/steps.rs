@@ -76,7 +76,7 @@ impl Steps {
             .unwrap_or(0)
             .max(4);
         let mut out = format!("{}: time per step\n", self.task);
-        out.push_str(&format!("  {:<width$}  {:>9}  result\n", "step", "time"));
+        out.push_str(&format!("  {:<width$}  {:>11}  result\n", "step", "time"));
         for (name, took, outcome) in &self.done {
             let result = match outcome {
                 Outcome::Passed => "passed".to_owned(),
@@ -84,12 +84,12 @@ impl Steps {
                 Outcome::Skipped(why) => format!("skipped ({why})"),
             };
             out.push_str(&format!(
-                "  {name:<width$}  {:>9}  {result}\n",
+                "  {name:<width$}  {:>11}  {result}\n",
                 seconds(*took)
             ));
         }
         out.push_str(&format!(
-            "  {:<width$}  {:>9}\n",
+            "  {:<width$}  {:>11}\n",
             "total",
             seconds(self.started.elapsed())
         ));
