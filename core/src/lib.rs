@@ -10,7 +10,8 @@
 //! - [`frame`]: the frames on node-to-node TCP links and their length-prefixed codec.
 //! - [`question`]: [`AskOutcome`], what came of asking a peer.
 //! - [`iplog`]: IP-history records, and Herald and legacy DynIP report datagrams.
-//! - [`legacy`]: the wire formats of the older tools Herald speaks to (hein, pythonConnect, the Twisted hub).
+//! - [`legacy`]: the wire formats of the older tools Herald speaks to (hein, pythonConnect, the Twisted hub,
+//!   DynIP's config file and JSON log).
 //! - [`bridge`]: the JSON protocol between a node's bridge and browsers.
 //! - [`envelope`]: the datagram layout shared by discovery and IP reports.
 //! - [`error`]: [`DecodeError`] and [`EncodeError`].

@@ -8,7 +8,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(datagram) = discovery::decode_datagram(data) {
         if datagram.auth.is_none() {
             let again = discovery::encode_datagram(&datagram.message, None).expect("re-encodes");
-            assert_eq!(discovery::decode_datagram(&again).unwrap().message, datagram.message);
+            assert_eq!(
+                discovery::decode_datagram(&again).unwrap().message,
+                datagram.message
+            );
         }
     }
     let _ = iplog::classify_report_datagram(data);

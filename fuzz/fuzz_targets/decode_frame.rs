@@ -9,7 +9,10 @@ fuzz_target!(|data: &[u8]| {
     let mut at = 0;
     while let Ok(Some((decoded, used))) = frame::decode(&data[at..], MAX_FRAME_LEN) {
         let again = frame::encode_to_vec(&decoded).expect("a decoded frame re-encodes");
-        assert_eq!(frame::decode(&again, MAX_FRAME_LEN).unwrap(), Some((decoded, again.len())));
+        assert_eq!(
+            frame::decode(&again, MAX_FRAME_LEN).unwrap(),
+            Some((decoded, again.len()))
+        );
         at += used;
     }
 });

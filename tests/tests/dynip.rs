@@ -602,13 +602,25 @@ fn history_and_export_say_clearly_when_there_is_no_log() {
     let dir = TempDir::new("missing");
     let db = dir.join("nothing.db");
     for command in ["history", "export"] {
+        // Where `RUST_BACKTRACE=1` is set, the error is still its one line, without a backtrace.
         let output = std::process::Command::new(binary("herald"))
             .args(["dynip", command, "--db", &db])
+            .env("RUST_BACKTRACE", "1")
+            .env_remove("RUST_LIB_BACKTRACE")
             .output()
             .expect("run herald");
-        assert!(!output.status.success(), "{command}: {output:?}");
+        assert_eq!(output.status.code(), Some(2), "{command}: {output:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("no IP log in"), "{command}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{command}: {stderr}");
+        // -v asks for the backtrace too.
+        let verbose = std::process::Command::new(binary("herald"))
+            .args(["-v", "dynip", command, "--db", &db])
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .expect("run herald");
+        let stderr = String::from_utf8_lossy(&verbose.stderr);
+        assert!(stderr.contains("backtrace"), "{command} -v: {stderr}");
     }
     assert!(
         !std::path::Path::new(&db).exists(),
@@ -660,4 +672,59 @@ fn a_full_disk_is_an_error_the_server_survives_and_reporters_retry() {
     retries_land_after_a_storage_failure(&lan, &server, &db, || {
         std::fs::remove_file(&filler).unwrap();
     });
+}
+
+/// A database written by a Herald of the first schema (times in milliseconds) is upgraded when opened: its
+/// history reads as before, the export shows its times (whole milliseconds), and a server goes on with it.
+#[test]
+fn a_database_of_the_first_schema_is_upgraded_and_keeps_its_history() {
+    let dir = TempDir::new("schema-1");
+    let db = dir.join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE periods (
+                id            INTEGER PRIMARY KEY,
+                host          TEXT    NOT NULL,
+                ip            TEXT    NOT NULL,
+                first_seen_ms INTEGER NOT NULL,
+                last_seen_ms  INTEGER NOT NULL,
+                reports       INTEGER NOT NULL
+            );
+            CREATE INDEX periods_by_host ON periods (host, first_seen_ms);
+            INSERT INTO periods (host, ip, first_seen_ms, last_seen_ms, reports) VALUES
+                ('zulu', '198.51.100.7', 1764000000000, 1764000000123, 2),
+                ('alpha', '198.51.100.8', 1764000001000, 1764000001000, 1);
+            PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let periods = history(&db, None);
+    let summary: Vec<_> = periods
+        .iter()
+        .map(|p| (p.host.as_str(), p.first_seen_ms, p.last_seen_ms, p.reports))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("alpha", 1_764_000_001_000, 1_764_000_001_000, 1),
+            ("zulu", 1_764_000_000_000, 1_764_000_000_123, 2)
+        ]
+    );
+    let output = std::process::Command::new(binary("herald"))
+        .args(["dynip", "export", "--db", &db])
+        .output()
+        .expect("run herald");
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.starts_with(r#"{"zulu": ["198.51.100.7", ""#)
+            && text.contains(r#".123000"], "alpha""#),
+        "{text}"
+    );
+    let version: u32 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
 }

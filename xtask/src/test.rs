@@ -1,13 +1,16 @@
 //! `cargo xtask test` runs every check and test; `cargo xtask ci` first installs and fetches everything, then
 //! runs `test` inside a fresh network namespace with only loopback up, so no test traffic can leave the machine.
+//! Both time each step and end with a table of them; when fuzzing could not run, the very last lines say so
+//! and why.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{bail, Context};
 
-use crate::process::{cargo, exec, in_fresh_netns, output, run_command};
-use crate::setup::nightly_present;
+use crate::fuzz::Budget;
+use crate::process::{cargo, exec, in_fresh_netns, run_command};
+use crate::steps::Steps;
 
 /// Chromium flags for running headless as root on a machine without internet.
 pub const CHROMIUM_FLAGS: &[&str] = &[
@@ -22,100 +25,133 @@ pub const CHROMIUM_FLAGS: &[&str] = &[
     "--disable-dev-shm-usage",
 ];
 
-/// Seconds each fuzz target runs when nightly and cargo-fuzz are present (`HERALD_FUZZ_SECONDS`).
-const DEFAULT_FUZZ_SECONDS: u32 = 10;
+/// Seconds each fuzz target runs in `test` when nightly and cargo-fuzz are present (`HERALD_FUZZ_SECONDS`).
+const DEFAULT_FUZZ_SECONDS: u64 = 10;
 
 pub fn run() -> anyhow::Result<()> {
+    let mut steps = Steps::new("test");
+    let result = run_steps(&mut steps);
+    finish(&steps, result, "test: all passed")
+}
+
+fn run_steps(steps: &mut Steps) -> anyhow::Result<()> {
     let cargo = cargo();
-    exec(&cargo, ["fmt", "--all", "--check"])?;
-    exec(
-        &cargo,
-        [
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ],
-    )?;
-    exec(
-        &cargo,
-        [
-            "clippy",
-            "--target",
-            "wasm32-unknown-unknown",
-            "-p",
-            "herald-core",
-            "-p",
-            "herald-dashboard",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ],
-    )?;
+    steps.run("fmt", || exec(&cargo, ["fmt", "--all", "--check"]))?;
+    steps.run("clippy", || {
+        exec(
+            &cargo,
+            [
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        )
+    })?;
+    steps.run("clippy wasm32", || {
+        exec(
+            &cargo,
+            [
+                "clippy",
+                "--target",
+                "wasm32-unknown-unknown",
+                "-p",
+                "herald-core",
+                "-p",
+                "herald-dashboard",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        )
+    })?;
+    // The node library alone, as an embedder (the Python package, a user's program) depends on it: no CLI, no
+    // bridge, no SQLite, no gateways.
+    steps.run("clippy library alone", || {
+        exec(
+            &cargo,
+            [
+                "clippy",
+                "-p",
+                "herald-node",
+                "--no-default-features",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        )
+    })?;
     // The end-to-end tests run the real binaries and serve the built dashboard: build both first.
-    exec(&cargo, ["build", "--workspace", "--bins"])?;
-    crate::web::build()?;
-    dashboard_renders()?;
-    exec(&cargo, ["test", "--workspace"])?;
-    fuzz()?;
-    browser_tests()?;
-    eprintln!("test: all passed");
+    steps.run("build binaries", || {
+        exec(&cargo, ["build", "--workspace", "--bins"])
+    })?;
+    steps.run("build dashboard", crate::web::build)?;
+    steps.run("dashboard renders", dashboard_renders)?;
+    // --no-fail-fast: one failing test binary must not hide the others' results.
+    steps.run("native tests", || {
+        exec(&cargo, ["test", "--workspace", "--no-fail-fast"])
+    })?;
+    match crate::fuzz::availability() {
+        Ok(()) => {
+            let seconds = std::env::var("HERALD_FUZZ_SECONDS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(DEFAULT_FUZZ_SECONDS);
+            steps.run("fuzz (brief)", || {
+                let targets = crate::fuzz::targets()?;
+                let runs = crate::fuzz::run_targets(&targets, Budget::Seconds(seconds))?;
+                eprint!("{}", crate::fuzz::table(&runs));
+                if runs.iter().any(|run| !run.passed) {
+                    bail!("a fuzz target failed: its input is in fuzz/artifacts/<target>/");
+                }
+                Ok(())
+            })?;
+        }
+        Err(reason) => steps.skip("fuzz (brief)", &reason),
+    }
+    steps.run("browser tests", browser_tests)?;
     Ok(())
 }
 
+/// Ends a task: the table of steps, the verdict, and (last, so nobody misses it) the notice that fuzzing was
+/// skipped, if it was.
+fn finish(steps: &Steps, result: anyhow::Result<()>, passed: &str) -> anyhow::Result<()> {
+    eprint!("{}", steps.summary());
+    match &result {
+        Ok(()) => eprintln!("{passed}"),
+        Err(err) => crate::report(err),
+    }
+    if let Err(reason) = crate::fuzz::availability() {
+        eprint!("{}", crate::fuzz::skipped_banner(&reason));
+    }
+    result.map_err(|_| crate::Reported.into())
+}
+
 pub fn ci() -> anyhow::Result<()> {
-    crate::setup::run()?;
+    let mut steps = Steps::new("ci");
+    let result = ci_steps(&mut steps);
+    finish(&steps, result, "ci: all passed")
+}
+
+fn ci_steps(steps: &mut Steps) -> anyhow::Result<()> {
+    steps.run("setup", crate::setup::run)?;
     // Everything that needs the registries happens here, before the network namespace.
-    exec(&cargo(), ["fetch"])?;
-    if fuzzing_available() {
-        exec(&cargo(), ["fetch", "--manifest-path", "fuzz/Cargo.toml"])?;
+    steps.run("fetch", || exec(&cargo(), ["fetch"]))?;
+    if crate::fuzz::availability().is_ok() {
+        steps.run("fetch fuzz", || {
+            exec(&cargo(), ["fetch", "--manifest-path", "fuzz/Cargo.toml"])
+        })?;
     }
     let xtask = std::env::current_exe().context("path of xtask")?;
     let mut unshare = in_fresh_netns(&xtask);
     unshare.arg("test").env("CARGO_NET_OFFLINE", "true");
-    run_command(&mut unshare).context("the test suite, inside a fresh network namespace")
-}
-
-fn fuzzing_available() -> bool {
-    Path::new("fuzz/Cargo.toml").exists()
-        && nightly_present()
-        && output(&cargo(), &["fuzz", "--version"]).is_some()
-}
-
-/// Runs each cargo-fuzz target briefly when nightly is present; the decoders' proptests over arbitrary bytes
-/// cover the same ground everywhere else.
-fn fuzz() -> anyhow::Result<()> {
-    if !fuzzing_available() {
-        eprintln!("test: nightly or cargo-fuzz missing, skipping fuzz runs (property tests cover the decoders)");
-        return Ok(());
-    }
-    let seconds = std::env::var("HERALD_FUZZ_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(DEFAULT_FUZZ_SECONDS);
-    let targets = output(&cargo(), &["fuzz", "list", "--fuzz-dir", "fuzz"]).unwrap_or_default();
-    for target in targets.lines().map(str::trim).filter(|t| !t.is_empty()) {
-        let max_time = format!("-max_total_time={seconds}");
-        exec(
-            "rustup",
-            [
-                "run",
-                "nightly",
-                "cargo",
-                "fuzz",
-                "run",
-                "--fuzz-dir",
-                "fuzz",
-                target,
-                "--",
-                &max_time,
-            ],
-        )?;
-    }
-    Ok(())
+    steps.run("test (fresh network namespace)", || {
+        run_command(&mut unshare).context("the test suite, inside a fresh network namespace")
+    })
 }
 
 /// The wasm-bindgen tests of `core` and `web-dashboard`, in headless Chromium through Debian's chromedriver.

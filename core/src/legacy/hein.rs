@@ -112,27 +112,35 @@ impl HeinFrame {
         }
     }
 
-    /// Appends the frame's bytes (escaped body, terminator) to `out`.
+    /// Appends the frame's bytes (escaped tag and body, terminator) to `out`. A receiver unescapes the whole
+    /// frame before it splits it, so a tag holding `AC 96` (never one [`tag_for_topic`] makes, but one read
+    /// from a stream may) is escaped like the body.
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.kind.key());
         if let Some(tag) = &self.tag {
-            out.extend(
-                tag.chars()
-                    .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'_')),
-            );
+            let latin1: Vec<u8> = tag
+                .chars()
+                .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'_'))
+                .collect();
+            push_escaped(out, &latin1);
         }
         out.push(b':');
         out.push(if self.unpack { b'1' } else { b'0' });
         out.push(b':');
-        let mut rest = &self.body[..];
-        while let Some(at) = rest.windows(2).position(|w| w == MARK) {
-            out.extend_from_slice(&rest[..at]);
-            out.extend_from_slice(&ESCAPED);
-            rest = &rest[at + 2..];
-        }
-        out.extend_from_slice(rest);
+        push_escaped(out, &self.body);
         out.extend_from_slice(&TERMINATOR);
     }
+}
+
+/// `bytes` with every `AC 96` written as `AC 96 EE`.
+fn push_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    let mut rest = bytes;
+    while let Some(at) = rest.windows(2).position(|w| w == MARK) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(&ESCAPED);
+        rest = &rest[at + 2..];
+    }
+    out.extend_from_slice(rest);
 }
 
 /// A tag hein accepts, from a topic: only `[A-Za-z0-9.-_ ]` kept, then at most 15 characters.
@@ -180,6 +188,9 @@ pub enum HeinError {
 pub struct HeinDecoder {
     max_frame: usize,
     buf: Vec<u8>,
+    /// Bytes at the start of `buf` known to hold no terminator start: each byte is searched once, not once
+    /// per read (a frame trickling in by small reads would otherwise cost quadratic time).
+    searched: usize,
     /// Skipping an oversized frame up to its terminator.
     skipping: bool,
 }
@@ -190,6 +201,7 @@ impl HeinDecoder {
         HeinDecoder {
             max_frame,
             buf: Vec::new(),
+            searched: 0,
             skipping: false,
         }
     }
@@ -206,11 +218,21 @@ impl HeinDecoder {
 
     /// The next frame (`Ok(None)`: read more). A bad frame is consumed and reported; the decoder goes on.
     pub fn next_frame(&mut self) -> Result<Option<HeinFrame>, HeinError> {
-        let Some(end) = self.buf.windows(4).position(|w| w == TERMINATOR) else {
-            if self.buf.len() > self.max_frame {
+        let from = self.searched;
+        let Some(end) = self.buf[from..]
+            .windows(4)
+            .position(|w| w == TERMINATOR)
+            .map(|at| from + at)
+        else {
+            // A terminator may start in the last 3 bytes, once more bytes come.
+            self.searched = self.buf.len().saturating_sub(TERMINATOR.len() - 1);
+            // The last 3 bytes may be the start of the terminator: only more than a frame and those is too
+            // much (a frame of the limit whose terminator is split across reads is still a frame).
+            if self.buf.len() > self.max_frame.saturating_add(TERMINATOR.len() - 1) {
                 let len = self.buf.len();
                 // Keep the last 3 bytes: they may begin the terminator.
                 self.buf.drain(..len - 3);
+                self.searched = 0;
                 let first = !self.skipping;
                 self.skipping = true;
                 if first {
@@ -223,6 +245,7 @@ impl HeinDecoder {
             return Ok(None);
         };
         let piece: Vec<u8> = self.buf.drain(..end + 4).take(end).collect();
+        self.searched = 0;
         if std::mem::take(&mut self.skipping) {
             return self.next_frame();
         }
@@ -678,6 +701,49 @@ mod tests {
         decoder.push(&TERMINATOR);
         decoder.push(&terminated(b"__raw__:0:ok"));
         assert_eq!(decoder.next_frame().unwrap().unwrap().body, b"ok");
+    }
+
+    /// Found by the `hein_frames` fuzz target: a frame just under the limit was refused when its terminator
+    /// arrived split across two reads.
+    #[test]
+    fn a_frame_at_the_limit_is_taken_whatever_the_reads() {
+        let frame = HeinFrame::raw(None, &[b'x'; 10]);
+        let mut bytes = Vec::new();
+        frame.encode(&mut bytes);
+        let max = bytes.len() - TERMINATOR.len();
+        for split in 0..=bytes.len() {
+            let mut decoder = HeinDecoder::new(max);
+            decoder.push(&bytes[..split]);
+            let mut got = Vec::new();
+            while let Some(frame) = decoder.next_frame().unwrap() {
+                got.push(frame);
+            }
+            decoder.push(&bytes[split..]);
+            while let Some(frame) = decoder.next_frame().unwrap() {
+                got.push(frame);
+            }
+            assert_eq!(got, std::slice::from_ref(&frame), "split at {split}");
+        }
+    }
+
+    /// Found by the `hein_frames` fuzz target: a tag read from a stream may hold `AC 96` (escaped as
+    /// `AC 96 EE` on the wire); written back unescaped, it read as something else, or not at all.
+    #[test]
+    fn a_tag_holding_the_escape_mark_is_written_escaped() {
+        let mut decoder = HeinDecoder::new(1024);
+        decoder.push(&terminated(b"__raw__a\xac\x96\xeeb\xac\x96\xee\xee:1:\xa4"));
+        let frame = decoder.next_frame().unwrap().unwrap();
+        assert_eq!(
+            frame.tag.as_deref(),
+            Some("a\u{ac}\u{96}b\u{ac}\u{96}\u{ee}")
+        );
+        let bytes = encoded(&frame);
+        assert_eq!(
+            bytes,
+            terminated(b"__raw__a\xac\x96\xeeb\xac\x96\xee\xee:1:\xa4")
+        );
+        decoder.push(&bytes);
+        assert_eq!(decoder.next_frame().unwrap().unwrap(), frame);
     }
 
     #[test]

@@ -5,9 +5,10 @@
 //! - [`hein`]: hein 0.2.3's transmitter/receiver frames and its "extended JSON".
 //! - [`pyconnect`]: pythonConnect's multicast adverts and `/EOL` text frames.
 //! - [`hub`]: the Twisted hub's lookup, registration and removal datagrams and its replies.
-//!
-//! The DynIP hostname datagram lives with the IP log in [`crate::iplog`].
+//! - [`dynip`]: DynIP 0.1e's INI config file and JSON log (its hostname datagram lives with the IP log in
+//!   [`crate::iplog`]).
 
+pub mod dynip;
 pub mod hein;
 pub mod hub;
 pub mod pyconnect;

@@ -236,6 +236,8 @@ fn check_key(key: &str) -> Result<(), PyConnectError> {
 #[derive(Debug, Default)]
 pub struct PcFrameReader {
     buf: Vec<u8>,
+    /// Bytes at the start of `buf` known to hold no `/EOL` start (each byte is searched once).
+    searched: usize,
 }
 
 impl PcFrameReader {
@@ -254,7 +256,13 @@ impl PcFrameReader {
     /// consumed; the next frame reads fine).
     pub fn next_text(&mut self) -> Result<Option<String>, PyConnectError> {
         let eol = EOL.as_bytes();
-        let Some(at) = self.buf.windows(eol.len()).position(|w| w == eol) else {
+        let from = self.searched;
+        let Some(at) = self.buf[from..]
+            .windows(eol.len())
+            .position(|w| w == eol)
+            .map(|at| from + at)
+        else {
+            self.searched = self.buf.len().saturating_sub(eol.len() - 1);
             if self.buf.len() >= MAX_FRAME_LEN {
                 return Err(PyConnectError::TooLong {
                     len: self.buf.len(),
@@ -263,6 +271,7 @@ impl PcFrameReader {
             }
             return Ok(None);
         };
+        self.searched = 0;
         if at + eol.len() > MAX_FRAME_LEN {
             self.buf.drain(..at + eol.len());
             return Err(PyConnectError::TooLong {

@@ -1,4 +1,8 @@
 //! The `herald` binary: parses the command line, sets up logging on stderr, and runs the chosen subcommand.
+//!
+//! A failure prints `herald: ` and its error chain on one line and exits 2; the backtrace that `anyhow`
+//! captures where `RUST_BACKTRACE=1` is set is printed only with `-v`/`--debug` or an explicit
+//! `RUST_LIB_BACKTRACE`.
 
 use std::process::ExitCode;
 
@@ -14,8 +18,14 @@ async fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    let wants_backtrace = cli.log_filter() != "warn"
+        || std::env::var_os("RUST_LIB_BACKTRACE").is_some_and(|v| v != "0");
     match cli.run().await {
         Ok(code) => code,
+        Err(err) if wants_backtrace => {
+            eprintln!("herald: {err:?}");
+            ExitCode::from(2)
+        }
         Err(err) => {
             eprintln!("herald: {err:#}");
             ExitCode::from(2)

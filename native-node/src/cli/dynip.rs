@@ -576,7 +576,7 @@ fn history(file: &FileConfig, args: HistoryArgs) -> anyhow::Result<ExitCode> {
         .db
         .or_else(|| file.dynip.db.clone())
         .unwrap_or_else(default_db_path);
-    let reader = StoreReader::open(&db)?;
+    let reader = open_reader(&db)?;
     let mut query = HistoryQuery {
         host: args.host.clone(),
         from_ms: None,
@@ -627,7 +627,7 @@ fn export(file: &FileConfig, args: ExportArgs) -> anyhow::Result<ExitCode> {
         .db
         .or_else(|| file.dynip.db.clone())
         .unwrap_or_else(default_db_path);
-    let reader = StoreReader::open(&db)?;
+    let reader = open_reader(&db)?;
     let text = match args.format {
         ExportFormat::DynipJson => legacy::render_json(&reader.latest_per_host()?),
     };
@@ -672,6 +672,19 @@ fn import(file: &FileConfig, args: ImportArgs) -> anyhow::Result<ExitCode> {
         eprintln!("not imported (bad name, address or time): {host:?}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Opens the IP log for reading; a missing one says how to make one.
+fn open_reader(db: &std::path::Path) -> anyhow::Result<StoreReader> {
+    match StoreReader::open(db) {
+        Err(err @ crate::iplog::StoreError::Missing(_)) => {
+            bail!(
+                "{err} (start `herald dynip serve --db {}` first)",
+                db.display()
+            )
+        }
+        opened => Ok(opened?),
+    }
 }
 
 #[cfg(test)]
@@ -719,3 +732,4 @@ mod tests {
         assert_eq!(resolve_server("localhost:9").await.unwrap().port(), 9);
     }
 }
+

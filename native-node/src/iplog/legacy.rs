@@ -1,19 +1,18 @@
-//! What the old DynIP 0.1e left behind, read and written as it did: its INI config file (`[DynIP:Server]`,
-//! `[DynIP:Client]`) and its JSON log (`{"host": ["ip", "YYYY-MM-DD HH:MM:SS.ffffff"]}`, server local time).
-//!
-//! The JSON is written byte for byte as Python's `json.dump` wrote it (`", "` and `": "` separators, ASCII only,
-//! no trailing newline, hosts in first-seen order), always by an atomic rewrite (temporary file, fsync,
-//! rename), so a reader never sees half a file.
+//! The I/O half of what the old DynIP 0.1e left behind: its INI config file and JSON log are parsed and written
+//! sans-IO by [`herald_core::legacy::dynip`]; this module resolves the INI's `server_ip`, turns the log's naive
+//! local times into instants and back (the server's local time zone, microseconds kept), and replaces files
+//! atomically (temporary file, fsync, rename), so a reader never sees half a file.
 
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
-use chrono::{Local, NaiveDateTime, TimeZone};
-use herald_core::iplog::{IpPeriod, DEFAULT_DYNIP_PORT};
+use chrono::{Datelike, Local, NaiveDate, TimeZone, Timelike};
+use herald_core::legacy::dynip::{self, DynipIni, IniError, LogEntry, LogTime, ANY_ADDRESS};
 
-/// The sections of an old DynIP INI file (either may be missing).
+use super::store::LatestPeriod;
+
+/// The sections of an old DynIP INI file (either may be missing), addresses resolved.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LegacyConfig {
     /// `[DynIP:Server]`.
@@ -43,197 +42,107 @@ pub struct LegacyClientConfig {
 /// Why an INI file could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LegacyConfigError {
-    /// A line that is neither a section, a `key = value`, a comment nor blank.
-    #[error("line {line}: expected `[section]` or `key = value`")]
-    Syntax {
-        /// 1-based line number.
-        line: usize,
-    },
-    /// A value that does not parse.
-    #[error("[{section}] {key} = {value:?}: {reason}")]
-    Value {
-        /// The section.
-        section: String,
-        /// The key.
-        key: String,
-        /// The value found.
-        value: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// `server_hostname` is empty (the old client's exit 4).
-    #[error("[DynIP:Client] server_hostname is empty")]
-    EmptyServerHostname,
+    /// The file does not parse (see [`IniError`]).
+    #[error(transparent)]
+    Ini(#[from] IniError),
+    /// `server_ip` is neither `*`, an address nor a host name that resolves.
+    #[error("[DynIP:Server] server_ip = {0:?}: not an address or a host name that resolves")]
+    Unresolved(String),
 }
 
 /// True when `text` looks like an old DynIP INI file (it has a `[DynIP:Server]` or `[DynIP:Client]` section).
 pub fn is_legacy_ini(text: &str) -> bool {
-    text.lines().any(|line| {
-        let line = line.trim();
-        line.eq_ignore_ascii_case("[DynIP:Server]") || line.eq_ignore_ascii_case("[DynIP:Client]")
-    })
+    dynip::is_dynip_ini(text)
 }
 
-/// Parses an old DynIP INI file. Missing keys take the old defaults (`*`, 28630, no JSON file, `localhost`);
-/// `;` and `#` start comments, on their own line or after a value; `key: value` works as in ConfigParser.
+/// Parses an old DynIP INI file (see [`DynipIni::parse`]) and resolves `server_ip`.
 pub fn parse_ini(text: &str) -> Result<LegacyConfig, LegacyConfigError> {
-    let mut config = LegacyConfig::default();
-    let mut section = String::new();
-    let mut server_ip = None;
-    let mut server_port = None;
-    let mut log_path = None;
-    let mut client_host = None;
-    let mut client_port = None;
-    let (mut saw_server, mut saw_client) = (false, false);
-    for (index, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with(';') || line.starts_with('#') {
-            continue;
+    let ini = DynipIni::parse(text)?;
+    let server = match ini.server {
+        None => None,
+        Some(server) => {
+            let port = server.server_port;
+            let listen = if server.server_ip == ANY_ADDRESS {
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)
+            } else {
+                (server.server_ip.as_str(), port)
+                    .to_socket_addrs()
+                    .ok()
+                    .and_then(|mut addrs| addrs.next())
+                    .ok_or(LegacyConfigError::Unresolved(server.server_ip))?
+            };
+            Some(LegacyServerConfig {
+                listen,
+                client_log_path: server.client_log_path.map(PathBuf::from),
+            })
         }
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            section = name.trim().to_owned();
-            saw_server |= section.eq_ignore_ascii_case("DynIP:Server");
-            saw_client |= section.eq_ignore_ascii_case("DynIP:Client");
-            continue;
-        }
-        let Some((key, value)) = line.split_once(['=', ':']) else {
-            return Err(LegacyConfigError::Syntax { line: index + 1 });
-        };
-        let key = key.trim().to_ascii_lowercase();
-        let value = strip_inline_comment(value.trim()).to_owned();
-        let port = |value: &str| {
-            value
-                .parse::<u16>()
-                .map_err(|err| LegacyConfigError::Value {
-                    section: section.clone(),
-                    key: key.clone(),
-                    value: value.to_owned(),
-                    reason: err.to_string(),
-                })
-        };
-        if section.eq_ignore_ascii_case("DynIP:Server") {
-            match key.as_str() {
-                "server_ip" => server_ip = Some(value),
-                "server_port" => server_port = Some(port(&value)?),
-                "client_log_path" if !value.is_empty() => log_path = Some(PathBuf::from(value)),
-                _ => {}
-            }
-        } else if section.eq_ignore_ascii_case("DynIP:Client") {
-            match key.as_str() {
-                "server_hostname" => client_host = Some(value),
-                "server_port" => client_port = Some(port(&value)?),
-                _ => {}
-            }
-        }
-    }
-    if saw_server {
-        let port = server_port.unwrap_or(DEFAULT_DYNIP_PORT);
-        let ip = server_ip.unwrap_or_else(|| "*".to_owned());
-        let listen = if ip == "*" || ip.is_empty() {
-            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)
-        } else {
-            (ip.as_str(), port)
-                .to_socket_addrs()
-                .ok()
-                .and_then(|mut addrs| addrs.next())
-                .ok_or_else(|| LegacyConfigError::Value {
-                    section: "DynIP:Server".into(),
-                    key: "server_ip".into(),
-                    value: ip.clone(),
-                    reason: "not an address or a host name that resolves".into(),
-                })?
-        };
-        config.server = Some(LegacyServerConfig {
-            listen,
-            client_log_path: log_path,
-        });
-    }
-    if saw_client {
-        let server_hostname = client_host.unwrap_or_else(|| "localhost".to_owned());
-        if server_hostname.is_empty() {
-            return Err(LegacyConfigError::EmptyServerHostname);
-        }
-        config.client = Some(LegacyClientConfig {
-            server_hostname,
-            server_port: client_port.unwrap_or(DEFAULT_DYNIP_PORT),
-        });
-    }
-    Ok(config)
-}
-
-/// Drops a `;` or `#` comment that follows a value after white space.
-fn strip_inline_comment(value: &str) -> &str {
-    let cut = value
-        .char_indices()
-        .find(|&(i, c)| (c == ';' || c == '#') && value[..i].ends_with(char::is_whitespace))
-        .map_or(value.len(), |(i, _)| i);
-    value[..cut].trim_end()
-}
-
-/// Unix ms as the old server wrote times: `YYYY-MM-DD HH:MM:SS.ffffff` in local time, without the fraction
-/// when it is zero (Python's `isoformat(' ')`).
-pub fn format_local_time(ms: u64) -> String {
-    let Some(time) = Local.timestamp_millis_opt(ms as i64).single() else {
-        return "1970-01-01 00:00:00".to_owned();
     };
-    if ms.is_multiple_of(1000) {
-        time.format("%Y-%m-%d %H:%M:%S").to_string()
-    } else {
-        time.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
-    }
+    let client = ini.client.map(|client| LegacyClientConfig {
+        server_hostname: client.server_hostname,
+        server_port: client.server_port,
+    });
+    Ok(LegacyConfig { server, client })
 }
 
-/// The reverse of [`format_local_time`] (microseconds are truncated to ms).
-pub fn parse_local_time(text: &str) -> Option<u64> {
-    let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").ok()?;
-    let ms = Local
+/// Unix microseconds as the server's local time, as the old server wrote it (`None` out of chrono's range).
+pub fn to_log_time(us: u64) -> Option<LogTime> {
+    let time = Local.timestamp_micros(i64::try_from(us).ok()?).single()?;
+    LogTime::new(
+        (
+            u16::try_from(time.year()).ok()?,
+            time.month() as u8,
+            time.day() as u8,
+        ),
+        (time.hour() as u8, time.minute() as u8, time.second() as u8),
+        time.timestamp_subsec_micros(),
+    )
+}
+
+/// A local time the old server wrote, as unix microseconds. A time that a change of clocks made occur twice
+/// is the earlier instant (both write back the same text); one that never occurred (skipped by a change of
+/// clocks) is `None`.
+pub fn from_log_time(time: LogTime) -> Option<u64> {
+    let naive = NaiveDate::from_ymd_opt(
+        i32::from(time.year),
+        u32::from(time.month),
+        u32::from(time.day),
+    )?
+    .and_hms_micro_opt(
+        u32::from(time.hour),
+        u32::from(time.minute),
+        u32::from(time.second),
+        time.micro,
+    )?;
+    let us = Local
         .from_local_datetime(&naive)
         .earliest()?
-        .timestamp_millis();
-    u64::try_from(ms).ok()
+        .timestamp_micros();
+    u64::try_from(us).ok()
 }
 
-/// The old JSON file for these periods (one per host, the latest, in first-seen order).
-pub fn render_json(latest: &[IpPeriod]) -> String {
-    let mut out = String::from("{");
-    for (i, period) in latest.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        push_json_string(&mut out, &period.host);
-        out.push_str(": [");
-        push_json_string(&mut out, &period.ip.to_string());
-        out.push_str(", ");
-        push_json_string(&mut out, &format_local_time(period.last_seen_ms));
-        out.push(']');
-    }
-    out.push('}');
-    out
+/// Unix microseconds as the old server wrote times (`YYYY-MM-DD HH:MM:SS.ffffff`, local, without the fraction
+/// when it is zero).
+pub fn format_local_time(us: u64) -> String {
+    to_log_time(us).unwrap_or(LogTime::EPOCH).to_string()
 }
 
-/// A JSON string as Python's `json.dumps` writes it with `ensure_ascii`: everything outside `' '..='~'` is
-/// escaped, non-BMP characters as surrogate pairs.
-fn push_json_string(out: &mut String, text: &str) {
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
-            _ => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    let _ = write!(out, "\\u{unit:04x}");
-                }
-            }
-        }
-    }
-    out.push('"');
+/// The reverse of [`format_local_time`], to the microsecond.
+pub fn parse_local_time(text: &str) -> Option<u64> {
+    from_log_time(LogTime::parse(text)?)
+}
+
+/// The old JSON file for these periods (one per host, the latest, in first-seen order), last-seen times to the
+/// microsecond.
+pub fn render_json(latest: &[LatestPeriod]) -> String {
+    let entries: Vec<LogEntry> = latest
+        .iter()
+        .map(|latest| LogEntry {
+            host: latest.period.host.clone(),
+            ip: latest.period.ip,
+            time: to_log_time(latest.last_seen_us).unwrap_or(LogTime::EPOCH),
+        })
+        .collect();
+    dynip::render_log(&entries)
 }
 
 /// One entry of an old JSON file.
@@ -243,59 +152,35 @@ pub struct LegacyEntry {
     pub host: String,
     /// The address.
     pub ip: IpAddr,
-    /// The time, read as local time (unix ms).
-    pub at_ms: u64,
+    /// The time, read as local time (unix microseconds).
+    pub at_us: u64,
 }
 
 /// Why an old JSON file could not be read.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LegacyJsonError {
     /// Not a JSON object of `"host": ["ip", "time"]`.
-    #[error("not a DynIP JSON log: {0}")]
-    Format(#[from] serde_json::Error),
+    #[error(transparent)]
+    Format(#[from] dynip::LogError),
 }
 
-/// Reads an old JSON file's entries in file order. Entries whose address or time does not parse are skipped
-/// and returned apart (as their keys), for the caller to report.
+/// Reads an old JSON file's entries in file order. Entries whose address or time does not parse (or whose
+/// local time never occurred here) are skipped and returned apart (as their keys), for the caller to report.
 pub fn parse_json(text: &str) -> Result<(Vec<LegacyEntry>, Vec<String>), LegacyJsonError> {
-    let pairs: OrderedPairs = serde_json::from_str(text)?;
+    let log = dynip::parse_log(text)?;
     let mut entries = Vec::new();
-    let mut skipped = Vec::new();
-    for (host, (ip, time)) in pairs.0 {
-        match (ip.parse(), parse_local_time(&time)) {
-            (Ok(ip), Some(at_ms)) => entries.push(LegacyEntry { host, ip, at_ms }),
-            _ => skipped.push(host),
+    let mut skipped = log.skipped;
+    for entry in log.entries {
+        match from_log_time(entry.time) {
+            Some(at_us) => entries.push(LegacyEntry {
+                host: entry.host,
+                ip: entry.ip,
+                at_us,
+            }),
+            None => skipped.push(entry.host),
         }
     }
     Ok((entries, skipped))
-}
-
-/// A JSON object read as a list of pairs, keeping the file's order (serde_json's map would sort it).
-struct OrderedPairs(Vec<(String, (String, String))>);
-
-impl<'de> serde::Deserialize<'de> for OrderedPairs {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = OrderedPairs;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an object of \"host\": [\"ip\", \"time\"]")
-            }
-
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Self::Value, A::Error> {
-                let mut pairs = Vec::new();
-                while let Some(pair) = map.next_entry()? {
-                    pairs.push(pair);
-                }
-                Ok(OrderedPairs(pairs))
-            }
-        }
-        deserializer.deserialize_map(Visitor)
-    }
 }
 
 /// Replaces `path` with `contents` atomically: a temporary file beside it, fsync, rename.
@@ -313,9 +198,10 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use herald_core::iplog::IpPeriod;
 
     #[test]
-    fn the_ini_dynip_init_writes_is_read() {
+    fn the_ini_is_resolved() {
         let text =
             "[DynIP:Server]\nserver_ip = *\nserver_port = 28630\nclient_log_path = dynip.json\n\n\
                     [DynIP:Client]\nserver_hostname = localhost\nserver_port = 28631\n";
@@ -327,63 +213,62 @@ mod tests {
         let client = config.client.unwrap();
         assert_eq!(client.server_hostname, "localhost");
         assert_eq!(client.server_port, 28631);
+        let loopback =
+            parse_ini("[DynIP:Server]\nserver_ip: 127.0.0.1 ; here\nserver_port=9\n").unwrap();
+        assert_eq!(
+            loopback.server.unwrap().listen,
+            "127.0.0.1:9".parse().unwrap()
+        );
+        assert!(matches!(
+            parse_ini("[DynIP:Server]\nserver_port = many\n"),
+            Err(LegacyConfigError::Ini(IniError::Value { .. }))
+        ));
+        assert!(matches!(
+            parse_ini("[DynIP:Server]\nserver_ip = no.such.host.invalid\n"),
+            Err(LegacyConfigError::Unresolved(_))
+        ));
     }
 
     #[test]
-    fn ini_details_comments_colons_addresses_and_errors() {
-        let config = parse_ini(
-            "; made by hand\n[DynIP:Server]\nserver_ip: 127.0.0.1   ; loopback only\nserver_port=9\n",
-        )
-        .unwrap();
-        let server = config.server.unwrap();
-        assert_eq!(server.listen, "127.0.0.1:9".parse().unwrap());
-        assert_eq!(server.client_log_path, None);
-        assert!(config.client.is_none());
-        assert!(!is_legacy_ini("name = \"kitchen\"\n"));
-        assert!(matches!(
-            parse_ini("[DynIP:Server]\nserver_port = many\n"),
-            Err(LegacyConfigError::Value { .. })
-        ));
-        assert_eq!(
-            parse_ini("[DynIP:Server]\njunk\n"),
-            Err(LegacyConfigError::Syntax { line: 2 })
-        );
-        assert_eq!(
-            parse_ini("[DynIP:Client]\nserver_hostname =\n"),
-            Err(LegacyConfigError::EmptyServerHostname)
-        );
+    fn local_times_keep_their_microseconds() {
+        for text in [
+            "2026-11-29 06:39:54.798269",
+            "2026-11-29 06:39:54",
+            "2026-11-29 06:39:54.000001",
+            "2026-01-01 00:00:00.999999",
+        ] {
+            let us = parse_local_time(text).unwrap();
+            assert_eq!(format_local_time(us), text);
+        }
+        let us = parse_local_time("2026-11-29 06:39:54.798269").unwrap();
+        assert_eq!(us % 1_000_000, 798_269);
     }
 
     #[test]
     fn json_is_written_as_python_wrote_it_and_read_back() {
-        let ms = parse_local_time("2026-11-23 14:06:56.739046").unwrap();
-        assert_eq!(format_local_time(ms), "2026-11-23 14:06:56.739000");
-        let whole = parse_local_time("2026-11-23 14:06:57").unwrap();
-        assert_eq!(format_local_time(whole), "2026-11-23 14:06:57");
-        let period = |host: &str, ip: &str, at| IpPeriod {
-            host: host.into(),
-            ip: ip.parse().unwrap(),
-            first_seen_ms: at,
-            last_seen_ms: at,
-            reports: 1,
-        };
-        let text = render_json(&[
-            period("vm", "127.0.0.1", ms),
-            period("caf\u{e9}-\u{1f600}", "10.0.0.2", whole),
-        ]);
-        assert_eq!(
-            text,
-            "{\"vm\": [\"127.0.0.1\", \"2026-11-23 14:06:56.739000\"], \
-             \"caf\\u00e9-\\ud83d\\ude00\": [\"10.0.0.2\", \"2026-11-23 14:06:57\"]}"
-        );
-        assert_eq!(render_json(&[]), "{}");
-        let (entries, skipped) = parse_json(&text).unwrap();
+        let text = "{\"vm\": [\"127.0.0.1\", \"2026-11-23 14:06:56.739046\"], \
+             \"caf\\u00e9-\\ud83d\\ude00\": [\"10.0.0.2\", \"2026-11-23 14:06:57\"]}";
+        let (entries, skipped) = parse_json(text).unwrap();
         assert!(skipped.is_empty());
         assert_eq!(
             entries.iter().map(|e| e.host.as_str()).collect::<Vec<_>>(),
             ["vm", "caf\u{e9}-\u{1f600}"]
         );
-        assert_eq!(entries[0].at_ms, ms);
+        let latest: Vec<LatestPeriod> = entries
+            .iter()
+            .map(|entry| LatestPeriod {
+                period: IpPeriod {
+                    host: entry.host.clone(),
+                    ip: entry.ip,
+                    first_seen_ms: entry.at_us / 1000,
+                    last_seen_ms: entry.at_us / 1000,
+                    reports: 1,
+                },
+                last_seen_us: entry.at_us,
+            })
+            .collect();
+        assert_eq!(render_json(&latest), text);
+        assert_eq!(render_json(&[]), "{}");
         let (_, skipped) = parse_json("{\"b\": [\"nope\", \"2026-01-01 00:00:00\"]}").unwrap();
         assert_eq!(skipped, ["b"]);
         assert!(parse_json("[1, 2]").is_err());

@@ -272,7 +272,7 @@ impl IpLog {
             sighting: Sighting {
                 host: host.to_owned(),
                 ip,
-                at_ms: now_ms,
+                at_us: now_ms.saturating_mul(1000),
                 source: IpChangeSource::Discovery,
             },
             reply_to: None,
@@ -439,12 +439,12 @@ pub fn import_entries(
         refused: skipped,
         ..ImportSummary::default()
     };
-    let latest: std::collections::HashMap<String, herald_core::iplog::IpPeriod> = match mode {
+    let latest: std::collections::HashMap<String, store::LatestPeriod> = match mode {
         ImportMode::NewHostsOnly => Default::default(),
         ImportMode::NewerThanHistory => store
             .latest_per_host()?
             .into_iter()
-            .map(|p| (p.host.clone(), p))
+            .map(|latest| (latest.period.host.clone(), latest))
             .collect(),
     };
     let mut sightings = Vec::new();
@@ -457,9 +457,9 @@ pub fn import_entries(
             }
         }
         if store.knows(&entry.host) {
-            let newer = latest
-                .get(&entry.host)
-                .is_some_and(|period| period.ip == entry.ip || entry.at_ms > period.last_seen_ms);
+            let newer = latest.get(&entry.host).is_some_and(|latest| {
+                latest.period.ip == entry.ip || entry.at_us > latest.last_seen_us
+            });
             if !newer {
                 summary.not_newer += 1;
                 continue;
@@ -468,7 +468,7 @@ pub fn import_entries(
         sightings.push(Sighting {
             host: entry.host,
             ip: entry.ip,
-            at_ms: entry.at_ms,
+            at_us: entry.at_us,
             source: IpChangeSource::LegacyReport,
         });
     }

@@ -167,7 +167,7 @@ impl Gate {
             sighting: Sighting {
                 host: report.name,
                 ip: canonical_ip(from.ip()),
-                at_ms: now_ms,
+                at_us: now_ms.saturating_mul(1000),
                 source: IpChangeSource::Report,
             },
             reply_to: Some(reply_to),
@@ -187,7 +187,7 @@ impl Gate {
             sighting: Sighting {
                 host,
                 ip,
-                at_ms: now_ms,
+                at_us: now_ms.saturating_mul(1000),
                 source: IpChangeSource::LegacyReport,
             },
             reply_to: None,

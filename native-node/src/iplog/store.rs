@@ -8,8 +8,11 @@
 //! power loss with [`SyncMode::Full`]. [`StoreReader`] reads the same file from other processes
 //! (`herald dynip history|export`) while the writer runs.
 //!
-//! The schema is versioned with `PRAGMA user_version` and upgraded by [`MIGRATIONS`] when opened. Sockets,
-//! queues and clocks are someone else's business: times are passed in.
+//! The schema is versioned with `PRAGMA user_version` and upgraded by [`MIGRATIONS`] when opened. Times are
+//! stored as unix microseconds (schema 2; schema 1 kept milliseconds), so a time imported from an old DynIP
+//! log, which the old server wrote to the microsecond, is exported as it came; the wire types
+//! ([`IpPeriod`], [`IpChange`]) carry milliseconds. Sockets, queues and clocks are someone else's business:
+//! times are passed in.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -23,7 +26,8 @@ use rusqlite::{params, Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 /// Schema migrations, oldest first: migration `i` takes the database from `user_version = i` to `i + 1`.
 /// Append only; never edit one that has shipped.
-pub const MIGRATIONS: &[&str] = &["
+pub const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE periods (
         id            INTEGER PRIMARY KEY,
         host          TEXT    NOT NULL,
@@ -33,7 +37,27 @@ pub const MIGRATIONS: &[&str] = &["
         reports       INTEGER NOT NULL
     );
     CREATE INDEX periods_by_host ON periods (host, first_seen_ms);
-"];
+",
+    // 2: times in microseconds (the old DynIP log's precision). Rows keep their ids: the order hosts were
+    // first stored is the legacy JSON's order.
+    "
+    CREATE TABLE periods_us (
+        id            INTEGER PRIMARY KEY,
+        host          TEXT    NOT NULL,
+        ip            TEXT    NOT NULL,
+        first_seen_us INTEGER NOT NULL,
+        last_seen_us  INTEGER NOT NULL,
+        reports       INTEGER NOT NULL
+    );
+    INSERT INTO periods_us (id, host, ip, first_seen_us, last_seen_us, reports)
+        SELECT id, host, ip, min(first_seen_ms, 9223372036854775) * 1000,
+               min(last_seen_ms, 9223372036854775) * 1000, reports
+        FROM periods;
+    DROP TABLE periods;
+    ALTER TABLE periods_us RENAME TO periods;
+    CREATE INDEX periods_by_host ON periods (host, first_seen_us);
+",
+];
 
 /// Default bound on distinct hosts. At the cap, sightings of new hosts are refused (and counted by the
 /// server); hosts already known keep updating.
@@ -98,7 +122,7 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     /// The file does not exist or holds no IP log (for readers, which never create one).
-    #[error("no IP log in {0} (start `herald dynip serve --db {0}` first)")]
+    #[error("no IP log in {0}")]
     Missing(PathBuf),
     /// The file was written by a newer Herald with a schema this one does not know.
     #[error(
@@ -138,8 +162,8 @@ pub struct Sighting {
     pub host: String,
     /// Where it was seen.
     pub ip: IpAddr,
-    /// When (unix ms, the server's clock).
-    pub at_ms: u64,
+    /// When (unix microseconds: the server's clock, or an imported old log's time).
+    pub at_us: u64,
     /// How it was learned.
     pub source: IpChangeSource,
 }
@@ -153,6 +177,15 @@ pub enum Recorded {
     Changed(IpChange),
     /// A new host while the host cap is reached: nothing stored.
     RefusedHostCap,
+}
+
+/// A host's latest period, with its last sighting to the microsecond (what the old JSON log shows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestPeriod {
+    /// The period (times in milliseconds, as on every wire).
+    pub period: IpPeriod,
+    /// The period's last sighting in unix microseconds.
+    pub last_seen_us: u64,
 }
 
 /// The latest period of a known host, kept in memory.
@@ -232,10 +265,10 @@ impl Store {
         let tx = self.conn.transaction()?;
         {
             let mut update = tx.prepare_cached(
-                "UPDATE periods SET last_seen_ms = max(last_seen_ms, ?1), reports = reports + 1 WHERE id = ?2",
+                "UPDATE periods SET last_seen_us = max(last_seen_us, ?1), reports = reports + 1 WHERE id = ?2",
             )?;
             let mut insert = tx.prepare_cached(
-                "INSERT INTO periods (host, ip, first_seen_ms, last_seen_ms, reports) VALUES (?1, ?2, ?3, ?3, 1)",
+                "INSERT INTO periods (host, ip, first_seen_us, last_seen_us, reports) VALUES (?1, ?2, ?3, ?3, 1)",
             )?;
             for sighting in batch {
                 let known = staged
@@ -244,7 +277,7 @@ impl Store {
                     .copied();
                 let old_ip = match known {
                     Some(current) if current.ip == sighting.ip => {
-                        update.execute(params![to_sql(sighting.at_ms), current.period_id])?;
+                        update.execute(params![to_sql(sighting.at_us), current.period_id])?;
                         outcomes.push(Recorded::Updated);
                         continue;
                     }
@@ -261,7 +294,7 @@ impl Store {
                 insert.execute(params![
                     sighting.host,
                     sighting.ip.to_string(),
-                    to_sql(sighting.at_ms)
+                    to_sql(sighting.at_us)
                 ])?;
                 staged.insert(
                     &sighting.host,
@@ -274,7 +307,7 @@ impl Store {
                     host: sighting.host.clone(),
                     old_ip,
                     new_ip: sighting.ip,
-                    at_ms: sighting.at_ms,
+                    at_ms: sighting.at_us / 1000,
                     source: sighting.source,
                 }));
             }
@@ -297,7 +330,7 @@ impl Store {
     }
 
     /// The latest period of every host, in the order hosts were first stored.
-    pub fn latest_per_host(&self) -> Result<Vec<IpPeriod>, StoreError> {
+    pub fn latest_per_host(&self) -> Result<Vec<LatestPeriod>, StoreError> {
         latest_per_host(&self.conn)
     }
 }
@@ -314,14 +347,15 @@ impl std::fmt::Debug for StoreReader {
 }
 
 impl StoreReader {
-    /// Opens an existing IP log for reading; never creates or upgrades one.
+    /// Opens an existing IP log for reading; never creates one. A log of an older schema is upgraded first,
+    /// as the writer would when it next starts (the queries speak only the newest schema).
     pub fn open(path: &Path) -> Result<StoreReader, StoreError> {
         if !path.exists() {
             return Err(StoreError::Missing(path.to_owned()));
         }
         // Read-write (without create) so SQLite can use the WAL index even when the writer is not running;
-        // nothing here writes.
-        let conn = Connection::open_with_flags(
+        // nothing but an upgrade of an older schema writes.
+        let mut conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
@@ -344,6 +378,9 @@ impl StoreReader {
                 known,
             });
         }
+        if version < known {
+            migrate(&mut conn, MIGRATIONS)?;
+        }
         Ok(StoreReader { conn })
     }
 
@@ -354,7 +391,7 @@ impl StoreReader {
     }
 
     /// The latest period of every host, in the order hosts were first stored (the legacy JSON's order).
-    pub fn latest_per_host(&self) -> Result<Vec<IpPeriod>, StoreError> {
+    pub fn latest_per_host(&self) -> Result<Vec<LatestPeriod>, StoreError> {
         latest_per_host(&self.conn)
     }
 }
@@ -412,35 +449,41 @@ fn parse_ip(text: &str) -> rusqlite::Result<IpAddr> {
     })
 }
 
+/// A period from `host, ip, first_seen_us, last_seen_us, reports`.
 fn period_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<IpPeriod> {
     Ok(IpPeriod {
         host: row.get(0)?,
         ip: parse_ip(row.get_ref(1)?.as_str()?)?,
-        first_seen_ms: from_sql(row.get(2)?),
-        last_seen_ms: from_sql(row.get(3)?),
+        first_seen_ms: from_sql(row.get(2)?) / 1000,
+        last_seen_ms: from_sql(row.get(3)?) / 1000,
         reports: from_sql(row.get(4)?),
     })
 }
 
-const HISTORY_FILTER: &str = "(?1 IS NULL OR host = ?1) AND (?2 IS NULL OR last_seen_ms >= ?2) \
-     AND (?3 IS NULL OR first_seen_ms <= ?3)";
+/// Host, then a range of unix microseconds (a period is in it if it overlaps it).
+const HISTORY_FILTER: &str = "(?1 IS NULL OR host = ?1) AND (?2 IS NULL OR last_seen_us >= ?2) \
+     AND (?3 IS NULL OR first_seen_us <= ?3)";
 
 fn history(conn: &Connection, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
     let limit = query.limit.min(MAX_HISTORY_PAGE);
-    let (from_ms, to_ms) = (query.from_ms.map(to_sql), query.to_ms.map(to_sql));
+    // Milliseconds on the wire: `to_ms` takes in the whole millisecond.
+    let from_us = query.from_ms.map(|ms| to_sql(ms.saturating_mul(1000)));
+    let to_us = query
+        .to_ms
+        .map(|ms| to_sql(ms.saturating_mul(1000).saturating_add(999)));
     let total = conn
         .prepare_cached(&format!(
             "SELECT count(*) FROM periods WHERE {HISTORY_FILTER}"
         ))?
-        .query_row(params![query.host, from_ms, to_ms], |row| row.get(0))
+        .query_row(params![query.host, from_us, to_us], |row| row.get(0))
         .map(from_sql)?;
     let mut statement = conn.prepare_cached(&format!(
-        "SELECT host, ip, first_seen_ms, last_seen_ms, reports FROM periods WHERE {HISTORY_FILTER} \
-         ORDER BY host, first_seen_ms, id LIMIT ?4 OFFSET ?5"
+        "SELECT host, ip, first_seen_us, last_seen_us, reports FROM periods WHERE {HISTORY_FILTER} \
+         ORDER BY host, first_seen_us, id LIMIT ?4 OFFSET ?5"
     ))?;
     let periods = statement
         .query_map(
-            params![query.host, from_ms, to_ms, limit, to_sql(query.offset)],
+            params![query.host, from_us, to_us, limit, to_sql(query.offset)],
             period_from_row,
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -452,14 +495,19 @@ fn history(conn: &Connection, query: &HistoryQuery) -> Result<HistoryPage, Store
     })
 }
 
-fn latest_per_host(conn: &Connection) -> Result<Vec<IpPeriod>, StoreError> {
+fn latest_per_host(conn: &Connection) -> Result<Vec<LatestPeriod>, StoreError> {
     let mut statement = conn.prepare_cached(
-        "SELECT p.host, p.ip, p.first_seen_ms, p.last_seen_ms, p.reports FROM periods p \
+        "SELECT p.host, p.ip, p.first_seen_us, p.last_seen_us, p.reports FROM periods p \
          JOIN (SELECT max(id) AS latest, min(id) AS oldest FROM periods GROUP BY host) h ON p.id = h.latest \
          ORDER BY h.oldest",
     )?;
     let periods = statement
-        .query_map([], period_from_row)?
+        .query_map([], |row| {
+            Ok(LatestPeriod {
+                period: period_from_row(row)?,
+                last_seen_us: from_sql(row.get(3)?),
+            })
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(periods)
 }
@@ -507,7 +555,7 @@ mod tests {
         Sighting {
             host: host.into(),
             ip: ip.parse().unwrap(),
-            at_ms,
+            at_us: at_ms * 1000,
             source: IpChangeSource::Report,
         }
     }
@@ -576,7 +624,7 @@ mod tests {
         );
         assert_eq!(all(&store, None).len(), 1);
         let reader = StoreReader::open(&path).unwrap();
-        assert_eq!(reader.latest_per_host().unwrap()[0].reports, 2);
+        assert_eq!(reader.latest_per_host().unwrap()[0].period.reports, 2);
     }
 
     #[test]
@@ -653,6 +701,104 @@ mod tests {
                 .collect::<Vec<_>>(),
             [200]
         );
+    }
+
+    #[test]
+    fn microseconds_are_kept_and_the_wire_sees_milliseconds() {
+        let (_dir, path) = temp_db("micros");
+        let mut store = Store::open(&path, StoreOptions::default()).unwrap();
+        let at = |host: &str, ip: &str, at_us| Sighting {
+            at_us,
+            ..seen(host, ip, 0)
+        };
+        let outcomes = store
+            .record(&[
+                at("a", "10.0.0.1", 1_000_123),
+                at("a", "10.0.0.1", 2_000_999),
+            ])
+            .unwrap();
+        assert!(matches!(&outcomes[0], Recorded::Changed(c) if c.at_ms == 1_000));
+        let latest = store.latest_per_host().unwrap();
+        assert_eq!(latest[0].last_seen_us, 2_000_999);
+        assert_eq!(
+            (
+                latest[0].period.first_seen_ms,
+                latest[0].period.last_seen_ms
+            ),
+            (1_000, 2_000)
+        );
+        // A history range in milliseconds takes in the whole millisecond.
+        let query = |from_ms, to_ms| HistoryQuery {
+            host: None,
+            from_ms: Some(from_ms),
+            to_ms: Some(to_ms),
+            offset: 0,
+            limit: 10,
+        };
+        assert_eq!(store.history(&query(2_000, 2_000)).unwrap().total, 1);
+        assert_eq!(store.history(&query(0, 1_000)).unwrap().total, 1);
+        assert_eq!(store.history(&query(0, 999)).unwrap().total, 0);
+        assert_eq!(store.history(&query(2_001, 3_000)).unwrap().total, 0);
+    }
+
+    #[test]
+    fn a_database_of_the_first_schema_opens_and_keeps_its_history() {
+        let (_dir, path) = temp_db("schema-1");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            migrate(&mut conn, &MIGRATIONS[..1]).unwrap();
+            conn.execute_batch(
+                "INSERT INTO periods (host, ip, first_seen_ms, last_seen_ms, reports) VALUES
+                    ('zulu', '10.0.0.1', 1000, 2000, 2),
+                    ('alpha', '10.0.0.2', 1500, 1500, 1),
+                    ('zulu', '10.0.0.3', 3000, 4000, 5);",
+            )
+            .unwrap();
+        }
+        // `herald dynip export` may come first: a reader upgrades the schema too.
+        let reader = StoreReader::open(&path).unwrap();
+        assert_eq!(reader.latest_per_host().unwrap().len(), 2);
+        drop(reader);
+        let mut store = Store::open(&path, StoreOptions::default()).unwrap();
+        assert_eq!(store.known_hosts(), 2);
+        let latest = store.latest_per_host().unwrap();
+        let summary: Vec<_> = latest
+            .iter()
+            .map(|l| {
+                (
+                    l.period.host.as_str(),
+                    l.period.ip.to_string(),
+                    l.last_seen_us,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("zulu", "10.0.0.3".to_owned(), 4_000_000),
+                ("alpha", "10.0.0.2".to_owned(), 1_500_000)
+            ]
+        );
+        let periods = all(&store, Some("zulu"));
+        assert_eq!(
+            periods
+                .iter()
+                .map(|p| (p.first_seen_ms, p.last_seen_ms, p.reports))
+                .collect::<Vec<_>>(),
+            [(1_000, 2_000, 2), (3_000, 4_000, 5)]
+        );
+        // The upgraded store goes on: same address extends the latest period, in microseconds.
+        assert_eq!(
+            store.record(&[seen("zulu", "10.0.0.3", 5_000)]).unwrap(),
+            [Recorded::Updated]
+        );
+        drop(store);
+        assert_eq!(
+            user_version(&Connection::open(&path).unwrap()).unwrap(),
+            MIGRATIONS.len() as u32
+        );
+        let reader = StoreReader::open(&path).unwrap();
+        assert_eq!(reader.latest_per_host().unwrap()[0].last_seen_us, 5_000_000);
     }
 
     #[test]
