@@ -681,6 +681,14 @@ impl Node {
             "messaging.dropped_for_slow".into(),
             self.shared.messaging.dropped_for_slow(),
         );
+        stats.counters.extend(
+            self.shared
+                .messaging
+                .link_config
+                .counters
+                .snapshot()
+                .counters,
+        );
         let listener = &self.shared.listener_counters;
         stats.counters.insert(
             "links.accepted".into(),
