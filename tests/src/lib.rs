@@ -200,6 +200,27 @@ impl Lan {
         .expect("the connecting thread does not panic")
     }
 
+    /// Moves the calling thread into host `i`'s network namespace, for sockets a test makes there itself (a
+    /// packet capture, a link made with the library). Other threads stay where they are; call it on a thread
+    /// of the test's own.
+    pub fn enter(&self, i: usize) {
+        let path = format!("/var/run/netns/{}", self.host(i));
+        let namespace = std::fs::File::open(&path).expect("open the host's namespace");
+        // SAFETY: setns on a valid namespace fd affects only the calling thread.
+        let joined = unsafe {
+            libc::setns(
+                std::os::fd::AsRawFd::as_raw_fd(&namespace),
+                libc::CLONE_NEWNET,
+            )
+        };
+        assert_eq!(
+            joined,
+            0,
+            "setns into {path}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+
     /// Moves host `i` from its address to `new_ip` (in the /24), as a DHCP renewal with a new lease does: the old
     /// address goes, then the new one comes.
     pub fn readdress(&self, i: usize, new_ip: &str) {
