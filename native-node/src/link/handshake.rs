@@ -114,7 +114,7 @@ where
     link.send(&HandshakeMessage::Preamble(mine)).await?;
     let theirs = match link.receive().await? {
         HandshakeMessage::Preamble(preamble) => preamble,
-        other => return Err(link.unexpected(other, "expected a preamble").await),
+        _ => return Err(LinkError::Unexpected("expected a preamble")),
     };
     if let Err(reason) = wire::agree(&mine, &theirs) {
         return Err(link.refuse(reason).await);
@@ -131,7 +131,7 @@ where
         link.io.write_all(&bytes).await?;
         let theirs = link.receive_plain_frame(max_frame).await?;
         return Ok(Handshaken {
-            peer: hello_of(link, theirs).await?,
+            peer: hello_of(theirs)?,
             ciphers: None,
             read_buf: std::mem::take(&mut link.buf),
             plain_buf: BytesMut::new(),
@@ -154,7 +154,7 @@ where
         }
     };
     Ok(Handshaken {
-        peer: hello_of(link, theirs).await?,
+        peer: hello_of(theirs)?,
         ciphers: Some((sealer, opener)),
         read_buf: std::mem::take(&mut link.buf),
         plain_buf,
@@ -183,7 +183,7 @@ where
     }
     let message = match link.receive().await? {
         HandshakeMessage::Noise(message) => message,
-        other => return Err(link.unexpected(other, "expected a noise message").await),
+        _ => return Err(LinkError::Unexpected("expected a noise message")),
     };
     if state.read(&message).is_err() {
         return Err(link.refuse(RefuseReason::Auth).await);
@@ -194,11 +194,9 @@ where
     Ok(state.finish()?)
 }
 
-/// The peer's `Hello`, or the error its first frame makes.
-async fn hello_of<T>(link: &mut Wire<'_, T>, frame: Frame) -> Result<LinkPeer, LinkError>
-where
-    T: AsyncRead + AsyncWrite + Unpin,
-{
+/// The peer's `Hello`, or the error its first frame makes (a peer that breaks the protocol is not answered:
+/// the link closes).
+fn hello_of(frame: Frame) -> Result<LinkPeer, LinkError> {
     match frame {
         Frame::Hello(hello) => Ok(LinkPeer {
             node_id: hello.node_id,
@@ -207,13 +205,7 @@ where
             software: hello.software,
         }),
         Frame::Refused { reason } => Err(LinkError::TheyRefused(reason)),
-        _ => {
-            // A plain link: the peer can read this; a keyed one closes without a word.
-            let _ = link
-                .send(&HandshakeMessage::Refused(RefuseReason::Auth))
-                .await;
-            Err(LinkError::Unexpected("expected hello"))
-        }
+        _ => Err(LinkError::Unexpected("expected hello")),
     }
 }
 
@@ -279,14 +271,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Wire<'_, T> {
     async fn refuse(&mut self, reason: RefuseReason) -> LinkError {
         let _ = self.send(&HandshakeMessage::Refused(reason.clone())).await;
         LinkError::WeRefused(reason)
-    }
-
-    /// A message out of place.
-    async fn unexpected(&mut self, _message: HandshakeMessage, what: &'static str) -> LinkError {
-        let _ = self
-            .send(&HandshakeMessage::Refused(RefuseReason::Auth))
-            .await;
-        LinkError::Unexpected(what)
     }
 }
 
