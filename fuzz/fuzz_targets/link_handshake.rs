@@ -21,7 +21,10 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(handshake::decode(&again[..cut]), Ok(None));
         }
         if let HandshakeMessage::Preamble(preamble) = decoded {
-            assert_eq!(handshake::agree(&preamble, &preamble), Ok(preamble.security));
+            assert_eq!(
+                handshake::agree(&preamble, &preamble),
+                Ok(preamble.security)
+            );
         }
         at += used;
     }
