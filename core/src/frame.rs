@@ -333,18 +333,27 @@ pub fn encode_to_vec(frame: &Frame) -> Result<Vec<u8>, EncodeError> {
 ///   oversized frame, so a caller never buffers more than `max + 5` bytes.
 /// - `Err(_)`: a protocol error; the link should be closed (after a [`Frame::Refused`] for a bad version).
 pub fn decode(buf: &[u8], max: usize) -> Result<Option<(Frame, usize)>, DecodeError> {
+    take(buf, max)
+}
+
+/// Decodes the first message of type `T` in the frame envelope (a [`Frame`], or a
+/// [`crate::handshake::HandshakeMessage`]), as [`decode`] does.
+pub(crate) fn take<T: serde::de::DeserializeOwned>(
+    buf: &[u8],
+    max: usize,
+) -> Result<Option<(T, usize)>, DecodeError> {
     let Some(len) = check(buf, max)? else {
         return Ok(None);
     };
     let body = &buf[FRAME_HEADER_LEN..4 + len];
-    let (frame, rest) = postcard::take_from_bytes::<Frame>(body)?;
+    let (message, rest) = postcard::take_from_bytes::<T>(body)?;
     if !rest.is_empty() {
         return Err(DecodeError::Malformed(format!(
             "{} trailing bytes in frame",
             rest.len()
         )));
     }
-    Ok(Some((frame, 4 + len)))
+    Ok(Some((message, 4 + len)))
 }
 
 /// Checks the header of the first frame in `buf` without decoding the body: `Ok(Some(len))` when the whole

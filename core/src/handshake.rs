@@ -104,18 +104,7 @@ pub fn encode(message: &HandshakeMessage, out: &mut Vec<u8>) -> Result<(), Encod
 /// needed, or an error (`BadVersion` for a peer of another protocol version, `TooLarge` from the length
 /// prefix alone).
 pub fn decode(buf: &[u8]) -> Result<Option<(HandshakeMessage, usize)>, DecodeError> {
-    let Some(len) = frame::check(buf, MAX_HANDSHAKE_LEN)? else {
-        return Ok(None);
-    };
-    let body = &buf[frame::FRAME_HEADER_LEN..4 + len];
-    let (message, rest) = postcard::take_from_bytes::<HandshakeMessage>(body)?;
-    if !rest.is_empty() {
-        return Err(DecodeError::Malformed(format!(
-            "{} trailing bytes in a handshake message",
-            rest.len()
-        )));
-    }
-    Ok(Some((message, 4 + len)))
+    frame::take(buf, MAX_HANDSHAKE_LEN)
 }
 
 /// What two preambles agree on: the link's security, or why it is refused (only one side has a key).
