@@ -27,13 +27,9 @@ pub const FRAME_HEADER_LEN: usize = 5;
     derive(proptest_derive::Arbitrary)
 )]
 pub enum Frame {
-    /// First frame from each side: who I am, and a fresh nonce for the other side to prove the key on.
+    /// First frame from each side once the link is set up (see [`crate::handshake`]): who I am. On a keyed link
+    /// it is the first frame inside the encrypted channel.
     Hello(Hello),
-    /// With a key configured: HMAC over the other side's nonce (see the node's `auth` module).
-    Proof {
-        /// The MAC.
-        mac: [u8; 32],
-    },
     /// Start receiving these topics (exact names or trailing wildcards).
     Subscribe {
         /// Topic patterns.
@@ -123,7 +119,7 @@ pub enum Relayed {
     Answer(Answer),
 }
 
-/// Handshake frame, sent first by both sides.
+/// The first frame each side sends after the handshake messages of [`crate::handshake`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(
     all(test, not(target_arch = "wasm32")),
@@ -138,10 +134,6 @@ pub struct Hello {
     pub kind: PeerKind,
     /// The sender's software version (`herald 0.1.0`), for logs.
     pub software: String,
-    /// Fresh random bytes the other side must MAC to prove it holds the key.
-    pub nonce: [u8; 16],
-    /// True when the sender is configured with a key and expects a [`Frame::Proof`].
-    pub keyed: bool,
 }
 
 /// A message on a topic.
@@ -212,7 +204,7 @@ pub enum RefuseReason {
         /// The refusing node's protocol version.
         supported: u8,
     },
-    /// The key proof was missing or wrong, or only one side has a key.
+    /// Only one side has a key, or the keys differ (the Noise handshake failed).
     Auth,
     /// The topic already has its maximum number of subscribers.
     SubscriberLimit {
@@ -254,8 +246,13 @@ pub fn encode(frame: &Frame, out: &mut Vec<u8>, max: usize) -> Result<(), Encode
     append(frame, out, max)
 }
 
-/// Appends the header and the postcard body of `frame` (a [`Frame`], or a borrowed mirror of one).
-fn append<F: Serialize>(frame: &F, out: &mut Vec<u8>, max: usize) -> Result<(), EncodeError> {
+/// Appends the header and the postcard body of `frame` (a [`Frame`], a borrowed mirror of one, or a
+/// [`crate::handshake::HandshakeMessage`]).
+pub(crate) fn append<F: Serialize>(
+    frame: &F,
+    out: &mut Vec<u8>,
+    max: usize,
+) -> Result<(), EncodeError> {
     let start = out.len();
     out.extend_from_slice(&[0, 0, 0, 0, PROTOCOL_VERSION]);
     if let Err(err) = postcard::to_extend(frame, AppendTo(out)) {
@@ -285,8 +282,6 @@ pub fn encode_publish(
     enum FrameRef<'a> {
         #[allow(dead_code)]
         Hello,
-        #[allow(dead_code)]
-        Proof,
         #[allow(dead_code)]
         Subscribe,
         #[allow(dead_code)]
@@ -338,18 +333,27 @@ pub fn encode_to_vec(frame: &Frame) -> Result<Vec<u8>, EncodeError> {
 ///   oversized frame, so a caller never buffers more than `max + 5` bytes.
 /// - `Err(_)`: a protocol error; the link should be closed (after a [`Frame::Refused`] for a bad version).
 pub fn decode(buf: &[u8], max: usize) -> Result<Option<(Frame, usize)>, DecodeError> {
+    take(buf, max)
+}
+
+/// Decodes the first message of type `T` in the frame envelope (a [`Frame`], or a
+/// [`crate::handshake::HandshakeMessage`]), as [`decode`] does.
+pub(crate) fn take<T: serde::de::DeserializeOwned>(
+    buf: &[u8],
+    max: usize,
+) -> Result<Option<(T, usize)>, DecodeError> {
     let Some(len) = check(buf, max)? else {
         return Ok(None);
     };
     let body = &buf[FRAME_HEADER_LEN..4 + len];
-    let (frame, rest) = postcard::take_from_bytes::<Frame>(body)?;
+    let (message, rest) = postcard::take_from_bytes::<T>(body)?;
     if !rest.is_empty() {
         return Err(DecodeError::Malformed(format!(
             "{} trailing bytes in frame",
             rest.len()
         )));
     }
-    Ok(Some((frame, 4 + len)))
+    Ok(Some((message, 4 + len)))
 }
 
 /// Checks the header of the first frame in `buf` without decoding the body: `Ok(Some(len))` when the whole

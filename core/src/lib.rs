@@ -8,6 +8,8 @@
 //! - [`payload`]: [`Payload`], user bytes; `{"text"}` or `{"base64"}` in JSON.
 //! - [`discovery`]: beacons and service lookups on the multicast group, in a signed-or-plain datagram envelope.
 //! - [`frame`]: the frames on node-to-node TCP links and their length-prefixed codec.
+//! - [`handshake`]: the messages that open a link (preamble, Noise handshake, refusal) and the framing of
+//!   encrypted link bytes; sans-IO, no cryptography.
 //! - [`question`]: [`AskOutcome`], what came of asking a peer.
 //! - [`iplog`]: IP-history records, and Herald and legacy DynIP report datagrams.
 //! - [`legacy`]: the wire formats of the older tools Herald speaks to (hein, pythonConnect, the Twisted hub,
@@ -27,6 +29,7 @@ pub mod discovery;
 pub mod envelope;
 pub mod error;
 pub mod frame;
+pub mod handshake;
 pub mod ids;
 pub mod iplog;
 pub mod legacy;
@@ -38,8 +41,9 @@ pub use ids::{NodeId, PeerKind};
 pub use payload::Payload;
 pub use question::{AskOutcome, NoAnswer};
 
-/// The binary protocol version carried by every datagram and frame (2: `Frame::Relay`, for legacy peers).
-pub const PROTOCOL_VERSION: u8 = 2;
+/// The binary protocol version carried by every datagram and frame (2: `Frame::Relay`, for legacy peers;
+/// 3: links start with [`handshake`] messages, and keyed links are encrypted with Noise).
+pub const PROTOCOL_VERSION: u8 = 3;
 
 /// This crate's version, for `Hello::software` and `herald --version`.
 pub const SOFTWARE_VERSION: &str = env!("CARGO_PKG_VERSION");

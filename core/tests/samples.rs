@@ -94,10 +94,7 @@ fn frame_samples() -> Vec<Frame> {
             name: "alpha".into(),
             kind: PeerKind::Cli,
             software: "herald 0.1.0".into(),
-            nonce: [9; 16],
-            keyed: true,
         }),
-        Frame::Proof { mac: [3; 32] },
         Frame::Subscribe {
             topics: vec!["a".into(), "b.*".into()],
         },
@@ -404,11 +401,11 @@ fn bridge_json_round_trips() {
 fn golden_bytes_pin_the_wire() {
     assert_eq!(
         frame::encode_to_vec(&Frame::Bye).unwrap(),
-        [0, 0, 0, 2, 2, 13]
+        [0, 0, 0, 2, 3, 12]
     );
     assert_eq!(
         frame::encode_to_vec(&Frame::Ping { nonce: 300 }).unwrap(),
-        [0, 0, 0, 4, 2, 9, 0xac, 0x02]
+        [0, 0, 0, 4, 3, 8, 0xac, 0x02]
     );
     let relay = Frame::Relay {
         peer: herald_core::NodeId([1; 16]),
@@ -416,7 +413,7 @@ fn golden_bytes_pin_the_wire() {
             payload: Payload(vec![5]),
         },
     };
-    let mut relay_bytes = vec![0, 0, 0, 21, 2, 14];
+    let mut relay_bytes = vec![0, 0, 0, 21, 3, 13];
     relay_bytes.extend([1; 16]);
     relay_bytes.extend([0, 1, 5]);
     assert_eq!(frame::encode_to_vec(&relay).unwrap(), relay_bytes);
@@ -427,7 +424,7 @@ fn golden_bytes_pin_the_wire() {
     });
     assert_eq!(
         frame::encode_to_vec(&publish).unwrap(),
-        [0, 0, 0, 8, 2, 4, 1, b't', 1, 2, 7, 8]
+        [0, 0, 0, 8, 3, 3, 1, b't', 1, 2, 7, 8]
     );
     let lookup = DiscoveryMessage::Lookup(LookupQuery {
         query_id: 1,
@@ -435,12 +432,12 @@ fn golden_bytes_pin_the_wire() {
     });
     assert_eq!(
         discovery::encode_datagram(&lookup, None).unwrap(),
-        b"HRLD\x02\x00\x01\x01\x03web"
+        b"HRLD\x03\x00\x01\x01\x03web"
     );
     let ack = IpLogMessage::Ack { nonce: 5 };
     assert_eq!(
         iplog::encode_report_datagram(&ack, None).unwrap(),
-        b"\0HIP\x02\x00\x01\x05"
+        b"\0HIP\x03\x00\x01\x05"
     );
     let event = BridgeEvent::PeerLost {
         peer: peer(),
@@ -471,11 +468,11 @@ fn bad_input_gets_the_right_error() {
         DecodeError::BadMagic
     );
     assert_eq!(
-        discovery::decode_datagram(b"HRLD\x02").unwrap_err(),
+        discovery::decode_datagram(b"HRLD\x03").unwrap_err(),
         DecodeError::Truncated { needed: 6, got: 5 }
     );
     assert!(matches!(
-        discovery::decode_datagram(b"HRLD\x02\x00\xff").unwrap_err(),
+        discovery::decode_datagram(b"HRLD\x03\x00\xff").unwrap_err(),
         DecodeError::Malformed(_)
     ));
     assert!(BridgeRequest::from_json(r#"{"id":1,"type":"publish"}"#).is_err());

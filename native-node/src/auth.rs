@@ -1,16 +1,27 @@
-//! Shared-secret authentication: the [`Key`] read from a key file, HMAC-SHA256 tags over datagrams (and, with
-//! messaging, link handshakes), and the freshness window that refuses replayed datagrams.
+//! Shared-secret authentication: the [`Key`] read from a key file (refused when other users may read it),
+//! HMAC-SHA256 tags over datagrams, the freshness window that refuses replayed datagrams, and the pre-shared
+//! key that keyed links mix into their Noise handshake ([`Key::link_psk`]; the links themselves are `link`'s).
 //!
-//! Without a key nothing is authenticated; with one, everything is authenticated but not encrypted.
+//! Without a key nothing is authenticated; with one, datagrams are authenticated (signed, not encrypted) and
+//! links are authenticated and encrypted.
 
+use std::io::Read;
 use std::path::Path;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
+use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
+
+/// HKDF's `info` for the links' Noise PSK: a key derived for nothing else.
+const LINK_PSK_INFO: &[u8] = b"herald link noise psk v1";
+
+/// Permission bits a key file may have beside its owner's: read by its group (0640, so a service user in the
+/// group can read a root-owned key). Anything else (other users, a group that may write) is refused.
+pub const KEY_FILE_GROUP_BITS_ALLOWED: u32 = 0o040;
 
 /// Fewest secret bytes a key file may hold.
 pub const MIN_KEY_LEN: usize = 32;
@@ -43,6 +54,14 @@ pub enum KeyError {
     /// The first line is neither hex nor base64.
     #[error("key file {0}: the first line must be hex or base64")]
     Encoding(String),
+    /// Other users may read (or anyone but the owner may write) the file: it is no secret then.
+    #[error("key file {path} is accessible by others (mode {mode:04o}); allow its owner only: `chmod 600 {path}` (or 640 for a service's group)")]
+    Permissions {
+        /// The file.
+        path: String,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// Fewer than [`MIN_KEY_LEN`] bytes.
     #[error("key file {path}: {len} bytes is too short, at least {MIN_KEY_LEN} are needed (run `herald keygen`)")]
     TooShort {
@@ -54,13 +73,20 @@ pub enum KeyError {
 }
 
 impl Key {
-    /// Reads a key file: one line of hex or base64 holding at least [`MIN_KEY_LEN`] bytes.
+    /// Reads a key file: one line of hex or base64 holding at least [`MIN_KEY_LEN`] bytes, readable by its
+    /// owner and at most its group (see [`check_permissions`]).
     pub fn from_file(path: &Path) -> Result<Key, KeyError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+        let read_error = |source| KeyError::Read {
             path: shown.clone(),
             source,
-        })?;
+        };
+        let mut file = std::fs::File::open(path).map_err(read_error)?;
+        // The permissions of the file opened, not of whatever the path names a moment later.
+        let metadata = file.metadata().map_err(read_error)?;
+        check_permissions(&metadata, &shown)?;
+        let mut text = String::new();
+        file.read_to_string(&mut text).map_err(read_error)?;
         let line = text.lines().next().unwrap_or("").trim();
         let bytes = decode_hex(line)
             .or_else(|| BASE64.decode(line).ok())
@@ -85,6 +111,16 @@ impl Key {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// The 32-byte pre-shared key of keyed links' Noise handshakes: HKDF-SHA256 of the key file's bytes with a
+    /// Herald-specific label, so the PSK is never the key that signs datagrams.
+    pub fn link_psk(&self) -> [u8; 32] {
+        let mut psk = [0; 32];
+        Hkdf::<Sha256>::new(None, &self.0)
+            .expand(LINK_PSK_INFO, &mut psk)
+            .expect("32 bytes is a valid HKDF-SHA256 length");
+        psk
+    }
+
     /// HMAC-SHA256 of `bytes`.
     pub fn mac(&self, bytes: &[u8]) -> [u8; 32] {
         let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes keys of any length");
@@ -98,6 +134,25 @@ impl Key {
         mac.update(bytes);
         mac.verify_slice(tag).is_ok()
     }
+}
+
+/// Refuses a key file that other users may read, or that anyone but its owner may write (as ssh does with
+/// private keys); group-readable (0640) is allowed. Does nothing where there are no Unix permissions.
+pub fn check_permissions(metadata: &std::fs::Metadata, path: &str) -> Result<(), KeyError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = metadata.permissions().mode() & 0o7777;
+        if mode & 0o077 & !KEY_FILE_GROUP_BITS_ALLOWED != 0 {
+            return Err(KeyError::Permissions {
+                path: path.to_owned(),
+                mode,
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (metadata, path);
+    Ok(())
 }
 
 /// True when a signed timestamp is within `window_ms` of the receiver's clock, either way.
@@ -119,26 +174,75 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
+    /// Writes `text` to `path` with permissions `mode`.
+    fn write_key(path: &Path, text: &str, mode: u32) {
+        std::fs::write(path, text).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+    }
+
     #[test]
     fn key_files_accept_hex_and_base64_and_refuse_short_keys() {
         let dir = std::env::temp_dir().join(format!("herald-key-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let hex = dir.join("hex");
-        std::fs::write(&hex, format!("{}\n", Key::generate_hex())).unwrap();
+        write_key(&hex, &format!("{}\n", Key::generate_hex()), 0o600);
         assert!(Key::from_file(&hex).is_ok());
         let b64 = dir.join("b64");
-        std::fs::write(&b64, BASE64.encode([7u8; 40])).unwrap();
+        write_key(&b64, &BASE64.encode([7u8; 40]), 0o600);
         assert_eq!(Key::from_file(&b64).unwrap().0, vec![7u8; 40]);
         let short = dir.join("short");
-        std::fs::write(&short, "abcd").unwrap();
+        write_key(&short, "abcd", 0o600);
         assert!(matches!(
             Key::from_file(&short),
             Err(KeyError::TooShort { len: 2, .. })
         ));
         let junk = dir.join("junk");
-        std::fs::write(&junk, "not a key!").unwrap();
+        write_key(&junk, "not a key!", 0o600);
         assert!(matches!(Key::from_file(&junk), Err(KeyError::Encoding(_))));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn key_files_others_may_read_are_refused_and_group_readable_ones_accepted() {
+        let dir = std::env::temp_dir().join(format!("herald-key-modes-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("key");
+        let line = format!("{}\n", Key::generate_hex());
+        for (mode, accepted) in [
+            (0o600, true),
+            (0o400, true),
+            (0o640, true),
+            (0o644, false),
+            (0o604, false),
+            (0o660, false),
+            (0o602, false),
+            (0o666, false),
+        ] {
+            write_key(&path, &line, mode);
+            let result = Key::from_file(&path);
+            assert_eq!(result.is_ok(), accepted, "mode {mode:o}: {result:?}");
+            if !accepted {
+                let err = result.unwrap_err();
+                assert!(matches!(err, KeyError::Permissions { mode: m, .. } if m == mode));
+                assert!(err.to_string().contains("chmod 600"), "{err}");
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_link_psk_is_derived_not_the_key_itself() {
+        let key = Key::from_bytes(vec![1; 32]);
+        assert_eq!(key.link_psk(), Key::from_bytes(vec![1; 32]).link_psk());
+        assert_ne!(key.link_psk(), [1; 32]);
+        assert_ne!(key.link_psk(), Key::from_bytes(vec![2; 32]).link_psk());
     }
 
     #[test]

@@ -452,6 +452,8 @@ impl Node {
             "messaging.dropped_for_slow".into(),
             self.shared.messaging.dropped_for_slow(),
         );
+        let links = self.shared.messaging.links.config();
+        stats.counters.extend(links.counters.snapshot().counters);
         let listener = &self.shared.listener_counters;
         stats.counters.insert(
             "links.accepted".into(),

@@ -44,6 +44,8 @@ counters! {
         dropped_version => "discovery.dropped.version",
         /// Unsigned datagrams while a key is configured.
         dropped_unsigned => "discovery.dropped.unsigned",
+        /// Signed datagrams (a keyed LAN's) while no key is configured.
+        dropped_signed => "discovery.dropped.signed",
         /// Datagrams whose tag does not verify.
         dropped_bad_tag => "discovery.dropped.bad_tag",
         /// Signed datagrams outside the replay window.

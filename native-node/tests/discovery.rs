@@ -210,6 +210,32 @@ async fn with_a_key_only_keyed_nodes_are_seen_and_the_rest_is_counted() {
 }
 
 #[tokio::test]
+async fn without_a_key_keyed_nodes_are_not_listed_and_their_beacons_are_counted() {
+    let port = common::port(31000);
+    let key = Key::from_bytes(vec![42; 32]);
+    let mut a = config("alpha", port);
+    a.key = Some(key.clone());
+    let mut b = config("bravo", port);
+    b.key = Some(key);
+    let alpha = Node::start(a).await.unwrap();
+    let bravo = Node::start(b).await.unwrap();
+    let plain = Node::start(config("eve", port)).await.unwrap();
+    let mut events = plain.events();
+    let charlie = Node::start(config("charlie", port)).await.unwrap();
+    // An unkeyed peer is still seen, so the keyed ones had their chance too.
+    wait_for(&mut events, "charlie", joined).await;
+    eventually(&plain, "the keyed beacons counted", || {
+        counter(&plain, "discovery.dropped.signed") >= 2
+    })
+    .await;
+    let names: Vec<String> = plain.peers().into_iter().map(|p| p.name).collect();
+    assert_eq!(names, ["charlie"]);
+    for node in [alpha, bravo, plain, charlie] {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test]
 async fn replayed_signed_beacons_are_refused() {
     let port = common::port(31000);
     let key = Key::from_bytes(vec![42; 32]);

@@ -421,3 +421,49 @@ async fn with_drop_oldest_a_stalled_subscriber_holds_up_no_one() {
     stalled.shutdown().await;
     publisher.shutdown().await;
 }
+
+#[tokio::test]
+async fn keyed_nodes_publish_send_and_ask_over_encrypted_links_and_count_nothing_amiss() {
+    use herald_node::auth::Key;
+    let port = common::port(33000);
+    let key = Key::from_bytes(vec![11; 32]);
+    let keyed = |name: &str| {
+        let mut c = config(name, port);
+        c.key = Some(key.clone());
+        c
+    };
+    let mut s = keyed("sub");
+    s.topics = vec!["news".into()];
+    let subscriber = Node::start(s).await.unwrap();
+    let mut events = subscriber.events();
+    let publisher = Node::start(keyed("pub")).await.unwrap();
+    knows_subscription(&publisher, "sub", "news").await;
+    // Bigger than one sealed message, and a burst of small ones batched together.
+    let big = "x".repeat(150_000);
+    assert_eq!(publisher.publish("news", big.as_str()).await.unwrap(), 1);
+    for i in 0..200 {
+        publisher
+            .publish("news", format!("item {i}").as_str())
+            .await
+            .unwrap();
+    }
+    let got = texts(&messages(&mut events, 201).await);
+    assert_eq!(got[0], big);
+    assert_eq!(got[200], "item 199");
+    publisher.send("sub", "direct").await;
+    assert_eq!(texts(&messages(&mut events, 1).await), ["direct"]);
+    let answers = publisher.ask("sub", "ping", PATIENCE).await.unwrap();
+    assert_eq!(answers["sub"].payload().unwrap().as_text(), Some("pong"));
+    for node in [&publisher, &subscriber] {
+        let stats = node.stats().counters;
+        for name in [
+            "links.refused.auth",
+            "links.decrypt_failed",
+            "links.read_errors",
+        ] {
+            assert_eq!(stats[name], 0, "{} {name}", node.name());
+        }
+    }
+    publisher.shutdown().await;
+    subscriber.shutdown().await;
+}

@@ -289,24 +289,29 @@ async fn a_publisher_s_subscriber_bound_refuses_the_extra_one_until_room_frees()
 /// Opens a raw TCP connection to `node`'s link port and completes the handshake without a key.
 async fn raw_link(node: &Node) -> tokio::net::TcpStream {
     use herald_core::frame::{encode, Frame, Hello, MAX_FRAME_LEN};
+    use herald_core::handshake::{self, HandshakeMessage, Preamble, Security};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = node.info().tcp.expect("the node takes links");
     let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let preamble = HandshakeMessage::Preamble(Preamble {
+        security: Security::Plain,
+    });
     let hello = Frame::Hello(Hello {
         node_id: herald_node::identity::random_node_id(),
         name: "raw".into(),
         kind: herald_core::PeerKind::Cli,
         software: "test".into(),
-        nonce: [7; 16],
-        keyed: false,
     });
     let mut bytes = Vec::new();
+    handshake::encode(&preamble, &mut bytes).unwrap();
     encode(&hello, &mut bytes, MAX_FRAME_LEN).unwrap();
     socket.write_all(&bytes).await.unwrap();
-    // Their Hello: a length prefix and that many bytes.
-    let len = socket.read_u32().await.unwrap();
-    let mut theirs = vec![0; len as usize];
-    socket.read_exact(&mut theirs).await.unwrap();
+    // Their preamble and Hello: each a length prefix and that many bytes.
+    for _ in 0..2 {
+        let len = socket.read_u32().await.unwrap();
+        let mut theirs = vec![0; len as usize];
+        socket.read_exact(&mut theirs).await.unwrap();
+    }
     socket
 }
 

@@ -177,27 +177,36 @@ impl Lan {
     /// Opens a TCP connection to `addr` from inside host `i`'s namespace (the socket is made by a thread that
     /// joined the namespace; it works from any thread afterwards). `None` if the connection is refused.
     pub fn connect_tcp(&self, i: usize, addr: &str) -> Option<std::net::TcpStream> {
-        let path = format!("/var/run/netns/{}", self.host(i));
-        let addr = addr.to_owned();
-        std::thread::spawn(move || {
-            let namespace = std::fs::File::open(&path).expect("open the host's namespace");
-            // SAFETY: setns on a valid namespace fd affects only this thread, which ends after connecting.
-            let joined = unsafe {
-                libc::setns(
-                    std::os::fd::AsRawFd::as_raw_fd(&namespace),
-                    libc::CLONE_NEWNET,
-                )
-            };
-            assert_eq!(
-                joined,
-                0,
-                "setns into {path}: {}",
-                std::io::Error::last_os_error()
-            );
-            std::net::TcpStream::connect(&addr).ok()
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    self.enter(i);
+                    std::net::TcpStream::connect(addr).ok()
+                })
+                .join()
+                .expect("the connecting thread does not panic")
         })
-        .join()
-        .expect("the connecting thread does not panic")
+    }
+
+    /// Moves the calling thread into host `i`'s network namespace, for sockets a test makes there itself (a
+    /// packet capture, a link made with the library). Other threads stay where they are; call it on a thread
+    /// of the test's own.
+    pub fn enter(&self, i: usize) {
+        let path = format!("/var/run/netns/{}", self.host(i));
+        let namespace = std::fs::File::open(&path).expect("open the host's namespace");
+        // SAFETY: setns on a valid namespace fd affects only the calling thread.
+        let joined = unsafe {
+            libc::setns(
+                std::os::fd::AsRawFd::as_raw_fd(&namespace),
+                libc::CLONE_NEWNET,
+            )
+        };
+        assert_eq!(
+            joined,
+            0,
+            "setns into {path}: {}",
+            std::io::Error::last_os_error()
+        );
     }
 
     /// Moves host `i` from its address to `new_ip` (in the /24), as a DHCP renewal with a new lease does: the old

@@ -316,6 +316,9 @@ fn signed_reports_are_accepted_and_tampered_or_replayed_ones_refused() {
     let secret: Vec<u8> = (0..32u8).collect();
     let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
     std::fs::write(&key_path, format!("{hex}\n")).unwrap();
+    // Readable by its owner only: a key file others may read is refused.
+    let owner_only = std::os::unix::fs::PermissionsExt::from_mode(0o600);
+    std::fs::set_permissions(&key_path, owner_only).unwrap();
     let key = Key::from_bytes(secret);
     let server = serve(&lan, &db, &["--key-file", &key_path]);
 

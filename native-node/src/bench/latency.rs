@@ -1,13 +1,15 @@
 //! The ask/answer latency benchmark: a node in this process asks an answerer node in a separate process (this
 //! same binary, `herald-bench answerer`) one question at a time over a loopback link, and reports the round
 //! trips' percentiles. Every round trip is a full `Node::ask`: question frame out, the answer handler run in
-//! its own task, answer frame back, outcome settled.
+//! its own task, answer frame back, outcome settled. With a key file, both nodes are keyed (links encrypted).
 
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::auth::Key;
 use crate::identity::random_node_id;
 use crate::node::Node;
 use crate::{AskOutcome, IncomingQuestion, NodeConfig};
@@ -24,6 +26,8 @@ pub struct LatencyFigures {
     pub messages: u64,
     /// Question and answer bytes.
     pub size: usize,
+    /// True when both nodes had the key (the link encrypted).
+    pub keyed: bool,
     /// Median round trip (µs).
     pub p50_us: f64,
     /// 99th percentile (µs).
@@ -34,26 +38,38 @@ pub struct LatencyFigures {
     pub seconds: f64,
 }
 
-fn config(name: &str, port: u16) -> NodeConfig {
+fn config(name: &str, port: u16, key: Option<Key>) -> NodeConfig {
     let mut config = NodeConfig::loopback(name, port);
     config.node_id = Some(random_node_id());
     config.claim_wait = Duration::ZERO;
+    config.key = key;
     config
 }
 
 /// The answerer side: a node that echoes every question. `herald-bench answerer` runs it, says `ready` on
 /// stdout and keeps it until its stdin closes (the asking process went away).
-pub async fn start_answerer(port: u16) -> anyhow::Result<Node> {
-    let node = Node::start(config(ANSWERER, port)).await?;
+pub async fn start_answerer(port: u16, key: Option<Key>) -> anyhow::Result<Node> {
+    let node = Node::start(config(ANSWERER, port, key)).await?;
     node.answer_with(|q: IncomingQuestion| async move { Ok(q.payload) });
     Ok(node)
 }
 
-/// Asks the answerer process `messages` questions of `size` bytes, one at a time, after a warm-up.
-pub async fn run(messages: u64, size: usize, port: u16) -> anyhow::Result<LatencyFigures> {
+/// Asks the answerer process `messages` questions of `size` bytes, one at a time, after a warm-up; both
+/// nodes keyed with `key_file` when given.
+pub async fn run(
+    messages: u64,
+    size: usize,
+    port: u16,
+    key_file: Option<&Path>,
+) -> anyhow::Result<LatencyFigures> {
+    let key = key_file.map(Key::from_file).transpose()?;
     let exe = std::env::current_exe()?;
-    let mut child = tokio::process::Command::new(exe)
-        .args(["answerer", "--port", &port.to_string()])
+    let mut answerer = tokio::process::Command::new(exe);
+    answerer.args(["answerer", "--port", &port.to_string()]);
+    if let Some(path) = key_file {
+        answerer.arg("--key-file").arg(path);
+    }
+    let mut child = answerer
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -62,7 +78,8 @@ pub async fn run(messages: u64, size: usize, port: u16) -> anyhow::Result<Latenc
     let mut line = String::new();
     tokio::io::AsyncBufReadExt::read_line(&mut ready, &mut line).await?;
     anyhow::ensure!(line.trim() == "ready", "the answerer did not start");
-    let node = Node::start(config("bench-asker", port)).await?;
+    let keyed = key.is_some();
+    let node = Node::start(config("bench-asker", port, key)).await?;
     let seen = Instant::now() + Duration::from_secs(10);
     while node.peer(ANSWERER).is_none() {
         anyhow::ensure!(Instant::now() < seen, "the answerer was not discovered");
@@ -97,6 +114,7 @@ pub async fn run(messages: u64, size: usize, port: u16) -> anyhow::Result<Latenc
         workload: "reqrep",
         messages,
         size,
+        keyed,
         p50_us: at(0.50),
         p99_us: at(0.99),
         max_us: at(1.0),

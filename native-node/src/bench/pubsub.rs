@@ -1,6 +1,6 @@
 //! The pub/sub benchmark: one publisher node and N subscriber nodes in this process, every copy over a real
 //! loopback TCP link. Prints the figures the messaging issue names; seconds run from the first publish to the
-//! last delivery.
+//! last delivery. With a key, every node is keyed and every link encrypted.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::auth::Key;
 use crate::identity::random_node_id;
 use crate::messaging::Delivery;
 use crate::node::Node;
@@ -27,6 +28,8 @@ pub struct PubSubFigures {
     pub size: usize,
     /// Overflow policy of the publisher's links.
     pub policy: String,
+    /// True when every node had the key (links encrypted).
+    pub keyed: bool,
     /// Messages received, all subscribers together.
     pub delivered: u64,
     /// Copies not delivered (dropped by a queue, or missed by a lagging reader).
@@ -49,19 +52,23 @@ struct Progress {
     dropped: AtomicU64,
 }
 
-/// Runs one publisher to `subscribers` nodes, `messages` messages of `size` bytes, on group port `port`.
+/// Runs one publisher to `subscribers` nodes, `messages` messages of `size` bytes, on group port `port`, every
+/// node with `key` when given.
 pub async fn run(
     subscribers: usize,
     messages: u64,
     size: usize,
     policy: OverflowPolicy,
     port: u16,
+    key: Option<Key>,
 ) -> anyhow::Result<PubSubFigures> {
+    let keyed = key.is_some();
     let config = |name: String| {
         let mut config = NodeConfig::loopback(name, port);
         config.node_id = Some(random_node_id());
         config.claim_wait = Duration::ZERO;
         config.overflow = policy;
+        config.key = key.clone();
         config
     };
     let mut subs = Vec::with_capacity(subscribers);
@@ -186,6 +193,7 @@ pub async fn run(
         messages,
         size,
         policy: format!("{policy:?}"),
+        keyed,
         delivered,
         dropped: expected.saturating_sub(delivered),
         seconds,

@@ -50,6 +50,9 @@ enum Bench {
         /// Multicast group port on 127.0.0.1.
         #[arg(long, default_value_t = 27_269)]
         port: u16,
+        /// Key every node with this key file: links encrypted (Noise), beacons signed.
+        #[arg(long)]
+        key_file: Option<std::path::PathBuf>,
     },
     /// Ask/answer round trips one at a time to an answerer in a separate process: p50, p99, max.
     Latency {
@@ -62,6 +65,9 @@ enum Bench {
         /// Multicast group port on 127.0.0.1.
         #[arg(long, default_value_t = 27_270)]
         port: u16,
+        /// Key both nodes with this key file: the link encrypted (Noise), beacons signed.
+        #[arg(long)]
+        key_file: Option<std::path::PathBuf>,
     },
     /// WebSocket bridge: events fanned out to C clients (frames/s, p99 from node event to client receipt) while
     /// the clients send commands.
@@ -88,6 +94,9 @@ enum Bench {
         /// Multicast group port on 127.0.0.1.
         #[arg(long)]
         port: u16,
+        /// The asker's key file.
+        #[arg(long)]
+        key_file: Option<std::path::PathBuf>,
     },
     /// IP log: reports per second acknowledged after their commit to SQLite, from H hosts (127.x.y.z sources),
     /// peak memory, then a flood of distinct names.
@@ -226,18 +235,26 @@ async fn main() -> anyhow::Result<()> {
             size,
             policy,
             port,
+            key_file,
         } => {
+            let key = key_file
+                .as_deref()
+                .map(herald_node::auth::Key::from_file)
+                .transpose()?;
+            let keyed = key.is_some();
             let figures =
-                herald_node::bench::pubsub::run(subscribers, messages, size, policy, port).await?;
+                herald_node::bench::pubsub::run(subscribers, messages, size, policy, port, key)
+                    .await?;
             if cli.json {
                 println!("{}", serde_json::to_string(&figures)?);
             } else {
                 println!(
-                    "pubsub 1->{} {} x {} B ({:?}): {:.0} msgs/s delivered, {:.1} MB/s, {} dropped, {:.3} s",
+                    "pubsub 1->{} {} x {} B ({:?}{}): {:.0} msgs/s delivered, {:.1} MB/s, {} dropped, {:.3} s",
                     figures.subscribers,
                     figures.messages,
                     figures.size,
                     policy,
+                    if keyed { ", keyed" } else { "" },
                     figures.msgs_per_s_delivered,
                     figures.mb_per_s,
                     figures.dropped,
@@ -250,15 +267,18 @@ async fn main() -> anyhow::Result<()> {
             messages,
             size,
             port,
+            key_file,
         } => {
-            let figures = herald_node::bench::latency::run(messages, size, port).await?;
+            let figures =
+                herald_node::bench::latency::run(messages, size, port, key_file.as_deref()).await?;
             if cli.json {
                 println!("{}", serde_json::to_string(&figures)?);
             } else {
                 println!(
-                    "reqrep {} x {} B: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs ({:.2} s)",
+                    "reqrep {} x {} B{}: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs ({:.2} s)",
                     figures.messages,
                     figures.size,
+                    if figures.keyed { " (keyed)" } else { "" },
                     figures.p50_us,
                     figures.p99_us,
                     figures.max_us,
@@ -267,8 +287,12 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Bench::Answerer { port } => {
-            let node = herald_node::bench::latency::start_answerer(port).await?;
+        Bench::Answerer { port, key_file } => {
+            let key = key_file
+                .as_deref()
+                .map(herald_node::auth::Key::from_file)
+                .transpose()?;
+            let node = herald_node::bench::latency::start_answerer(port, key).await?;
             println!("ready");
             let mut sink = Vec::new();
             let _ = tokio::io::AsyncReadExt::read_to_end(&mut tokio::io::stdin(), &mut sink).await;

@@ -42,8 +42,8 @@ pub fn seal(
     }
 }
 
-/// Decodes and, with a key, authenticates a datagram from `from`. Every refusal is counted and logged at debug
-/// level; `None` means "dropped".
+/// Decodes and, with a key, authenticates a datagram from `from`; without a key, signed datagrams (a keyed
+/// LAN's) are dropped. Every refusal is counted and logged at debug level; `None` means "dropped".
 pub fn open(
     bytes: &[u8],
     from: SocketAddr,
@@ -68,7 +68,18 @@ pub fn open(
             return None;
         }
     };
-    if let Some(key) = key {
+    let Some(key) = key else {
+        // A keyed LAN's node: without the key we cannot tell its beacons from forgeries, and could not link to
+        // it anyway (an unkeyed node and a keyed one never link), so it is not listed as a peer.
+        if datagram.auth.is_some() {
+            bump(&counters.dropped_signed);
+            tracing::debug!(%from, "signed discovery datagram dropped (no key is configured)");
+            return None;
+        }
+        bump(&counters.received);
+        return Some(datagram.message);
+    };
+    {
         let Some(tag) = datagram.auth.as_ref() else {
             bump(&counters.dropped_unsigned);
             tracing::debug!(%from, "unsigned discovery datagram dropped (a key is configured)");

@@ -1,20 +1,20 @@
 //! Opening a link: [`connect`] dials a peer, [`accept`] takes an inbound connection; both run the handshake
 //! and split the stream into an [`Established`] link: the peer, a [`LinkSender`] whose writer task is already
-//! running, and the frame stream to read.
+//! running (sealing what it writes on a keyed link), and the frame stream to read (opening it).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use herald_core::frame::Frame;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
-use tokio_util::codec::{Framed, FramedParts};
 use tokio_util::task::TaskTracker;
 
-use super::handshake::{handshake, LocalIdentity};
+use super::handshake::{handshake, Handshaken, LocalIdentity, Role};
 use super::reader::FrameReader;
 use super::writer::{channel, LinkSender, LinkWriter};
-use super::{FrameCodec, LinkError, LinkPeer};
+use super::{FrameCodec, LinkCounters, LinkError, LinkPeer};
 use crate::auth::Key;
 use crate::queue::{OverflowPolicy, DEFAULT_QUEUE_FRAMES};
 
@@ -33,6 +33,8 @@ pub struct LinkConfig {
     pub policy: OverflowPolicy,
     /// Deadline for connecting and for the handshake.
     pub handshake_timeout: Duration,
+    /// Refusals and decryption failures of every link made with this config.
+    pub counters: Arc<LinkCounters>,
 }
 
 impl LinkConfig {
@@ -45,6 +47,7 @@ impl LinkConfig {
             queue_frames: DEFAULT_QUEUE_FRAMES,
             policy: OverflowPolicy::default(),
             handshake_timeout: super::handshake::HANDSHAKE_TIMEOUT,
+            counters: Arc::default(),
         }
     }
 }
@@ -116,7 +119,7 @@ pub async fn connect_queued(
             Ok(stream) => stream?,
             Err(_) => return Err(LinkError::HandshakeTimeout),
         };
-    establish(stream, addr, config, tasks, queue).await
+    establish(stream, addr, Role::Dialer, config, tasks, queue).await
 }
 
 /// Runs the handshake on an accepted connection.
@@ -127,31 +130,50 @@ pub async fn accept(
     tasks: &TaskTracker,
 ) -> Result<Established, LinkError> {
     let queue = config.queue();
-    establish(stream, addr, config, tasks, queue).await
+    establish(stream, addr, Role::Accepter, config, tasks, queue).await
 }
 
 async fn establish(
-    stream: TcpStream,
+    mut stream: TcpStream,
     addr: SocketAddr,
+    role: Role,
     config: &LinkConfig,
     tasks: &TaskTracker,
     (sender, writer): (LinkSender, LinkWriter),
 ) -> Result<Established, LinkError> {
     stream.set_nodelay(true)?;
-    let codec = FrameCodec::new(config.max_frame);
-    let mut framed = Framed::new(stream, codec);
-    let peer = handshake(
-        &mut framed,
+    let done = handshake(
+        &mut stream,
         &config.me,
         config.key.as_ref(),
+        role,
+        config.max_frame,
         config.handshake_timeout,
     )
-    .await?;
-    let FramedParts { io, read_buf, .. } = framed.into_parts();
-    let (read_half, write_half) = io.into_split();
-    // Frames the peer sent right behind its handshake may already be in the handshake's buffer: the reader
-    // decodes what it holds before it reads the socket.
-    let frames = FrameReader::new(read_half, read_buf, config.max_frame);
+    .await;
+    let Handshaken {
+        peer,
+        ciphers,
+        read_buf,
+        plain_buf,
+    } = done.inspect_err(|err| config.counters.count(err))?;
+    let (read_half, write_half) = stream.into_split();
+    // Frames the peer sent right behind its handshake may already be in the handshake's buffers: the reader
+    // decodes what they hold before it reads the socket.
+    let frames = match ciphers {
+        None => FrameReader::new(read_half, read_buf, config.max_frame),
+        Some((sealer, opener)) => {
+            writer.seal_with(sealer);
+            FrameReader::sealed(
+                read_half,
+                read_buf,
+                plain_buf,
+                config.max_frame,
+                opener,
+                config.counters.clone(),
+            )
+        }
+    };
     let name = peer.name.clone();
     tasks.spawn(async move {
         if let Err(err) = writer.run_tcp(write_half).await {

@@ -111,6 +111,7 @@ mod tests {
         addr: std::net::SocketAddr,
         inbound: mpsc::Receiver<Inbound>,
         counters: Arc<ListenerCounters>,
+        links: Arc<crate::link::LinkCounters>,
         shutdown: CancellationToken,
     }
 
@@ -122,6 +123,7 @@ mod tests {
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
         let cfg = config("server", 1, key);
+        let links = cfg.counters.clone();
         tokio::spawn(run(
             listener,
             cfg,
@@ -135,8 +137,107 @@ mod tests {
             addr,
             inbound,
             counters,
+            links,
             shutdown,
         }
+    }
+
+    /// Waits (up to 5 s) until `counter` reaches `value`.
+    async fn reaches(counter: &AtomicU64, value: u64) {
+        let waited = tokio::time::timeout(Duration::from_secs(5), async {
+            while counter.load(Ordering::Relaxed) < value {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+        waited.await.expect("the counter moved");
+        assert_eq!(counter.load(Ordering::Relaxed), value);
+    }
+
+    #[tokio::test]
+    async fn frames_flow_both_ways_over_a_keyed_link_large_ones_too() {
+        let key = Key::from_bytes(vec![5; 32]);
+        let mut server = server(Some(key.clone()), 4).await;
+        let tasks = TaskTracker::new();
+        let mut client = connect(server.addr, &config("client", 2, Some(key)), &tasks)
+            .await
+            .unwrap();
+        assert_eq!(client.peer.name, "server");
+        let Inbound {
+            link: mut inbound,
+            permit: _permit,
+        } = server.inbound.recv().await.unwrap();
+        assert_eq!(inbound.peer.name, "client");
+        // Bigger than one sealed message: split on the way, whole on arrival.
+        let big = Frame::Direct {
+            payload: vec![0x5a; 200_000].into(),
+        };
+        client.sender.try_send(Frame::Ping { nonce: 7 }).unwrap();
+        client.sender.try_send(big.clone()).unwrap();
+        assert_eq!(
+            inbound.next().await.unwrap(),
+            Some(Frame::Ping { nonce: 7 })
+        );
+        assert_eq!(inbound.next().await.unwrap(), Some(big));
+        inbound.sender.try_send(Frame::Pong { nonce: 7 }).unwrap();
+        assert_eq!(client.next().await.unwrap(), Some(Frame::Pong { nonce: 7 }));
+        client.sender.close();
+        assert_eq!(inbound.next().await.unwrap(), None);
+        server.shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_peer_with_another_key_is_refused_and_counted_on_both_sides() {
+        let server = server(Some(Key::from_bytes(vec![5; 32])), 4).await;
+        let tasks = TaskTracker::new();
+        let other = config("intruder", 3, Some(Key::from_bytes(vec![6; 32])));
+        let result = connect(server.addr, &other, &tasks).await;
+        assert!(
+            matches!(result, Err(LinkError::TheyRefused(RefuseReason::Auth))),
+            "{:?}",
+            result.err()
+        );
+        reaches(&server.links.refused_auth, 1).await;
+        reaches(&server.counters.handshakes_failed, 1).await;
+        assert_eq!(other.counters.refused_auth.load(Ordering::Relaxed), 1);
+        assert_eq!(server.counters.accepted.load(Ordering::Relaxed), 0);
+        server.shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_sealed_message_that_does_not_open_closes_the_link_and_is_counted() {
+        use crate::link::handshake::{handshake, Role};
+        let key = Key::from_bytes(vec![5; 32]);
+        let mut server = server(Some(key.clone()), 4).await;
+        let mut raw = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let me = config("forger", 4, None).me.clone();
+        let done = handshake(
+            &mut raw,
+            &me,
+            Some(&key),
+            Role::Dialer,
+            herald_core::frame::MAX_FRAME_LEN,
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        // A well-formed sealed message, tampered with after sealing.
+        let (mut sealer, _) = done.ciphers.unwrap();
+        let mut plain = Vec::new();
+        herald_core::frame::encode(&Frame::Ping { nonce: 1 }, &mut plain, 1024).unwrap();
+        let mut sealed = bytes::BytesMut::new();
+        sealer.seal(&plain, &mut sealed).unwrap();
+        sealed[4] ^= 0x80;
+        raw.write_all(&sealed).await.unwrap();
+        let Inbound {
+            link: mut inbound,
+            permit: _permit,
+        } = server.inbound.recv().await.unwrap();
+        assert!(matches!(
+            inbound.next().await,
+            Err(LinkError::Cipher(crate::link::CipherError::Decrypt))
+        ));
+        reaches(&server.links.decrypt_failed, 1).await;
+        server.shutdown.cancel();
     }
 
     #[tokio::test]
@@ -171,6 +272,7 @@ mod tests {
     #[tokio::test]
     async fn a_frame_arriving_with_the_handshake_is_not_held_back() {
         use herald_core::frame::{encode, Hello, MAX_FRAME_LEN};
+        use herald_core::handshake::{self, HandshakeMessage, Preamble, Security};
         let mut server = server(None, 4).await;
         let mut raw = tokio::net::TcpStream::connect(server.addr).await.unwrap();
         let hello = Hello {
@@ -178,11 +280,13 @@ mod tests {
             name: "eager".into(),
             kind: PeerKind::Herald,
             software: "test".into(),
-            nonce: [0; 16],
-            keyed: false,
         };
-        // Hello and a first frame in one write: the server's handshake reads both at once.
+        // Preamble, Hello and a first frame in one write: the server's handshake reads them at once.
         let mut bytes = Vec::new();
+        let preamble = HandshakeMessage::Preamble(Preamble {
+            security: Security::Plain,
+        });
+        handshake::encode(&preamble, &mut bytes).unwrap();
         encode(&Frame::Hello(hello), &mut bytes, MAX_FRAME_LEN).unwrap();
         encode(&Frame::Ping { nonce: 42 }, &mut bytes, MAX_FRAME_LEN).unwrap();
         raw.write_all(&bytes).await.unwrap();

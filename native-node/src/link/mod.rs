@@ -3,7 +3,8 @@
 //!
 //! - [`codec`]: [`FrameCodec`], `herald_core::frame` as a tokio-util codec; the size cap is checked from the
 //!   5-byte header before anything is buffered.
-//! - [`handshake`](mod@handshake): both sides say `Hello`; with a key each proves it by an HMAC over the other's fresh nonce.
+//! - [`handshake`](mod@handshake): preambles, then (with a key) a Noise handshake, then `Hello` from both sides.
+//! - [`noise`]: the cipher layer of keyed links (`snow`): the Noise handshake, sealing and opening the bytes.
 //! - [`writer`]: the link's bounded queue and the task that writes it in batches.
 //! - [`reader`]: reads the socket in large chunks and decodes frames in batches.
 //! - [`connection`]: dialling and accepting: handshake, split, writer started.
@@ -13,14 +14,19 @@ pub mod codec;
 pub mod connection;
 pub mod handshake;
 pub mod listener;
+pub mod noise;
 pub mod reader;
 pub mod writer;
 
 pub use codec::FrameCodec;
 pub use handshake::{handshake, LinkPeer};
+pub use noise::CipherError;
 pub use reader::FrameReader;
 pub use writer::{LinkSender, LinkWriter, SendError};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use herald_core::bridge::Stats;
 use herald_core::frame::RefuseReason;
 use herald_core::DecodeError;
 
@@ -51,4 +57,52 @@ pub enum LinkError {
     /// The peer refused us.
     #[error("the peer refused the link: {0:?}")]
     TheyRefused(RefuseReason),
+    /// The cipher layer of a keyed link failed (another key, or bytes tampered with, replayed or reordered).
+    #[error("link cipher: {0}")]
+    Cipher(CipherError),
+}
+
+/// Counters of links, both directions (inbound handshakes are also counted by the
+/// [`listener`](listener::ListenerCounters)).
+#[derive(Debug, Default)]
+pub struct LinkCounters {
+    /// Handshakes refused, by us or the peer, because only one side has a key or the keys differ.
+    pub refused_auth: AtomicU64,
+    /// Handshakes refused, by us or the peer, because the protocol versions differ.
+    pub refused_version: AtomicU64,
+    /// Keyed links closed because a sealed message did not decrypt (tampered with, replayed, reordered).
+    pub decrypt_failed: AtomicU64,
+}
+
+impl LinkCounters {
+    /// Counts what a failed handshake or read says about the peer.
+    pub fn count(&self, err: &LinkError) {
+        let counter = match err {
+            LinkError::WeRefused(RefuseReason::Auth)
+            | LinkError::TheyRefused(RefuseReason::Auth)
+            | LinkError::Cipher(CipherError::Handshake) => &self.refused_auth,
+            LinkError::WeRefused(RefuseReason::Version { .. })
+            | LinkError::TheyRefused(RefuseReason::Version { .. }) => &self.refused_version,
+            LinkError::Cipher(CipherError::Decrypt | CipherError::Framing(_)) => {
+                &self.decrypt_failed
+            }
+            _ => return,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Every counter by its public name.
+    pub fn snapshot(&self) -> Stats {
+        let mut stats = Stats::default();
+        for (name, counter) in [
+            ("links.refused.auth", &self.refused_auth),
+            ("links.refused.version", &self.refused_version),
+            ("links.decrypt_failed", &self.decrypt_failed),
+        ] {
+            stats
+                .counters
+                .insert(name.to_owned(), counter.load(Ordering::Relaxed));
+        }
+        stats
+    }
 }

@@ -3,12 +3,20 @@
 //!
 //! Like [`FrameCodec`](super::FrameCodec), a frame's declared length is checked against the limit as soon as
 //! its 4-byte prefix has arrived, so an oversized frame is refused before its body is buffered.
+//!
+//! On a keyed link ([`FrameReader::sealed`]) the socket's bytes are sealed messages: each whole one is opened
+//! into the plaintext buffer the frames are decoded from. A message that does not open closes the link and is
+//! counted (`links.decrypt_failed`).
+
+use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
 use herald_core::frame::{self, Frame};
+use herald_core::handshake::SEALED_HEADER_LEN;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::LinkError;
+use super::noise::Opener;
+use super::{LinkCounters, LinkError};
 
 /// Bytes asked of the socket per read (more when a whole frame needs more).
 pub const READ_CHUNK: usize = 64 * 1024;
@@ -17,15 +25,52 @@ pub const READ_CHUNK: usize = 64 * 1024;
 #[derive(Debug)]
 pub struct FrameReader<R> {
     io: R,
+    /// Frames (plaintext), whole or in part.
     buf: BytesMut,
     max_len: usize,
+    /// A keyed link's cipher and sealed bytes not yet opened.
+    sealed: Option<Sealed>,
+}
+
+#[derive(Debug)]
+struct Sealed {
+    opener: Opener,
+    raw: BytesMut,
+    counters: Arc<LinkCounters>,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// Reads from `io`, starting with the bytes already in `buf` (what a handshake read past its last
     /// frame), refusing frames over `max_len` bytes.
     pub fn new(io: R, buf: BytesMut, max_len: usize) -> Self {
-        FrameReader { io, buf, max_len }
+        FrameReader {
+            io,
+            buf,
+            max_len,
+            sealed: None,
+        }
+    }
+
+    /// Reads a keyed link: `raw` holds sealed bytes the handshake read past its end, `plain` what it already
+    /// opened past the peer's `Hello`; `opener` opens the rest. Decryption failures are counted in `counters`.
+    pub fn sealed(
+        io: R,
+        raw: BytesMut,
+        plain: BytesMut,
+        max_len: usize,
+        opener: Opener,
+        counters: Arc<LinkCounters>,
+    ) -> Self {
+        FrameReader {
+            io,
+            buf: plain,
+            max_len,
+            sealed: Some(Sealed {
+                opener,
+                raw,
+                counters,
+            }),
+        }
     }
 
     /// The next frame; `Ok(None)` on a clean close.
@@ -84,18 +129,49 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         } else {
             0
         };
-        self.buf.reserve(needed.max(READ_CHUNK));
-        if self.io.read_buf(&mut self.buf).await? == 0 {
-            if self.buf.is_empty() {
-                return Ok(false);
+        let Some(sealed) = &mut self.sealed else {
+            self.buf.reserve(needed.max(READ_CHUNK));
+            if self.io.read_buf(&mut self.buf).await? == 0 {
+                if self.buf.is_empty() {
+                    return Ok(false);
+                }
+                return Err(cut_short());
             }
-            return Err(LinkError::Io(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "the peer closed the link in the middle of a frame",
-            )));
+            return Ok(true);
+        };
+        self.buf.reserve(needed);
+        loop {
+            match sealed.opener.open(&mut sealed.raw, &mut self.buf) {
+                Ok(0) => {}
+                Ok(_) => return Ok(true),
+                Err(err) => {
+                    let err = LinkError::Cipher(err);
+                    sealed.counters.count(&err);
+                    return Err(err);
+                }
+            }
+            let rest = if sealed.raw.len() >= SEALED_HEADER_LEN {
+                let len = u16::from_be_bytes([sealed.raw[0], sealed.raw[1]]) as usize;
+                (SEALED_HEADER_LEN + len).saturating_sub(sealed.raw.len())
+            } else {
+                0
+            };
+            sealed.raw.reserve(rest.max(READ_CHUNK));
+            if self.io.read_buf(&mut sealed.raw).await? == 0 {
+                if sealed.raw.is_empty() && self.buf.is_empty() {
+                    return Ok(false);
+                }
+                return Err(cut_short());
+            }
         }
-        Ok(true)
     }
+}
+
+fn cut_short() -> LinkError {
+    LinkError::Io(std::io::Error::new(
+        std::io::ErrorKind::UnexpectedEof,
+        "the peer closed the link in the middle of a frame",
+    ))
 }
 
 #[cfg(test)]

@@ -12,6 +12,10 @@
 //! multi-threaded runtime is often a hop to the other core. What such a write cannot finish at once is left
 //! for the writer, ahead of anything queued, so order is kept. Topic messages always go through the queue,
 //! where they are batched.
+//!
+//! On a keyed link ([`LinkWriter::seal_with`]) bytes are sealed by whoever holds the right to write (the writer
+//! task, or a sender writing directly), just before they are written: sealed messages go out in the order they
+//! were sealed, which is what the peer's nonces require. A leftover is kept sealed.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -23,6 +27,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 use tokio_util::codec::Encoder;
 
+use super::noise::Sealer;
 use super::{FrameCodec, LinkError};
 use crate::queue::{EncodedPublish, Outbound, OutboundQueue, OverflowPolicy, Pushed};
 
@@ -51,6 +56,9 @@ struct Shared {
     dropped: AtomicU64,
     /// Encodes frames senders write directly.
     codec: FrameCodec,
+    /// A keyed link's sealer; locked only by whoever holds the right to write (`Lane::writing`), so never
+    /// contended.
+    sealer: Mutex<Option<Sealer>>,
 }
 
 /// The queue, and who may write to the socket.
@@ -58,7 +66,8 @@ struct Lane {
     queue: OutboundQueue,
     /// The writer task, or a sender writing directly, owns the socket for now.
     writing: bool,
-    /// The rest of a frame a sender could not write at once: the writer sends it before anything queued.
+    /// The rest of a frame a sender could not write at once (sealed, on a keyed link): the writer sends it
+    /// before anything queued.
     leftover: Option<Vec<u8>>,
     /// The socket, while the writer of a TCP link runs.
     direct: Option<Arc<OwnedWriteHalf>>,
@@ -206,6 +215,17 @@ impl LinkSender {
         if let Err(err) = self.shared.codec.clone().encode(frame, &mut buf) {
             tracing::warn!(%err, "frame not sent");
         }
+        if let Some(sealer) = self.shared.sealer().as_mut() {
+            let mut sealed = BytesMut::with_capacity(herald_core::handshake::sealed_len(buf.len()));
+            match sealer.seal(&buf, &mut sealed) {
+                Ok(()) => buf = sealed,
+                Err(err) => {
+                    tracing::warn!(%err, "cannot seal; closing the link");
+                    buf.clear();
+                    self.close();
+                }
+            }
+        }
         // WouldBlock (the socket is full) or an error: the writer takes the whole frame.
         let written = socket.try_write(&buf).unwrap_or_default();
         let wake = {
@@ -252,6 +272,7 @@ pub fn channel(
         closed: AtomicBool::new(false),
         dropped: AtomicU64::new(0),
         codec: codec.clone(),
+        sealer: Mutex::new(None),
     });
     (
         LinkSender {
@@ -261,21 +282,34 @@ pub fn channel(
     )
 }
 
+impl Shared {
+    fn sealer(&self) -> MutexGuard<'_, Option<Sealer>> {
+        self.sealer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 impl LinkWriter {
+    /// Seals everything written from now on (a keyed link, once its handshake is done; before the writer
+    /// runs, so nothing went out in the clear).
+    pub fn seal_with(&self, sealer: Sealer) {
+        *self.shared.sealer() = Some(sealer);
+    }
+
     /// Writes queued frames to `socket` in batches until the link is closed (then flushes what was queued
     /// before the close) or a write fails.
     pub async fn run<W: AsyncWrite + Unpin>(mut self, mut socket: W) -> Result<(), LinkError> {
         let mut batch = Batch::new();
         let result = loop {
             match self.next_batch(&mut batch).await {
-                Some(bytes) => {
+                Ok(Some(bytes)) => {
                     let written = socket.write_all(bytes).await;
                     self.done_writing();
                     if let Err(err) = written {
                         break Err(LinkError::Io(err));
                     }
                 }
-                None => break Ok(()),
+                Ok(None) => break Ok(()),
+                Err(err) => break Err(err),
             }
         };
         let _ = socket.flush().await;
@@ -291,14 +325,15 @@ impl LinkWriter {
         let mut batch = Batch::new();
         let result = loop {
             match self.next_batch(&mut batch).await {
-                Some(bytes) => {
+                Ok(Some(bytes)) => {
                     let written = write_all_shared(&socket, bytes).await;
                     self.done_writing();
                     if let Err(err) = written {
                         break Err(LinkError::Io(err));
                     }
                 }
-                None => break Ok(()),
+                Ok(None) => break Ok(()),
+                Err(err) => break Err(err),
             }
         };
         // The last reference closes the socket (FIN); a sender's direct write in progress holds one briefly.
@@ -314,13 +349,18 @@ impl LinkWriter {
         }
     }
 
-    /// Waits for work and takes it: a sender's leftover first, then queued frames, encoded into one buffer,
-    /// with the right to write. `None` once the link is closed and nothing is left.
-    async fn next_batch<'a>(&mut self, batch: &'a mut Batch) -> Option<&'a [u8]> {
+    /// Waits for work and takes it: a sender's leftover first, then queued frames, encoded (and sealed, on a
+    /// keyed link) into one buffer, with the right to write. `None` once the link is closed and nothing is
+    /// left; an error when sealing fails (the link must close).
+    async fn next_batch<'a>(
+        &mut self,
+        batch: &'a mut Batch,
+    ) -> Result<Option<&'a [u8]>, LinkError> {
         let sender = self.sender();
         loop {
             batch.frames.clear();
             batch.buf.clear();
+            batch.plain.clear();
             let (was_full, leftover) = {
                 let mut lane = sender.lane();
                 if lane.writing {
@@ -338,7 +378,7 @@ impl LinkWriter {
             };
             if leftover.is_none() && batch.frames.is_empty() {
                 if sender.is_closed() && !sender.lane().writing {
-                    return None;
+                    return Ok(None);
                 }
                 self.shared.work.notified().await;
                 continue;
@@ -350,17 +390,27 @@ impl LinkWriter {
             if let Some(leftover) = leftover {
                 batch.buf.extend_from_slice(&leftover);
             }
+            let mut sealer = self.shared.sealer();
+            // Plain links encode straight into the write buffer; keyed ones into plaintext, sealed below.
+            let frames_into = if sealer.is_some() {
+                &mut batch.plain
+            } else {
+                &mut batch.buf
+            };
             for item in batch.frames.drain(..) {
                 match item {
-                    Outbound::Publish(publish) => batch.buf.extend_from_slice(&publish.bytes),
+                    Outbound::Publish(publish) => frames_into.extend_from_slice(&publish.bytes),
                     Outbound::Frame(frame) => {
-                        if let Err(err) = self.codec.encode(&frame, &mut batch.buf) {
+                        if let Err(err) = self.codec.encode(&frame, frames_into) {
                             tracing::warn!(%err, "frame not sent");
                         }
                     }
                 }
             }
-            return Some(&batch.buf);
+            if let Some(sealer) = sealer.as_mut() {
+                sealer.seal(&batch.plain, &mut batch.buf)?;
+            }
+            return Ok(Some(&batch.buf));
         }
     }
 
@@ -377,7 +427,10 @@ impl LinkWriter {
 /// What the writer takes from the queue and writes at once.
 struct Batch {
     frames: Vec<Outbound>,
+    /// What is written.
     buf: BytesMut,
+    /// A keyed link's frames before they are sealed into `buf`.
+    plain: BytesMut,
 }
 
 impl Batch {
@@ -385,6 +438,7 @@ impl Batch {
         Batch {
             frames: Vec::with_capacity(FRAMES_PER_WRITE),
             buf: BytesMut::with_capacity(64 * 1024),
+            plain: BytesMut::new(),
         }
     }
 }
@@ -481,10 +535,47 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn direct_writes_and_queued_frames_keep_their_order_even_when_the_socket_is_full() {
+        keep_order_under_pressure(false).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sealed_direct_writes_and_queued_frames_keep_their_order_even_when_the_socket_is_full()
+    {
+        keep_order_under_pressure(true).await;
+    }
+
+    /// A keyed pair of ciphers: (the writer's sealer, the reader's opener).
+    fn ciphers() -> (Sealer, super::super::noise::Opener) {
+        use super::super::noise::NoiseHandshake;
+        let mut dialer = NoiseHandshake::dialer(&[3; 32], b"test");
+        let mut accepter = NoiseHandshake::accepter(&[3; 32], b"test");
+        accepter.read(&dialer.write().unwrap()).unwrap();
+        dialer.read(&accepter.write().unwrap()).unwrap();
+        (dialer.finish().unwrap().0, accepter.finish().unwrap().1)
+    }
+
+    /// Direct writes and queued frames, nobody reading for a while, then everything read back in order
+    /// (on a keyed link, every sealed message opened with the next nonce: sealed in the order written).
+    async fn keep_order_under_pressure(keyed: bool) {
+        use super::super::reader::FrameReader;
         let (a, b) = tcp_pair().await;
         let (_, write_half) = a.into_split();
         // Room for everything: the queue never drops (a control frame would evict a queued topic message).
         let (sender, writer) = channel(1 << 16, OverflowPolicy::Block, FrameCodec::default());
+        let mut frames = if keyed {
+            let (sealer, opener) = ciphers();
+            writer.seal_with(sealer);
+            FrameReader::sealed(
+                b,
+                BytesMut::new(),
+                BytesMut::new(),
+                herald_core::frame::MAX_FRAME_LEN,
+                opener,
+                Arc::default(),
+            )
+        } else {
+            FrameReader::new(b, BytesMut::new(), herald_core::frame::MAX_FRAME_LEN)
+        };
         let writing = tokio::spawn(writer.run_tcp(write_half));
         // Pings go out directly whenever the link is idle, topic messages through the queue; nobody reads
         // for a while, so the socket fills and direct writes leave their rest to the writer.
@@ -510,10 +601,9 @@ mod tests {
             }
         });
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        let mut frames = FramedRead::new(b, FrameCodec::default());
         let mut next = 0u64;
-        while let Some(frame) = frames.next().await {
-            let seq = match frame.unwrap() {
+        while let Some(frame) = frames.next().await.unwrap() {
+            let seq = match frame {
                 Frame::Ping { nonce } => nonce,
                 Frame::Publish(p) => p.seq,
                 Frame::Direct { payload } => {

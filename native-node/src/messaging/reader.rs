@@ -185,7 +185,7 @@ impl LinkReader<'_> {
             Frame::Subscribe { topics } => on_link_patterns(shared, from, &topics, true),
             Frame::Unsubscribe { topics } => on_link_patterns(shared, from, &topics, false),
             Frame::Pong { .. } => {}
-            frame @ (Frame::Hello(_) | Frame::Proof { .. } | Frame::Error { .. }) => {
+            frame @ (Frame::Hello(_) | Frame::Error { .. }) => {
                 bump(&counters.unexpected_frames);
                 tracing::info!(peer = %from.name, frame = ?std::mem::discriminant(&frame), "unexpected frame on an open link; ignored");
             }
