@@ -59,7 +59,7 @@
 //! - [`events`]: [`NodeEvent`], what a node tells its users.
 //! - [`config`]: [`NodeConfig`] and its defaults.
 //! - [`discovery`]: beacons on the multicast group, the sans-IO peer table, the socket task.
-//! - [`link`]: node-to-node TCP links: the frame codec and the authenticated handshake.
+//! - [`link`]: node-to-node TCP links: the frame codec, the handshake, and Noise encryption with a key.
 //! - [`messaging`]: subscriptions, links opened on demand, and every link's reader.
 //! - [`queue`]: a link's bounded outbound queue and its overflow policies (sans-IO).
 //! - [`services`]: service lookup for processes that are not nodes.
