@@ -196,7 +196,51 @@ impl LinkPool {
 
 #[cfg(test)]
 mod tests {
+    use herald_core::PeerKind;
+
     use super::*;
+    use crate::link::handshake::LocalIdentity;
+
+    fn pool() -> LinkPool {
+        let me = LocalIdentity {
+            node_id: NodeId::from_bytes([1; 16]),
+            name: "me".into(),
+            kind: PeerKind::Herald,
+        };
+        LinkPool::new(LinkConfig::new(me, None))
+    }
+
+    #[test]
+    fn a_peer_gets_one_link_and_is_left_alone_after_a_failed_dial() {
+        let pool = pool();
+        let peer = NodeId::from_bytes([2; 16]);
+        let now = Instant::now();
+        let generation = pool.generation();
+        let Reserved::Dial(sender, _writer) = pool.reserve(peer, now) else {
+            panic!("no link yet: dial");
+        };
+        assert_ne!(pool.generation(), generation);
+        // While it is being dialled, frames for it go to the same queue.
+        let Reserved::Open(again) = pool.reserve(peer, now) else {
+            panic!("the reserved link is open for queueing");
+        };
+        sender.try_send(Frame::Ping { nonce: 1 }).unwrap();
+        assert_eq!(again.queued(), 1);
+        // The dial fails: the queue is closed and the peer backs off.
+        sender.close();
+        let delay = pool.dial_failed(peer, now);
+        assert_eq!(delay, RECONNECT_BACKOFF_MIN);
+        assert!(matches!(pool.reserve(peer, now), Reserved::BackingOff));
+        assert!(matches!(
+            pool.reserve(peer, now + delay),
+            Reserved::Dial(..)
+        ));
+        // It left: its link is closed, what was queued is reported, its backoff forgotten.
+        let closed = pool.forget(&peer).expect("a link was open");
+        assert_eq!(closed.queued, 0);
+        assert!(pool.open(&peer).is_none());
+        assert!(matches!(pool.reserve(peer, now), Reserved::Dial(..)));
+    }
 
     #[test]
     fn backoff_doubles_from_the_minimum_up_to_the_maximum() {
