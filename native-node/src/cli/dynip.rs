@@ -732,4 +732,3 @@ mod tests {
         assert_eq!(resolve_server("localhost:9").await.unwrap().port(), 9);
     }
 }
-
