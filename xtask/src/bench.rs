@@ -1,6 +1,7 @@
 //! `cargo xtask bench [ARGS...]`: builds `herald-bench` in release and runs it (default: `discovery`; `all`:
 //! every benchmark in turn, JSON lines) inside a fresh network namespace with only loopback up, so no benchmark
-//! traffic can leave the machine.
+//! traffic can leave the machine. `cargo xtask bench compare ...` compares Herald with ZeroMQ and NATS (see
+//! `compare`).
 
 use crate::process::{cargo, exec, in_fresh_netns, run_command};
 
@@ -8,6 +9,9 @@ use crate::process::{cargo, exec, in_fresh_netns, run_command};
 const ALL: &[&str] = &["discovery", "pubsub", "latency", "iplog", "bridge"];
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
+    if args.first().map(String::as_str) == Some("compare") {
+        return crate::compare::run(&args[1..]);
+    }
     exec(
         &cargo(),
         [

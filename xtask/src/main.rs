@@ -8,12 +8,14 @@
 //! - `tidy`: the house rules a grep can check (also a `#[test]`); `--long-fns` lists long functions.
 //! - `modgraph`: the node library's module graph in layers.
 //! - `fuzz`: the cargo-fuzz targets, each for a while (nightly only), with executions per target.
-//! - `bench`: `herald-bench` in release, inside a fresh network namespace.
+//! - `bench`: `herald-bench` in release, inside a fresh network namespace; `bench compare`: against ZeroMQ and
+//!   NATS (`compare`).
 //!
 //! A failure prints its error chain alone (`error: what failed: why`) and exits 1; the backtrace `anyhow`
 //! captures where `RUST_BACKTRACE=1` is set is printed only with `-v` or an explicit `RUST_LIB_BACKTRACE`.
 
 mod bench;
+mod compare;
 mod fuzz;
 mod modgraph;
 mod process;
@@ -45,6 +47,8 @@ tasks:
   tidy    house-rule checks (`--long-fns`: list functions over 80 lines)
   modgraph  the node library's module graph in layers, top first (the README's picture)
   bench   run herald-bench (default: discovery; `all`: discovery, pubsub, latency, iplog, bridge) on loopback in its own namespace
+  bench compare [--quick] [--runs N] [--verbose]
+          Herald against ZeroMQ and NATS (benches/peers), alternating, one table of medians and ratios
 ";
 
 /// Set by `-v`: errors are printed with their backtrace.

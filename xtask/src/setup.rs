@@ -55,6 +55,11 @@ fn apt_packages() -> anyhow::Result<()> {
     if present {
         return Ok(());
     }
+    apt_install(APT_PACKAGES)
+}
+
+/// `apt-get update`, then `apt-get install` of `packages` (through `sudo` when not root).
+pub fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
     let mut apt = Vec::new();
     if output("id", &["-u"]).as_deref() != Some("0") {
         apt.push("sudo");
@@ -69,7 +74,7 @@ fn apt_packages() -> anyhow::Result<()> {
     install
         .args(prefix)
         .args(["install", "-y", "-qq"])
-        .args(APT_PACKAGES)
+        .args(packages)
         .envs(env);
     crate::process::run_command(&mut install)
 }
