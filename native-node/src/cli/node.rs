@@ -34,25 +34,12 @@ pub struct NodeArgs {
     /// Subscribe to a topic pattern (`chat`, `sensors.*`; repeatable); messages are printed.
     #[arg(long = "subscribe", value_name = "TOPIC")]
     subscribe: Vec<String>,
-    /// TCP port for links from other nodes [default: an ephemeral port, announced in beacons].
-    #[arg(long)]
-    port: Option<u16>,
-    /// Milliseconds between beacons.
-    #[arg(long, value_name = "MS")]
-    heartbeat: Option<u64>,
-    /// A peer is lost after this many of its heartbeats without a beacon.
-    #[arg(long, value_name = "N")]
-    expiry_beats: Option<u32>,
     /// Answer questions by running CMD (no shell; quotes split words): the question on its stdin, its stdout
     /// is the answer; killed at the asker's timeout; at most 4 at once. Without it: built-in `ping` and `info`.
     #[arg(long, value_name = "CMD")]
     answer_with: Option<String>,
     #[command(flatten)]
-    limits: LimitArgs,
-    /// What a full link queue does: drop-oldest (default; the subscriber is told how many it missed),
-    /// disconnect, or block (lossless: the publisher waits).
-    #[arg(long, value_name = "POLICY")]
-    overflow: Option<crate::queue::OverflowPolicy>,
+    tuning: TuningArgs,
     /// Also run the IP log: serve DynIP reports on ADDR:PORT [default: 0.0.0.0:28630], advertise it as the
     /// `dynip` service, record peers' address changes seen by discovery, and print address changes.
     #[arg(long, value_name = "ADDR:PORT", num_args = 0..=1)]
@@ -67,6 +54,45 @@ pub struct NodeArgs {
     bridge: BridgeArgs,
     #[command(flatten)]
     legacy: super::legacy::LegacyArgs,
+}
+
+/// The node's link port, timing, overflow policy and bounds; each also a key of the config file.
+#[derive(Debug, Args)]
+pub struct TuningArgs {
+    /// TCP port for links from other nodes [default: an ephemeral port, announced in beacons].
+    #[arg(long)]
+    port: Option<u16>,
+    /// Milliseconds between beacons.
+    #[arg(long, value_name = "MS")]
+    heartbeat: Option<u64>,
+    /// A peer is lost after this many of its heartbeats without a beacon.
+    #[arg(long, value_name = "N")]
+    expiry_beats: Option<u32>,
+    /// What a full link queue does: drop-oldest (default; the subscriber is told how many it missed),
+    /// disconnect, or block (lossless: the publisher waits).
+    #[arg(long, value_name = "POLICY")]
+    overflow: Option<crate::queue::OverflowPolicy>,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+impl TuningArgs {
+    /// Puts what was given (flag first, else config file) into `config`.
+    fn apply(&self, file: &FileConfig, config: &mut NodeConfig) {
+        if let Some(port) = self.port.or(file.port) {
+            config.tcp_port = port;
+        }
+        if let Some(ms) = self.heartbeat.or(file.heartbeat) {
+            config.heartbeat = Duration::from_millis(ms.max(10));
+        }
+        if let Some(beats) = self.expiry_beats.or(file.expiry_beats) {
+            config.expiry_beats = beats;
+        }
+        if let Some(policy) = self.overflow.or(file.overflow) {
+            config.overflow = policy;
+        }
+        self.limits.apply(file, config);
+    }
 }
 
 /// The node's bounds; each also a key of the config file.
@@ -140,19 +166,7 @@ pub async fn run(
         crate::topics::TopicPattern::parse(pattern)
             .with_context(|| format!("--subscribe {pattern:?}"))?;
     }
-    if let Some(port) = args.port.or(file.port) {
-        config.tcp_port = port;
-    }
-    if let Some(ms) = args.heartbeat.or(file.heartbeat) {
-        config.heartbeat = Duration::from_millis(ms.max(10));
-    }
-    if let Some(beats) = args.expiry_beats.or(file.expiry_beats) {
-        config.expiry_beats = beats;
-    }
-    args.limits.apply(file, &mut config);
-    if let Some(policy) = args.overflow.or(file.overflow) {
-        config.overflow = policy;
-    }
+    args.tuning.apply(file, &mut config);
     let answerer = match args.answer_with.as_ref().or(file.answer_with.as_ref()) {
         Some(command) => Some(CommandAnswerer::new(command)?),
         None => None,
