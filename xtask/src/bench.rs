@@ -3,6 +3,8 @@
 //! traffic can leave the machine. `cargo xtask bench compare ...` compares Herald with ZeroMQ and NATS (see
 //! `compare`).
 
+use std::path::PathBuf;
+
 use crate::process::{cargo, exec, in_fresh_netns, run_command};
 
 /// What `cargo xtask bench all` runs, each with its defaults.
@@ -12,19 +14,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     if args.first().map(String::as_str) == Some("compare") {
         return crate::compare::run(&args[1..]);
     }
-    exec(
-        &cargo(),
-        [
-            "build",
-            "--release",
-            "-p",
-            "herald-node",
-            "--bin",
-            "herald-bench",
-        ],
-    )?;
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
-    let bench = std::path::Path::new(&target).join("release/herald-bench");
+    let bench = build_herald_bench()?;
     let runs: Vec<Vec<String>> = match args {
         [] => vec![vec!["discovery".to_owned()]],
         [all] if all == "all" => ALL
@@ -39,4 +29,25 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         run_command(&mut unshare)?;
     }
     Ok(())
+}
+
+/// The build's target directory (`CARGO_TARGET_DIR`, else `target`).
+pub fn target_dir() -> PathBuf {
+    PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned()))
+}
+
+/// Builds `herald-bench` in release; returns its path.
+pub fn build_herald_bench() -> anyhow::Result<PathBuf> {
+    exec(
+        &cargo(),
+        [
+            "build",
+            "--release",
+            "-p",
+            "herald-node",
+            "--bin",
+            "herald-bench",
+        ],
+    )?;
+    Ok(target_dir().join("release/herald-bench"))
 }

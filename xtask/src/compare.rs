@@ -217,8 +217,7 @@ fn options(args: &[String]) -> anyhow::Result<Options> {
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let options = options(args)?;
     install_missing()?;
-    let target =
-        PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()));
+    let target = crate::bench::target_dir();
     let (herald, peers) = build(&target)?;
     // Whether herald-bench can put each subscriber in its own process (else they are nodes in one process).
     let herald_processes = output(path_str(&herald)?, &["pubsub", "--help"])
@@ -294,17 +293,7 @@ fn install_missing() -> anyhow::Result<()> {
 
 /// Builds `herald-bench` and `peers-bench` in release; returns their paths.
 fn build(target: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
-    exec(
-        &cargo(),
-        [
-            "build",
-            "--release",
-            "-p",
-            "herald-node",
-            "--bin",
-            "herald-bench",
-        ],
-    )?;
+    let herald_bench = crate::bench::build_herald_bench()?;
     let peers_target = target.join("peers");
     exec(
         &cargo(),
@@ -318,10 +307,7 @@ fn build(target: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
             path_str(&peers_target)?,
         ],
     )?;
-    Ok((
-        target.join("release/herald-bench"),
-        peers_target.join("release/peers-bench"),
-    ))
+    Ok((herald_bench, peers_target.join("release/peers-bench")))
 }
 
 /// Runs `program args...` in a fresh network namespace; returns the last JSON line it printed.
