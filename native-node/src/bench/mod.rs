@@ -6,6 +6,7 @@ pub mod discovery;
 pub mod iplog;
 pub mod latency;
 pub mod pubsub;
+pub mod pubsub_processes;
 
 /// A `kB` line of `/proc/self/status` (`VmRSS`, `VmHWM`), in KiB.
 pub(crate) fn proc_status_kib(field: &str) -> Option<u64> {

@@ -1,6 +1,7 @@
-//! The pub/sub benchmark: one publisher node and N subscriber nodes in this process, every copy over a real
-//! loopback TCP link. Prints the figures the messaging issue names; seconds run from the first publish to the
-//! last delivery. With a key, every node is keyed and every link encrypted.
+//! The pub/sub benchmark in one process: one publisher node and N subscriber nodes on one runtime, every copy
+//! over a real loopback TCP link (`pubsub_processes` puts each node in its own process instead). Prints the
+//! figures the messaging issue names; seconds run from the first publish to the last delivery. With a key,
+//! every node is keyed and every link encrypted.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::proc_status_kib;
 use crate::auth::Key;
 use crate::identity::random_node_id;
 use crate::messaging::Delivery;
@@ -15,11 +17,16 @@ use crate::node::Node;
 use crate::queue::OverflowPolicy;
 use crate::NodeConfig;
 
+/// The topic every pub/sub benchmark publishes on.
+pub const TOPIC: &str = "bench";
+
 /// Figures of one run.
 #[derive(Debug, Clone, Serialize)]
 pub struct PubSubFigures {
     /// Always `"pubsub"`.
     pub workload: &'static str,
+    /// True when the publisher and each subscriber ran in processes of their own.
+    pub processes: bool,
     /// Subscriber nodes.
     pub subscribers: usize,
     /// Messages published.
@@ -40,6 +47,8 @@ pub struct PubSubFigures {
     pub msgs_per_s_delivered: f64,
     /// Payload megabytes delivered per second.
     pub mb_per_s: f64,
+    /// Peak resident memory (VmHWM, KiB) of each process: the publisher's first (the only one in-process).
+    pub peak_rss_kib: Vec<u64>,
 }
 
 /// One subscriber's counts, on a cache line of its own (so counting costs no cross-core traffic).
@@ -74,7 +83,7 @@ pub async fn run(
     let mut subs = Vec::with_capacity(subscribers);
     for i in 0..subscribers {
         let mut c = config(format!("sub-{i}"));
-        c.topics = vec!["bench".into()];
+        c.topics = vec![TOPIC.into()];
         subs.push(Node::start(c).await?);
     }
     let publisher = Node::start(config("publisher".into())).await?;
@@ -82,7 +91,7 @@ pub async fn run(
     while publisher
         .peers()
         .iter()
-        .filter(|p| p.topics.iter().any(|t| t == "bench"))
+        .filter(|p| p.topics.iter().any(|t| t == TOPIC))
         .count()
         < subscribers
     {
@@ -110,7 +119,7 @@ pub async fn run(
     let mut counting = Vec::new();
     for (sub, progress) in subs.iter().zip(&progress) {
         // Lossless per-subscriber streams, gap notices (drop-oldest) in place.
-        let mut stream = sub.subscription("bench")?;
+        let mut stream = sub.subscription(TOPIC)?;
         let (progress, last) = (progress.clone(), last.clone());
         counting.push(tokio::spawn(async move {
             // The warm-up message, then the timed ones.
@@ -132,7 +141,7 @@ pub async fn run(
             }
         }));
     }
-    publisher.publish("bench", vec![0u8; size]).await?;
+    publisher.publish(TOPIC, vec![0u8; size]).await?;
     let warm = Instant::now() + Duration::from_secs(10);
     while delivered() < subscribers as u64 {
         if Instant::now() > warm {
@@ -157,7 +166,7 @@ pub async fn run(
     tokio::spawn(async move {
         let payload = vec![0u8; size];
         for _ in 0..messages {
-            publishing.publish("bench", payload.as_slice()).await?;
+            publishing.publish(TOPIC, payload.as_slice()).await?;
         }
         anyhow::Ok(())
     })
@@ -189,6 +198,7 @@ pub async fn run(
     }
     Ok(PubSubFigures {
         workload: "pubsub",
+        processes: false,
         subscribers,
         messages,
         size,
@@ -199,5 +209,6 @@ pub async fn run(
         seconds,
         msgs_per_s_delivered: delivered as f64 / seconds,
         mb_per_s: delivered as f64 * size as f64 / seconds / 1e6,
+        peak_rss_kib: vec![proc_status_kib("VmHWM").unwrap_or(0)],
     })
 }

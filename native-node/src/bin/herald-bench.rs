@@ -53,6 +53,26 @@ enum Bench {
         /// Key every node with this key file: links encrypted (Noise), beacons signed.
         #[arg(long)]
         key_file: Option<std::path::PathBuf>,
+        /// Run the publisher and each subscriber as an OS process of its own (as ZeroMQ and NATS are
+        /// measured), not as nodes in this one process.
+        #[arg(long)]
+        processes: bool,
+    },
+    /// A subscriber process of `pubsub --processes` (started by it).
+    #[command(hide = true)]
+    PubsubSubscriber {
+        /// Its node name.
+        #[arg(long)]
+        name: String,
+        /// Multicast group port on 127.0.0.1.
+        #[arg(long)]
+        port: u16,
+        /// Timed messages to wait for (after the warm-up one).
+        #[arg(long)]
+        messages: u64,
+        /// The publisher's key file.
+        #[arg(long)]
+        key_file: Option<std::path::PathBuf>,
     },
     /// Ask/answer round trips one at a time to an answerer in a separate process: p50, p99, max.
     Latency {
@@ -236,29 +256,43 @@ async fn main() -> anyhow::Result<()> {
             policy,
             port,
             key_file,
+            processes,
         } => {
             let key = key_file
                 .as_deref()
                 .map(herald_node::auth::Key::from_file)
                 .transpose()?;
             let keyed = key.is_some();
-            let figures =
+            let figures = if processes {
+                herald_node::bench::pubsub_processes::run(
+                    subscribers,
+                    messages,
+                    size,
+                    policy,
+                    port,
+                    key_file.as_deref(),
+                )
+                .await?
+            } else {
                 herald_node::bench::pubsub::run(subscribers, messages, size, policy, port, key)
-                    .await?;
+                    .await?
+            };
             if cli.json {
                 println!("{}", serde_json::to_string(&figures)?);
             } else {
                 println!(
-                    "pubsub 1->{} {} x {} B ({:?}{}): {:.0} msgs/s delivered, {:.1} MB/s, {} dropped, {:.3} s",
+                    "pubsub 1->{} {} x {} B ({:?}{}{}): {:.0} msgs/s delivered, {:.1} MB/s, {} dropped, {:.3} s, peak RSS {:?} KiB",
                     figures.subscribers,
                     figures.messages,
                     figures.size,
                     policy,
                     if keyed { ", keyed" } else { "" },
+                    if processes { ", separate processes" } else { ", one process" },
                     figures.msgs_per_s_delivered,
                     figures.mb_per_s,
                     figures.dropped,
-                    figures.seconds
+                    figures.seconds,
+                    figures.peak_rss_kib
                 );
             }
             Ok(())
@@ -286,6 +320,21 @@ async fn main() -> anyhow::Result<()> {
                 );
             }
             Ok(())
+        }
+        Bench::PubsubSubscriber {
+            name,
+            port,
+            messages,
+            key_file,
+        } => {
+            herald_node::bench::pubsub_processes::subscriber(
+                &name,
+                port,
+                messages,
+                key_file.as_deref(),
+                |line| println!("{line}"),
+            )
+            .await
         }
         Bench::Answerer { port, key_file } => {
             let key = key_file
