@@ -1,0 +1,42 @@
+//! The benchmarks as programs: `herald-bench pubsub --processes` starts a subscriber process per subscriber,
+//! each a node found by discovery on loopback (the group pinned to 127.0.0.1 on a port of this test's own),
+//! and its one JSON line accounts for every message and every process. Figures are the benchmarks' to print;
+//! this only checks that the counts add up.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+#[test]
+fn pubsub_with_separate_processes_delivers_every_message_and_reports_each_process() {
+    let output = Command::new(herald_tests::binary("herald-bench"))
+        .args(["pubsub", "--processes", "--subscribers", "3"])
+        .args(["--messages", "5000", "--size", "100", "--port", "27391"])
+        .arg("--json")
+        .output()
+        .expect("run herald-bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "herald-bench failed: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let last = stdout.lines().last().expect("a JSON line");
+    let figures: Value = serde_json::from_str(last).expect("JSON");
+    assert_eq!(figures["processes"], true, "{figures}");
+    assert_eq!(figures["delivered"], 15_000, "{figures}");
+    assert_eq!(figures["dropped"], 0, "{figures}");
+    let rss = figures["peak_rss_kib"]
+        .as_array()
+        .expect("one entry per process");
+    assert_eq!(
+        rss.len(),
+        4,
+        "the publisher and three subscribers: {figures}"
+    );
+    assert!(
+        rss.iter().all(|kib| kib.as_u64().unwrap_or(0) > 0),
+        "{figures}"
+    );
+    assert!(figures["msgs_per_s_delivered"].as_f64().unwrap_or(0.0) > 0.0);
+}
