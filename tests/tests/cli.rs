@@ -166,3 +166,55 @@ fn herald_publish_reaches_herald_subscribe() {
     assert_eq!(message.topic.as_deref(), Some("sensors.kitchen"));
     assert_eq!(message.payload.as_text(), Some("21.5 C"));
 }
+
+#[test]
+fn a_blocking_publish_from_stdin_reaches_a_slow_reader_whole_and_in_order() {
+    // 30 MB: more than the subscriber's stream, both sockets' buffers and the publisher's queue hold while
+    // the reader waits, so without `block` the publisher would drop (and say so).
+    const LINES: usize = 30_000;
+    let line = |i: usize| format!("line {i} {}", "x".repeat(1000));
+    let group = ["--interface", "127.0.0.1", "--group", "239.255.72.68:29453"];
+    let mut subscriber = Command::new(binary("herald"))
+        .args(["subscribe", "bulk", "--count", &LINES.to_string(), "--json"])
+        .args(group)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read nothing for a while, so its links fill and the publisher must wait (`block`), not drop.
+    let stdout = subscriber.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut { stdout }, &mut out).unwrap();
+        out
+    });
+    let mut publisher = Command::new(binary("herald"))
+        .args(["publish", "bulk", "-", "--overflow", "block"])
+        .args(["--subscribers", "1", "--wait", "10"])
+        .args(group)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input: String = (0..LINES).map(|i| line(i) + "\n").collect();
+    std::io::Write::write_all(&mut publisher.stdin.take().unwrap(), input.as_bytes()).unwrap();
+    let published = publisher.wait_with_output().unwrap();
+    assert!(published.status.success(), "{}", text(&published.stderr));
+    assert!(
+        !text(&published.stderr).contains("dropped"),
+        "{}",
+        text(&published.stderr)
+    );
+    assert!(subscriber.wait().unwrap().success());
+    let out = reader.join().unwrap();
+    let texts: Vec<String> = out
+        .lines()
+        .filter_map(|line| match BridgeEvent::from_json(line).unwrap() {
+            BridgeEvent::Message(m) => m.payload.as_text().map(str::to_owned),
+            _ => None,
+        })
+        .collect();
+    let expected: Vec<String> = (0..LINES).map(line).collect();
+    assert_eq!(texts.len(), LINES);
+    assert_eq!(texts, expected);
+}

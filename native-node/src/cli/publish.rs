@@ -27,6 +27,10 @@ pub struct PublishArgs {
     /// Publish as soon as this many subscribers are known (still at most --wait seconds).
     #[arg(long, value_name = "N")]
     subscribers: Option<usize>,
+    /// What a full link queue does: drop-oldest (default; the subscriber is told how many it missed),
+    /// disconnect, or block (lossless: publishing waits for a slow subscriber).
+    #[arg(long, value_name = "POLICY")]
+    overflow: Option<crate::queue::OverflowPolicy>,
 }
 
 pub async fn run(
@@ -40,9 +44,11 @@ pub async fn run(
         "-" => None,
         message => Some(message_bytes(message, args.base64)?),
     };
-    let node = Node::start(one_shot_config(global, file)?)
-        .await
-        .context("cannot join the group")?;
+    let mut config = one_shot_config(global, file)?;
+    if let Some(policy) = args.overflow.or(file.overflow) {
+        config.overflow = policy;
+    }
+    let node = Node::start(config).await.context("cannot join the group")?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(args.wait.max(0.0));
     while tokio::time::Instant::now() < deadline {
         if args
