@@ -345,7 +345,7 @@ impl Capture {
     /// Starts capturing every frame host `i` sends or receives; returns once the socket is open.
     fn start(lan: &Lan, i: usize) -> Capture {
         let stop = Arc::new(AtomicBool::new(false));
-        let (ready_tx, ready) = std::sync::mpsc::channel();
+        let (ready_tx, ready) = std::sync::mpsc::sync_channel(1);
         let socket = std::thread::scope(|scope| {
             scope
                 .spawn(|| {

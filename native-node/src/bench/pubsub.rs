@@ -196,19 +196,56 @@ pub async fn run(
     for sub in subs {
         sub.shutdown().await;
     }
-    Ok(PubSubFigures {
-        workload: "pubsub",
+    let run = Run {
         processes: false,
         subscribers,
         messages,
         size,
-        policy: format!("{policy:?}"),
+        policy,
         keyed,
+    };
+    Ok(run.figures(
         delivered,
-        dropped: expected.saturating_sub(delivered),
         seconds,
-        msgs_per_s_delivered: delivered as f64 / seconds,
-        mb_per_s: delivered as f64 * size as f64 / seconds / 1e6,
-        peak_rss_kib: vec![proc_status_kib("VmHWM").unwrap_or(0)],
-    })
+        vec![proc_status_kib("VmHWM").unwrap_or(0)],
+    ))
+}
+
+/// What a pub/sub run was asked to do, for its figures.
+pub(crate) struct Run {
+    /// Each node in a process of its own.
+    pub processes: bool,
+    /// Subscriber nodes.
+    pub subscribers: usize,
+    /// Messages published (timed).
+    pub messages: u64,
+    /// Payload bytes.
+    pub size: usize,
+    /// The publisher's overflow policy.
+    pub policy: OverflowPolicy,
+    /// Every node keyed.
+    pub keyed: bool,
+}
+
+impl Run {
+    /// The figures of this run, which delivered `delivered` copies in `seconds`.
+    pub fn figures(&self, delivered: u64, seconds: f64, peak_rss_kib: Vec<u64>) -> PubSubFigures {
+        let expected = self.messages * self.subscribers as u64;
+        let seconds = seconds.max(1e-9);
+        PubSubFigures {
+            workload: "pubsub",
+            processes: self.processes,
+            subscribers: self.subscribers,
+            messages: self.messages,
+            size: self.size,
+            policy: format!("{:?}", self.policy),
+            keyed: self.keyed,
+            delivered,
+            dropped: expected.saturating_sub(delivered),
+            seconds,
+            msgs_per_s_delivered: delivered as f64 / seconds,
+            mb_per_s: delivered as f64 * self.size as f64 / seconds / 1e6,
+            peak_rss_kib,
+        }
+    }
 }

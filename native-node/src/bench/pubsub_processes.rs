@@ -16,7 +16,7 @@ use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout};
 
 use super::proc_status_kib;
-use super::pubsub::{PubSubFigures, TOPIC};
+use super::pubsub::{PubSubFigures, Run, TOPIC};
 use crate::auth::Key;
 use crate::identity::random_node_id;
 use crate::messaging::Delivery;
@@ -196,23 +196,16 @@ pub async fn run(
     publisher.shutdown().await;
     let delivered: u64 = reports.iter().map(|r| r.delivered).sum();
     let end_ns = reports.iter().map(|r| r.last_ns).max().unwrap_or(start_ns);
-    let seconds = (end_ns.saturating_sub(start_ns) as f64 / 1e9).max(1e-9);
-    let expected = messages * subscribers as u64;
+    let seconds = end_ns.saturating_sub(start_ns) as f64 / 1e9;
     let mut peak_rss_kib = vec![proc_status_kib("VmHWM").unwrap_or(0)];
     peak_rss_kib.extend(reports.iter().map(|r| r.peak_rss_kib));
-    Ok(PubSubFigures {
-        workload: "pubsub",
+    let run = Run {
         processes: true,
         subscribers,
         messages,
         size,
-        policy: format!("{policy:?}"),
+        policy,
         keyed,
-        delivered,
-        dropped: expected.saturating_sub(delivered),
-        seconds,
-        msgs_per_s_delivered: delivered as f64 / seconds,
-        mb_per_s: delivered as f64 * size as f64 / seconds / 1e6,
-        peak_rss_kib,
-    })
+    };
+    Ok(run.figures(delivered, seconds, peak_rss_kib))
 }
