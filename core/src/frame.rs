@@ -277,37 +277,89 @@ pub fn encode_publish(
     out: &mut Vec<u8>,
     max: usize,
 ) -> Result<(), EncodeError> {
-    /// [`Frame`]'s variants up to `Publish`, so serde gives `Publish` the same variant index.
-    #[derive(Serialize)]
-    enum FrameRef<'a> {
-        #[allow(dead_code)]
-        Hello,
-        #[allow(dead_code)]
-        Subscribe,
-        #[allow(dead_code)]
-        Unsubscribe,
-        Publish(PublishRef<'a>),
-    }
-    /// [`Publish`] with borrowed fields.
-    #[derive(Serialize)]
-    struct PublishRef<'a> {
-        topic: &'a str,
-        seq: u64,
-        payload: BytesRef<'a>,
-    }
-    /// Serialized like [`Payload`]: a byte string.
-    struct BytesRef<'a>(&'a [u8]);
-    impl Serialize for BytesRef<'_> {
-        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            serializer.serialize_bytes(self.0)
-        }
-    }
-    let frame = FrameRef::Publish(PublishRef {
+    let frame = FrameRef::Publish(PublishView {
         topic,
         seq,
         payload: BytesRef(payload),
     });
     append(&frame, out, max)
+}
+
+/// A [`Frame::Publish`] read in place: its topic and payload borrow the buffer it was decoded from, so a
+/// receiver can share them (reference-counted slices of its read buffer) instead of copying each message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishView<'a> {
+    /// The topic.
+    pub topic: &'a str,
+    /// The publisher's sequence number.
+    pub seq: u64,
+    /// The bytes, inside the decoded buffer.
+    #[serde(borrow)]
+    pub payload: BytesRef<'a>,
+}
+
+/// Borrowed bytes with [`Payload`]'s binary form: a length-prefixed byte string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BytesRef<'a>(pub &'a [u8]);
+
+impl Serialize for BytesRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.0)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for BytesRef<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        <&'a [u8]>::deserialize(deserializer).map(BytesRef)
+    }
+}
+
+/// [`Frame`]'s variants up to `Publish`, so serde gives `Publish` the same variant index (checked by a test).
+#[derive(Serialize, Deserialize)]
+enum FrameRef<'a> {
+    #[allow(dead_code)]
+    Hello,
+    #[allow(dead_code)]
+    Subscribe,
+    #[allow(dead_code)]
+    Unsubscribe,
+    #[serde(borrow)]
+    Publish(PublishView<'a>),
+}
+
+/// The first body byte of a [`Frame::Publish`]: its variant index, as postcard writes it.
+const PUBLISH_TAG: u8 = 3;
+
+/// A frame as [`decode_view`] reads it: topic messages in place, anything else decoded whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameView<'a> {
+    /// A topic message, borrowing the buffer.
+    Publish(PublishView<'a>),
+    /// Any other frame.
+    Other(Frame),
+}
+
+/// Decodes the first frame in `buf` as [`decode`] does (same errors, same `used`), but a topic message is read
+/// in place: nothing of it is copied.
+pub fn decode_view(buf: &[u8], max: usize) -> Result<Option<(FrameView<'_>, usize)>, DecodeError> {
+    let Some(len) = check(buf, max)? else {
+        return Ok(None);
+    };
+    let body = &buf[FRAME_HEADER_LEN..4 + len];
+    if body.first() != Some(&PUBLISH_TAG) {
+        return Ok(take::<Frame>(buf, max)?.map(|(frame, used)| (FrameView::Other(frame), used)));
+    }
+    let (frame, rest) = postcard::take_from_bytes::<FrameRef<'_>>(body)?;
+    if !rest.is_empty() {
+        return Err(DecodeError::Malformed(format!(
+            "{} trailing bytes in frame",
+            rest.len()
+        )));
+    }
+    match frame {
+        FrameRef::Publish(publish) => Ok(Some((FrameView::Publish(publish), 4 + len))),
+        _ => unreachable!("the tag is Publish's"),
+    }
 }
 
 /// Lets postcard append to a borrowed buffer, so batching needs no intermediate allocation.
@@ -432,6 +484,38 @@ mod tests {
             let mut whole = vec![9];
             encode(&Frame::Publish(publish), &mut whole, MAX_FRAME_LEN).unwrap();
             prop_assert_eq!(parts, whole);
+        }
+
+        #[test]
+        fn a_view_is_the_decoded_frame(frame: Frame) {
+            let bytes = encode_to_vec(&frame).unwrap();
+            let (view, used) = decode_view(&bytes, MAX_FRAME_LEN).unwrap().unwrap();
+            prop_assert_eq!(used, bytes.len());
+            match (view, frame) {
+                (FrameView::Publish(view), Frame::Publish(publish)) => {
+                    prop_assert_eq!(view.topic, publish.topic.as_str());
+                    prop_assert_eq!(view.seq, publish.seq);
+                    prop_assert_eq!(view.payload.0, publish.payload.as_bytes());
+                }
+                (FrameView::Other(other), frame) => {
+                    prop_assert!(!matches!(frame, Frame::Publish(_)));
+                    prop_assert_eq!(other, frame);
+                }
+                (view, frame) => prop_assert!(false, "{:?} read as {:?}", frame, view),
+            }
+        }
+
+        #[test]
+        fn arbitrary_bodies_read_in_place_fail_as_decode_does(body in proptest::collection::vec(any::<u8>(), 1..512)) {
+            let mut bytes = ((body.len() + 1) as u32).to_be_bytes().to_vec();
+            bytes.push(PROTOCOL_VERSION);
+            bytes.extend_from_slice(&body);
+            let view = decode_view(&bytes, MAX_FRAME_LEN).map(|v| v.map(|(_, used)| used));
+            let whole = decode(&bytes, MAX_FRAME_LEN).map(|v| v.map(|(_, used)| used));
+            prop_assert_eq!(view.is_ok(), whole.is_ok());
+            if let (Ok(view), Ok(whole)) = (view, whole) {
+                prop_assert_eq!(view, whole);
+            }
         }
 
         #[test]

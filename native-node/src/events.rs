@@ -54,7 +54,7 @@ pub enum NodeEvent {
 impl From<Delivery> for NodeEvent {
     fn from(delivery: Delivery) -> Self {
         match delivery {
-            Delivery::Message(message) => NodeEvent::Message(message),
+            Delivery::Message(message) => NodeEvent::Message(message.into()),
             Delivery::Missed { from, topic, count } => NodeEvent::Missed { from, topic, count },
         }
     }

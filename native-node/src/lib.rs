@@ -21,7 +21,7 @@
 //! tokio::spawn(async move {
 //!     while let Some(delivery) = readings.next().await {
 //!         match delivery {
-//!             Delivery::Message(m) => println!("{} on {:?}: {:?}", m.from_name, m.topic, m.payload),
+//!             Delivery::Message(m) => println!("{} on {:?}: {:?}", m.from_name, m.topic, m.text()),
 //!             Delivery::Missed { from, count, .. } => eprintln!("{from} dropped {count} for us"),
 //!         }
 //!     }
@@ -127,7 +127,7 @@ pub use config::{InterfaceSpec, NodeConfig};
 pub use events::NodeEvent;
 pub use herald_core::bridge::Targets;
 pub use herald_core::{AskOutcome, NoAnswer, Payload};
-pub use messaging::{Delivery, SendOutcome, Subscription};
+pub use messaging::{Delivery, Message, SendOutcome, Subscription};
 pub use node::{Events, Node, StartError};
 
 /// This node's software version, as `herald --version` prints it.

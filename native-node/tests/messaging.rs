@@ -192,7 +192,7 @@ async fn slow_reader_run(
         while numbers.len() as u64 + missed < count || numbers.last() != Some(&(count - 1)) {
             match stream.next().await.expect("stream open") {
                 Delivery::Message(message) => {
-                    let number = message.payload.as_bytes()[..8].try_into().unwrap();
+                    let number = message.payload[..8].try_into().unwrap();
                     numbers.push(u64::from_be_bytes(number));
                     if reader == Reader::Slow && numbers.len() % 1000 == 0 {
                         tokio::time::sleep(Duration::from_millis(5)).await; // a slow reader
@@ -286,7 +286,7 @@ async fn routes_to(publisher: &Node, topic: &str, subscriber: &str, present: boo
 /// The next message on `stream` (gap notices fail the test).
 async fn next_message(stream: &mut herald_node::messaging::Subscription) -> MessageEvent {
     match tokio::time::timeout(PATIENCE, stream.next()).await {
-        Ok(Some(Delivery::Message(message))) => message,
+        Ok(Some(Delivery::Message(message))) => message.into(),
         other => panic!("expected a message, got {other:?}"),
     }
 }
@@ -379,8 +379,7 @@ async fn with_drop_oldest_a_stalled_subscriber_holds_up_no_one() {
         while got + missed < count {
             match stream.next().await.expect("stream open") {
                 Delivery::Message(message) => {
-                    let number =
-                        u64::from_be_bytes(message.payload.as_bytes()[..8].try_into().unwrap());
+                    let number = u64::from_be_bytes(message.payload[..8].try_into().unwrap());
                     assert!(last < Some(number), "order kept");
                     last = Some(number);
                     got += 1;

@@ -53,7 +53,7 @@ pub fn peer_event(event: &PeerEvent) -> BridgeEvent {
 /// The bridge's form of what a subscription stream yields (a gap reads as it does on the event stream).
 pub fn delivery(delivery: Delivery) -> BridgeEvent {
     match delivery {
-        Delivery::Message(message) => BridgeEvent::Message(message),
+        Delivery::Message(message) => BridgeEvent::Message(message.into()),
         missed @ Delivery::Missed { .. } => node_event(&NodeEvent::from(missed)),
     }
 }

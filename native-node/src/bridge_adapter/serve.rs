@@ -469,7 +469,7 @@ async fn forward_topic(
             },
         };
         let topic = match &delivery {
-            Delivery::Message(message) => message.topic.clone().unwrap_or_default(),
+            Delivery::Message(message) => message.topic.as_deref().unwrap_or_default().to_owned(),
             Delivery::Missed { topic, .. } => topic.clone(),
         };
         let clients = context

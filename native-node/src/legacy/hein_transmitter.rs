@@ -178,7 +178,7 @@ impl HeinTransmitter {
                     }
                 },
                 delivery = self.messages.next() => match delivery {
-                    Some(Delivery::Message(message)) => self.fan_out(message.topic.as_deref().unwrap_or(""), message.payload.as_bytes()),
+                    Some(Delivery::Message(message)) => self.fan_out(message.topic.as_deref().unwrap_or(""), &message.payload),
                     Some(Delivery::Missed { from, topic, count }) => {
                         tracing::warn!(%from, %topic, count, "messages for hein receivers dropped by their publisher (this gateway read too slowly)");
                     }

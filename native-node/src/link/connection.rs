@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio_util::task::TaskTracker;
 
 use super::handshake::{handshake, Handshaken, LocalIdentity, Role};
-use super::reader::FrameReader;
+use super::reader::{FrameReader, Inbound};
 use super::writer::{channel, LinkSender, LinkWriter};
 use super::{FrameCodec, LinkCounters, LinkError, LinkPeer};
 use crate::auth::Key;
@@ -80,16 +80,17 @@ pub struct Established {
 }
 
 impl Established {
-    /// The next frame from the peer; `Ok(None)` on a clean close.
+    /// The next frame from the peer (a topic message copied out of the read buffer); `Ok(None)` on a clean
+    /// close.
     pub async fn next(&mut self) -> Result<Option<Frame>, LinkError> {
-        self.frames.next().await
+        Ok(self.frames.next().await?.map(Frame::from))
     }
 
     /// Appends every frame already arrived (at least one, at most `max`) to `out`, waiting for the first;
     /// `Ok(false)` on a clean close.
     pub async fn next_batch(
         &mut self,
-        out: &mut Vec<Frame>,
+        out: &mut Vec<Inbound>,
         max: usize,
     ) -> Result<bool, LinkError> {
         self.frames.next_batch(out, max).await

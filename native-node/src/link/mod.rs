@@ -21,7 +21,7 @@ pub mod writer;
 pub use codec::FrameCodec;
 pub use handshake::{handshake, LinkPeer};
 pub use noise::CipherError;
-pub use reader::FrameReader;
+pub use reader::{FrameReader, Inbound, InboundPublish};
 pub use writer::{LinkSender, LinkWriter, SendError};
 
 use std::sync::atomic::{AtomicU64, Ordering};

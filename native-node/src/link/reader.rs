@@ -4,22 +4,91 @@
 //! Like [`FrameCodec`](super::FrameCodec), a frame's declared length is checked against the limit as soon as
 //! its 4-byte prefix has arrived, so an oversized frame is refused before its body is buffered.
 //!
+//! A topic message is read in place ([`Inbound::Publish`]): its payload is a reference-counted slice of the read
+//! buffer and its topic is shared with the link's recent messages on the same topic, so a message costs no
+//! allocation and no copy here. The buffer is read into until it is nearly full, then a new one is started;
+//! one is reused once every message sliced from it is dropped. (A message kept for long keeps its whole
+//! buffer alive: copy the payload out to keep a few messages of many.)
+//!
 //! On a keyed link ([`FrameReader::sealed`]) the socket's bytes are sealed messages: each whole one is opened
 //! into the plaintext buffer the frames are decoded from. A message that does not open closes the link and is
 //! counted (`links.decrypt_failed`).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
-use bytes::{Buf, BytesMut};
-use herald_core::frame::{self, Frame};
+use bytes::{Buf, Bytes, BytesMut};
+use herald_core::frame::{self, Frame, FrameView, Publish};
 use herald_core::handshake::SEALED_HEADER_LEN;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::noise::Opener;
 use super::{LinkCounters, LinkError};
 
-/// Bytes asked of the socket per read (more when a whole frame needs more).
+/// Size of a fresh read buffer (more when a whole frame needs more).
 pub const READ_CHUNK: usize = 64 * 1024;
+
+/// A read buffer with less room than this left is replaced by a fresh one before the next read.
+pub const MIN_READ_ROOM: usize = 4 * 1024;
+
+/// Topics a link remembers for sharing ([`RecentTopics`]).
+pub const RECENT_TOPICS: usize = 8;
+
+/// What a link's reader yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbound {
+    /// A topic message, read in place.
+    Publish(InboundPublish),
+    /// Any other frame.
+    Frame(Frame),
+}
+
+/// A topic message as a link read it: nothing copied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundPublish {
+    /// The topic, shared with the link's other messages on it.
+    pub topic: Arc<str>,
+    /// The publisher's sequence number.
+    pub seq: u64,
+    /// The bytes: a slice of the buffer they were read into.
+    pub payload: Bytes,
+}
+
+impl From<Inbound> for Frame {
+    /// The owned frame (copies a topic message's parts).
+    fn from(inbound: Inbound) -> Frame {
+        match inbound {
+            Inbound::Frame(frame) => frame,
+            Inbound::Publish(publish) => Frame::Publish(Publish {
+                topic: publish.topic.to_string(),
+                seq: publish.seq,
+                payload: publish.payload.to_vec().into(),
+            }),
+        }
+    }
+}
+
+/// The last few topics a link's messages were on, so that a run of messages on one topic (or a few,
+/// interleaved) shares one allocation of its name.
+#[derive(Debug, Default)]
+struct RecentTopics {
+    /// Newest first; at most [`RECENT_TOPICS`].
+    topics: VecDeque<Arc<str>>,
+}
+
+impl RecentTopics {
+    fn share(&mut self, topic: &str) -> Arc<str> {
+        if let Some(known) = self.topics.iter().find(|known| ***known == *topic) {
+            return known.clone();
+        }
+        if self.topics.len() == RECENT_TOPICS {
+            self.topics.pop_back();
+        }
+        let topic: Arc<str> = Arc::from(topic);
+        self.topics.push_front(topic.clone());
+        topic
+    }
+}
 
 /// Reads frames from one link.
 #[derive(Debug)]
@@ -30,6 +99,7 @@ pub struct FrameReader<R> {
     max_len: usize,
     /// A keyed link's cipher and sealed bytes not yet opened.
     sealed: Option<Sealed>,
+    topics: RecentTopics,
 }
 
 #[derive(Debug)]
@@ -45,9 +115,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(io: R, buf: BytesMut, max_len: usize) -> Self {
         FrameReader {
             io,
-            buf,
+            buf: with_room(buf),
             max_len,
             sealed: None,
+            topics: RecentTopics::default(),
         }
     }
 
@@ -63,18 +134,19 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     ) -> Self {
         FrameReader {
             io,
-            buf: plain,
+            buf: with_room(plain),
             max_len,
             sealed: Some(Sealed {
                 opener,
                 raw,
                 counters,
             }),
+            topics: RecentTopics::default(),
         }
     }
 
     /// The next frame; `Ok(None)` on a clean close.
-    pub async fn next(&mut self) -> Result<Option<Frame>, LinkError> {
+    pub async fn next(&mut self) -> Result<Option<Inbound>, LinkError> {
         loop {
             if let Some(frame) = self.decode_one()? {
                 return Ok(Some(frame));
@@ -89,7 +161,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// `Ok(false)` on a clean close, with nothing appended.
     pub async fn next_batch(
         &mut self,
-        out: &mut Vec<Frame>,
+        out: &mut Vec<Inbound>,
         max: usize,
     ) -> Result<bool, LinkError> {
         loop {
@@ -109,14 +181,29 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
-    fn decode_one(&mut self) -> Result<Option<Frame>, LinkError> {
-        match frame::decode(&self.buf, self.max_len)? {
-            Some((frame, used)) => {
+    fn decode_one(&mut self) -> Result<Option<Inbound>, LinkError> {
+        let (view, used) = match frame::decode_view(&self.buf, self.max_len)? {
+            Some(decoded) => decoded,
+            None => return Ok(None),
+        };
+        let publish = match view {
+            FrameView::Other(frame) => {
                 self.buf.advance(used);
-                Ok(Some(frame))
+                return Ok(Some(Inbound::Frame(frame)));
             }
-            None => Ok(None),
-        }
+            FrameView::Publish(publish) => publish,
+        };
+        let topic = self.topics.share(publish.topic);
+        let seq = publish.seq;
+        let bytes = publish.payload.0;
+        let start = bytes.as_ptr() as usize - self.buf.as_ptr() as usize;
+        let payload = start..start + bytes.len();
+        let frame = self.buf.split_to(used).freeze();
+        Ok(Some(Inbound::Publish(InboundPublish {
+            topic,
+            seq,
+            payload: frame.slice(payload),
+        })))
     }
 
     /// Reads more bytes: `Ok(false)` on a clean close (the peer closed between frames).
@@ -130,7 +217,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             0
         };
         let Some(sealed) = &mut self.sealed else {
-            self.buf.reserve(needed.max(READ_CHUNK));
+            self.buf.reserve(needed.max(MIN_READ_ROOM));
             if self.io.read_buf(&mut self.buf).await? == 0 {
                 if self.buf.is_empty() {
                     return Ok(false);
@@ -139,7 +226,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             }
             return Ok(true);
         };
-        self.buf.reserve(needed);
+        self.buf.reserve(needed.max(MIN_READ_ROOM));
         loop {
             match sealed.opener.open(&mut sealed.raw, &mut self.buf) {
                 Ok(0) => {}
@@ -165,6 +252,16 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             }
         }
     }
+}
+
+/// `buf`'s bytes in a buffer of at least [`READ_CHUNK`], so the buffers that replace it are as large.
+fn with_room(buf: BytesMut) -> BytesMut {
+    if buf.capacity() >= READ_CHUNK {
+        return buf;
+    }
+    let mut roomy = BytesMut::with_capacity(READ_CHUNK.max(buf.len()));
+    roomy.extend_from_slice(&buf);
+    roomy
 }
 
 fn cut_short() -> LinkError {
@@ -206,6 +303,7 @@ mod tests {
         let mut got = Vec::new();
         while reader.next_batch(&mut got, 64).await.unwrap() {}
         writing.await.unwrap();
+        let got: Vec<Frame> = got.into_iter().map(Frame::from).collect();
         assert_eq!(got, (0..500).map(publish).collect::<Vec<_>>());
     }
 
@@ -221,8 +319,53 @@ mod tests {
         let mut got = Vec::new();
         assert!(reader.next_batch(&mut got, 2).await.unwrap());
         assert_eq!(got.len(), 2);
-        assert_eq!(reader.next().await.unwrap(), Some(publish(2)));
+        assert_eq!(
+            reader.next().await.unwrap().map(Frame::from),
+            Some(publish(2))
+        );
         assert_eq!(reader.next().await.unwrap(), None, "a clean close");
+    }
+
+    #[tokio::test]
+    async fn topic_messages_are_read_in_place_and_share_their_topic() {
+        let mut bytes = Vec::new();
+        for seq in 0..40 {
+            let topic = ["a", "b", "c"][seq as usize % 3];
+            let frame = Frame::Publish(Publish {
+                topic: topic.into(),
+                seq,
+                payload: vec![seq as u8; 100].into(),
+            });
+            encode(&frame, &mut bytes, MAX_FRAME_LEN).unwrap();
+        }
+        encode(&Frame::Bye, &mut bytes, MAX_FRAME_LEN).unwrap();
+        let (mut tx, rx) = tokio::io::duplex(64 * 1024);
+        tx.write_all(&bytes).await.unwrap();
+        drop(tx);
+        let mut reader = FrameReader::new(rx, BytesMut::new(), MAX_FRAME_LEN);
+        let mut got = Vec::new();
+        while reader.next_batch(&mut got, 1024).await.unwrap() {}
+        assert_eq!(got.pop(), Some(Inbound::Frame(Frame::Bye)));
+        let publishes: Vec<InboundPublish> = got
+            .into_iter()
+            .map(|inbound| match inbound {
+                Inbound::Publish(publish) => publish,
+                other => panic!("{other:?} is not a topic message"),
+            })
+            .collect();
+        assert_eq!(publishes.len(), 40);
+        for (seq, publish) in publishes.iter().enumerate() {
+            assert_eq!(publish.seq, seq as u64);
+            assert_eq!(&publish.payload[..], &[seq as u8; 100][..]);
+            // One allocation per topic name, and payloads side by side in one read buffer.
+            let first = &publishes[seq % 3];
+            assert!(Arc::ptr_eq(&publish.topic, &first.topic));
+            if seq > 0 {
+                let previous = &publishes[seq - 1].payload;
+                let gap = publish.payload.as_ptr() as usize - previous.as_ptr() as usize;
+                assert!(gap < 200, "payload {seq} was copied elsewhere");
+            }
+        }
     }
 
     #[tokio::test]

@@ -603,7 +603,7 @@ mod tests {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         let mut next = 0u64;
         while let Some(frame) = frames.next().await.unwrap() {
-            let seq = match frame {
+            let seq = match Frame::from(frame) {
                 Frame::Ping { nonce } => nonce,
                 Frame::Publish(p) => p.seq,
                 Frame::Direct { payload } => {

@@ -18,6 +18,7 @@
 //! - `routes`: who subscribes to what, the subscriber bound and its refusals (sans-IO).
 //! - `local`: this node's own subscriptions and the accepted links told of their changes.
 //! - `links`: the outbound link pool and the reconnect backoff.
+//! - `message`: [`Message`], what a subscription yields: shared bytes and names, no copy per message.
 //! - `streams`: [`Subscription`] streams and the per-batch inbox.
 //! - `fanout`: the cached fan-out of the topic published last.
 //!
@@ -34,6 +35,7 @@ mod fanout;
 mod links;
 mod local;
 mod membership;
+mod message;
 mod publish;
 mod reader;
 mod routes;
@@ -43,6 +45,7 @@ mod streams;
 pub use direct::SendOutcome;
 pub use links::{RECONNECT_BACKOFF_MAX, RECONNECT_BACKOFF_MIN};
 pub use local::PATTERNS_PER_FRAME;
+pub use message::Message;
 pub use publish::PublishError;
 pub use reader::READ_BATCH;
 pub use routes::MAX_LINK_PATTERNS;

@@ -7,11 +7,11 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use herald_core::bridge::MessageEvent;
 use herald_core::frame;
 use herald_core::{NodeId, Payload};
 
 use super::dial::link_to;
+use super::message::Message;
 use super::streams::{Delivery, Inbox, Route};
 use crate::clock::unix_ms;
 use crate::events::NodeEvent;
@@ -148,18 +148,18 @@ fn queue_on_open_links(
 /// `Block`, else dropping and counting what does not fit), else the event stream.
 async fn deliver_here(shared: &Shared, topic: &str, payload: Payload) {
     let messaging = &shared.messaging;
-    let event = MessageEvent {
+    let message = Message {
         from: shared.node_id,
-        from_name: shared.config.name.clone(),
-        topic: Some(topic.to_owned()),
-        payload,
+        from_name: shared.config.name.as_str().into(),
+        topic: Some(topic.into()),
+        payload: payload.0.into(),
         at_ms: unix_ms(),
     };
     let wait = shared.config.overflow == OverflowPolicy::Block;
     let mut inbox = Inbox::default();
     match inbox.route(&messaging.local, &messaging.streams, topic) {
         Route::Streams => {
-            inbox.push(Delivery::Message(event));
+            inbox.push(Delivery::Message(message));
             let lost = inbox.flush(wait, &shared.shutdown).await;
             if lost > 0 {
                 let dropped = &messaging.counters.local_dropped;
@@ -167,6 +167,6 @@ async fn deliver_here(shared: &Shared, topic: &str, payload: Payload) {
                 tracing::debug!(%topic, "local subscription full: message dropped");
             }
         }
-        Route::NoStream | Route::Unwanted => shared.emit(NodeEvent::Message(event)),
+        Route::NoStream | Route::Unwanted => shared.emit(NodeEvent::Message(message.into())),
     }
 }

@@ -11,15 +11,16 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use herald_core::bridge::MessageEvent;
+use bytes::Bytes;
 use herald_core::frame::Frame;
 
 use super::membership::on_link_patterns;
+use super::message::Message;
 use super::streams::{Delivery, Inbox, Route};
 use crate::clock::unix_ms;
 use crate::events::NodeEvent;
 use crate::link::connection::Established;
-use crate::link::{LinkPeer, LinkSender};
+use crate::link::{Inbound, InboundPublish, LinkPeer, LinkSender};
 use crate::shared::Shared;
 use crate::stats::bump;
 
@@ -66,6 +67,7 @@ async fn read(shared: &Arc<Shared>, mut link: Established) {
     let mut frames = Vec::with_capacity(READ_BATCH);
     let mut reader = LinkReader {
         shared,
+        from_name: link.peer.name.as_str().into(),
         from: link.peer.clone(),
         sender: link.sender.clone(),
         inbox: Inbox::default(),
@@ -104,6 +106,8 @@ enum Flow {
 struct LinkReader<'a> {
     shared: &'a Arc<Shared>,
     from: LinkPeer,
+    /// The peer's name, shared by every message from it.
+    from_name: Arc<str>,
     /// Where replies (answers, pongs) go.
     sender: LinkSender,
     inbox: Inbox,
@@ -111,14 +115,19 @@ struct LinkReader<'a> {
 
 impl LinkReader<'_> {
     /// Handles one batch of frames, then hands the gathered deliveries to their streams, waiting for room.
-    async fn batch(&mut self, frames: &mut Vec<Frame>) -> Flow {
+    async fn batch(&mut self, frames: &mut Vec<Inbound>) -> Flow {
         let at_ms = unix_ms();
         let mut received = 0;
         let mut flow = Flow::Continue;
-        for frame in frames.drain(..) {
-            if let Frame::Publish(_) = frame {
-                received += 1;
-            }
+        for inbound in frames.drain(..) {
+            let frame = match inbound {
+                Inbound::Publish(publish) => {
+                    received += 1;
+                    self.publish(publish, at_ms);
+                    continue;
+                }
+                Inbound::Frame(frame) => frame,
+            };
             if self.frame(frame, at_ms) == Flow::Bye {
                 flow = Flow::Bye;
                 break;
@@ -133,27 +142,39 @@ impl LinkReader<'_> {
         flow
     }
 
+    /// Hands a topic message received at `at_ms` to its streams, else to the event stream, else nowhere (this
+    /// node no longer subscribes).
+    fn publish(&mut self, publish: InboundPublish, at_ms: u64) {
+        let route = self.route(&publish.topic);
+        if let Route::Unwanted = route {
+            return;
+        }
+        let message = self.message(Some(publish.topic), publish.payload, at_ms);
+        match route {
+            Route::Streams => self.inbox.push(Delivery::Message(message)),
+            _ => self.shared.emit(NodeEvent::Message(message.into())),
+        }
+    }
+
     /// Handles one frame received at `at_ms`.
     fn frame(&mut self, frame: Frame, at_ms: u64) -> Flow {
         let shared = self.shared;
         let counters = &shared.messaging.counters;
         let from = &self.from;
         match frame {
+            // The link's reader reads topic messages in place; an owned one is handled the same way.
             Frame::Publish(publish) => {
-                let route = self.route(&publish.topic);
-                if let Route::Unwanted = route {
-                    return Flow::Continue;
-                }
-                let event = self.message(Some(publish.topic), publish.payload, at_ms);
-                match route {
-                    Route::Streams => self.inbox.push(Delivery::Message(event)),
-                    _ => shared.emit(NodeEvent::Message(event)),
-                }
+                let publish = InboundPublish {
+                    topic: publish.topic.into(),
+                    seq: publish.seq,
+                    payload: publish.payload.0.into(),
+                };
+                self.publish(publish, at_ms);
             }
             Frame::Direct { payload } => {
                 bump(&counters.direct_received);
-                let event = self.message(None, payload, at_ms);
-                shared.emit(NodeEvent::Message(event));
+                let message = self.message(None, payload.0.into(), at_ms);
+                shared.emit(NodeEvent::Message(message.into()));
             }
             Frame::Question(question) => crate::answering::answer(
                 shared,
@@ -199,15 +220,10 @@ impl LinkReader<'_> {
             .route(&messaging.local, &messaging.streams, topic)
     }
 
-    fn message(
-        &self,
-        topic: Option<String>,
-        payload: herald_core::Payload,
-        at_ms: u64,
-    ) -> MessageEvent {
-        MessageEvent {
+    fn message(&self, topic: Option<Arc<str>>, payload: Bytes, at_ms: u64) -> Message {
+        Message {
             from: self.from.node_id,
-            from_name: self.from.name.clone(),
+            from_name: self.from_name.clone(),
             topic,
             payload,
             at_ms,

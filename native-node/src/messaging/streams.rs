@@ -8,11 +8,11 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use herald_core::bridge::MessageEvent;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::local::LocalTopics;
+use super::message::Message;
 use crate::topics::TopicPattern;
 
 /// Messages a [`Subscription`] holds for a reader that is behind; when full, the link reader waits (and with it
@@ -34,7 +34,7 @@ pub struct Subscription {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
     /// A message.
-    Message(MessageEvent),
+    Message(Message),
     /// Publisher `from` dropped `count` messages on `topic` for this node here, because it read too slowly.
     Missed {
         /// The publisher's name.
@@ -53,6 +53,32 @@ impl Subscription {
             if let Some(delivery) = self.taken.pop_front() {
                 return Some(delivery);
             }
+            if !self.take().await {
+                return None;
+            }
+        }
+    }
+
+    /// Appends to `out` every message and gap notice waiting (at most `max`), waiting for the first; returns
+    /// how many were appended, 0 once the node has shut down (and what was queued is read) or when `max` is 0.
+    /// For readers that handle messages in batches: one wake-up and one lock per batch.
+    pub async fn recv_many(&mut self, out: &mut Vec<Delivery>, max: usize) -> usize {
+        if max == 0 {
+            return 0;
+        }
+        if self.taken.is_empty() && !self.take().await {
+            return 0;
+        }
+        let n = self.taken.len().min(max);
+        out.extend(self.taken.drain(..n));
+        n
+    }
+
+    /// Waits until deliveries are queued and takes them all into `taken`; false once the node has shut down
+    /// and nothing is left.
+    async fn take(&mut self) -> bool {
+        debug_assert!(self.taken.is_empty());
+        loop {
             let ready = self.queue.ready.notified();
             tokio::pin!(ready);
             ready.as_mut().enable();
@@ -66,10 +92,10 @@ impl Subscription {
                     if was_full {
                         self.queue.room.notify_waiters();
                     }
-                    continue;
+                    return true;
                 }
                 if inner.closed {
-                    return None;
+                    return false;
                 }
             }
             ready.await;
