@@ -375,9 +375,9 @@ impl Node {
     pub async fn publish(
         &self,
         topic: &str,
-        payload: impl Into<Payload>,
+        payload: impl AsRef<[u8]>,
     ) -> Result<usize, PublishError> {
-        messaging::publish(&self.shared, topic, payload.into()).await
+        messaging::publish(&self.shared, topic, payload.as_ref()).await
     }
 
     /// The names of the peers a message on `topic` goes to (subscribers within the bound), by name.

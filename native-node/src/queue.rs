@@ -7,12 +7,14 @@
 //! the link is closed as too slow. The writer drains frames in batches so small messages share a write.
 //!
 //! A topic message is queued already encoded ([`EncodedPublish`]): a publisher encodes it once and every link
-//! to a subscriber queues the same shared bytes.
+//! to a subscriber queues a copy of those bytes (a small message, copied whole) or a share of them (a larger
+//! one).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
 
-use herald_core::frame::Frame;
+use bytes::Bytes;
+use herald_core::frame::{self, Frame, FrameView};
+use herald_core::EncodeError;
 
 /// Default capacity, in frames, of a link's outbound queue.
 pub const DEFAULT_QUEUE_FRAMES: usize = 8192;
@@ -45,13 +47,68 @@ impl std::str::FromStr for OverflowPolicy {
     }
 }
 
-/// A `Publish` frame encoded once, shared by every link it is queued on (cloning it costs two refcounts).
+/// Encoded topic messages up to this many bytes are copied into each link's queue rather than shared: a copy
+/// of a few dozen bytes costs less than a reference count that the publisher and every link's writer, on
+/// different cores, would take turns to change.
+pub const INLINE_PUBLISH: usize = 118;
+
+/// A `Publish` frame encoded once by its publisher, for every link it is queued on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodedPublish {
-    /// The topic, for drop counts and `Missed` notices.
-    pub topic: Arc<str>,
-    /// The whole frame as it goes on the wire: length prefix, version byte and body.
-    pub bytes: Arc<[u8]>,
+    bytes: PublishBytes,
+}
+
+/// The whole frame as it goes on the wire: length prefix, version byte and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PublishBytes {
+    /// Up to [`INLINE_PUBLISH`] bytes, copied with each clone.
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE_PUBLISH],
+    },
+    /// Larger: shared.
+    Shared(Bytes),
+}
+
+impl EncodedPublish {
+    /// Encodes a topic message (with `scratch` as the work buffer), refusing a frame over `max` bytes.
+    pub fn encode(
+        topic: &str,
+        seq: u64,
+        payload: &[u8],
+        max: usize,
+        scratch: &mut Vec<u8>,
+    ) -> Result<Self, EncodeError> {
+        scratch.clear();
+        frame::encode_publish(topic, seq, payload, scratch, max)?;
+        let bytes = if scratch.len() <= INLINE_PUBLISH {
+            let mut inline = [0; INLINE_PUBLISH];
+            inline[..scratch.len()].copy_from_slice(scratch);
+            PublishBytes::Inline {
+                len: scratch.len() as u8,
+                bytes: inline,
+            }
+        } else {
+            PublishBytes::Shared(Bytes::copy_from_slice(scratch))
+        };
+        Ok(EncodedPublish { bytes })
+    }
+
+    /// The frame as it goes on the wire.
+    pub fn bytes(&self) -> &[u8] {
+        match &self.bytes {
+            PublishBytes::Inline { len, bytes } => &bytes[..*len as usize],
+            PublishBytes::Shared(bytes) => bytes,
+        }
+    }
+
+    /// The topic, read back from the frame (needed only when a full queue drops it).
+    pub fn topic(&self) -> &str {
+        match frame::decode_view(self.bytes(), usize::MAX) {
+            Ok(Some((FrameView::Publish(publish), _))) => publish.topic,
+            other => unreachable!("an encoded publish decodes as one, not {other:?}"),
+        }
+    }
 }
 
 /// One entry of an outbound queue: a frame still to encode, or a topic message encoded by its publisher.
@@ -69,7 +126,7 @@ impl Outbound {
         match self {
             Outbound::Frame(Frame::Publish(publish)) => Some(&publish.topic),
             Outbound::Frame(_) => None,
-            Outbound::Publish(publish) => Some(&publish.topic),
+            Outbound::Publish(publish) => Some(publish.topic()),
         }
     }
 }
@@ -215,10 +272,32 @@ mod tests {
     }
 
     fn encoded(topic: &str, seq: u64) -> EncodedPublish {
-        EncodedPublish {
-            topic: topic.into(),
-            bytes: format!("{topic}{seq}").as_bytes().into(),
+        EncodedPublish::encode(topic, seq, b"x", usize::MAX, &mut Vec::new()).unwrap()
+    }
+
+    #[test]
+    fn small_messages_are_copied_and_large_ones_shared_with_the_same_bytes() {
+        for size in [0, 64, INLINE_PUBLISH, 1024, 100_000] {
+            let payload = vec![7; size];
+            let mut scratch = Vec::new();
+            let publish =
+                EncodedPublish::encode("t.x", 9, &payload, usize::MAX, &mut scratch).unwrap();
+            let frame = Frame::Publish(Publish {
+                topic: "t.x".into(),
+                seq: 9,
+                payload: payload.into(),
+            });
+            assert_eq!(publish.bytes(), frame::encode_to_vec(&frame).unwrap());
+            assert_eq!(publish.topic(), "t.x");
+            let inline = matches!(publish.bytes, PublishBytes::Inline { .. });
+            assert_eq!(
+                inline,
+                publish.bytes().len() <= INLINE_PUBLISH,
+                "{size} bytes"
+            );
         }
+        let too_big = EncodedPublish::encode("t", 1, &[0; 100], 50, &mut Vec::new());
+        assert!(too_big.is_err());
     }
 
     fn seqs(frames: &[Outbound]) -> Vec<String> {
@@ -230,7 +309,10 @@ mod tests {
                     format!("missed {topic} {count}")
                 }
                 Outbound::Frame(other) => format!("{other:?}"),
-                Outbound::Publish(p) => String::from_utf8(p.bytes.to_vec()).unwrap(),
+                Outbound::Publish(p) => match frame::decode(p.bytes(), usize::MAX) {
+                    Ok(Some((Frame::Publish(p), _))) => format!("{}{}", p.topic, p.seq),
+                    other => panic!("{other:?}"),
+                },
             })
             .collect()
     }

@@ -197,12 +197,15 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         let seq = publish.seq;
         let bytes = publish.payload.0;
         let start = bytes.as_ptr() as usize - self.buf.as_ptr() as usize;
-        let payload = start..start + bytes.len();
-        let frame = self.buf.split_to(used).freeze();
+        let len = bytes.len();
+        // Only the payload is kept: one share of the buffer per message.
+        self.buf.advance(start);
+        let payload = self.buf.split_to(len).freeze();
+        self.buf.advance(used - start - len);
         Ok(Some(Inbound::Publish(InboundPublish {
             topic,
             seq,
-            payload: frame.slice(payload),
+            payload,
         })))
     }
 

@@ -34,6 +34,12 @@ use crate::queue::{EncodedPublish, Outbound, OutboundQueue, OverflowPolicy, Push
 /// Frames taken from the queue per write.
 pub const FRAMES_PER_WRITE: usize = 1024;
 
+/// A writer that wrote fewer frames than this lets the runtime's other tasks run once before it takes the
+/// next batch, so that under a stream of messages each write carries more of them (fewer system calls, and
+/// less contention on the queue with the publisher). It costs a lone message nothing: the writer only
+/// yields when it has just written.
+pub const SMALL_WRITE: usize = FRAMES_PER_WRITE / 4;
+
 /// Why a frame was not queued.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
@@ -331,6 +337,9 @@ impl LinkWriter {
                     if let Err(err) = written {
                         break Err(LinkError::Io(err));
                     }
+                    if batch.count < SMALL_WRITE {
+                        tokio::task::yield_now().await;
+                    }
                 }
                 Ok(None) => break Ok(()),
                 Err(err) => break Err(err),
@@ -397,9 +406,10 @@ impl LinkWriter {
             } else {
                 &mut batch.buf
             };
+            batch.count = batch.frames.len();
             for item in batch.frames.drain(..) {
                 match item {
-                    Outbound::Publish(publish) => frames_into.extend_from_slice(&publish.bytes),
+                    Outbound::Publish(publish) => frames_into.extend_from_slice(publish.bytes()),
                     Outbound::Frame(frame) => {
                         if let Err(err) = self.codec.encode(&frame, frames_into) {
                             tracing::warn!(%err, "frame not sent");
@@ -427,6 +437,8 @@ impl LinkWriter {
 /// What the writer takes from the queue and writes at once.
 struct Batch {
     frames: Vec<Outbound>,
+    /// Frames in the last batch taken.
+    count: usize,
     /// What is written.
     buf: BytesMut,
     /// A keyed link's frames before they are sealed into `buf`.
@@ -437,6 +449,7 @@ impl Batch {
     fn new() -> Batch {
         Batch {
             frames: Vec::with_capacity(FRAMES_PER_WRITE),
+            count: 0,
             buf: BytesMut::with_capacity(64 * 1024),
             plain: BytesMut::new(),
         }

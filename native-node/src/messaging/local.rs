@@ -3,6 +3,7 @@
 //! cross (the link gets the list, then every later change, in order).
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use herald_core::frame::Frame;
@@ -18,6 +19,9 @@ pub const PATTERNS_PER_FRAME: usize = 256;
 pub(crate) struct LocalTopics {
     /// Held for a lookup or a change and its frames' queueing (never waiting); never across an `.await`.
     inner: Mutex<Local>,
+    /// Changes with every change of the subscriptions (bumped under the lock), so a publisher can cache
+    /// whether it wants a topic.
+    generation: AtomicU64,
 }
 
 #[derive(Default)]
@@ -40,6 +44,7 @@ impl LocalTopics {
         };
         let new = local.patterns.insert(pattern);
         if new {
+            self.generation.fetch_add(1, Ordering::Release);
             local.tell_accepted(frame);
         }
         new
@@ -50,6 +55,7 @@ impl LocalTopics {
         let mut local = self.lock();
         let removed = local.patterns.remove(pattern);
         if removed {
+            self.generation.fetch_add(1, Ordering::Release);
             local.tell_accepted(Frame::Unsubscribe {
                 topics: vec![pattern.to_string()],
             });
@@ -60,6 +66,11 @@ impl LocalTopics {
     /// The subscriptions, as announced in beacons.
     pub fn patterns(&self) -> Vec<String> {
         self.lock().patterns.iter().map(|p| p.to_string()).collect()
+    }
+
+    /// Changes whenever the subscriptions change.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// True when a subscription matches `topic`.

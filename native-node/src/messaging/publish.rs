@@ -7,10 +7,11 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use herald_core::frame;
-use herald_core::{NodeId, Payload};
+use bytes::Bytes;
+use herald_core::NodeId;
 
 use super::dial::link_to;
+use super::fanout::Generations;
 use super::message::Message;
 use super::streams::{Delivery, Inbox, Route};
 use crate::clock::unix_ms;
@@ -43,20 +44,22 @@ struct Copies {
     full: Vec<(LinkSender, EncodedPublish)>,
     queued: u64,
     not_queued: u64,
+    /// This node subscribes to the topic itself.
+    here: bool,
 }
 
 /// Publishes on `topic`; returns how many subscribers (this node counts as one) it was queued for.
 pub(crate) async fn publish(
     shared: &Arc<Shared>,
     topic: &str,
-    payload: Payload,
+    payload: &[u8],
 ) -> Result<usize, PublishError> {
     validate_topic(topic)?;
     let messaging = &shared.messaging;
     bump(&messaging.counters.published);
-    let mut copies = queue_on_open_links(shared, topic, &payload)?;
+    let mut copies = queue_on_open_links(shared, topic, payload)?;
     let mut reached = 0;
-    if messaging.local.wants(topic) {
+    if copies.here {
         deliver_here(shared, topic, payload).await;
         reached += 1;
     }
@@ -89,43 +92,38 @@ pub(crate) async fn publish(
 }
 
 /// Encodes the message once and queues it on every open link to a subscriber, without waiting: links to
-/// open, and links whose queue is full under `Block`, are left to the caller.
+/// open, and links whose queue is full under `Block`, are left to the caller, and so is the delivery here.
 fn queue_on_open_links(
     shared: &Shared,
     topic: &str,
-    payload: &Payload,
+    payload: &[u8],
 ) -> Result<Copies, PublishError> {
     let messaging = &shared.messaging;
     let seq = messaging.next_seq();
     let mut copies = Copies::default();
     let mut fanout = messaging.fanout();
-    let generations = (messaging.routes_generation(), messaging.links.generation());
+    let generations = Generations {
+        routes: messaging.routes_generation(),
+        links: messaging.links.generation(),
+        local: messaging.local.generation(),
+    };
     if !fanout.is_current(topic, generations) {
         let subscribers = messaging.subscribers(topic);
-        fanout.refill(topic, generations, |targets| {
+        let here = messaging.local.wants(topic);
+        fanout.refill(topic, generations, here, |targets| {
             messaging
                 .links
                 .links_of(&subscribers, |node, link| targets.push((node, link)));
         });
     }
+    copies.here = fanout.here();
     if fanout.targets().is_empty() {
         return Ok(copies);
     }
     let max_frame = messaging.links.config().max_frame;
     let fanout = &mut *fanout;
-    fanout.scratch.clear();
-    frame::encode_publish(
-        topic,
-        seq,
-        payload.as_bytes(),
-        &mut fanout.scratch,
-        max_frame,
-    )
-    .map_err(|err| PublishError::TooLarge(err.to_string()))?;
-    let publish = EncodedPublish {
-        topic: fanout.topic().expect("refilled above").clone(),
-        bytes: fanout.scratch.as_slice().into(),
-    };
+    let publish = EncodedPublish::encode(topic, seq, payload, max_frame, &mut fanout.scratch)
+        .map_err(|err| PublishError::TooLarge(err.to_string()))?;
     for (node, sender) in fanout.targets() {
         let Some(sender) = sender.as_ref().filter(|s| !s.is_closed()) else {
             copies.unlinked.push(*node);
@@ -146,13 +144,13 @@ fn queue_on_open_links(
 
 /// Delivers a message this node published to its own subscribers: their streams (waiting for room under
 /// `Block`, else dropping and counting what does not fit), else the event stream.
-async fn deliver_here(shared: &Shared, topic: &str, payload: Payload) {
+async fn deliver_here(shared: &Shared, topic: &str, payload: &[u8]) {
     let messaging = &shared.messaging;
     let message = Message {
         from: shared.node_id,
         from_name: shared.config.name.as_str().into(),
         topic: Some(topic.into()),
-        payload: payload.0.into(),
+        payload: Bytes::copy_from_slice(payload),
         at_ms: unix_ms(),
     };
     let wait = shared.config.overflow == OverflowPolicy::Block;
