@@ -285,6 +285,37 @@ pub fn encode_publish(
     append(&frame, out, max)
 }
 
+/// Writes one encoded [`Frame::Publish`] at the start of `out`, from borrowed parts (the same bytes as
+/// [`encode_publish`]): `Ok(Some(len))` with the bytes written, `Ok(None)` when it does not fit in `out`.
+pub fn encode_publish_into(
+    topic: &str,
+    seq: u64,
+    payload: &[u8],
+    out: &mut [u8],
+    max: usize,
+) -> Result<Option<usize>, EncodeError> {
+    if out.len() < FRAME_HEADER_LEN {
+        return Ok(None);
+    }
+    let frame = FrameRef::Publish(PublishView {
+        topic,
+        seq,
+        payload: BytesRef(payload),
+    });
+    let (header, body) = out.split_at_mut(FRAME_HEADER_LEN);
+    let len = match postcard::to_slice(&frame, body) {
+        Ok(written) => written.len() + 1,
+        Err(postcard::Error::SerializeBufferFull) => return Ok(None),
+        Err(err) => return Err(err.into()),
+    };
+    if len > max {
+        return Err(EncodeError::TooLarge { len, max });
+    }
+    header[..4].copy_from_slice(&(len as u32).to_be_bytes());
+    header[4] = PROTOCOL_VERSION;
+    Ok(Some(4 + len))
+}
+
 /// A [`Frame::Publish`] read in place: its topic and payload borrow the buffer it was decoded from, so a
 /// receiver can share them (reference-counted slices of its read buffer) instead of copying each message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -484,6 +515,18 @@ mod tests {
             let mut whole = vec![9];
             encode(&Frame::Publish(publish), &mut whole, MAX_FRAME_LEN).unwrap();
             prop_assert_eq!(parts, whole);
+        }
+
+        #[test]
+        fn a_publish_written_in_place_is_the_publish_frame_or_does_not_fit(publish: Publish, room in 0usize..200) {
+            let mut whole = Vec::new();
+            encode(&Frame::Publish(publish.clone()), &mut whole, MAX_FRAME_LEN).unwrap();
+            let mut out = vec![0; room];
+            let written = encode_publish_into(&publish.topic, publish.seq, publish.payload.as_bytes(), &mut out, MAX_FRAME_LEN).unwrap();
+            match written {
+                Some(len) => prop_assert_eq!(&out[..len], &whole[..]),
+                None => prop_assert!(whole.len() > room),
+            }
         }
 
         #[test]

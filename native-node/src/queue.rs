@@ -79,18 +79,17 @@ impl EncodedPublish {
         max: usize,
         scratch: &mut Vec<u8>,
     ) -> Result<Self, EncodeError> {
+        let mut inline = [0; INLINE_PUBLISH];
+        if let Some(len) = frame::encode_publish_into(topic, seq, payload, &mut inline, max)? {
+            let bytes = PublishBytes::Inline {
+                len: len as u8,
+                bytes: inline,
+            };
+            return Ok(EncodedPublish { bytes });
+        }
         scratch.clear();
         frame::encode_publish(topic, seq, payload, scratch, max)?;
-        let bytes = if scratch.len() <= INLINE_PUBLISH {
-            let mut inline = [0; INLINE_PUBLISH];
-            inline[..scratch.len()].copy_from_slice(scratch);
-            PublishBytes::Inline {
-                len: scratch.len() as u8,
-                bytes: inline,
-            }
-        } else {
-            PublishBytes::Shared(Bytes::copy_from_slice(scratch))
-        };
+        let bytes = PublishBytes::Shared(Bytes::copy_from_slice(scratch));
         Ok(EncodedPublish { bytes })
     }
 

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes, BytesMut};
 use herald_core::frame::{self, Frame, FrameView, Publish};
 use herald_core::handshake::SEALED_HEADER_LEN;
+use smol_str::SmolStr;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::noise::Opener;
@@ -31,7 +32,10 @@ pub const READ_CHUNK: usize = 64 * 1024;
 /// A read buffer with less room than this left is replaced by a fresh one before the next read.
 pub const MIN_READ_ROOM: usize = 4 * 1024;
 
-/// Topics a link remembers for sharing ([`RecentTopics`]).
+/// Names up to this many bytes are held inline in a [`SmolStr`], with no allocation to share.
+pub const INLINE_NAME: usize = 23;
+
+/// Long topics a link remembers for sharing ([`RecentTopics`]).
 pub const RECENT_TOPICS: usize = 8;
 
 /// What a link's reader yields.
@@ -46,8 +50,8 @@ pub enum Inbound {
 /// A topic message as a link read it: nothing copied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundPublish {
-    /// The topic, shared with the link's other messages on it.
-    pub topic: Arc<str>,
+    /// The topic: inline when short, else shared with the link's other messages on it.
+    pub topic: SmolStr,
     /// The publisher's sequence number.
     pub seq: u64,
     /// The bytes: a slice of the buffer they were read into.
@@ -68,25 +72,28 @@ impl From<Inbound> for Frame {
     }
 }
 
-/// The last few topics a link's messages were on, so that a run of messages on one topic (or a few,
-/// interleaved) shares one allocation of its name.
+/// The last few long topics a link's messages were on, so that a run of messages on one topic (or a few,
+/// interleaved) shares one allocation of its name. Short names are held inline and need no sharing.
 #[derive(Debug, Default)]
 struct RecentTopics {
     /// Newest first; at most [`RECENT_TOPICS`].
-    topics: VecDeque<Arc<str>>,
+    topics: VecDeque<SmolStr>,
 }
 
 impl RecentTopics {
-    fn share(&mut self, topic: &str) -> Arc<str> {
-        if let Some(known) = self.topics.iter().find(|known| ***known == *topic) {
+    fn share(&mut self, topic: &str) -> SmolStr {
+        if topic.len() <= INLINE_NAME {
+            return SmolStr::new(topic);
+        }
+        if let Some(known) = self.topics.iter().find(|known| **known == *topic) {
             return known.clone();
         }
         if self.topics.len() == RECENT_TOPICS {
             self.topics.pop_back();
         }
-        let topic: Arc<str> = Arc::from(topic);
-        self.topics.push_front(topic.clone());
-        topic
+        let shared = SmolStr::new(topic);
+        self.topics.push_front(shared.clone());
+        shared
     }
 }
 
@@ -360,15 +367,35 @@ mod tests {
         for (seq, publish) in publishes.iter().enumerate() {
             assert_eq!(publish.seq, seq as u64);
             assert_eq!(&publish.payload[..], &[seq as u8; 100][..]);
-            // One allocation per topic name, and payloads side by side in one read buffer.
-            let first = &publishes[seq % 3];
-            assert!(Arc::ptr_eq(&publish.topic, &first.topic));
+            assert_eq!(publish.topic, ["a", "b", "c"][seq % 3]);
+            // Payloads side by side in one read buffer.
             if seq > 0 {
                 let previous = &publishes[seq - 1].payload;
                 let gap = publish.payload.as_ptr() as usize - previous.as_ptr() as usize;
                 assert!(gap < 200, "payload {seq} was copied elsewhere");
             }
         }
+    }
+
+    #[test]
+    fn short_topics_are_inline_and_long_ones_shared() {
+        let mut recent = RecentTopics::default();
+        let short = recent.share("sensors.kitchen");
+        assert!(!short.is_heap_allocated());
+        let long = "plant.floor-2.line-7.press-3.temperature";
+        let (first, again) = (recent.share(long), recent.share(long));
+        assert!(first.is_heap_allocated());
+        assert_eq!(
+            first.as_str().as_ptr(),
+            again.as_str().as_ptr(),
+            "one allocation"
+        );
+        for other in 0..RECENT_TOPICS {
+            recent.share(&format!("{long}.{other}"));
+        }
+        let evicted = recent.share(long);
+        assert_ne!(first.as_str().as_ptr(), evicted.as_str().as_ptr());
+        assert_eq!(evicted, long);
     }
 
     #[tokio::test]

@@ -125,9 +125,9 @@ impl LinkSender {
     /// is full (then wait with [`LinkSender::send_publish`]).
     pub fn try_publish(
         &self,
-        publish: EncodedPublish,
+        publish: &EncodedPublish,
     ) -> Result<Option<EncodedPublish>, SendError> {
-        match self.push(publish.into())? {
+        match self.push(Outbound::Publish(publish.clone()))? {
             None => Ok(None),
             Some(Outbound::Publish(back)) => Ok(Some(back)),
             Some(Outbound::Frame(_)) => unreachable!("the queue hands back what it was given"),

@@ -36,7 +36,7 @@ pub enum PublishError {
 /// Copies of one message on their way to remote subscribers.
 #[derive(Default)]
 struct Copies {
-    /// The encoded message, when anyone subscribes.
+    /// The encoded message, when a subscriber has no open link yet.
     encoded: Option<EncodedPublish>,
     /// Subscribers with no open link yet.
     unlinked: Vec<NodeId>,
@@ -129,7 +129,7 @@ fn queue_on_open_links(
             copies.unlinked.push(*node);
             continue;
         };
-        match sender.try_publish(publish.clone()) {
+        match sender.try_publish(&publish) {
             Ok(None) => copies.queued += 1,
             Ok(Some(back)) => copies.full.push((sender.clone(), back)),
             Err(err) => {
@@ -138,7 +138,9 @@ fn queue_on_open_links(
             }
         }
     }
-    copies.encoded = Some(publish);
+    if !copies.unlinked.is_empty() {
+        copies.encoded = Some(publish);
+    }
     Ok(copies)
 }
 

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use herald_core::frame::Frame;
+use smol_str::SmolStr;
 
 use super::membership::on_link_patterns;
 use super::message::Message;
@@ -106,8 +107,8 @@ enum Flow {
 struct LinkReader<'a> {
     shared: &'a Arc<Shared>,
     from: LinkPeer,
-    /// The peer's name, shared by every message from it.
-    from_name: Arc<str>,
+    /// The peer's name, for every message from it.
+    from_name: SmolStr,
     /// Where replies (answers, pongs) go.
     sender: LinkSender,
     inbox: Inbox,
@@ -220,7 +221,7 @@ impl LinkReader<'_> {
             .route(&messaging.local, &messaging.streams, topic)
     }
 
-    fn message(&self, topic: Option<Arc<str>>, payload: Bytes, at_ms: u64) -> Message {
+    fn message(&self, topic: Option<SmolStr>, payload: Bytes, at_ms: u64) -> Message {
         Message {
             from: self.from.node_id,
             from_name: self.from_name.clone(),
