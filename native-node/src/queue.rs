@@ -160,9 +160,15 @@ pub enum Pushed {
 }
 
 /// A link's bounded outbound queue.
+///
+/// Small encoded topic messages are kept back to back in one byte buffer (their entries hold only their
+/// length), so queueing one is a copy of its few dozen bytes and the writer takes a run of them as one block.
 #[derive(Debug)]
 pub struct OutboundQueue {
-    frames: VecDeque<Outbound>,
+    entries: VecDeque<Entry>,
+    /// The bytes of the [`Entry::Inline`] messages, oldest first, from `inline_front` on.
+    inline: Vec<u8>,
+    inline_front: usize,
     capacity: usize,
     policy: OverflowPolicy,
     /// Topic messages dropped and not yet reported, per topic.
@@ -170,11 +176,24 @@ pub struct OutboundQueue {
     dropped_total: u64,
 }
 
+/// One queued frame.
+#[derive(Debug)]
+enum Entry {
+    /// A frame the writer encodes (boxed: control frames are rare, and the queue's entries stay small).
+    Frame(Box<Frame>),
+    /// An encoded topic message of this many bytes, in the queue's byte buffer.
+    Inline(u32),
+    /// A larger encoded topic message, shared with the other links it is queued on.
+    Shared(Bytes),
+}
+
 impl OutboundQueue {
     /// An empty queue of `capacity` frames (at least 1) with `policy`.
     pub fn new(capacity: usize, policy: OverflowPolicy) -> Self {
         OutboundQueue {
-            frames: VecDeque::with_capacity(capacity.clamp(1, 1024)),
+            entries: VecDeque::with_capacity(capacity.clamp(1, 1024)),
+            inline: Vec::new(),
+            inline_front: 0,
             capacity: capacity.max(1),
             policy,
             missed: BTreeMap::new(),
@@ -184,76 +203,178 @@ impl OutboundQueue {
 
     /// Queues a frame, applying the policy when full.
     pub fn push(&mut self, item: impl Into<Outbound>) -> Pushed {
-        let item = item.into();
-        if self.frames.len() < self.capacity {
-            self.frames.push_back(item);
-            return Pushed::Queued;
-        }
-        let is_publish = item.topic().is_some();
-        match self.policy {
-            OverflowPolicy::Block if is_publish => Pushed::MustWait(item),
-            OverflowPolicy::Disconnect => Pushed::MustDisconnect,
-            OverflowPolicy::DropOldest | OverflowPolicy::Block => {
-                let Some(at) = self.frames.iter().position(|f| f.topic().is_some()) else {
-                    return Pushed::MustDisconnect;
-                };
-                let dropped = self.frames.remove(at).expect("position found a publish");
-                let topic = dropped.topic().expect("a publish has a topic").to_owned();
-                *self.missed.entry(topic.clone()).or_default() += 1;
-                self.dropped_total += 1;
-                self.frames.push_back(item);
-                Pushed::DroppedOldest { topic }
+        match item.into() {
+            Outbound::Publish(publish) => self.push_publish(&publish),
+            Outbound::Frame(frame) => {
+                let is_publish = matches!(frame, Frame::Publish(_));
+                match self.make_room(is_publish) {
+                    Room::Made(dropped) => {
+                        self.entries.push_back(Entry::Frame(Box::new(frame)));
+                        dropped.map_or(Pushed::Queued, |topic| Pushed::DroppedOldest { topic })
+                    }
+                    Room::Wait => Pushed::MustWait(Outbound::Frame(frame)),
+                    Room::Disconnect => Pushed::MustDisconnect,
+                }
             }
         }
     }
 
-    /// Takes frames to write, oldest first, at most `max_frames`. A `Missed` notice is put before the first
-    /// message of each topic that had drops (and any left-over notices at the end), so the subscriber sees its
-    /// gap exactly where it is.
-    pub fn drain(&mut self, max_frames: usize, out: &mut Vec<Outbound>) {
-        let take = self.frames.len().min(max_frames);
-        if self.missed.is_empty() {
-            out.extend(self.frames.drain(..take));
-            return;
+    /// Queues an encoded topic message (a copy of it, or a share when large), applying the policy when full.
+    pub fn push_publish(&mut self, publish: &EncodedPublish) -> Pushed {
+        let dropped = match self.make_room(true) {
+            Room::Made(dropped) => dropped,
+            Room::Wait => return Pushed::MustWait(Outbound::Publish(publish.clone())),
+            Room::Disconnect => return Pushed::MustDisconnect,
+        };
+        let entry = match &publish.bytes {
+            PublishBytes::Inline { .. } => {
+                let bytes = publish.bytes();
+                self.inline.extend_from_slice(bytes);
+                Entry::Inline(bytes.len() as u32)
+            }
+            PublishBytes::Shared(bytes) => Entry::Shared(bytes.clone()),
+        };
+        self.entries.push_back(entry);
+        dropped.map_or(Pushed::Queued, |topic| Pushed::DroppedOldest { topic })
+    }
+
+    /// Makes room for one more frame under the policy (`is_publish`: the frame is a topic message).
+    fn make_room(&mut self, is_publish: bool) -> Room {
+        if self.entries.len() < self.capacity {
+            return Room::Made(None);
         }
-        for item in self.frames.drain(..take) {
-            if let Some(topic) = item.topic() {
-                if let Some(count) = self.missed.remove(topic) {
-                    out.push(Outbound::Frame(Frame::Missed {
-                        topic: topic.to_owned(),
-                        count,
-                    }));
+        match self.policy {
+            OverflowPolicy::Block if is_publish => Room::Wait,
+            OverflowPolicy::Disconnect => Room::Disconnect,
+            OverflowPolicy::DropOldest | OverflowPolicy::Block => {
+                match self.drop_oldest_publish() {
+                    Some(topic) => Room::Made(Some(topic)),
+                    None => Room::Disconnect,
                 }
             }
-            out.push(item);
         }
-        if self.frames.is_empty() {
-            out.extend(
-                std::mem::take(&mut self.missed)
-                    .into_iter()
-                    .map(|(topic, count)| Outbound::Frame(Frame::Missed { topic, count })),
-            );
+    }
+
+    /// Drops the oldest queued topic message and counts it; its topic, or `None` when there is none.
+    fn drop_oldest_publish(&mut self) -> Option<String> {
+        let at = self.entries.iter().position(Entry::is_publish)?;
+        // The oldest topic message is also the oldest inline one, if inline: its bytes come first.
+        let topic = self
+            .topic_at(&self.entries[at], self.inline_front)
+            .to_owned();
+        if let Some(Entry::Inline(len)) = self.entries.remove(at) {
+            self.inline_front += len as usize;
+        }
+        *self.missed.entry(topic.clone()).or_default() += 1;
+        self.dropped_total += 1;
+        Some(topic)
+    }
+
+    /// The topic of a topic message entry (`""` for any other), its inline bytes starting at `offset`.
+    fn topic_at<'a>(&'a self, entry: &'a Entry, offset: usize) -> &'a str {
+        let bytes = match entry {
+            Entry::Frame(frame) => match &**frame {
+                Frame::Publish(publish) => return &publish.topic,
+                _ => return "",
+            },
+            Entry::Inline(len) => &self.inline[offset..offset + *len as usize],
+            Entry::Shared(bytes) => bytes,
+        };
+        match frame::decode_view(bytes, usize::MAX) {
+            Ok(Some((FrameView::Publish(publish), _))) => publish.topic,
+            other => unreachable!("a queued topic message decodes as one, not {other:?}"),
+        }
+    }
+
+    /// Takes frames to write, oldest first, at most `max_frames`, appending their bytes to `out` (`encode`
+    /// appends a frame that is not encoded yet); returns how many were taken. A `Missed` notice is put before
+    /// the first message of each topic that had drops (and any left-over notices at the end), so the
+    /// subscriber sees its gap exactly where it is.
+    pub fn drain(
+        &mut self,
+        max_frames: usize,
+        out: &mut Vec<u8>,
+        mut encode: impl FnMut(&Frame, &mut Vec<u8>),
+    ) -> usize {
+        let take = self.entries.len().min(max_frames);
+        for _ in 0..take {
+            let entry = self.entries.pop_front().expect("counted above");
+            if !self.missed.is_empty() && entry.is_publish() {
+                let topic = self.topic_at(&entry, self.inline_front);
+                if self.missed.contains_key(topic) {
+                    let topic = topic.to_owned();
+                    let count = self.missed.remove(&topic).expect("just found");
+                    encode(&Frame::Missed { topic, count }, out);
+                }
+            }
+            match entry {
+                Entry::Frame(frame) => encode(&frame, out),
+                Entry::Inline(len) => {
+                    let end = self.inline_front + len as usize;
+                    out.extend_from_slice(&self.inline[self.inline_front..end]);
+                    self.inline_front = end;
+                }
+                Entry::Shared(bytes) => out.extend_from_slice(&bytes),
+            }
+        }
+        if self.entries.is_empty() {
+            for (topic, count) in std::mem::take(&mut self.missed) {
+                encode(&Frame::Missed { topic, count }, out);
+            }
+        }
+        self.reclaim();
+        take
+    }
+
+    /// Forgets inline bytes already taken or dropped: all of them once none is queued, else once they are
+    /// most of the buffer (so a queue that never empties does not grow without bound).
+    fn reclaim(&mut self) {
+        if self.inline_front == self.inline.len() {
+            self.inline.clear();
+            self.inline_front = 0;
+        } else if self.inline_front > 64 * 1024 && self.inline_front > self.inline.len() / 2 {
+            self.inline.drain(..self.inline_front);
+            self.inline_front = 0;
         }
     }
 
     /// Frames waiting.
     pub fn len(&self) -> usize {
-        self.frames.len()
+        self.entries.len()
     }
 
     /// True when nothing waits.
     pub fn is_empty(&self) -> bool {
-        self.frames.is_empty() && self.missed.is_empty()
+        self.entries.is_empty() && self.missed.is_empty()
     }
 
     /// True when a push would meet the policy.
     pub fn is_full(&self) -> bool {
-        self.frames.len() >= self.capacity
+        self.entries.len() >= self.capacity
     }
 
     /// Topic messages dropped since the queue was made.
     pub fn dropped_total(&self) -> u64 {
         self.dropped_total
+    }
+}
+
+/// What making room for one more frame came to.
+enum Room {
+    /// There is room (after dropping the oldest topic message on this topic, if named).
+    Made(Option<String>),
+    /// The publisher must wait (`Block`).
+    Wait,
+    /// The link must close.
+    Disconnect,
+}
+
+impl Entry {
+    fn is_publish(&self) -> bool {
+        match self {
+            Entry::Frame(frame) => matches!(**frame, Frame::Publish(_)),
+            Entry::Inline(_) | Entry::Shared(_) => true,
+        }
     }
 }
 
@@ -299,21 +420,24 @@ mod tests {
         assert!(too_big.is_err());
     }
 
-    fn seqs(frames: &[Outbound]) -> Vec<String> {
-        frames
-            .iter()
-            .map(|f| match f {
-                Outbound::Frame(Frame::Publish(p)) => format!("{}{}", p.topic, p.seq),
-                Outbound::Frame(Frame::Missed { topic, count }) => {
-                    format!("missed {topic} {count}")
-                }
-                Outbound::Frame(other) => format!("{other:?}"),
-                Outbound::Publish(p) => match frame::decode(p.bytes(), usize::MAX) {
-                    Ok(Some((Frame::Publish(p), _))) => format!("{}{}", p.topic, p.seq),
-                    other => panic!("{other:?}"),
-                },
-            })
-            .collect()
+    /// Drains at most `max` frames and names each frame written, in order.
+    fn drained(q: &mut OutboundQueue, max: usize) -> Vec<String> {
+        let mut bytes = Vec::new();
+        q.drain(max, &mut bytes, |frame, out| {
+            frame::encode(frame, out, usize::MAX).unwrap()
+        });
+        let mut at = 0;
+        let mut names = Vec::new();
+        while let Some((frame, used)) = frame::decode(&bytes[at..], usize::MAX).unwrap() {
+            at += used;
+            names.push(match frame {
+                Frame::Publish(p) => format!("{}{}", p.topic, p.seq),
+                Frame::Missed { topic, count } => format!("missed {topic} {count}"),
+                other => format!("{other:?}"),
+            });
+        }
+        assert_eq!(at, bytes.len());
+        names
     }
 
     #[test]
@@ -323,9 +447,7 @@ mod tests {
             q.push(publish("a", seq));
         }
         assert_eq!(q.dropped_total(), 2);
-        let mut out = Vec::new();
-        q.drain(10, &mut out);
-        assert_eq!(seqs(&out), ["missed a 2", "a3", "a4", "a5"]);
+        assert_eq!(drained(&mut q, 10), ["missed a 2", "a3", "a4", "a5"]);
         assert!(q.is_empty());
     }
 
@@ -341,10 +463,8 @@ mod tests {
             Pushed::DroppedOldest { topic: "a".into() }
         );
         assert_eq!(q.push(Frame::Ping { nonce: 2 }), Pushed::MustDisconnect);
-        let mut out = Vec::new();
-        q.drain(10, &mut out);
         assert_eq!(
-            seqs(&out),
+            drained(&mut q, 10),
             [
                 "Direct { payload: Payload(\"d\") }",
                 "Ping { nonce: 1 }",
@@ -372,12 +492,8 @@ mod tests {
         for (topic, seq) in [("a", 1), ("b", 1), ("a", 2), ("b", 2), ("a", 3), ("b", 3)] {
             q.push(publish(topic, seq));
         }
-        let mut out = Vec::new();
-        q.drain(2, &mut out);
-        assert_eq!(seqs(&out), ["missed a 1", "a2", "missed b 1", "b2"]);
-        out.clear();
-        q.drain(2, &mut out);
-        assert_eq!(seqs(&out), ["a3", "b3"]);
+        assert_eq!(drained(&mut q, 2), ["missed a 1", "a2", "missed b 1", "b2"]);
+        assert_eq!(drained(&mut q, 2), ["a3", "b3"]);
         assert!(q.is_empty());
     }
 
@@ -389,15 +505,62 @@ mod tests {
         q.push(encoded("a", 2));
         q.push(encoded("a", 3));
         assert_eq!(q.dropped_total(), 2);
-        let mut out = Vec::new();
-        q.drain(10, &mut out);
-        assert_eq!(seqs(&out), ["Ping { nonce: 1 }", "missed a 2", "a3"]);
+        assert_eq!(
+            drained(&mut q, 10),
+            ["Ping { nonce: 1 }", "missed a 2", "a3"]
+        );
         let mut b = OutboundQueue::new(1, OverflowPolicy::Block);
         b.push(encoded("b", 1));
         assert_eq!(
             b.push(encoded("b", 2)),
             Pushed::MustWait(encoded("b", 2).into())
         );
+    }
+
+    #[test]
+    fn small_large_and_control_frames_keep_their_order_and_drops_their_bytes() {
+        let large = |seq| {
+            EncodedPublish::encode("big", seq, &[1; 500], usize::MAX, &mut Vec::new()).unwrap()
+        };
+        let mut q = OutboundQueue::new(5, OverflowPolicy::DropOldest);
+        q.push(Frame::Ping { nonce: 1 });
+        q.push_publish(&encoded("a", 1));
+        q.push_publish(&large(1));
+        q.push_publish(&encoded("a", 2));
+        q.push(Frame::Ping { nonce: 2 });
+        // Full: the oldest topic message (small, behind a control frame) goes, with its bytes.
+        assert_eq!(
+            q.push_publish(&encoded("a", 3)),
+            Pushed::DroppedOldest { topic: "a".into() }
+        );
+        assert_eq!(
+            q.push_publish(&large(2)),
+            Pushed::DroppedOldest {
+                topic: "big".into()
+            }
+        );
+        assert_eq!(
+            drained(&mut q, 3),
+            ["Ping { nonce: 1 }", "missed a 1", "a2", "Ping { nonce: 2 }"]
+        );
+        assert_eq!(drained(&mut q, 10), ["a3", "missed big 1", "big2"]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_queue_that_never_empties_keeps_its_byte_buffer_bounded() {
+        let mut q = OutboundQueue::new(64, OverflowPolicy::Block);
+        let mut most = 0;
+        for seq in 0..200_000 {
+            assert_eq!(q.push_publish(&encoded("t", seq)), Pushed::Queued);
+            if q.len() == 32 {
+                // Take half, so 16 or more stay queued throughout.
+                let mut bytes = Vec::new();
+                q.drain(16, &mut bytes, |_, _| unreachable!("only topic messages"));
+            }
+            most = most.max(q.inline.capacity());
+        }
+        assert!(most < 512 * 1024, "the buffer grew to {most} bytes");
     }
 
     #[test]

@@ -28,6 +28,13 @@ impl FrameCodec {
     }
 }
 
+impl FrameCodec {
+    /// The largest frame (version byte and body) this codec sends or accepts.
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+}
+
 impl Default for FrameCodec {
     fn default() -> Self {
         FrameCodec::new(MAX_FRAME_LEN)

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::BytesMut;
-use herald_core::frame::Frame;
+use herald_core::frame::{self, Frame};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
@@ -127,7 +127,7 @@ impl LinkSender {
         &self,
         publish: &EncodedPublish,
     ) -> Result<Option<EncodedPublish>, SendError> {
-        match self.push(Outbound::Publish(publish.clone()))? {
+        match self.enqueue(|queue| queue.push_publish(publish))? {
             None => Ok(None),
             Some(Outbound::Publish(back)) => Ok(Some(back)),
             Some(Outbound::Frame(_)) => unreachable!("the queue hands back what it was given"),
@@ -177,21 +177,33 @@ impl LinkSender {
 
     /// `Ok(None)`: queued (or written). `Ok(Some(item))`: must wait (Block). `Err`: closed or too slow.
     fn push(&self, item: Outbound) -> Result<Option<Outbound>, SendError> {
+        if let Outbound::Frame(frame) = &item {
+            if self.is_closed() {
+                return Err(SendError::Closed);
+            }
+            let mut lane = self.lane();
+            if let Some(socket) = lane.idle_socket() {
+                lane.writing = true;
+                drop(lane);
+                self.write_directly(frame, &socket);
+                return Ok(None);
+            }
+        }
+        self.enqueue(|queue| queue.push(item))
+    }
+
+    /// Queues with `push` under the lane lock, then follows the queue's answer (see [`LinkSender::push`]).
+    fn enqueue(
+        &self,
+        push: impl FnOnce(&mut OutboundQueue) -> Pushed,
+    ) -> Result<Option<Outbound>, SendError> {
         if self.is_closed() {
             return Err(SendError::Closed);
         }
         let (pushed, was_empty) = {
             let mut lane = self.lane();
-            if let Outbound::Frame(frame) = &item {
-                if let Some(socket) = lane.idle_socket() {
-                    lane.writing = true;
-                    drop(lane);
-                    self.write_directly(frame, &socket);
-                    return Ok(None);
-                }
-            }
             let was_empty = lane.queue.is_empty();
-            (lane.queue.push(item), was_empty)
+            (push(&mut lane.queue), was_empty)
         };
         match pushed {
             Pushed::Queued => {}
@@ -366,10 +378,17 @@ impl LinkWriter {
         batch: &'a mut Batch,
     ) -> Result<Option<&'a [u8]>, LinkError> {
         let sender = self.sender();
+        let max_frame = self.codec.max_len();
+        let encode = |frame: &Frame, out: &mut Vec<u8>| {
+            if let Err(err) = frame::encode(frame, out, max_frame) {
+                tracing::warn!(%err, "frame not sent");
+            }
+        };
+        // Set before the writer runs, never changed: the lock is not held while the queue is.
+        let keyed = self.shared.sealer().is_some();
         loop {
             batch.frames.clear();
-            batch.buf.clear();
-            batch.plain.clear();
+            batch.sealed.clear();
             let (was_full, leftover) = {
                 let mut lane = sender.lane();
                 if lane.writing {
@@ -377,9 +396,19 @@ impl LinkWriter {
                     (false, None)
                 } else {
                     let was_full = lane.queue.is_full();
-                    lane.queue.drain(FRAMES_PER_WRITE, &mut batch.frames);
                     let leftover = lane.leftover.take();
-                    if leftover.is_some() || !batch.frames.is_empty() {
+                    // A leftover was written (and sealed) by a sender: it goes out first, as it is.
+                    let into = match (&leftover, keyed) {
+                        (Some(leftover), false) => {
+                            batch.frames.extend_from_slice(leftover);
+                            batch.frames.len()
+                        }
+                        _ => 0,
+                    };
+                    batch.count = lane
+                        .queue
+                        .drain(FRAMES_PER_WRITE, &mut batch.frames, encode);
+                    if leftover.is_some() || batch.frames.len() > into {
                         lane.writing = true;
                     }
                     (was_full, leftover)
@@ -396,31 +425,16 @@ impl LinkWriter {
             if was_full {
                 self.shared.room.notify_waiters();
             }
+            if !keyed {
+                return Ok(Some(&batch.frames));
+            }
             if let Some(leftover) = leftover {
-                batch.buf.extend_from_slice(&leftover);
+                batch.sealed.extend_from_slice(&leftover);
             }
-            let mut sealer = self.shared.sealer();
-            // Plain links encode straight into the write buffer; keyed ones into plaintext, sealed below.
-            let frames_into = if sealer.is_some() {
-                &mut batch.plain
-            } else {
-                &mut batch.buf
-            };
-            batch.count = batch.frames.len();
-            for item in batch.frames.drain(..) {
-                match item {
-                    Outbound::Publish(publish) => frames_into.extend_from_slice(publish.bytes()),
-                    Outbound::Frame(frame) => {
-                        if let Err(err) = self.codec.encode(&frame, frames_into) {
-                            tracing::warn!(%err, "frame not sent");
-                        }
-                    }
-                }
+            if let Some(sealer) = self.shared.sealer().as_mut() {
+                sealer.seal(&batch.frames, &mut batch.sealed)?;
             }
-            if let Some(sealer) = sealer.as_mut() {
-                sealer.seal(&batch.plain, &mut batch.buf)?;
-            }
-            return Ok(Some(&batch.buf));
+            return Ok(Some(&batch.sealed));
         }
     }
 
@@ -436,22 +450,20 @@ impl LinkWriter {
 
 /// What the writer takes from the queue and writes at once.
 struct Batch {
-    frames: Vec<Outbound>,
+    /// The frames taken, encoded: what is written on a plain link, what is sealed on a keyed one.
+    frames: Vec<u8>,
     /// Frames in the last batch taken.
     count: usize,
-    /// What is written.
-    buf: BytesMut,
-    /// A keyed link's frames before they are sealed into `buf`.
-    plain: BytesMut,
+    /// What is written on a keyed link.
+    sealed: BytesMut,
 }
 
 impl Batch {
     fn new() -> Batch {
         Batch {
-            frames: Vec::with_capacity(FRAMES_PER_WRITE),
+            frames: Vec::with_capacity(64 * 1024),
             count: 0,
-            buf: BytesMut::with_capacity(64 * 1024),
-            plain: BytesMut::new(),
+            sealed: BytesMut::new(),
         }
     }
 }

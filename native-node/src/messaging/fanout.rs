@@ -1,7 +1,7 @@
 //! [`FanOut`]: where the topic published last goes (its subscribers and their open links, and whether this
 //! node subscribes to it itself), kept while neither the routes, the links nor this node's subscriptions
-//! change, so a run of messages on one topic looks nothing up per message; and the buffer messages are encoded
-//! in (each message is encoded once, the same bytes queued on every link).
+//! change, so a run of messages on one topic looks nothing up per message; the buffer large messages are encoded
+//! in (each message is encoded once, the same bytes queued on every link); and the publish sequence.
 
 use herald_core::NodeId;
 
@@ -28,8 +28,11 @@ pub(crate) struct FanOut {
     targets: Vec<(NodeId, Option<LinkSender>)>,
     /// This node subscribes to the topic itself.
     here: bool,
-    /// Where the message is encoded.
+    /// Where a large message is encoded.
     pub scratch: Vec<u8>,
+    /// The last sequence number given to a published message (kept here, under the lock every publish
+    /// takes anyway).
+    seq: u64,
 }
 
 impl FanOut {
@@ -52,6 +55,12 @@ impl FanOut {
         self.topic = Some(topic.to_owned());
         self.generations = generations;
         self.here = here;
+    }
+
+    /// The next sequence number for a published message.
+    pub fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
     }
 
     /// True when this node subscribes to the cached topic.

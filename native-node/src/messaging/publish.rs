@@ -99,9 +99,9 @@ fn queue_on_open_links(
     payload: &[u8],
 ) -> Result<Copies, PublishError> {
     let messaging = &shared.messaging;
-    let seq = messaging.next_seq();
     let mut copies = Copies::default();
     let mut fanout = messaging.fanout();
+    let seq = fanout.next_seq();
     let generations = Generations {
         routes: messaging.routes_generation(),
         links: messaging.links.generation(),

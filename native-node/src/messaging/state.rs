@@ -34,8 +34,6 @@ pub(crate) struct Messaging {
     /// the cache is stale it takes the routes' and then the links' lock inside it, one after the other; nothing
     /// takes it while holding those, so the order cannot cross.
     fanout: Mutex<FanOut>,
-    /// The last sequence number given to a published message.
-    seq: AtomicU64,
 }
 
 impl Messaging {
@@ -49,7 +47,6 @@ impl Messaging {
             routes: Mutex::new(Routes::new(subscriber_limit)),
             routes_generation: AtomicU64::new(0),
             fanout: Mutex::new(FanOut::default()),
-            seq: AtomicU64::new(0),
         }
     }
 
@@ -75,11 +72,6 @@ impl Messaging {
     /// The fan-out cache, locked (briefly: see the field's doc).
     pub fn fanout(&self) -> MutexGuard<'_, FanOut> {
         self.fanout.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The next sequence number for a published message.
-    pub fn next_seq(&self) -> u64 {
-        self.seq.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// Topic messages dropped for slow subscribers so far, on open links and closed ones.
