@@ -63,39 +63,38 @@ enum Workload {
         subscribers: usize,
         messages: u64,
         size: usize,
+        /// Herald's processes on a single-threaded tokio runtime (`--runtime current-thread`) rather than
+        /// `#[tokio::main]`'s default; the peers run as always.
+        current_thread: bool,
     },
     /// Ask/answer (request/reply) one at a time to another process: round-trip percentiles.
     Latency { messages: u64, size: usize },
 }
 
-/// The fixed matrix: 1 → 8 and 1 → 1 at 64 B, 1 → 8 at 1 KiB, ask/answer at 64 B.
+/// The fixed matrix: 1 → 8 and 1 → 1 at 64 B, 1 → 8 at 1 KiB, each with Herald on either tokio runtime;
+/// ask/answer at 64 B.
 fn matrix(quick: bool) -> Vec<Workload> {
     let (many, kib, asks) = if quick {
         (200_000, 50_000, 5_000)
     } else {
-        (1_000_000, 200_000, 20_000)
+        (2_000_000, 500_000, 20_000)
     };
-    vec![
-        Workload::PubSub {
-            subscribers: 8,
-            messages: many,
-            size: 64,
-        },
-        Workload::PubSub {
-            subscribers: 1,
-            messages: many,
-            size: 64,
-        },
-        Workload::PubSub {
-            subscribers: 8,
-            messages: kib,
-            size: 1024,
-        },
-        Workload::Latency {
-            messages: asks,
-            size: 64,
-        },
-    ]
+    let mut matrix = Vec::new();
+    for (subscribers, messages, size) in [(8, many, 64), (1, many, 64), (8, kib, 1024)] {
+        for current_thread in [false, true] {
+            matrix.push(Workload::PubSub {
+                subscribers,
+                messages,
+                size,
+                current_thread,
+            });
+        }
+    }
+    matrix.push(Workload::Latency {
+        messages: asks,
+        size: 64,
+    });
+    matrix
 }
 
 impl Workload {
@@ -105,10 +104,16 @@ impl Workload {
                 subscribers,
                 messages,
                 size,
+                current_thread,
             } => format!(
-                "pub/sub 1 → {subscribers}, {}, {} msgs",
+                "pub/sub 1 → {subscribers}, {}, {} msgs{}",
                 bytes(size),
-                thousands(messages)
+                thousands(messages),
+                if current_thread {
+                    " (Herald current-thread)"
+                } else {
+                    ""
+                }
             ),
             Workload::Latency { messages, size } => {
                 format!(
@@ -127,6 +132,7 @@ impl Workload {
                 subscribers,
                 messages,
                 size,
+                ..
             } => vec![
                 "pubsub".into(),
                 "--subscribers".into(),
@@ -146,8 +152,11 @@ impl Workload {
         };
         match side {
             Side::Herald => {
-                if let Workload::PubSub { .. } = self {
+                if let Workload::PubSub { current_thread, .. } = self {
                     args.extend(["--policy".into(), "block".into()]);
+                    if current_thread {
+                        args.extend(["--runtime".into(), "current-thread".into()]);
+                    }
                     if herald_processes {
                         args.push("--processes".into());
                     }
@@ -585,6 +594,7 @@ mod tests {
             subscribers: 8,
             messages: 10,
             size: 64,
+            current_thread: false,
         };
         let herald = w.args(Side::Herald, false).join(" ");
         assert_eq!(
@@ -594,6 +604,19 @@ mod tests {
         assert!(w
             .args(Side::Herald, true)
             .contains(&"--processes".to_owned()));
+        let single = Workload::PubSub {
+            subscribers: 1,
+            messages: 10,
+            size: 64,
+            current_thread: true,
+        };
+        assert!(single
+            .args(Side::Herald, true)
+            .join(" ")
+            .ends_with("--policy block --runtime current-thread --processes --json"));
+        assert!(!single
+            .args(Side::Zmq, true)
+            .contains(&"--runtime".to_owned()));
         let zmq = Workload::Latency {
             messages: 5,
             size: 64,

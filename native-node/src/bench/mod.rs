@@ -8,6 +8,52 @@ pub mod latency;
 pub mod pubsub;
 pub mod pubsub_processes;
 
+/// Which tokio runtime a benchmark process runs on (`--runtime`); a subscriber process started by the
+/// pub/sub benchmark runs on the same kind as its publisher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Runtime {
+    /// `#[tokio::main]`'s default: worker threads, one per core, beside the main thread.
+    #[default]
+    MultiThread,
+    /// `#[tokio::main(flavor = "current_thread")]`: everything on the main thread. A node's link readers and
+    /// writers then run beside the application's code with no wake-ups across threads, and a publisher's
+    /// links write what queued while it ran, in large batches.
+    CurrentThread,
+}
+
+impl Runtime {
+    /// Its name on the command line and in figures.
+    pub fn name(self) -> &'static str {
+        match self {
+            Runtime::MultiThread => "multi-thread",
+            Runtime::CurrentThread => "current-thread",
+        }
+    }
+
+    /// Builds it (I/O and timers enabled).
+    pub fn build(self) -> std::io::Result<tokio::runtime::Runtime> {
+        let mut builder = match self {
+            Runtime::MultiThread => tokio::runtime::Builder::new_multi_thread(),
+            Runtime::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+        };
+        builder.enable_all().build()
+    }
+}
+
+impl std::str::FromStr for Runtime {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "multi-thread" => Ok(Runtime::MultiThread),
+            "current-thread" => Ok(Runtime::CurrentThread),
+            other => Err(format!(
+                "unknown runtime {other:?} (multi-thread, current-thread)"
+            )),
+        }
+    }
+}
+
 /// A `kB` line of `/proc/self/status` (`VmRSS`, `VmHWM`), in KiB.
 pub(crate) fn proc_status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::proc_status_kib;
+use super::{proc_status_kib, Runtime};
 use crate::auth::Key;
 use crate::identity::random_node_id;
 use crate::messaging::Delivery;
@@ -37,6 +37,8 @@ pub struct PubSubFigures {
     pub policy: String,
     /// True when every node had the key (links encrypted).
     pub keyed: bool,
+    /// The tokio runtime every process ran on (`multi-thread`, `current-thread`).
+    pub runtime: &'static str,
     /// Messages received, all subscribers together.
     pub delivered: u64,
     /// Copies not delivered (dropped by a queue, or missed by a lagging reader).
@@ -62,7 +64,7 @@ struct Progress {
 }
 
 /// Runs one publisher to `subscribers` nodes, `messages` messages of `size` bytes, on group port `port`, every
-/// node with `key` when given.
+/// node with `key` when given, on this process's runtime (`runtime` says which, for the figures).
 pub async fn run(
     subscribers: usize,
     messages: u64,
@@ -70,6 +72,7 @@ pub async fn run(
     policy: OverflowPolicy,
     port: u16,
     key: Option<Key>,
+    runtime: Runtime,
 ) -> anyhow::Result<PubSubFigures> {
     let keyed = key.is_some();
     let config = |name: String| {
@@ -203,6 +206,7 @@ pub async fn run(
         size,
         policy,
         keyed,
+        runtime,
     };
     Ok(run.figures(
         delivered,
@@ -225,6 +229,8 @@ pub(crate) struct Run {
     pub policy: OverflowPolicy,
     /// Every node keyed.
     pub keyed: bool,
+    /// The runtime every process ran on.
+    pub runtime: Runtime,
 }
 
 impl Run {
@@ -240,6 +246,7 @@ impl Run {
             size: self.size,
             policy: format!("{:?}", self.policy),
             keyed: self.keyed,
+            runtime: self.runtime.name(),
             delivered,
             dropped: expected.saturating_sub(delivered),
             seconds,

@@ -17,6 +17,7 @@ use tokio::process::{Child, ChildStdout};
 
 use super::proc_status_kib;
 use super::pubsub::{PubSubFigures, Run, TOPIC};
+use super::Runtime;
 use crate::auth::Key;
 use crate::identity::random_node_id;
 use crate::messaging::Delivery;
@@ -130,7 +131,8 @@ impl SubscriberProcess {
 }
 
 /// Runs one publisher (this process) to `subscribers` subscriber processes, `messages` timed messages of
-/// `size` bytes, on group port `port`, every node keyed with `key_file` when given.
+/// `size` bytes, on group port `port`, every node keyed with `key_file` when given; the subscriber processes
+/// run on `runtime`, the kind this process runs on.
 pub async fn run(
     subscribers: usize,
     messages: u64,
@@ -138,6 +140,7 @@ pub async fn run(
     policy: OverflowPolicy,
     port: u16,
     key_file: Option<&Path>,
+    runtime: Runtime,
 ) -> anyhow::Result<PubSubFigures> {
     let key = key_file.map(Key::from_file).transpose()?;
     let keyed = key.is_some();
@@ -145,6 +148,7 @@ pub async fn run(
     let mut subs = Vec::with_capacity(subscribers);
     for i in 0..subscribers {
         let mut command = tokio::process::Command::new(&exe);
+        command.args(["--runtime", runtime.name()]);
         command.args(["pubsub-subscriber", "--name", &format!("sub-{i}")]);
         command.args([
             "--port",
@@ -206,6 +210,7 @@ pub async fn run(
         size,
         policy,
         keyed,
+        runtime,
     };
     Ok(run.figures(delivered, seconds, peak_rss_kib))
 }

@@ -14,6 +14,10 @@ struct Cli {
     /// Print one JSON object per run.
     #[arg(long, global = true)]
     json: bool,
+    /// The tokio runtime of this process (and of the pub/sub benchmark's subscriber processes):
+    /// multi-thread (`#[tokio::main]`'s default) or current-thread.
+    #[arg(long, global = true, default_value = "multi-thread")]
+    runtime: herald_node::bench::Runtime,
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,13 +143,16 @@ enum Bench {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    cli.runtime.build()?.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.bench {
         Bench::Iplog {
             reports,
@@ -271,23 +278,33 @@ async fn main() -> anyhow::Result<()> {
                     policy,
                     port,
                     key_file.as_deref(),
+                    cli.runtime,
                 )
                 .await?
             } else {
-                herald_node::bench::pubsub::run(subscribers, messages, size, policy, port, key)
-                    .await?
+                herald_node::bench::pubsub::run(
+                    subscribers,
+                    messages,
+                    size,
+                    policy,
+                    port,
+                    key,
+                    cli.runtime,
+                )
+                .await?
             };
             if cli.json {
                 println!("{}", serde_json::to_string(&figures)?);
             } else {
                 println!(
-                    "pubsub 1->{} {} x {} B ({:?}{}{}): {:.0} msgs/s delivered, {:.1} MB/s, {} dropped, {:.3} s, peak RSS {:?} KiB",
+                    "pubsub 1->{} {} x {} B ({:?}{}{}, {}): {:.0} msgs/s delivered, {:.1} MB/s, {} dropped, {:.3} s, peak RSS {:?} KiB",
                     figures.subscribers,
                     figures.messages,
                     figures.size,
                     policy,
                     if keyed { ", keyed" } else { "" },
                     if processes { ", separate processes" } else { ", one process" },
+                    figures.runtime,
                     figures.msgs_per_s_delivered,
                     figures.mb_per_s,
                     figures.dropped,
