@@ -53,7 +53,7 @@ impl std::str::FromStr for OverflowPolicy {
 pub const INLINE_PUBLISH: usize = 118;
 
 /// A `Publish` frame encoded once by its publisher, for every link it is queued on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct EncodedPublish {
     bytes: PublishBytes,
 }
@@ -70,6 +70,15 @@ enum PublishBytes {
     Shared(Bytes),
 }
 
+impl Default for PublishBytes {
+    fn default() -> Self {
+        PublishBytes::Inline {
+            len: 0,
+            bytes: [0; INLINE_PUBLISH],
+        }
+    }
+}
+
 impl EncodedPublish {
     /// Encodes a topic message (with `scratch` as the work buffer), refusing a frame over `max` bytes.
     pub fn encode(
@@ -79,18 +88,34 @@ impl EncodedPublish {
         max: usize,
         scratch: &mut Vec<u8>,
     ) -> Result<Self, EncodeError> {
-        let mut inline = [0; INLINE_PUBLISH];
-        if let Some(len) = frame::encode_publish_into(topic, seq, payload, &mut inline, max)? {
-            let bytes = PublishBytes::Inline {
-                len: len as u8,
-                bytes: inline,
-            };
-            return Ok(EncodedPublish { bytes });
+        let mut publish = EncodedPublish::default();
+        publish.encode_in_place(topic, seq, payload, max, scratch)?;
+        Ok(publish)
+    }
+
+    /// Like [`EncodedPublish::encode`], into this value (a publisher keeps one and encodes each message in it,
+    /// so a small message is written once, in place).
+    pub fn encode_in_place(
+        &mut self,
+        topic: &str,
+        seq: u64,
+        payload: &[u8],
+        max: usize,
+        scratch: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
+        if let PublishBytes::Shared(_) = self.bytes {
+            self.bytes = PublishBytes::default();
+        }
+        if let PublishBytes::Inline { len, bytes } = &mut self.bytes {
+            if let Some(written) = frame::encode_publish_into(topic, seq, payload, bytes, max)? {
+                *len = written as u8;
+                return Ok(());
+            }
         }
         scratch.clear();
         frame::encode_publish(topic, seq, payload, scratch, max)?;
-        let bytes = PublishBytes::Shared(Bytes::copy_from_slice(scratch));
-        Ok(EncodedPublish { bytes })
+        self.bytes = PublishBytes::Shared(Bytes::copy_from_slice(scratch));
+        Ok(())
     }
 
     /// The frame as it goes on the wire.
@@ -418,6 +443,17 @@ mod tests {
         }
         let too_big = EncodedPublish::encode("t", 1, &[0; 100], 50, &mut Vec::new());
         assert!(too_big.is_err());
+        // One value reused for messages of any size, as a publisher does.
+        let mut reused = EncodedPublish::default();
+        for size in [10, 1000, 10, 2000] {
+            let payload = vec![3; size];
+            reused
+                .encode_in_place("t", 1, &payload, usize::MAX, &mut Vec::new())
+                .unwrap();
+            let fresh =
+                EncodedPublish::encode("t", 1, &payload, usize::MAX, &mut Vec::new()).unwrap();
+            assert_eq!(reused.bytes(), fresh.bytes());
+        }
     }
 
     /// Drains at most `max` frames and names each frame written, in order.

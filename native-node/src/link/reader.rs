@@ -32,10 +32,7 @@ pub const READ_CHUNK: usize = 64 * 1024;
 /// A read buffer with less room than this left is replaced by a fresh one before the next read.
 pub const MIN_READ_ROOM: usize = 4 * 1024;
 
-/// Names up to this many bytes are held inline in a [`SmolStr`], with no allocation to share.
-pub const INLINE_NAME: usize = 23;
-
-/// Long topics a link remembers for sharing ([`RecentTopics`]).
+/// Topics a link remembers for sharing ([`RecentTopics`]).
 pub const RECENT_TOPICS: usize = 8;
 
 /// What a link's reader yields.
@@ -72,8 +69,9 @@ impl From<Inbound> for Frame {
     }
 }
 
-/// The last few long topics a link's messages were on, so that a run of messages on one topic (or a few,
-/// interleaved) shares one allocation of its name. Short names are held inline and need no sharing.
+/// The last few topics a link's messages were on, so that a run of messages on one topic (or a few,
+/// interleaved) shares one allocation of a long name, and a short one (held inline) is copied rather than
+/// built anew.
 #[derive(Debug, Default)]
 struct RecentTopics {
     /// Newest first; at most [`RECENT_TOPICS`].
@@ -82,9 +80,7 @@ struct RecentTopics {
 
 impl RecentTopics {
     fn share(&mut self, topic: &str) -> SmolStr {
-        if topic.len() <= INLINE_NAME {
-            return SmolStr::new(topic);
-        }
+        // Found: a copy (short) or a reference count (long); made anew only when not among the recent ones.
         if let Some(known) = self.topics.iter().find(|known| **known == *topic) {
             return known.clone();
         }

@@ -1,11 +1,12 @@
 //! [`FanOut`]: where the topic published last goes (its subscribers and their open links, and whether this
 //! node subscribes to it itself), kept while neither the routes, the links nor this node's subscriptions
-//! change, so a run of messages on one topic looks nothing up per message; the buffer large messages are encoded
-//! in (each message is encoded once, the same bytes queued on every link); and the publish sequence.
+//! change, so a run of messages on one topic looks nothing up per message; the message being published,
+//! encoded once for every link; and the publish sequence.
 
 use herald_core::NodeId;
 
 use crate::link::LinkSender;
+use crate::queue::EncodedPublish;
 
 /// The generations of what a fan-out is found from; any change makes a cached one stale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -28,7 +29,9 @@ pub(crate) struct FanOut {
     targets: Vec<(NodeId, Option<LinkSender>)>,
     /// This node subscribes to the topic itself.
     here: bool,
-    /// Where a large message is encoded.
+    /// The message being published, encoded in place.
+    pub encoded: EncodedPublish,
+    /// Where a large message is encoded before it is shared.
     pub scratch: Vec<u8>,
     /// The last sequence number given to a published message (kept here, under the lock every publish
     /// takes anyway).

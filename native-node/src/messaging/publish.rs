@@ -57,7 +57,8 @@ pub(crate) async fn publish(
     validate_topic(topic)?;
     let messaging = &shared.messaging;
     bump(&messaging.counters.published);
-    let mut copies = queue_on_open_links(shared, topic, payload)?;
+    let mut copies = Copies::default();
+    queue_on_open_links(shared, topic, payload, &mut copies)?;
     let mut reached = 0;
     if copies.here {
         deliver_here(shared, topic, payload).await;
@@ -92,14 +93,15 @@ pub(crate) async fn publish(
 }
 
 /// Encodes the message once and queues it on every open link to a subscriber, without waiting: links to
-/// open, and links whose queue is full under `Block`, are left to the caller, and so is the delivery here.
+/// open, and links whose queue is full under `Block`, are left to the caller (in `copies`), and so is the
+/// delivery here.
 fn queue_on_open_links(
     shared: &Shared,
     topic: &str,
     payload: &[u8],
-) -> Result<Copies, PublishError> {
+    copies: &mut Copies,
+) -> Result<(), PublishError> {
     let messaging = &shared.messaging;
-    let mut copies = Copies::default();
     let mut fanout = messaging.fanout();
     let seq = fanout.next_seq();
     let generations = Generations {
@@ -118,18 +120,21 @@ fn queue_on_open_links(
     }
     copies.here = fanout.here();
     if fanout.targets().is_empty() {
-        return Ok(copies);
+        return Ok(());
     }
     let max_frame = messaging.links.config().max_frame;
     let fanout = &mut *fanout;
-    let publish = EncodedPublish::encode(topic, seq, payload, max_frame, &mut fanout.scratch)
+    fanout
+        .encoded
+        .encode_in_place(topic, seq, payload, max_frame, &mut fanout.scratch)
         .map_err(|err| PublishError::TooLarge(err.to_string()))?;
+    let publish = &fanout.encoded;
     for (node, sender) in fanout.targets() {
         let Some(sender) = sender.as_ref().filter(|s| !s.is_closed()) else {
             copies.unlinked.push(*node);
             continue;
         };
-        match sender.try_publish(&publish) {
+        match sender.try_publish(publish) {
             Ok(None) => copies.queued += 1,
             Ok(Some(back)) => copies.full.push((sender.clone(), back)),
             Err(err) => {
@@ -139,9 +144,9 @@ fn queue_on_open_links(
         }
     }
     if !copies.unlinked.is_empty() {
-        copies.encoded = Some(publish);
+        copies.encoded = Some(publish.clone());
     }
-    Ok(copies)
+    Ok(())
 }
 
 /// Delivers a message this node published to its own subscribers: their streams (waiting for room under
