@@ -384,7 +384,9 @@ impl LinkWriter {
                 tracing::warn!(%err, "frame not sent");
             }
         };
-        // Set before the writer runs, never changed: the lock is not held while the queue is.
+        // A link is keyed before its writer runs (`seal_with`) and stays so: read once here, so the sealer's lock
+        // is never taken while the lane's is held. Frames are encoded under the lane's lock as they are taken
+        // (control frames are few and small; topic messages are copied as they are).
         let keyed = self.shared.sealer().is_some();
         loop {
             batch.frames.clear();
