@@ -466,3 +466,52 @@ async fn keyed_nodes_publish_send_and_ask_over_encrypted_links_and_count_nothing
     publisher.shutdown().await;
     subscriber.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_subscription_read_in_batches_gets_every_message_in_order_then_ends_at_shutdown() {
+    let port = common::port(33000);
+    let publisher = Node::start(config("pub", port)).await.unwrap();
+    let subscriber = Node::start(config("batch-reader", port)).await.unwrap();
+    let mut stream = subscriber.subscription("ticks.*").unwrap();
+    knows_subscription(&publisher, "batch-reader", "ticks.*").await;
+    let count = 5_000u64;
+    for i in 0..count {
+        let topic = if i % 2 == 0 {
+            "ticks.even"
+        } else {
+            "ticks.odd"
+        };
+        publisher.publish(topic, i.to_be_bytes()).await.unwrap();
+    }
+    let mut got = Vec::new();
+    let mut batch = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, async {
+        while (got.len() as u64) < count {
+            let taken = stream.recv_many(&mut batch, 100).await;
+            assert!((1..=100).contains(&taken), "{taken} taken at most 100");
+            assert_eq!(batch.len(), taken);
+            for delivery in batch.drain(..) {
+                let Delivery::Message(message) = delivery else {
+                    panic!("a lossless run reported a gap: {delivery:?}");
+                };
+                let number = u64::from_be_bytes(message.payload[..].try_into().unwrap());
+                let parity = if number % 2 == 0 { "even" } else { "odd" };
+                assert_eq!(message.topic.as_deref(), Some(&*format!("ticks.{parity}")));
+                assert_eq!(&*message.from_name, "pub");
+                got.push(number);
+            }
+        }
+    });
+    read.await
+        .unwrap_or_else(|_| panic!("only {} of {count} arrived", got.len()));
+    assert_eq!(got, (0..count).collect::<Vec<_>>());
+    assert_eq!(
+        stream.recv_many(&mut batch, 0).await,
+        0,
+        "nothing for max 0"
+    );
+    subscriber.shutdown().await;
+    let ended = tokio::time::timeout(PATIENCE, stream.recv_many(&mut batch, 10)).await;
+    assert_eq!(ended.expect("the stream ended"), 0);
+    publisher.shutdown().await;
+}
