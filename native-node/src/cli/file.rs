@@ -5,6 +5,7 @@
 //! interface = "eth0"
 //! group = "239.255.72.68:7268"
 //! key_file = "/etc/herald/key"
+//! state_dir = "/var/lib/herald"
 //! heartbeat = 1000        # ms
 //! expiry_beats = 3
 //! max_peers = 1024
@@ -39,6 +40,8 @@ pub struct FileConfig {
     pub group: Option<SocketAddrV4>,
     /// `--key-file`
     pub key_file: Option<PathBuf>,
+    /// `--state-dir`
+    pub state_dir: Option<PathBuf>,
     /// `--service NAME=PORT`, as a table.
     #[serde(default)]
     pub service: BTreeMap<String, u16>,

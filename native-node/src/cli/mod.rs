@@ -73,6 +73,10 @@ pub struct GlobalArgs {
     /// Shared key file (one line of hex or base64, 32+ bytes): sign and require signed traffic.
     #[arg(long, global = true, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
+    /// Where node ids, the IP log and the hub's registry are kept [default: $XDG_STATE_HOME/herald, else
+    /// ~/.local/state/herald]. The systemd units give /var/lib/herald.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,7 +150,21 @@ fn apply_global(
     if let Some(ms) = file.replay_window_ms {
         config.replay_window = std::time::Duration::from_millis(ms);
     }
+    if config.node_id.is_none() {
+        let dir = state_dir(global, file);
+        config.node_id = Some(crate::identity::node_id_in(&dir, &config.name));
+    }
     Ok(())
+}
+
+/// The state directory: `--state-dir`, else the `state_dir` key, else the default
+/// ([`crate::identity::state_dir`]).
+fn state_dir(global: &GlobalArgs, file: &FileConfig) -> PathBuf {
+    global
+        .state_dir
+        .clone()
+        .or_else(|| file.state_dir.clone())
+        .unwrap_or_else(crate::identity::state_dir)
 }
 
 /// A config for a CLI one-shot: kind `cli`, a generated name, a fresh id, no name-claim wait.
