@@ -4,6 +4,7 @@
 mod answer_command;
 mod ask;
 mod bridge;
+mod demo;
 mod dynip;
 mod file;
 mod keygen;
@@ -38,8 +39,11 @@ Examples:
   herald ask --to alpha --timeout 2 ping --interface 127.0.0.1
   herald node --name alpha --interface 127.0.0.1 --answer-with 'uptime -p'
   herald keygen /etc/herald/key && herald node --key-file /etc/herald/key
+  herald node --interface 127.0.0.1 --bridge --dynip 127.0.0.1:28630 --subscribe '*' & herald demo
 
-Without --interface a node uses the LAN interface its routing table picks for the group. Without a key file nothing is authenticated.";
+Without --interface a node uses the LAN interface its routing table picks for the group. Without a key file nothing is authenticated.
+
+Documentation: the README, https://github.com/herald-lan/herald#readme (installed by the Debian package as /usr/share/doc/herald/README.md.gz).";
 
 /// Herald: find programs on your LAN, and talk to them.
 #[derive(Debug, Parser)]
@@ -99,6 +103,8 @@ enum Command {
     Keygen(keygen::KeygenArgs),
     /// The IP log: serve DynIP, report this host's address, print the history.
     Dynip(dynip::DynipArgs),
+    /// Run a small demo LAN on loopback (nodes publishing readings, answering, reporting to the IP log).
+    Demo(demo::DemoArgs),
 }
 
 impl Cli {
@@ -128,6 +134,7 @@ impl Cli {
             Command::Ask(args) => ask::run(&self.global, &file, args).await,
             Command::Keygen(args) => keygen::run(args),
             Command::Dynip(args) => dynip::run(&self.global, args).await,
+            Command::Demo(args) => demo::run(&self.global, &file, args).await,
         }
     }
 }
