@@ -129,6 +129,33 @@ mod tests {
         assert!(toml::from_str::<FileConfig>("nmae = \"x\"").is_err());
         assert!(toml::from_str::<FileConfig>("overflow = \"sometimes\"").is_err());
     }
+
+    /// The Debian package's default config, as shipped and with every example line (`#key = ...`,
+    /// `#[table]`) switched on: each key must be one this file knows.
+    #[test]
+    fn the_packaged_config_parses_with_and_without_its_examples() {
+        let shipped = include_str!("../../../packaging/herald.toml");
+        let config: FileConfig = toml::from_str(shipped).unwrap();
+        assert_eq!(
+            config.bridge.listen,
+            Some("127.0.0.1:8080".parse().unwrap())
+        );
+        assert_eq!(config.dynip.serve, None);
+        let examples: String = shipped
+            .lines()
+            .map(|line| match line.strip_prefix('#') {
+                Some(rest) if !rest.is_empty() && !rest.starts_with([' ', '#']) => rest,
+                _ => line,
+            })
+            .flat_map(|line| [line, "\n"])
+            .collect();
+        let all: FileConfig = toml::from_str(&examples).unwrap();
+        assert_eq!(all.name.as_deref(), Some("kitchen"));
+        assert_eq!(all.key_file.as_deref(), Some(Path::new("/etc/herald/key")));
+        assert_eq!(all.service["web"], 80);
+        assert_eq!(all.dynip.serve, Some(true));
+        assert!(all.bridge.token_file.is_some());
+    }
 }
 
 /// `herald dynip` keys of the TOML config file, in a `[dynip]` table (each is the flag of the same name).
