@@ -86,13 +86,18 @@ pub fn build() -> anyhow::Result<Outputs> {
 /// `cargo build --release --bin herald` with the built dashboard (`<repo>/dist`) embedded; the path of the
 /// binary, wherever the target directory is.
 pub fn release_herald() -> anyhow::Result<PathBuf> {
-    let dashboard = project_root().join("dist");
-    if !dashboard.join("index.html").is_file() {
+    let built = project_root().join("dist");
+    if !built.join("index.html").is_file() {
         bail!(
             "the dashboard is not built in {} (`cargo xtask web`)",
-            dashboard.display()
+            built.display()
         );
     }
+    // trunk rewrites every file of dist/ at each build; the bridge's build script reruns when a file it
+    // embeds is newer. Embedding a copy that changes only where the bytes do spares a release relink per run.
+    let dashboard = project_root().join("target").join("embedded-dashboard");
+    sync_dir(&built, &dashboard)
+        .with_context(|| format!("copy {} to {}", built.display(), dashboard.display()))?;
     let mut build = Command::new(cargo());
     build
         .args([
@@ -128,6 +133,39 @@ pub fn release_herald() -> anyhow::Result<PathBuf> {
         .map(PathBuf::from)
         .find(|path| path.file_name().is_some_and(|n| n == "herald"))
         .context("cargo reported no herald executable")
+}
+
+/// Makes `to` hold exactly the files of `from`, writing only those whose bytes differ (so the others keep
+/// their times) and removing the rest.
+fn sync_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    let mut wanted = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(from)? {
+        let path = entry?.path();
+        let name = path.file_name().expect("an entry has a name").to_owned();
+        let target = to.join(&name);
+        if path.is_dir() {
+            sync_dir(&path, &target)?;
+        } else {
+            let bytes = std::fs::read(&path)?;
+            if std::fs::read(&target).ok().as_deref() != Some(&bytes[..]) {
+                let _ = std::fs::remove_dir_all(&target);
+                std::fs::write(&target, &bytes)?;
+            }
+        }
+        wanted.insert(name);
+    }
+    for entry in std::fs::read_dir(to)? {
+        let path = entry?.path();
+        if !path.file_name().is_some_and(|n| wanted.contains(n)) {
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path)?;
+            } else {
+                std::fs::remove_file(&path)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The version `herald --version` prints (`herald 0.1.0` → `0.1.0`).
@@ -222,6 +260,41 @@ pub fn megabytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_synced_copy_changes_only_where_the_bytes_do() {
+        let base = std::env::temp_dir().join(format!("xtask-sync-{}", std::process::id()));
+        let (from, to) = (base.join("from"), base.join("to"));
+        std::fs::create_dir_all(from.join("snippets")).unwrap();
+        std::fs::write(from.join("index.html"), "one").unwrap();
+        std::fs::write(from.join("snippets/a.js"), "a").unwrap();
+        std::fs::create_dir_all(&to).unwrap();
+        std::fs::write(to.join("stale.wasm"), "old").unwrap();
+        sync_dir(&from, &to).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(to.join("snippets/a.js")).unwrap(),
+            "a"
+        );
+        assert!(!to.join("stale.wasm").exists());
+        let before = std::fs::metadata(to.join("index.html"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(from.join("index.html"), "one").unwrap();
+        std::fs::write(from.join("snippets/a.js"), "b").unwrap();
+        sync_dir(&from, &to).unwrap();
+        let after = std::fs::metadata(to.join("index.html"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        assert_eq!(before, after, "same bytes: untouched");
+        assert_eq!(
+            std::fs::read_to_string(to.join("snippets/a.js")).unwrap(),
+            "b"
+        );
+        let _ = std::fs::remove_dir_all(base);
+    }
 
     #[test]
     fn the_executable_is_read_from_cargo_messages() {
