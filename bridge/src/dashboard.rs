@@ -2,8 +2,8 @@
 //! `build.rs`), from a directory (`--dashboard-dir`, for dashboard development), or, with neither, a page
 //! that says how to get a binary with the dashboard inside.
 //!
-//! Embedded files are sent in the encoding the client prefers among brotli, gzip and none
-//! ([`crate::encoding`]), with their content type, an entity tag (a request with a matching `If-None-Match`
+//! Embedded files are sent in the encoding the client prefers among brotli, gzip and none (the `encoding`
+//! module decides), with their content type, an entity tag (a request with a matching `If-None-Match`
 //! gets 304), and caching by name: files whose name carries trunk's content hash never change
 //! (`immutable`, a year), anything else (`index.html`) is checked each time (`no-cache`).
 

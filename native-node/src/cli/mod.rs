@@ -104,6 +104,12 @@ enum Command {
     /// The IP log: serve DynIP, report this host's address, print the history.
     Dynip(dynip::DynipArgs),
     /// Run a small demo LAN on loopback (nodes publishing readings, answering, reporting to the IP log).
+    ///
+    /// Four nodes (greenhouse, weather-station, printer, coffee-machine) join the group on loopback beside
+    /// your node: they advertise services, publish readings on sensors.*, office.* and kitchen.*, answer
+    /// questions (ping, and each its own), and report to the IP log (found through discovery, or
+    /// --dynip-server), now and then from another loopback address. Start the node with --subscribe '*' (or
+    /// subscribe from the dashboard) to see the readings in its feed. `cargo xtask run` does all of this.
     Demo(demo::DemoArgs),
 }
 
