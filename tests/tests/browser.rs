@@ -45,6 +45,40 @@ fn herald(state: &TempDir, group: u16, args: &[&str]) -> Running {
     Running::start(command)
 }
 
+/// The built dashboard (`dist/`), as a `--dashboard-dir` argument; panics saying how to build it.
+fn built_dashboard() -> String {
+    let dist = workspace().join("dist");
+    assert!(
+        dist.join("index.html").is_file(),
+        "the dashboard is not built in {}: run `cargo xtask web` (cargo xtask test does)",
+        dist.display()
+    );
+    dist.to_string_lossy().into_owned()
+}
+
+/// The node the page talks to: `hub`, with the bridge on `bridge`, the IP log on `dynip` (its database in
+/// `state`), the built dashboard, and `extra` flags.
+fn hub(state: &TempDir, group: u16, bridge: &str, dynip: &str, extra: &[&str]) -> Running {
+    let db = state.join("iplog.db");
+    let dist = built_dashboard();
+    let mut args = vec![
+        "node",
+        "--name",
+        "hub",
+        "--bridge",
+        bridge,
+        "--dynip",
+        dynip,
+        "--db",
+        &db,
+        "--dashboard-dir",
+        &dist,
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    herald(state, group, &args)
+}
+
 async fn fill(client: &Client, testid: &str, text: &str) {
     let field = client
         .find(Locator::Css(&format!("[data-testid={testid}]")))
@@ -92,40 +126,12 @@ fn legacy_report(host: &str, source: &str, port: u16) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_peers_publishes_asks_and_ip_history_in_a_real_browser() {
-    let dist = workspace().join("dist");
-    assert!(
-        dist.join("index.html").is_file(),
-        "the dashboard is not built in {}: run `cargo xtask web` (cargo xtask test does)",
-        dist.display()
-    );
     let state = TempDir::new("browser-state");
     let group = 20_000 + (std::process::id() % 20_000) as u16;
-    let bridge_port = free_tcp_port().to_string();
-    let bridge = format!("127.0.0.1:{bridge_port}");
+    let bridge = format!("127.0.0.1:{}", free_tcp_port());
     let dynip_port = free_udp_port();
     let dynip = format!("127.0.0.1:{dynip_port}");
-    let db = state.join("iplog.db");
-    let dist_arg = dist.to_string_lossy().into_owned();
-    let _hub = herald(
-        &state,
-        group,
-        &[
-            "node",
-            "--name",
-            "hub",
-            "--bridge",
-            &bridge,
-            "--dynip",
-            &dynip,
-            "--db",
-            &db,
-            "--dashboard-dir",
-            &dist_arg,
-            "--heartbeat",
-            "200",
-            "--json",
-        ],
-    );
+    let _hub = hub(&state, group, &bridge, &dynip, &["--heartbeat", "200"]);
     let _alpha = herald(
         &state,
         group,
@@ -282,12 +288,7 @@ async fn the_dashboard_shows_peers_publishes_asks_and_ip_history_in_a_real_brows
 /// of IP history. The page is saved as `target/tmp/browser/demo.png` (the README's picture).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_fills_the_dashboard_with_peers_messages_and_ip_history_within_seconds() {
-    let dist = workspace().join("dist");
-    assert!(
-        dist.join("index.html").is_file(),
-        "the dashboard is not built in {}: run `cargo xtask web` (cargo xtask test does)",
-        dist.display()
-    );
+    built_dashboard();
     // The browser first, so that its start-up is not counted in the demo's 10 s.
     let driver = Driver::start();
     let profile = TempDir::new("demo-profile");
@@ -298,28 +299,7 @@ async fn the_demo_fills_the_dashboard_with_peers_messages_and_ip_history_within_
     let group = 20_000 + ((std::process::id() + 7_919) % 20_000) as u16;
     let bridge = format!("127.0.0.1:{}", free_tcp_port());
     let dynip = format!("127.0.0.1:{}", free_udp_port());
-    let db = state.join("iplog.db");
-    let dist_arg = dist.to_string_lossy().into_owned();
-    let _hub = herald(
-        &state,
-        group,
-        &[
-            "node",
-            "--name",
-            "hub",
-            "--bridge",
-            &bridge,
-            "--dynip",
-            &dynip,
-            "--db",
-            &db,
-            "--dashboard-dir",
-            &dist_arg,
-            "--subscribe",
-            "*",
-            "--json",
-        ],
-    );
+    let _hub = hub(&state, group, &bridge, &dynip, &["--subscribe", "*"]);
     let started = Instant::now();
     let _demo = herald(&state, group, &["demo", "--report-every", "1"]);
     wait_listening(&bridge).await;
