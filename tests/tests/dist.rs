@@ -9,7 +9,9 @@
 //! - the package's file list, control fields, conffiles and unit hardening are what a host needs;
 //! - the maintainer scripts, run for real in a private mount namespace over a copy of `/etc` (no chroot, no
 //!   change to this machine), create the `herald` system user, give the key `root:herald 0640`, which the
-//!   node accepts when run as that user, and on purge remove the user, its group and `/var/lib/herald`.
+//!   node accepts when run as that user; a node run as the unit runs it (that user, the packaged config,
+//!   `--state-dir /var/lib/herald`) keeps its id across a restart; on purge the user, its group and
+//!   `/var/lib/herald` go.
 //!
 //! Every test here is `#[ignore]`d for plain `cargo test`: it needs the release build and the package, which
 //! `cargo xtask test` makes first (step `dist package`) and then runs these (step `dist tests`). By hand:
@@ -462,7 +464,9 @@ cp -a /etc "$WORK/etc"
 mount --bind "$WORK/etc" /etc
 mount -t tmpfs tmpfs /var/lib
 mount -t tmpfs tmpfs /run
+# What dpkg unpacks before configure: here, the conffile.
 mkdir -p /etc/herald
+cp "$ROOT/etc/herald/herald.toml" /etc/herald/herald.toml
 printf '%s\n' 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef > /etc/herald/key
 chmod 600 /etc/herald/key
 echo "before: $(getent passwd herald || echo none)"
@@ -476,9 +480,27 @@ if setpriv --reuid herald --regid herald --clear-groups "$HERALD" peers --key-fi
 else
   echo "as herald: refused: $(cat "$WORK/as-herald.err")"
 fi
+# As the unit runs it: the herald user, the packaged config, --state-dir /var/lib/herald (made by systemd's
+# StateDirectory=, owned by the user). Twice: the node keeps its id across restarts.
+mkdir -p /var/lib/herald && chown herald:herald /var/lib/herald && chmod 750 /var/lib/herald
+run_node() {
+  umask 0027  # the unit's UMask
+  setpriv --reuid herald --regid herald --clear-groups "$HERALD" node --config /etc/herald/herald.toml \
+    --state-dir /var/lib/herald --name packaged --key-file /etc/herald/key --interface 127.0.0.1 \
+    --group "239.255.72.68:$GROUP" --bridge "127.0.0.1:$BRIDGE" >/dev/null 2>"$WORK/node.err" &
+  pid=$!
+  i=0
+  while ! grep -q "Ctrl-C to leave" "$WORK/node.err" && [ $i -lt 150 ]; do sleep 0.1; i=$((i+1)); done
+  kill -TERM $pid
+  wait $pid || true
+  sed -n 's/.*node packaged (\([0-9a-f]*\)).*/\1/p' "$WORK/node.err"
+}
+echo "node id: $(run_node)"
+echo "node id again: $(run_node)"
+echo "id file: $(stat -c '%U %a' /var/lib/herald/ids/*)"
+echo "node said: $(tr '\n' ' ' < "$WORK/node.err")"
 "$CONTROL/postinst" configure 0.1.0
 echo "again: $(getent passwd herald | cut -d: -f1)"
-mkdir -p /var/lib/herald/ids && echo x > /var/lib/herald/ids/node
 "$CONTROL/prerm" remove
 "$CONTROL/postrm" remove
 echo "after remove: $(getent passwd herald | cut -d: -f1)"
@@ -521,7 +543,9 @@ fn the_maintainer_scripts_create_and_remove_the_user_cleanly() {
         .env("WORK", work.path())
         .env("CONTROL", control.path())
         .env("HERALD", root.join("usr/bin/herald"))
+        .env("ROOT", &root)
         .env("GROUP", group.to_string())
+        .env("BRIDGE", free_tcp_port().to_string())
         .output()
         .expect("run unshare (needs root)");
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -549,6 +573,17 @@ fn the_maintainer_scripts_create_and_remove_the_user_cleanly() {
     assert_eq!(line("group: "), "herald");
     assert_eq!(line("key: "), "root:herald 640");
     assert_eq!(line("as herald: "), "key accepted");
+    let id = line("node id: ");
+    assert!(
+        !id.is_empty(),
+        "the node did not start as the herald user: {said}"
+    );
+    assert_eq!(line("node id again: "), id, "a restarted node keeps its id");
+    assert_eq!(
+        line("id file: "),
+        "herald 640",
+        "the id lives in /var/lib/herald, the user's: {said}"
+    );
     assert_eq!(
         line("again: "),
         "herald",
