@@ -5,7 +5,8 @@
 //!   with no checkout around it (HOME elsewhere): `/` serves the embedded app, the wasm in brotli, gzip or
 //!   as it is according to `Accept-Encoding`, `/metrics` answers, and headless Chromium renders the peers
 //!   view with a second node in it;
-//! - both unit files pass `systemd-analyze verify` (only the binary's path changed to the extracted one);
+//! - both unit files pass `systemd-analyze verify` (only the binary's path changed to the extracted one), and
+//!   `systemd-analyze security` rates their hardening under 2 ("OK");
 //! - the package's file list, control fields, conffiles and unit hardening are what a host needs;
 //! - the maintainer scripts, run for real in a private mount namespace over a copy of `/etc` (no chroot, no
 //!   change to this machine), create the `herald` system user, give the key `root:herald 0640`, which the
@@ -344,6 +345,26 @@ fn both_units_pass_systemd_analyze_verify() {
         about_ours.is_empty(),
         "systemd-analyze verify: {about_ours:#?}"
     );
+    // And the hardening, as systemd rates it (0 = locked down, 10 = fully exposed; under 2 is "OK").
+    for path in &paths {
+        let out = Command::new("systemd-analyze")
+            .args(["security", "--offline=true"])
+            .arg(path)
+            .output()
+            .expect("run systemd-analyze security");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let level: f64 = text
+            .lines()
+            .find_map(|l| l.split_once("Overall exposure level for "))
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or_else(|| panic!("no exposure level for {}: {text}", path.display()));
+        println!("{}: exposure {level}", path.display());
+        assert!(
+            level < 2.0,
+            "{} is exposed at {level}: {text}",
+            path.display()
+        );
+    }
 }
 
 #[test]
