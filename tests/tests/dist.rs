@@ -8,6 +8,9 @@
 //! - both unit files pass `systemd-analyze verify` (only the binary's path changed to the extracted one), and
 //!   `systemd-analyze security` rates their hardening under 2 ("OK");
 //! - the package's file list, control fields, conffiles and unit hardening are what a host needs;
+//! - `apt-get install` of the `.deb` works, `systemctl enable herald` then `apt-get remove` leaves it disabled,
+//!   and `apt-get purge` leaves nothing: for real, on overlays of `/etc`, `/usr` and `/var` in a private mount
+//!   namespace, so this machine keeps its packages;
 //! - the maintainer scripts, run for real in a private mount namespace over a copy of `/etc` (no chroot, no
 //!   change to this machine), create the `herald` system user, give the key `root:herald 0640`, which the
 //!   node accepts when run as that user; a node run as the unit runs it (that user, the packaged config,
@@ -626,4 +629,87 @@ fn the_maintainer_scripts_create_and_remove_the_user_cleanly() {
         .unwrap()
         .success();
     assert_eq!(has_user, had_user, "the test changed this machine's users");
+}
+
+/// `apt install ./herald_*.deb`, for real but on throw-away layers: in a private mount namespace, `/etc`,
+/// `/usr` and `/var` are overlays whose changes go to a tmpfs, and `/run` is empty (no running systemd, as in
+/// a container). The script prints what it sees at each step.
+const APT_RUN: &str = r#"
+set -e
+mount -t tmpfs tmpfs "$WORK"
+for d in etc usr var; do
+  mkdir -p "$WORK/$d.up" "$WORK/$d.work"
+  mount -t overlay overlay -o "lowerdir=/$d,upperdir=$WORK/$d.up,workdir=$WORK/$d.work" "/$d"
+done
+mount -t tmpfs tmpfs /run
+export DEBIAN_FRONTEND=noninteractive
+apt-get install -y "$DEB" >"$WORK/apt.log" 2>&1 || { echo "apt failed: $(tail -5 "$WORK/apt.log")"; exit 1; }
+echo "status: $(dpkg-query -W -f='${Status} ${Version}' herald)"
+echo "user: $(getent passwd herald | cut -d: -f1,6,7)"
+echo "files: $(ls /usr/bin/herald /lib/systemd/system/herald.service /etc/herald/herald.toml | tr '\n' ' ')"
+systemctl enable herald.service >/dev/null 2>&1
+echo "enabled: $(systemctl is-enabled herald.service 2>&1)"
+apt-get remove -y herald >"$WORK/apt.log" 2>&1
+echo "removed: link=$(ls /etc/systemd/system/multi-user.target.wants/herald.service 2>/dev/null || echo none) user=$(getent passwd herald | cut -d: -f1) config=$(ls /etc/herald/herald.toml)"
+apt-get purge -y herald >"$WORK/apt.log" 2>&1
+echo "purged: $(dpkg-query -W herald 2>/dev/null || echo none) user=$(getent passwd herald || echo none) config=$(ls /etc/herald 2>/dev/null || echo none)"
+"#;
+
+#[test]
+#[ignore = "needs `cargo xtask dist`; run by `cargo xtask test` (step `dist tests`)"]
+fn apt_installs_the_package_and_purge_leaves_nothing() {
+    require("apt-get", "Debian's apt");
+    require("unshare", "util-linux");
+    let was_installed = installed_here();
+    let work = TempDir::new("dist-apt");
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", APT_RUN])
+        .env("WORK", work.path())
+        .env("DEB", deb())
+        .output()
+        .expect("run unshare (needs root)");
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |prefix: &str| {
+        said.lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line in: {said}"))
+            .to_owned()
+    };
+    assert_eq!(
+        line("status: "),
+        format!("install ok installed {}", env!("CARGO_PKG_VERSION"))
+    );
+    assert_eq!(line("user: "), "herald:/var/lib/herald:/usr/sbin/nologin");
+    assert_eq!(
+        line("files: ").trim(),
+        "/etc/herald/herald.toml /lib/systemd/system/herald.service /usr/bin/herald"
+    );
+    assert_eq!(line("enabled: "), "enabled");
+    // Removed: the service is disabled and gone, the user and the edited config stay until purge.
+    assert_eq!(
+        line("removed: "),
+        "link=none user=herald config=/etc/herald/herald.toml"
+    );
+    assert_eq!(line("purged: "), "none user=none config=none");
+    // Nothing of this reached the machine itself.
+    assert_eq!(
+        installed_here(),
+        was_installed,
+        "the test changed this machine's packages"
+    );
+}
+
+/// Whether this machine itself has the herald package.
+fn installed_here() -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "herald"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
