@@ -478,6 +478,28 @@ fn the_package_holds_what_a_lan_host_needs() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // So does herald-dynip.service's command: it reads the same file and serves until stopped (`timeout`
+    // stops it after 2 s and exits 124; a config it refused would have ended it at once with 2).
+    let state = TempDir::new("dist-dynip-state");
+    let out = Command::new("timeout")
+        .args(["-s", "TERM", "2"])
+        .arg(root.join("usr/bin/herald"))
+        .args(["dynip", "serve", "--config"])
+        .arg(&config)
+        .args(["--state-dir", state.path().to_str().unwrap()])
+        .args(["--listen", "127.0.0.1:0", "--no-advertise"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(124),
+        "herald dynip serve with the packaged config: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        state.path().join("iplog.db").is_file(),
+        "the IP log is in the state directory"
+    );
 }
 
 /// The maintainer scripts, for real but out of harm's way: a private mount namespace with a copy of `/etc`
