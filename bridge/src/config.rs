@@ -4,6 +4,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::dashboard::{self, Asset};
+
 /// Where the bridge listens unless told otherwise.
 pub const DEFAULT_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
@@ -38,8 +40,12 @@ pub struct BridgeConfig {
     pub token: Option<String>,
     /// Origins allowed beside the bridge's own (`http://host:port`, exactly as browsers send them).
     pub allowed_origins: Vec<String>,
-    /// The built dashboard (trunk's `dist/`); `None` serves a page saying how to build it.
+    /// A built dashboard on disk (trunk's `dist/`) to serve instead of `assets` (`--dashboard-dir`, for
+    /// dashboard development). `None`: `assets`.
     pub dashboard_dir: Option<PathBuf>,
+    /// The dashboard's files served when `dashboard_dir` is `None`: [`dashboard::embedded`] unless set.
+    /// Empty: `/` is a page saying how to get a binary with the dashboard inside.
+    pub assets: &'static [Asset],
     /// See [`DEFAULT_CLIENT_QUEUE`].
     pub client_queue: usize,
     /// See [`DEFAULT_LAG_LIMIT`].
@@ -53,27 +59,19 @@ pub struct BridgeConfig {
 }
 
 impl BridgeConfig {
-    /// Defaults for a bridge on `listen`, serving the first dashboard of [`BridgeConfig::dashboard_candidates`]
-    /// that has an `index.html`.
+    /// Defaults for a bridge on `listen`, serving the dashboard embedded in this binary, if it has one.
     pub fn new(listen: SocketAddr) -> BridgeConfig {
         BridgeConfig {
             listen,
             token: None,
             allowed_origins: Vec::new(),
-            dashboard_dir: Self::dashboard_candidates()
-                .into_iter()
-                .find(|dir| dir.join("index.html").is_file()),
+            dashboard_dir: None,
+            assets: dashboard::embedded(),
             client_queue: DEFAULT_CLIENT_QUEUE,
             lag_limit: DEFAULT_LAG_LIMIT,
             ping_interval: DEFAULT_PING_INTERVAL,
             max_clients: DEFAULT_MAX_CLIENTS,
             max_message: herald_core::bridge::MAX_WS_MESSAGE,
         }
-    }
-
-    /// Where the dashboard is looked for: `dist/` of the workspace this binary was built in, then `./dist`.
-    pub fn dashboard_candidates() -> Vec<PathBuf> {
-        let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        vec![workspace.join("dist"), PathBuf::from("dist")]
     }
 }

@@ -7,6 +7,8 @@
 //!
 //! # Layout
 //! - [`config`]: [`BridgeConfig`] and the documented limits.
+//! - [`dashboard`]: the dashboard's files: embedded at build time (`build.rs`, gzip and brotli forms), from a
+//!   directory, or the page saying how to get them; `encoding`: which encoding a request gets.
 //! - [`access`]: token and Origin checks (sans-IO).
 //! - `hub`: the clients and the fan-out (bounded queue per client, lag notices, disconnect when behind).
 //! - `commands`: [`ToNode`], what the bridge asks of the node, and [`Responder`], the one reply per request.
@@ -26,6 +28,8 @@ mod client;
 mod commands;
 pub mod config;
 mod counters;
+pub mod dashboard;
+mod encoding;
 mod hub;
 pub mod metrics;
 mod server;

@@ -1,13 +1,14 @@
-//! The bridge's HTTP server: the dashboard's static files at `/`, the WebSocket at `/ws` (each upgraded
-//! connection handed to `client`), counters at `/metrics`; and [`Bridge`], the handle the node holds.
+//! The bridge's HTTP server: the dashboard's static files at `/` (what to serve is `dashboard`'s), the
+//! WebSocket at `/ws` (each upgraded connection handed to `client`), counters at `/metrics`; and [`Bridge`],
+//! the handle the node holds.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
@@ -23,6 +24,7 @@ use crate::client::{self, ClientContext};
 use crate::commands::ToNode;
 use crate::config::{BridgeConfig, MAX_WRITE_BUFFER, READ_BUFFER, TO_NODE_CAPACITY};
 use crate::counters::bump;
+use crate::dashboard;
 use crate::hub::{Audience, Hub};
 use crate::metrics;
 
@@ -101,10 +103,16 @@ impl Bridge {
             config.allowed_origins.clone(),
         );
         let dashboard = config.dashboard_dir.clone();
-        match &dashboard {
-            Some(dir) => tracing::info!(%local_addr, dashboard = %dir.display(), "bridge serving"),
-            None => {
-                tracing::warn!(%local_addr, "bridge serving without a dashboard: it has not been built")
+        let assets = config.assets;
+        match (&dashboard, assets.is_empty()) {
+            (Some(dir), _) => {
+                tracing::info!(%local_addr, dashboard = %dir.display(), "bridge serving")
+            }
+            (None, false) => {
+                tracing::info!(%local_addr, files = assets.len(), "bridge serving the embedded dashboard")
+            }
+            (None, true) => {
+                tracing::warn!(%local_addr, "bridge serving without a dashboard: this binary was built without one")
             }
         }
         let tasks = TaskTracker::new();
@@ -123,7 +131,12 @@ impl Bridge {
             Some(dir) => router.fallback_service(
                 ServeDir::new(&dir).fallback(ServeFile::new(dir.join("index.html"))),
             ),
-            None => router.fallback(not_built),
+            None if !assets.is_empty() => router.fallback(
+                move |method: Method, uri: Uri, headers: HeaderMap| async move {
+                    dashboard::serve(assets, &method, &uri, &headers)
+                },
+            ),
+            None => router.fallback(dashboard::not_built),
         };
         let router = router.with_state(state);
         let stop = shutdown.clone();
@@ -272,21 +285,4 @@ async fn metrics_page(
         metrics::render(&stats),
     )
         .into_response()
-}
-
-async fn not_built() -> Response {
-    let looked: Vec<String> = BridgeConfig::dashboard_candidates()
-        .iter()
-        .map(|dir| format!("<li><code>{}</code></li>", dir.display()))
-        .collect();
-    let page = format!(
-        "<!doctype html><meta charset=utf-8><title>Herald: dashboard not built</title>\
-         <h1>The dashboard has not been built</h1>\
-         <p>The bridge is running (WebSocket at <code>/ws</code>, counters at <code>/metrics</code>), \
-         but found no built dashboard. It looked in:</p><ul>{}</ul>\
-         <p>Build it with <code>cargo xtask web</code> (trunk), or start the node with \
-         <code>--dashboard-dir DIR</code>. <code>cargo xtask run</code> does both.</p>",
-        looked.join("")
-    );
-    (StatusCode::SERVICE_UNAVAILABLE, Html(page)).into_response()
 }

@@ -1,7 +1,7 @@
 //! The bridge alone, over real sockets: a stand-in node answers its requests, real WebSocket clients
 //! (tokio-tungstenite) connect. Snapshot and events, one reply per request, malformed input, the lag policy
-//! (close code 1008), pings, the message size limit (1009), access checks, `/metrics` and the page shown when
-//! the dashboard is not built.
+//! (close code 1008), pings, the message size limit (1009), access checks, `/metrics`, the page shown when
+//! the dashboard is not built, and embedded files sent in the encoding a client accepts.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -26,6 +26,7 @@ const PATIENCE: Duration = Duration::from_secs(30);
 fn config() -> BridgeConfig {
     let mut config = BridgeConfig::new("127.0.0.1:0".parse().unwrap());
     config.dashboard_dir = None;
+    config.assets = &[];
     config
 }
 
@@ -458,6 +459,8 @@ async fn metrics_and_the_page_for_an_unbuilt_dashboard() {
     let page = http_get(bridge.local_addr(), "/").await;
     assert!(page.starts_with("HTTP/1.1 503"), "{page}");
     assert!(page.contains("has not been built") && page.contains("cargo xtask web"));
+    // The page says how to get a binary with the dashboard inside.
+    assert!(page.contains("cargo xtask dist") && page.contains("HERALD_DASHBOARD_DIST"));
     bridge.shutdown().await;
 
     let dir = std::env::temp_dir().join(format!("herald-bridge-dist-{}", std::process::id()));
@@ -482,4 +485,180 @@ async fn metrics_and_the_page_for_an_unbuilt_dashboard() {
     assert!(metrics.starts_with("HTTP/1.1 200"));
     bridge.shutdown().await;
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A response read whole: status code, headers (names lowercase), body.
+struct HttpResponse {
+    status: u16,
+    headers: BTreeMap<String, String>,
+    body: Vec<u8>,
+}
+
+async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> HttpResponse {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header block");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    HttpResponse {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+fn leak(bytes: Vec<u8>) -> &'static [u8] {
+    Box::leak(bytes.into_boxed_slice())
+}
+
+/// A file as the build script embeds it: its bytes and their gzip and brotli forms.
+fn asset(path: &'static str, etag: &'static str, bytes: &[u8]) -> herald_bridge::dashboard::Asset {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(bytes).unwrap();
+    let mut br = Vec::new();
+    brotli::BrotliCompress(
+        &mut &bytes[..],
+        &mut br,
+        &brotli::enc::BrotliEncoderParams::default(),
+    )
+    .unwrap();
+    herald_bridge::dashboard::Asset {
+        path,
+        etag,
+        identity: leak(bytes.to_vec()),
+        gzip: Some(leak(gz.finish().unwrap())),
+        br: Some(leak(br)),
+    }
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+fn unbrotli(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    brotli::BrotliDecompress(&mut &bytes[..], &mut out).unwrap();
+    out
+}
+
+#[tokio::test]
+async fn embedded_files_are_sent_compressed_as_accepted_with_their_type_and_cache_policy() {
+    let index = b"<!doctype html><p>the embedded dashboard</p>".repeat(20);
+    let wasm: Vec<u8> = (0..40_000u32)
+        .flat_map(|n| (n % 251).to_le_bytes())
+        .collect();
+    let wasm_name = "herald-dashboard-0123456789abcdef_bg.wasm";
+    let assets: &'static [herald_bridge::dashboard::Asset] = Box::leak(Box::new([
+        asset("index.html", "00000000000000aa", &index),
+        asset(wasm_name, "00000000000000bb", &wasm),
+    ]));
+    let mut config = config();
+    config.assets = assets;
+    let bridge = start(config).await;
+    let addr = bridge.local_addr();
+
+    let wasm_path = format!("/{wasm_name}");
+    for (accept, coding) in [
+        (None, None),
+        (Some("gzip"), Some("gzip")),
+        (Some("gzip, deflate, br, zstd"), Some("br")),
+        (Some("br;q=0, gzip;q=0"), None),
+    ] {
+        let headers: Vec<(&str, &str)> =
+            accept.map(|a| ("Accept-Encoding", a)).into_iter().collect();
+        let got = http_request(addr, "GET", &wasm_path, &headers).await;
+        assert_eq!(got.status, 200, "{accept:?}");
+        assert_eq!(got.headers["content-type"], "application/wasm");
+        assert_eq!(
+            got.headers["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(got.headers["vary"], "accept-encoding");
+        assert_eq!(
+            got.headers.get("content-encoding").map(String::as_str),
+            coding
+        );
+        let body = match coding {
+            Some("gzip") => gunzip(&got.body),
+            Some("br") => unbrotli(&got.body),
+            _ => got.body.clone(),
+        };
+        assert_eq!(body, wasm, "{accept:?}: the body decodes to the file");
+        if coding.is_some() {
+            assert!(got.body.len() < wasm.len() / 2, "{accept:?}: compressed");
+        }
+    }
+
+    // index.html: revalidated every time; its entity tag gets a 304; the app's routes fall back to it.
+    let page = http_request(addr, "GET", "/", &[("Accept-Encoding", "br")]).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(page.headers["cache-control"], "no-cache");
+    assert_eq!(unbrotli(&page.body), index);
+    let tag = page.headers["etag"].clone();
+    let again = http_request(
+        addr,
+        "GET",
+        "/",
+        &[("Accept-Encoding", "br"), ("If-None-Match", &tag)],
+    )
+    .await;
+    assert_eq!(again.status, 304);
+    assert!(again.body.is_empty());
+    // Another encoding is another representation: the brotli tag does not validate the gzip one.
+    let other = http_request(
+        addr,
+        "GET",
+        "/",
+        &[("Accept-Encoding", "gzip"), ("If-None-Match", &tag)],
+    )
+    .await;
+    assert_eq!(other.status, 200);
+    assert_eq!(gunzip(&other.body), index);
+    let route = http_request(addr, "GET", "/peers", &[]).await;
+    assert_eq!((route.status, route.body.clone()), (200, index.clone()));
+    let head = http_request(addr, "HEAD", "/index.html", &[]).await;
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert_eq!(
+        http_request(addr, "GET", "/missing.js", &[]).await.status,
+        404
+    );
+    assert_eq!(http_request(addr, "POST", "/", &[]).await.status, 405);
+    // The WebSocket and the counters are still the bridge's own.
+    assert_eq!(http_request(addr, "GET", "/metrics", &[]).await.status, 200);
+    bridge.shutdown().await;
 }

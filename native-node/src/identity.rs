@@ -1,7 +1,7 @@
 //! Node identity: the [`NodeId`] kept per node name in the state directory, so a restarted node is the same
 //! peer (and reclaims its name at once), and the default names of nodes and CLI one-shots.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use herald_core::NodeId;
 
@@ -16,10 +16,16 @@ pub fn state_dir() -> PathBuf {
     }
 }
 
-/// The id stored for `name`, created (and stored) on first use. If the state directory is not writable the
-/// id is still returned, with a warning: the node then gets a new id at each start.
+/// The id stored for `name` in the default [`state_dir`], created (and stored) on first use. If the state
+/// directory is not writable the id is still returned, with a warning: the node then gets a new id at each
+/// start.
 pub fn node_id_for(name: &str) -> NodeId {
-    let path = state_dir().join("ids").join(file_name(name));
+    node_id_in(&state_dir(), name)
+}
+
+/// The id stored for `name` in the state directory `dir` (`--state-dir`), as [`node_id_for`] does.
+pub fn node_id_in(dir: &Path, name: &str) -> NodeId {
+    let path = dir.join("ids").join(file_name(name));
     if let Ok(text) = std::fs::read_to_string(&path) {
         if let Ok(id) = text.trim().parse() {
             return id;

@@ -6,8 +6,10 @@
 //! - [`Running`]: a `herald` process whose `--json` lines are read as bridge events (or a counterpart's JSON
 //!   lines, [`Lan::counterpart`]), killed on drop;
 //! - [`counterpart`]: the independent Python stand-ins for the old tools, under `tests/counterparts/`;
-//! - [`ws::BridgeClient`]: a WebSocket client of a node's bridge, connected from inside a host's namespace.
+//! - [`ws::BridgeClient`]: a WebSocket client of a node's bridge, connected from inside a host's namespace;
+//! - [`browser`]: headless Chromium through chromedriver, and waiting for what a page shows.
 
+pub mod browser;
 pub mod ws;
 
 use std::io::{BufRead, BufReader};

@@ -4,27 +4,22 @@
 //! publishing from the page reaches the CLI subscriber, asking from the page shows both answers, and the IP
 //! history shows a host's change (reported from two loopback addresses by a tiny Python sender, as the old
 //! DynIP client sends it). A screenshot of each view is saved under the test output folder
-//! (`target/tmp/browser/`).
+//! (`target/tmp/browser/`). A second test runs `herald demo` beside such a node and sees peers, readings and
+//! IP history on the page within 10 s.
 //!
 //! Needs the built dashboard (`dist/`, `cargo xtask web`; `cargo xtask test` builds it first) and Chromium.
 
-use std::net::{TcpListener, UdpSocket};
+use std::net::UdpSocket;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use herald_core::bridge::BridgeEvent;
+use herald_tests::browser::{
+    free_tcp_port, texts, wait_listening, wait_texts, wait_texts_within, Driver,
+};
 use herald_tests::{binary, Running, TempDir, PATIENCE};
-
-/// A free TCP port on loopback (bound then released).
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
@@ -50,86 +45,38 @@ fn herald(state: &TempDir, group: u16, args: &[&str]) -> Running {
     Running::start(command)
 }
 
-/// chromedriver on a free port, killed on drop.
-struct Driver {
-    child: Child,
-    url: String,
+/// The built dashboard (`dist/`), as a `--dashboard-dir` argument; panics saying how to build it.
+fn built_dashboard() -> String {
+    let dist = workspace().join("dist");
+    assert!(
+        dist.join("index.html").is_file(),
+        "the dashboard is not built in {}: run `cargo xtask web` (cargo xtask test does)",
+        dist.display()
+    );
+    dist.to_string_lossy().into_owned()
 }
 
-impl Driver {
-    fn start() -> Driver {
-        let port = free_tcp_port();
-        let child = Command::new("/usr/bin/chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start /usr/bin/chromedriver (apt install chromium-driver)");
-        let deadline = Instant::now() + PATIENCE;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not listen");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Driver {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn browser(driver: &Driver, profile: &TempDir) -> Client {
-    let options = serde_json::json!({
-        "binary": "/usr/bin/chromium",
-        "args": [
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--disable-dev-shm-usage", "--window-size=1280,1800",
-            format!("--user-data-dir={}", profile.path().display()),
-        ],
-    });
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert("goog:chromeOptions".into(), options);
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(capabilities)
-        .connect(&driver.url)
-        .await
-        .expect("a WebDriver session with headless Chromium")
-}
-
-/// The texts of the elements with `data-testid=testid`.
-async fn texts(client: &Client, testid: &str) -> Vec<String> {
-    let mut texts = Vec::new();
-    let found = client
-        .find_all(Locator::Css(&format!("[data-testid={testid}]")))
-        .await
-        .unwrap_or_default();
-    for element in found {
-        texts.push(element.text().await.unwrap_or_default());
-    }
-    texts
-}
-
-/// Waits until the texts of `testid` satisfy `wanted`.
-async fn wait_texts(client: &Client, what: &str, testid: &str, wanted: impl Fn(&[String]) -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let now = texts(client, testid).await;
-        if wanted(&now) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the page never showed {what}; {testid}: {now:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// The node the page talks to: `hub`, with the bridge on `bridge`, the IP log on `dynip` (its database in
+/// `state`), the built dashboard, and `extra` flags.
+fn hub(state: &TempDir, group: u16, bridge: &str, dynip: &str, extra: &[&str]) -> Running {
+    let db = state.join("iplog.db");
+    let dist = built_dashboard();
+    let mut args = vec![
+        "node",
+        "--name",
+        "hub",
+        "--bridge",
+        bridge,
+        "--dynip",
+        dynip,
+        "--db",
+        &db,
+        "--dashboard-dir",
+        &dist,
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    herald(state, group, &args)
 }
 
 async fn fill(client: &Client, testid: &str, text: &str) {
@@ -179,40 +126,12 @@ fn legacy_report(host: &str, source: &str, port: u16) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_peers_publishes_asks_and_ip_history_in_a_real_browser() {
-    let dist = workspace().join("dist");
-    assert!(
-        dist.join("index.html").is_file(),
-        "the dashboard is not built in {}: run `cargo xtask web` (cargo xtask test does)",
-        dist.display()
-    );
     let state = TempDir::new("browser-state");
     let group = 20_000 + (std::process::id() % 20_000) as u16;
-    let bridge_port = free_tcp_port().to_string();
-    let bridge = format!("127.0.0.1:{bridge_port}");
+    let bridge = format!("127.0.0.1:{}", free_tcp_port());
     let dynip_port = free_udp_port();
     let dynip = format!("127.0.0.1:{dynip_port}");
-    let db = state.join("iplog.db");
-    let dist_arg = dist.to_string_lossy().into_owned();
-    let _hub = herald(
-        &state,
-        group,
-        &[
-            "node",
-            "--name",
-            "hub",
-            "--bridge",
-            &bridge,
-            "--dynip",
-            &dynip,
-            "--db",
-            &db,
-            "--dashboard-dir",
-            &dist_arg,
-            "--heartbeat",
-            "200",
-            "--json",
-        ],
-    );
+    let _hub = hub(&state, group, &bridge, &dynip, &["--heartbeat", "200"]);
     let _alpha = herald(
         &state,
         group,
@@ -231,13 +150,9 @@ async fn the_dashboard_shows_peers_publishes_asks_and_ip_history_in_a_real_brows
 
     let driver = Driver::start();
     let profile = TempDir::new("browser-profile");
-    let client = browser(&driver, &profile).await;
+    let client = driver.browser(&profile).await;
     // Once the bridge listens, the page's first load is a cold one (a new profile).
-    let deadline = Instant::now() + PATIENCE;
-    while std::net::TcpStream::connect(&bridge).is_err() {
-        assert!(Instant::now() < deadline, "the bridge never listened");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_listening(&bridge).await;
     // The browser itself is warm (as a user's is); the page's cache is empty.
     client.goto("about:blank").await.unwrap();
     let loading = Instant::now();
@@ -365,5 +280,69 @@ async fn the_dashboard_shows_peers_publishes_asks_and_ip_history_in_a_real_brows
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser");
     std::fs::write(dir.join("narrow.png"), client.screenshot().await.unwrap()).unwrap();
     assert_eq!(overflow.as_i64(), Some(0), "the page is wider than 360 px");
+    client.close().await.unwrap();
+}
+
+/// What a newcomer's `cargo xtask run` shows: a node with the bridge and the IP log, and `herald demo` beside
+/// it. Within 10 s of the demo's start the page lists at least three peers, a message in the feed and a row
+/// of IP history. The page is saved as `target/tmp/browser/demo.png` (the README's picture).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_fills_the_dashboard_with_peers_messages_and_ip_history_within_seconds() {
+    built_dashboard();
+    // The browser first, so that its start-up is not counted in the demo's 10 s.
+    let driver = Driver::start();
+    let profile = TempDir::new("demo-profile");
+    let client = driver.browser(&profile).await;
+    client.goto("about:blank").await.unwrap();
+
+    let state = TempDir::new("demo-state");
+    let group = 20_000 + ((std::process::id() + 7_919) % 20_000) as u16;
+    let bridge = format!("127.0.0.1:{}", free_tcp_port());
+    let dynip = format!("127.0.0.1:{}", free_udp_port());
+    let _hub = hub(&state, group, &bridge, &dynip, &["--subscribe", "*"]);
+    let started = Instant::now();
+    let _demo = herald(&state, group, &["demo", "--report-every", "1"]);
+    wait_listening(&bridge).await;
+    client.goto(&format!("http://{bridge}/")).await.unwrap();
+    let budget = || Duration::from_secs(10).saturating_sub(started.elapsed());
+    wait_texts_within(&client, budget(), "three peers", "peer-name", |names| {
+        ["greenhouse", "weather-station", "printer"]
+            .iter()
+            .all(|name| names.iter().any(|n| n == name))
+    })
+    .await;
+    wait_texts_within(
+        &client,
+        budget(),
+        "a message in the feed",
+        "feed-body",
+        |bodies| !bodies.is_empty(),
+    )
+    .await;
+    wait_texts_within(
+        &client,
+        budget(),
+        "a row of IP history",
+        "history-ip",
+        |ips| !ips.is_empty(),
+    )
+    .await;
+    println!(
+        "demo: peers, a message and IP history on the page {} ms after the demo started",
+        started.elapsed().as_millis()
+    );
+    // A few seconds more for a fuller picture, then the screenshot.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = client.screenshot().await.expect("a screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    std::fs::write(dir.join("demo.png"), png).unwrap();
+    // The readings keep coming: the feed grows.
+    let before = texts(&client, "feed-body").await.len();
+    wait_texts(&client, "more readings", "feed-body", |bodies| {
+        bodies.len() > before
+    })
+    .await;
     client.close().await.unwrap();
 }

@@ -2,7 +2,8 @@
 //!
 //! - `setup`: install what is missing (wasm target, trunk, wasm-bindgen-cli, wasm-pack, wasm-opt, Chromium).
 //! - `web`: build the dashboard with trunk into `dist/`.
-//! - `run`: setup, build, and start Herald's main job on http://127.0.0.1:8080.
+//! - `run`: setup, build, and start Herald's main job on http://127.0.0.1:8080 (a node and `herald demo`).
+//! - `dist`: the Debian package and the tarball in `target/dist/` (`deb` makes the package).
 //! - `test`: every check and test (fmt, clippy, native, browser), on the network as it is.
 //! - `ci`: setup, build and fetch everything, then `test` inside a fresh network namespace (what `.ci/run` calls).
 //! - `tidy`: the house rules a grep can check (also a `#[test]`); `--long-fns` lists long functions.
@@ -16,6 +17,8 @@
 
 mod bench;
 mod compare;
+mod deb;
+mod dist;
 mod fuzz;
 mod modgraph;
 mod process;
@@ -39,8 +42,10 @@ usage: cargo xtask [-v] <task>
 tasks:
   setup   install missing tools (idempotent)
   web     build the dashboard into dist/ (trunk --release)
-  run     setup + web, then run a node with the bridge on http://127.0.0.1:8080
-          (more arguments go to `herald node`, e.g. `--interface eth0` for the LAN)
+  run     setup + web + a release herald with the dashboard inside, then a node with the bridge on
+          http://127.0.0.1:8080 and `herald demo` beside it (`--no-demo`: the node alone; more
+          arguments go to `herald node`, e.g. `--interface eth0` for the LAN, which leaves the demo out)
+  dist    the Debian package and the tarball (dashboard inside) in target/dist/
   test    fmt, clippy, native tests, brief fuzz runs (nightly), headless-browser tests
   ci      setup and builds, then `test` inside a fresh network namespace
   fuzz    [--seconds N | --runs N] [TARGET...]: fuzz each target longer (default 60 s each)
@@ -79,6 +84,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         "setup" => setup::run(),
         "web" => web::build(),
         "run" => run::run(rest),
+        "dist" => dist::run(),
         "test" => test::run(),
         "ci" => test::ci(),
         "tidy" if rest.iter().any(|a| a == "--long-fns") => tidy::long_fns(&project_root()),

@@ -23,9 +23,14 @@ const APT_PACKAGES: &[&str] = &[
     "python3-websockets",
 ];
 
+/// Debian packages for `cargo xtask dist` and its tests: `dpkg-shlibdeps` (the package's dependencies),
+/// `strip`, and `systemd-analyze` (to verify the unit files; it needs no running systemd).
+const PACKAGING_PACKAGES: &[&str] = &["dpkg-dev", "binutils", "systemd"];
+
 pub fn run() -> anyhow::Result<()> {
     wasm_target()?;
     apt_packages()?;
+    packaging_tools()?;
     trunk()?;
     wasm_bindgen_cli()?;
     wasm_pack()?;
@@ -33,6 +38,27 @@ pub fn run() -> anyhow::Result<()> {
     cargo_fuzz();
     eprintln!("setup: all tools present");
     Ok(())
+}
+
+/// What building the dashboard needs: the wasm target, trunk, wasm-bindgen-cli and (if npm is there)
+/// wasm-opt.
+pub fn dashboard_tools() -> anyhow::Result<()> {
+    wasm_target()?;
+    trunk()?;
+    wasm_bindgen_cli()?;
+    wasm_opt();
+    Ok(())
+}
+
+/// What making and checking the Debian package needs (`dpkg-deb` comes with every Debian).
+pub fn packaging_tools() -> anyhow::Result<()> {
+    let present = output("dpkg-shlibdeps", &["--version"]).is_some()
+        && output("strip", &["--version"]).is_some()
+        && output("systemd-analyze", &["--version"]).is_some();
+    if present {
+        return Ok(());
+    }
+    apt_install(PACKAGING_PACKAGES)
 }
 
 fn wasm_target() -> anyhow::Result<()> {

@@ -1,4 +1,4 @@
-//! `cargo xtask test` runs every check and test; `cargo xtask ci` first installs and fetches everything, then
+//! `cargo xtask test` runs every check and test (the Debian package's last: it needs a release build); `cargo xtask ci` first installs and fetches everything, then
 //! runs `test` inside a fresh network namespace with only loopback up, so no test traffic can leave the machine.
 //! Both time each step and end with a table of them; when fuzzing could not run, the very last lines say so
 //! and why.
@@ -114,6 +114,32 @@ fn run_steps(steps: &mut Steps) -> anyhow::Result<()> {
         Err(reason) => steps.skip("fuzz (brief)", &reason),
     }
     steps.run("browser tests", browser_tests)?;
+    // What a LAN host installs: the release build with the dashboard inside, the .deb and the tarball, then
+    // the tests that extract and run them (ignored by the plain `cargo test` above, which cannot build them).
+    steps.run("dist package", || {
+        let outputs = crate::dist::build()?;
+        eprintln!(
+            "test: herald with its dashboard inside is {}; {} is {}",
+            crate::dist::megabytes(outputs.binary_bytes),
+            outputs.deb.display(),
+            crate::dist::megabytes(std::fs::metadata(&outputs.deb)?.len())
+        );
+        Ok(())
+    })?;
+    steps.run("dist tests", || {
+        exec(
+            &cargo,
+            [
+                "test",
+                "-p",
+                "herald-tests",
+                "--test",
+                "dist",
+                "--",
+                "--ignored",
+            ],
+        )
+    })?;
     Ok(())
 }
 

@@ -50,7 +50,8 @@ pub struct BridgeArgs {
     /// Allow pages from this origin (`https://host:port`) beside the bridge's own (repeatable).
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     allow_origins: Vec<String>,
-    /// The built dashboard [default: dist/ of the workspace herald was built in, then ./dist].
+    /// Serve the dashboard from this directory (trunk's dist/, for dashboard development) instead of the
+    /// copy embedded in the binary.
     #[arg(long, value_name = "DIR")]
     dashboard_dir: Option<PathBuf>,
 }
@@ -106,17 +107,21 @@ pub async fn start(
         }
         config.dashboard_dir = Some(dir);
     }
-    let dashboard = config.dashboard_dir.clone();
+    let source = match (&config.dashboard_dir, config.assets.is_empty()) {
+        (Some(dir), _) => Some(format!("from {}", dir.display())),
+        (None, false) => Some("embedded".to_owned()),
+        (None, true) => None,
+    };
     let (bridge, requests) = Bridge::start(config).await?;
     let forwarding = NodeBridge::start(node.clone(), iplog, bridge.clone(), requests, own_patterns);
-    match dashboard {
-        Some(dir) => eprintln!(
-            "herald: dashboard on http://{} (from {})",
-            bridge.local_addr(),
-            dir.display()
+    match source {
+        Some(source) => eprintln!(
+            "herald: dashboard on http://{} ({source})",
+            bridge.local_addr()
         ),
         None => eprintln!(
-            "herald: bridge on http://{}, but the dashboard is not built: run `cargo xtask web`",
+            "herald: bridge on http://{}, but this herald was built without the dashboard: \
+             `cargo xtask dist` builds one with it inside (or give --dashboard-dir)",
             bridge.local_addr()
         ),
     }

@@ -26,8 +26,8 @@ use crate::iplog::rate::RateLimit;
 use crate::iplog::reporter::{self, ReportError, ReporterConfig};
 use crate::iplog::store::Store;
 use crate::iplog::{
-    default_db_path, import_entries, ImportMode, IpLog, IpLogConfig, StoreOptions, StoreReader,
-    SyncMode,
+    import_entries, ImportMode, IpLog, IpLogConfig, StoreOptions, StoreReader, SyncMode,
+    DEFAULT_DB_FILE,
 };
 use crate::node::Node;
 
@@ -42,7 +42,7 @@ Examples:
   herald dynip import /var/lib/dynip/dynip.json        # an old server's log into the history
   herald dynip report --legacy --server old-logger.lan # the old client's datagram, to an old server
 
-The database defaults to iplog.db in the state directory ($XDG_STATE_HOME/herald, else ~/.local/state/herald).";
+The database defaults to iplog.db in the state directory (--state-dir, else $XDG_STATE_HOME/herald, else ~/.local/state/herald).";
 
 /// The IP log: serve DynIP, report this host, read the history.
 #[derive(Debug, Args)]
@@ -174,10 +174,17 @@ pub async fn run(global: &GlobalArgs, args: DynipArgs) -> anyhow::Result<ExitCod
     match args.command {
         DynipCommand::Serve(args) => serve(global, &file, legacy, args).await,
         DynipCommand::Report(args) => report(global, &file, legacy, args).await,
-        DynipCommand::History(args) => history(&file, args),
-        DynipCommand::Export(args) => export(&file, args),
-        DynipCommand::Import(args) => import(&file, args),
+        DynipCommand::History(args) => history(global, &file, args),
+        DynipCommand::Export(args) => export(global, &file, args),
+        DynipCommand::Import(args) => import(global, &file, args),
     }
+}
+
+/// The database: `--db`, else the `[dynip] db` key, else `iplog.db` in the state directory.
+fn db_path(given: Option<PathBuf>, global: &GlobalArgs, file: &FileConfig) -> PathBuf {
+    given
+        .or_else(|| file.dynip.db.clone())
+        .unwrap_or_else(|| super::state_dir(global, file).join(DEFAULT_DB_FILE))
 }
 
 /// `--config`: Herald's TOML, or the old DynIP INI file.
@@ -284,11 +291,7 @@ fn log_config(
     legacy_json: Option<PathBuf>,
 ) -> anyhow::Result<IpLogConfig> {
     let keys = &file.dynip;
-    let db = args
-        .db
-        .clone()
-        .or_else(|| keys.db.clone())
-        .unwrap_or_else(default_db_path);
+    let db = db_path(args.db.clone(), global, file);
     let mut config = IpLogConfig::new(db);
     config.listen = args.listen.or(keys.listen).or(legacy_listen);
     config.store.sync = match (args.sync, &keys.sync) {
@@ -571,11 +574,8 @@ async fn resolve_server(text: &str) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("{host:?} has no address"))
 }
 
-fn history(file: &FileConfig, args: HistoryArgs) -> anyhow::Result<ExitCode> {
-    let db = args
-        .db
-        .or_else(|| file.dynip.db.clone())
-        .unwrap_or_else(default_db_path);
+fn history(global: &GlobalArgs, file: &FileConfig, args: HistoryArgs) -> anyhow::Result<ExitCode> {
+    let db = db_path(args.db, global, file);
     let reader = open_reader(&db)?;
     let mut query = HistoryQuery {
         host: args.host.clone(),
@@ -622,11 +622,8 @@ fn history(file: &FileConfig, args: HistoryArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn export(file: &FileConfig, args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let db = args
-        .db
-        .or_else(|| file.dynip.db.clone())
-        .unwrap_or_else(default_db_path);
+fn export(global: &GlobalArgs, file: &FileConfig, args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let db = db_path(args.db, global, file);
     let reader = open_reader(&db)?;
     let text = match args.format {
         ExportFormat::DynipJson => legacy::render_json(&reader.latest_per_host()?),
@@ -639,11 +636,8 @@ fn export(file: &FileConfig, args: ExportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn import(file: &FileConfig, args: ImportArgs) -> anyhow::Result<ExitCode> {
-    let db = args
-        .db
-        .or_else(|| file.dynip.db.clone())
-        .unwrap_or_else(default_db_path);
+fn import(global: &GlobalArgs, file: &FileConfig, args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let db = db_path(args.db, global, file);
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let (entries, skipped) = legacy::parse_json(&text)

@@ -5,6 +5,7 @@
 //! interface = "eth0"
 //! group = "239.255.72.68:7268"
 //! key_file = "/etc/herald/key"
+//! state_dir = "/var/lib/herald"
 //! heartbeat = 1000        # ms
 //! expiry_beats = 3
 //! max_peers = 1024
@@ -39,6 +40,8 @@ pub struct FileConfig {
     pub group: Option<SocketAddrV4>,
     /// `--key-file`
     pub key_file: Option<PathBuf>,
+    /// `--state-dir`
+    pub state_dir: Option<PathBuf>,
     /// `--service NAME=PORT`, as a table.
     #[serde(default)]
     pub service: BTreeMap<String, u16>,
@@ -125,6 +128,33 @@ mod tests {
         assert_eq!(config.overflow, Some(crate::queue::OverflowPolicy::Block));
         assert!(toml::from_str::<FileConfig>("nmae = \"x\"").is_err());
         assert!(toml::from_str::<FileConfig>("overflow = \"sometimes\"").is_err());
+    }
+
+    /// The Debian package's default config, as shipped and with every example line (`#key = ...`,
+    /// `#[table]`) switched on: each key must be one this file knows.
+    #[test]
+    fn the_packaged_config_parses_with_and_without_its_examples() {
+        let shipped = include_str!("../../../packaging/herald.toml");
+        let config: FileConfig = toml::from_str(shipped).unwrap();
+        assert_eq!(
+            config.bridge.listen,
+            Some("127.0.0.1:8080".parse().unwrap())
+        );
+        assert_eq!(config.dynip.serve, None);
+        let examples: String = shipped
+            .lines()
+            .map(|line| match line.strip_prefix('#') {
+                Some(rest) if !rest.is_empty() && !rest.starts_with([' ', '#']) => rest,
+                _ => line,
+            })
+            .flat_map(|line| [line, "\n"])
+            .collect();
+        let all: FileConfig = toml::from_str(&examples).unwrap();
+        assert_eq!(all.name.as_deref(), Some("kitchen"));
+        assert_eq!(all.key_file.as_deref(), Some(Path::new("/etc/herald/key")));
+        assert_eq!(all.service["web"], 80);
+        assert_eq!(all.dynip.serve, Some(true));
+        assert!(all.bridge.token_file.is_some());
     }
 }
 

@@ -91,15 +91,17 @@ pub struct LegacyArgs {
     pyconnect_port: Option<u16>,
 }
 
-/// The gateways asked for by flags, then `[legacy]` keys, for a node named `node_name`.
+/// The gateways asked for by flags, then `[legacy]` keys, for a node named `node_name` keeping its state in
+/// `state_dir`.
 pub fn legacy_config(
     args: LegacyArgs,
     keys: &LegacyKeys,
     node_name: &str,
+    state_dir: &std::path::Path,
 ) -> anyhow::Result<LegacyConfig> {
     let mut config = LegacyConfig::default();
     if args.hub || keys.hub == Some(true) {
-        let mut hub = HubConfig::new(node_name);
+        let mut hub = HubConfig::in_state_dir(state_dir, node_name);
         if let Some(addr) = args.hub_addr.or(keys.hub_addr) {
             hub.addr = addr;
         }
@@ -164,13 +166,25 @@ mod tests {
             pyconnect_port = 4112
         "#;
         let keys: LegacyKeys = toml::from_str(example).unwrap();
-        let config = legacy_config(LegacyArgs::default(), &keys, "gw").unwrap();
+        let config = legacy_config(
+            LegacyArgs::default(),
+            &keys,
+            "gw",
+            std::path::Path::new("/tmp"),
+        )
+        .unwrap();
         assert!(config.hub.is_some());
         assert_eq!(config.hein_serve[0].port, 5005);
         assert_eq!(config.hein_connect[0].name, "herald-gw");
         assert_eq!(config.pyconnect.unwrap().tcp_port, 4112);
         assert!(toml::from_str::<LegacyKeys>("hub_adress = \"x\"").is_err());
-        let off = legacy_config(LegacyArgs::default(), &LegacyKeys::default(), "gw").unwrap();
+        let off = legacy_config(
+            LegacyArgs::default(),
+            &LegacyKeys::default(),
+            "gw",
+            std::path::Path::new("/tmp"),
+        )
+        .unwrap();
         assert!(off.is_empty());
     }
 }

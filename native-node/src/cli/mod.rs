@@ -4,6 +4,7 @@
 mod answer_command;
 mod ask;
 mod bridge;
+mod demo;
 mod dynip;
 mod file;
 mod keygen;
@@ -38,8 +39,11 @@ Examples:
   herald ask --to alpha --timeout 2 ping --interface 127.0.0.1
   herald node --name alpha --interface 127.0.0.1 --answer-with 'uptime -p'
   herald keygen /etc/herald/key && herald node --key-file /etc/herald/key
+  herald node --interface 127.0.0.1 --bridge --dynip 127.0.0.1:28630 --subscribe '*' & herald demo
 
-Without --interface a node uses the LAN interface its routing table picks for the group. Without a key file nothing is authenticated.";
+Without --interface a node uses the LAN interface its routing table picks for the group. Without a key file nothing is authenticated.
+
+Documentation: the README, https://github.com/herald-lan/herald#readme (installed by the Debian package as /usr/share/doc/herald/README.md.gz).";
 
 /// Herald: find programs on your LAN, and talk to them.
 #[derive(Debug, Parser)]
@@ -73,6 +77,10 @@ pub struct GlobalArgs {
     /// Shared key file (one line of hex or base64, 32+ bytes): sign and require signed traffic.
     #[arg(long, global = true, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
+    /// Where node ids, the IP log and the hub's registry are kept [default: $XDG_STATE_HOME/herald, else
+    /// ~/.local/state/herald]. The systemd units give /var/lib/herald.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,6 +103,14 @@ enum Command {
     Keygen(keygen::KeygenArgs),
     /// The IP log: serve DynIP, report this host's address, print the history.
     Dynip(dynip::DynipArgs),
+    /// Run a small demo LAN on loopback (nodes publishing readings, answering, reporting to the IP log).
+    ///
+    /// Four nodes (greenhouse, weather-station, printer, coffee-machine) join the group on loopback beside
+    /// your node: they advertise services, publish readings on sensors.*, office.* and kitchen.*, answer
+    /// questions (ping, and each its own), and report to the IP log (found through discovery, or
+    /// --dynip-server), now and then from another loopback address. Start the node with --subscribe '*' (or
+    /// subscribe from the dashboard) to see the readings in its feed. `cargo xtask run` does all of this.
+    Demo(demo::DemoArgs),
 }
 
 impl Cli {
@@ -124,6 +140,7 @@ impl Cli {
             Command::Ask(args) => ask::run(&self.global, &file, args).await,
             Command::Keygen(args) => keygen::run(args),
             Command::Dynip(args) => dynip::run(&self.global, args).await,
+            Command::Demo(args) => demo::run(&self.global, &file, args).await,
         }
     }
 }
@@ -146,7 +163,21 @@ fn apply_global(
     if let Some(ms) = file.replay_window_ms {
         config.replay_window = std::time::Duration::from_millis(ms);
     }
+    if config.node_id.is_none() {
+        let dir = state_dir(global, file);
+        config.node_id = Some(crate::identity::node_id_in(&dir, &config.name));
+    }
     Ok(())
+}
+
+/// The state directory: `--state-dir`, else the `state_dir` key, else the default
+/// ([`crate::identity::state_dir`]).
+fn state_dir(global: &GlobalArgs, file: &FileConfig) -> PathBuf {
+    global
+        .state_dir
+        .clone()
+        .or_else(|| file.state_dir.clone())
+        .unwrap_or_else(crate::identity::state_dir)
 }
 
 /// A config for a CLI one-shot: kind `cli`, a generated name, a fresh id, no name-claim wait.

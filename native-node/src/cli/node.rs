@@ -154,7 +154,8 @@ pub async fn run(
         .name
         .or_else(|| file.name.clone())
         .unwrap_or_else(crate::identity::hostname);
-    let legacy = super::legacy::legacy_config(args.legacy, &file.legacy, &name)?;
+    let state_dir = super::state_dir(global, file);
+    let legacy = super::legacy::legacy_config(args.legacy, &file.legacy, &name, &state_dir)?;
     let mut config = NodeConfig::new(name);
     apply_global(&mut config, global, file)?;
     config.services.extend(file.service.clone());

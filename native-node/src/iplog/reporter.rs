@@ -40,6 +40,9 @@ pub struct ReporterConfig {
     pub first_wait: Duration,
     /// Longest wait after one attempt.
     pub max_wait: Duration,
+    /// The address to report from (the server records the datagram's source); `None`: the one the routing
+    /// table picks. The demo reports from several loopback addresses to stand for hosts that move.
+    pub source: Option<IpAddr>,
 }
 
 impl ReporterConfig {
@@ -52,6 +55,7 @@ impl ReporterConfig {
             attempts: DEFAULT_ATTEMPTS,
             first_wait: FIRST_WAIT,
             max_wait: MAX_WAIT,
+            source: None,
         }
     }
 }
@@ -131,9 +135,10 @@ impl Backoff {
 pub async fn report(config: &ReporterConfig) -> Result<Acknowledged, ReportError> {
     let server = config.server;
     let io = |source| ReportError::Io { server, source };
-    let local: IpAddr = match server {
-        SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
-        SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+    let local: IpAddr = match (config.source, server) {
+        (Some(source), _) => source,
+        (None, SocketAddr::V4(_)) => Ipv4Addr::UNSPECIFIED.into(),
+        (None, SocketAddr::V6(_)) => Ipv6Addr::UNSPECIFIED.into(),
     };
     let socket = UdpSocket::bind((local, 0)).await.map_err(io)?;
     // Connected: the kernel passes on only the server's datagrams.

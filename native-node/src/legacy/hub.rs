@@ -45,8 +45,13 @@ pub struct HubConfig {
 }
 
 impl HubConfig {
-    /// The old hub's address, with the registry in the state directory, one file per node name.
+    /// The old hub's address, with the registry in the default state directory, one file per node name.
     pub fn new(node_name: &str) -> HubConfig {
+        HubConfig::in_state_dir(&crate::identity::state_dir(), node_name)
+    }
+
+    /// The same, with the registry in the state directory `dir` (`--state-dir`).
+    pub fn in_state_dir(dir: &std::path::Path, node_name: &str) -> HubConfig {
         let file = format!(
             "twisted-hub-{}.json",
             node_name
@@ -60,7 +65,7 @@ impl HubConfig {
         );
         HubConfig {
             addr: DEFAULT_HUB_ADDR,
-            registry: crate::identity::state_dir().join(file),
+            registry: dir.join(file),
         }
     }
 }
