@@ -12,7 +12,8 @@ topics, sends direct messages, and asks and answers questions::
         for message in node.subscribe("sensors.*"):
             print(message.sender, message.topic, message.payload)
 
-Blocking calls release the GIL, and Ctrl-C interrupts them.
+Blocking calls release the GIL, and Ctrl-C interrupts them. ``herald.asyncio`` has
+the same names, awaitable.
 """
 
 from ._herald import (
