@@ -48,8 +48,9 @@ tasks:
           http://127.0.0.1:8080 and `herald demo` beside it (`--no-demo`: the node alone; more
           arguments go to `herald node`, e.g. `--interface eth0` for the LAN, which leaves the demo out)
   dist    the Debian package and the tarball (dashboard inside) in target/dist/
-  python  [--dev]: the herald-lan wheel (Herald for Python) in target/wheels/ (maturin, release
-          build; --dev: the quicker dev build); then `pip install target/wheels/herald_lan-*.whl`
+  python  [--dev | --test]: the herald-lan wheel (Herald for Python) in target/wheels/ (maturin,
+          release build; --dev: the quicker dev build); then `pip install target/wheels/herald_lan-*.whl`.
+          --test: `test`'s Python step alone (a dev wheel and pytest; needs the debug `herald`)
   test    fmt, clippy, native tests, brief fuzz runs (nightly), headless-browser tests, the
           Debian package's tests, the Python package's tests (pytest)
   ci      setup and builds, then `test` inside a fresh network namespace

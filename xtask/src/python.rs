@@ -3,7 +3,7 @@
 //! no Python can make a venv), then builds the wheel with maturin into `<repo>/target/wheels/` (whatever
 //! `CARGO_TARGET_DIR` says; the build itself goes to the target directory as usual).
 //!
-//! [`test`] is `cargo xtask test`'s step: a wheel built with the dev profile (quicker to build; the tests
+//! [`test`] is `cargo xtask test`'s step (alone: `cargo xtask python --test`): a wheel built with the dev profile (quicker to build; the tests
 //! check behaviour, not speed), installed into the venv, then the pytest suite in `python/tests/` against the
 //! `herald` binary built by the earlier steps. It fails loudly when it cannot run: missing tools (run
 //! `cargo xtask setup`, which needs PyPI), a missing `herald` binary, or pytest collecting nothing.
@@ -38,7 +38,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let profile = match args.first().map(String::as_str) {
         None => Profile::Release,
         Some("--dev") => Profile::Dev,
-        Some(other) => bail!("unknown argument {other:?} (usage: cargo xtask python [--dev])"),
+        Some("--test") => return test(),
+        Some(other) => {
+            bail!("unknown argument {other:?} (usage: cargo xtask python [--dev | --test])")
+        }
     };
     tools()?;
     let wheel = build_wheel(profile)?;
