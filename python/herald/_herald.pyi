@@ -215,8 +215,17 @@ class Node:
         """Stops advertising ``service``."""
     def publish(self, topic: str, data: Data) -> int:
         """Publishes ``data`` on ``topic`` to every subscriber (this node included); returns how many."""
-    def subscribe(self, pattern: str) -> Subscription:
-        """Subscribes to a topic pattern (``"chat"``, ``"sensors.*"``); an iterator of messages."""
+    @overload
+    def subscribe(self, pattern: str) -> Subscription: ...
+    @overload
+    def subscribe(self, pattern: str, *, callback: Callable[[Union[Message, Missed]], object]) -> None: ...
+    def subscribe(self, pattern: str, *, callback=None):  # type: ignore[misc]
+        """Subscribes to a topic pattern (``"chat"``, ``"sensors.*"``); an iterator of messages.
+
+        With ``callback``, returns ``None`` and calls ``callback(item)`` for each ``Message`` or ``Missed``
+        item instead, in a thread of its own until the node is closed (an exception in it is printed and
+        the messages go on).
+        """
     def send(self, to: Targets, data: Data) -> dict[str, str]:
         """Sends a direct message; each name's outcome: ``"queued"``, ``"unknown_peer"`` or ``"not_queued: ..."``."""
     @overload

@@ -189,8 +189,8 @@ impl Events {
     }
 }
 
-/// The thread calling an `on_peers` callback.
-pub struct PeerWatcher {
+/// A thread calling a Python callback for one of the node's streams (`on_peers`, `subscribe(callback=)`).
+pub struct Watcher {
     thread: JoinHandle<()>,
 }
 
@@ -205,7 +205,7 @@ pub fn watch_peers(
     core: Arc<Core>,
     mut stream: herald_node::Events,
     callback: Py<PyAny>,
-) -> PyResult<PeerWatcher> {
+) -> PyResult<Watcher> {
     let name = format!("herald-peers-{}", core.name);
     let thread = std::thread::Builder::new()
         .name(name)
@@ -237,10 +237,15 @@ pub fn watch_peers(
                 "cannot start the peer watcher: {err}"
             ))
         })?;
-    Ok(PeerWatcher { thread })
+    Ok(Watcher { thread })
 }
 
-impl PeerWatcher {
+impl Watcher {
+    /// The watcher running in `thread`.
+    pub fn new(thread: JoinHandle<()>) -> Watcher {
+        Watcher { thread }
+    }
+
     /// Waits (GIL released) for the thread to end, as it does within a slice once the node is closed, or
     /// up to [`STOP_WAIT`] for a callback still running; a watcher stopping itself (a callback closing the
     /// node) is left to end alone.

@@ -48,7 +48,7 @@ use crate::values::{self, Peer};
 pub struct PyNode {
     core: Arc<Core>,
     answering: Mutex<Option<answering::Worker>>,
-    watchers: Mutex<Vec<events::PeerWatcher>>,
+    watchers: Mutex<Vec<events::Watcher>>,
 }
 
 /// The node's configuration from the constructor's arguments.
@@ -243,18 +243,42 @@ impl PyNode {
     }
 
     /// Subscribes to a topic pattern (`"chat"`, `"sensors.*"`) and returns a `Subscription`: an iterator of
-    /// `Message` (and `Missed`) items. Publishers learn of it at once.
-    fn subscribe(&self, pattern: &str) -> PyResult<Subscription> {
+    /// `Message` (and `Missed`) items. Publishers learn of it at once. With `callback`, returns `None` and
+    /// calls `callback(item)` for each item instead, in a thread of its own until the node is closed (an
+    /// exception in it is printed and the messages go on).
+    #[pyo3(signature = (pattern, *, callback=None))]
+    fn subscribe(
+        &self,
+        py: Python<'_>,
+        pattern: &str,
+        callback: Option<Py<PyAny>>,
+    ) -> PyResult<Option<Subscription>> {
+        if callback
+            .as_ref()
+            .is_some_and(|callback| !callback.bind(py).is_callable())
+        {
+            return Err(PyTypeError::new_err(
+                "callback must be callable: callback(item: Message | Missed)",
+            ));
+        }
         let stream = self
             .core
             .node()?
             .subscription(pattern)
             .map_err(|err| errors::topic_error(&format!("pattern {pattern:?}"), err))?;
-        Ok(Subscription::new(
-            self.core.clone(),
-            pattern.to_owned(),
-            stream,
-        ))
+        let Some(callback) = callback else {
+            return Ok(Some(Subscription::new(
+                self.core.clone(),
+                pattern.to_owned(),
+                stream,
+            )));
+        };
+        let watcher = crate::subscription::watch(self.core.clone(), pattern, stream, callback)?;
+        self.watchers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(watcher);
+        Ok(None)
     }
 
     /// Sends `data` (bytes or str) as a direct message to `to`: a name, a list of names, or `"all"` (every

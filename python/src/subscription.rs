@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::errors;
+use crate::events::Watcher;
 use crate::runtime::{Core, SLICE};
 
 /// Deliveries taken from the node at once, at most.
@@ -183,6 +184,51 @@ impl Subscription {
             }
         }
     }
+}
+
+/// Starts a thread that calls `callback(item)` for each item of `stream` until the node is closed, taking
+/// items in batches and holding the GIL only to call back (once per batch). An exception in the callback is
+/// reported as unraisable (printed), and the messages go on.
+pub fn watch(
+    core: Arc<Core>,
+    pattern: &str,
+    mut stream: herald_node::Subscription,
+    callback: Py<PyAny>,
+) -> PyResult<Watcher> {
+    let thread = std::thread::Builder::new()
+        .name(format!("herald-sub-{pattern}"))
+        .spawn(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            loop {
+                let took = core.with_runtime(|runtime| {
+                    runtime.block_on(async {
+                        tokio::time::timeout(SLICE, stream.recv_many(&mut batch, BATCH)).await
+                    })
+                });
+                match took {
+                    None | Some(Ok(0)) => break,
+                    Some(Err(_elapsed)) => continue,
+                    Some(Ok(_)) => {}
+                }
+                Python::attach(|py| {
+                    for delivery in batch.drain(..) {
+                        let called = to_python(py, delivery)
+                            .and_then(|item| callback.bind(py).call1((item,)));
+                        if let Err(err) = called {
+                            err.write_unraisable(py, Some(callback.bind(py)));
+                        }
+                    }
+                });
+            }
+            // Without the GIL: PyO3 releases the reference when it next can.
+            drop(callback);
+        })
+        .map_err(|err| {
+            pyo3::exceptions::PyRuntimeError::new_err(format!(
+                "cannot start the subscription's thread: {err}"
+            ))
+        })?;
+    Ok(Watcher::new(thread))
 }
 
 /// A delivery as a Python `Message` or `Missed`.

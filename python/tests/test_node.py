@@ -183,3 +183,24 @@ def test_a_slow_reader_sees_what_it_missed_never_silently(node_args):
                 received += 1
         assert missed > 0, "the flood fitted in the buffers: nothing was dropped"
         assert received + missed == total
+
+
+# The callback's exception is reported as unraisable (printed), as Python does for errors in callbacks.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_subscription_callback_that_raises_does_not_stop_the_messages(node_args):
+    got = []
+
+    def on_message(item):
+        got.append(item.payload)
+        if item.payload == b"bad":
+            raise RuntimeError("callback failed")
+
+    with herald.Node("pub", **node_args) as pub, herald.Node("sub", **node_args) as sub:
+        assert sub.subscribe("cb.*", callback=on_message) is None
+        wait_until(lambda: pub.subscribers("cb.x") == ["sub"], "the publisher to learn the subscriber")
+        for payload in (b"one", b"bad", b"three"):
+            pub.publish("cb.x", payload)
+        wait_until(lambda: len(got) == 3, "the callback to see three messages")
+        assert got == [b"one", b"bad", b"three"]
+    with herald.Node("typo", **node_args) as node, pytest.raises(TypeError, match="callable"):
+        node.subscribe("t", callback=42)

@@ -3,8 +3,9 @@
 //! no Python can make a venv), then builds the wheel with maturin into `<repo>/target/wheels/` (whatever
 //! `CARGO_TARGET_DIR` says; the build itself goes to the target directory as usual).
 //!
-//! [`test`] is `cargo xtask test`'s step (alone: `cargo xtask python --test`): a wheel built with the dev profile (quicker to build; the tests
-//! check behaviour, not speed), installed into the venv, then the pytest suite in `python/tests/` against the
+//! [`test`] is `cargo xtask test`'s step (alone: `cargo xtask python --test`): a wheel built with the dev
+//! profile (quicker to build; the tests check behaviour, not speed) into `<target dir>/python-test-wheel/`,
+//! installed into the venv, then the pytest suite in `python/tests/` against the
 //! `herald` binary built by the earlier steps. It fails loudly when it cannot run: missing tools (run
 //! `cargo xtask setup`, which needs PyPI), a missing `herald` binary, or pytest collecting nothing.
 
@@ -44,7 +45,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         }
     };
     tools()?;
-    let wheel = build_wheel(profile)?;
+    let wheel = build_wheel(profile, &wheels_dir())?;
     let shown = wheel.strip_prefix(project_root()).unwrap_or(&wheel);
     let size = std::fs::metadata(&wheel).map(|m| m.len()).unwrap_or(0);
     eprintln!(
@@ -135,18 +136,17 @@ fn system_python() -> anyhow::Result<String> {
     bail!("no Python 3 here can make a venv, even after installing {APT_PACKAGES:?}")
 }
 
-/// Builds the wheel with maturin into [`wheels_dir`] (older `herald_lan` wheels there are removed first, so
+/// Builds the wheel with maturin into `out` (older `herald_lan` wheels there are removed first, so
 /// `herald_lan-*.whl` names one file); returns its path. Tools must be there ([`tools`]).
-pub fn build_wheel(profile: Profile) -> anyhow::Result<PathBuf> {
-    let out = wheels_dir();
-    std::fs::create_dir_all(&out).with_context(|| format!("create {}", out.display()))?;
-    for old in herald_wheels(&out)? {
+pub fn build_wheel(profile: Profile, out: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
+    for old in herald_wheels(out)? {
         std::fs::remove_file(&old).with_context(|| format!("remove {}", old.display()))?;
     }
     let mut maturin = Command::new(venv_bin("maturin"));
     maturin
         .args(["build", "--manifest-path", "python/Cargo.toml", "--out"])
-        .arg(&out)
+        .arg(out)
         .arg("--interpreter")
         .arg(venv_bin("python"));
     match profile {
@@ -154,7 +154,7 @@ pub fn build_wheel(profile: Profile) -> anyhow::Result<PathBuf> {
         Profile::Dev => maturin.args(["--profile", "dev"]),
     };
     run_command(&mut maturin).context("build the herald-lan wheel")?;
-    let mut wheels = herald_wheels(&out)?;
+    let mut wheels = herald_wheels(out)?;
     match (wheels.pop(), wheels.is_empty()) {
         (Some(wheel), true) => Ok(wheel),
         (None, _) => bail!("maturin wrote no herald_lan wheel into {}", out.display()),
@@ -191,7 +191,8 @@ pub fn test() -> anyhow::Result<()> {
             herald.display()
         );
     }
-    let wheel = build_wheel(Profile::Dev)?;
+    // Not into target/wheels: a user's release wheel there stays as it is.
+    let wheel = build_wheel(Profile::Dev, &target_dir().join("python-test-wheel"))?;
     let mut install = Command::new(venv_bin("python"));
     install
         .args([
