@@ -178,6 +178,7 @@ class Node:
         state_dir: Union[str, "os.PathLike[str]", None] = None,
         heartbeat: Optional[float] = None,
         threads: int = 1,
+        overflow: Optional[Literal["drop-oldest", "disconnect", "block"]] = None,
     ) -> None:
         """Starts a node.
 
@@ -192,6 +193,8 @@ class Node:
         :param state_dir: where the node id for this name is kept (default ``$XDG_STATE_HOME/herald``).
         :param heartbeat: seconds between beacons (default 1).
         :param threads: the node's worker threads (default 1).
+        :param overflow: what a full link queue to a slow subscriber does: ``"drop-oldest"`` (default; the
+            subscriber gets a ``Missed`` item), ``"disconnect"``, or ``"block"`` (lossless: ``publish`` waits).
         """
     @property
     def name(self) -> str:

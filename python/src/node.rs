@@ -39,7 +39,9 @@ use crate::values::{self, Peer};
 /// `services`, `{name: port}` to advertise; `key_file`, the LAN's shared key (as `herald keygen` writes
 /// it; without one nothing is authenticated); `state_dir`, where the node id for this name is kept (default:
 /// `$XDG_STATE_HOME/herald`, else `~/.local/state/herald`); `heartbeat`, seconds between beacons (default 1);
-/// `threads`, the node's worker threads (default 1).
+/// `threads`, the node's worker threads (default 1); `overflow`, what a full link queue to a slow subscriber
+/// does: `"drop-oldest"` (default; the subscriber gets a `Missed` item), `"disconnect"`, or `"block"`
+/// (lossless: `publish` waits).
 ///
 /// Raises `NameTakenError` when another live node has the name, `InterfaceError` for an unknown
 /// interface, `KeyFileError` for a key file that cannot be used, `StartError` when the sockets cannot be
@@ -62,6 +64,7 @@ fn config(
     key_file: Option<PathBuf>,
     state_dir: Option<PathBuf>,
     heartbeat: Option<f64>,
+    overflow: Option<String>,
 ) -> PyResult<NodeConfig> {
     let name = name.unwrap_or_else(identity::hostname);
     if name.is_empty() {
@@ -100,6 +103,13 @@ fn config(
             .ok_or_else(|| {
                 PyValueError::new_err("heartbeat must be a positive number of seconds")
             })?;
+    }
+    if let Some(policy) = overflow {
+        config.overflow = policy.parse().map_err(|_| {
+            PyValueError::new_err(format!(
+                "overflow {policy:?} is not one of \"drop-oldest\", \"disconnect\", \"block\""
+            ))
+        })?;
     }
     Ok(config)
 }
@@ -151,7 +161,7 @@ impl PyNode {
 #[pymethods]
 impl PyNode {
     #[new]
-    #[pyo3(signature = (name=None, *, interface=None, group=None, port=0, services=None, key_file=None, state_dir=None, heartbeat=None, threads=1))]
+    #[pyo3(signature = (name=None, *, interface=None, group=None, port=0, services=None, key_file=None, state_dir=None, heartbeat=None, threads=1, overflow=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -164,9 +174,10 @@ impl PyNode {
         state_dir: Option<PathBuf>,
         heartbeat: Option<f64>,
         threads: usize,
+        overflow: Option<String>,
     ) -> PyResult<PyNode> {
         let config = config(
-            name, interface, group, port, services, key_file, state_dir, heartbeat,
+            name, interface, group, port, services, key_file, state_dir, heartbeat, overflow,
         )?;
         Ok(PyNode {
             core: Arc::new(Core::start(py, config, threads)?),

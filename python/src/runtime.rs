@@ -5,7 +5,7 @@
 //! are cut into [`SLICE`]s with a check for pending signals between them, so Ctrl-C raises
 //! `KeyboardInterrupt` within a slice and cancels what was being waited for.
 //!
-//! Locking: `live` is read-locked only while the GIL is released (or for a moment to spawn), and write-locked
+//! Locking: `live` is read-locked only while the GIL is released (or for a moment to clone the node), and write-locked
 //! only by [`Core::close`] after the node has stopped, which wakes every waiter; nothing holding it needs
 //! the GIL, so Python threads and the node's threads cannot deadlock on it.
 
@@ -17,7 +17,7 @@ use herald_node::{Node, NodeConfig};
 use pyo3::prelude::*;
 use tokio::runtime::Runtime;
 
-use crate::errors::{self, HeraldError};
+use crate::errors;
 
 /// Longest a blocking call waits before it checks for Ctrl-C (a pending signal).
 pub const SLICE: Duration = Duration::from_millis(50);
@@ -45,7 +45,6 @@ enum Slice<T> {
     Done(T),
     Pending,
     Closed,
-    Failed(String),
 }
 
 impl Core {
@@ -115,18 +114,15 @@ impl Core {
         .ok_or_else(|| errors::closed(&self.name))
     }
 
-    /// Runs `make(node)` as a task on the node's runtime and waits for it, GIL released, checking for
-    /// Ctrl-C every [`SLICE`]: a `KeyboardInterrupt` cancels the task and propagates.
+    /// Runs `make(node)` on the calling thread, GIL released, in slices of [`SLICE`] with a check for Ctrl-C
+    /// between them: a `KeyboardInterrupt` drops (cancels) the work and propagates. The future is polled here
+    /// rather than spawned, which saves a hop between threads on every call (an `ask`'s round trip).
     pub fn wait<F, T>(&self, py: Python<'_>, make: impl FnOnce(Arc<Node>) -> F) -> PyResult<T>
     where
-        F: Future<Output = T> + Send + 'static,
-        T: Send + 'static,
+        F: Future<Output = T> + Send,
+        T: Send,
     {
-        let mut task = {
-            let live = self.read();
-            let live = live.as_ref().ok_or_else(|| errors::closed(&self.name))?;
-            live.runtime.spawn(make(live.node.clone()))
-        };
+        let mut work = Box::pin(make(self.node()?));
         loop {
             let slice = py.detach(|| {
                 let live = self.read();
@@ -134,26 +130,16 @@ impl Core {
                     return Slice::Closed;
                 };
                 live.runtime.block_on(async {
-                    match tokio::time::timeout(SLICE, &mut task).await {
-                        Ok(Ok(value)) => Slice::Done(value),
-                        Ok(Err(err)) => Slice::Failed(err.to_string()),
+                    match tokio::time::timeout(SLICE, &mut work).await {
+                        Ok(value) => Slice::Done(value),
                         Err(_) => Slice::Pending,
                     }
                 })
             });
             match slice {
                 Slice::Done(value) => return Ok(value),
-                Slice::Pending => {
-                    if let Err(interrupt) = py.check_signals() {
-                        task.abort();
-                        return Err(interrupt);
-                    }
-                }
-                Slice::Closed => {
-                    task.abort();
-                    return Err(errors::closed(&self.name));
-                }
-                Slice::Failed(reason) => return Err(HeraldError::new_err(reason)),
+                Slice::Pending => py.check_signals()?,
+                Slice::Closed => return Err(errors::closed(&self.name)),
             }
         }
     }

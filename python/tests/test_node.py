@@ -81,6 +81,8 @@ def test_errors_are_python_exceptions_with_clear_messages(node_args, tmp_path):
     assert alpha.closed
     alpha.close()  # closing again does nothing
 
+    with pytest.raises(ValueError, match="drop-oldest"):
+        herald.Node("beta", overflow="sometimes", **node_args)
     with pytest.raises(herald.InterfaceError, match="nosuch0"):
         herald.Node("beta", **dict(node_args, interface="nosuch0"))
 
