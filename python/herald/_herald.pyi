@@ -179,6 +179,7 @@ class Node:
         heartbeat: Optional[float] = None,
         threads: int = 1,
         overflow: Optional[Literal["drop-oldest", "disconnect", "block"]] = None,
+        subscriber_limit: Optional[int] = None,
     ) -> None:
         """Starts a node.
 
@@ -195,6 +196,8 @@ class Node:
         :param threads: the node's worker threads (default 1).
         :param overflow: what a full link queue to a slow subscriber does: ``"drop-oldest"`` (default; the
             subscriber gets a ``Missed`` item), ``"disconnect"``, or ``"block"`` (lossless: ``publish`` waits).
+        :param subscriber_limit: as a publisher, at most this many subscribers per pattern (first come, first
+            served; the others are refused and told).
         """
     @property
     def name(self) -> str:

@@ -41,7 +41,8 @@ use crate::values::{self, Peer};
 /// `$XDG_STATE_HOME/herald`, else `~/.local/state/herald`); `heartbeat`, seconds between beacons (default 1);
 /// `threads`, the node's worker threads (default 1); `overflow`, what a full link queue to a slow subscriber
 /// does: `"drop-oldest"` (default; the subscriber gets a `Missed` item), `"disconnect"`, or `"block"`
-/// (lossless: `publish` waits).
+/// (lossless: `publish` waits); `subscriber_limit`, as a publisher, at most this many subscribers per
+/// pattern (first come, first served; the others are refused and told).
 ///
 /// Raises `NameTakenError` when another live node has the name, `InterfaceError` for an unknown
 /// interface, `KeyFileError` for a key file that cannot be used, `StartError` when the sockets cannot be
@@ -65,6 +66,7 @@ fn config(
     state_dir: Option<PathBuf>,
     heartbeat: Option<f64>,
     overflow: Option<String>,
+    subscriber_limit: Option<u32>,
 ) -> PyResult<NodeConfig> {
     let name = name.unwrap_or_else(identity::hostname);
     if name.is_empty() {
@@ -104,6 +106,7 @@ fn config(
                 PyValueError::new_err("heartbeat must be a positive number of seconds")
             })?;
     }
+    config.subscriber_limit = subscriber_limit;
     if let Some(policy) = overflow {
         config.overflow = policy.parse().map_err(|_| {
             PyValueError::new_err(format!(
@@ -161,7 +164,7 @@ impl PyNode {
 #[pymethods]
 impl PyNode {
     #[new]
-    #[pyo3(signature = (name=None, *, interface=None, group=None, port=0, services=None, key_file=None, state_dir=None, heartbeat=None, threads=1, overflow=None))]
+    #[pyo3(signature = (name=None, *, interface=None, group=None, port=0, services=None, key_file=None, state_dir=None, heartbeat=None, threads=1, overflow=None, subscriber_limit=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -175,9 +178,19 @@ impl PyNode {
         heartbeat: Option<f64>,
         threads: usize,
         overflow: Option<String>,
+        subscriber_limit: Option<u32>,
     ) -> PyResult<PyNode> {
         let config = config(
-            name, interface, group, port, services, key_file, state_dir, heartbeat, overflow,
+            name,
+            interface,
+            group,
+            port,
+            services,
+            key_file,
+            state_dir,
+            heartbeat,
+            overflow,
+            subscriber_limit,
         )?;
         Ok(PyNode {
             core: Arc::new(Core::start(py, config, threads)?),
