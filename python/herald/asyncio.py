@@ -24,22 +24,10 @@ import inspect
 import threading
 from typing import Any, Callable, Optional
 
+from . import __all__ as _NAMES
 from . import _herald
-from ._herald import (  # noqa: F401 (re-exported: the same names as ``herald``)
-    DEFAULT_GROUP,
-    ClosedError,
-    Event,
-    HeraldError,
-    InterfaceError,
-    KeyFileError,
-    Message,
-    Missed,
-    NameTakenError,
-    Outcome,
-    Peer,
-    StartError,
-    __version__,
-)
+from ._herald import *  # noqa: F401,F403 (the same names as ``herald``; Node and the streams are redefined below)
+from ._herald import ClosedError, __version__  # noqa: F401
 
 QUEUE = 1024
 """Items a stream being iterated holds for a slow ``async for`` before its feeding thread waits."""
@@ -220,21 +208,4 @@ class Node:
         return f"asyncio {self._node!r}"
 
 
-__all__ = [
-    "DEFAULT_GROUP",
-    "ClosedError",
-    "Event",
-    "Events",
-    "HeraldError",
-    "InterfaceError",
-    "KeyFileError",
-    "Message",
-    "Missed",
-    "NameTakenError",
-    "Node",
-    "Outcome",
-    "Peer",
-    "StartError",
-    "Subscription",
-    "__version__",
-]
+__all__ = list(_NAMES)

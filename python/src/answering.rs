@@ -4,8 +4,6 @@
 //! `failed` answer (its type and message are the reason) and the node's `AnswerFailed` event.
 
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
 use herald_core::Payload;
 use herald_node::{HandlerError, IncomingQuestion};
@@ -13,13 +11,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyString};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::threads::CallbackThread;
 use crate::values::type_name;
 
 /// Questions waiting for the callback; when full, a question waits for room (within its asker's timeout).
 pub const QUEUE: usize = 64;
-
-/// How long stopping a worker waits for a callback still running before it leaves the thread to end alone.
-const STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// One question for the callback, and where its answer goes.
 struct Job {
@@ -32,7 +28,7 @@ struct Job {
 pub struct Worker {
     /// The queue's sender; taken (`None`) when the worker stops taking questions.
     queue: Arc<Mutex<Option<mpsc::Sender<Job>>>>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<CallbackThread>,
 }
 
 /// Starts a worker thread for `callback` and returns it with the answer handler to give the node.
@@ -44,23 +40,16 @@ pub fn start(
     impl Fn(IncomingQuestion) -> AnswerFuture + Send + Sync + 'static,
 )> {
     let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
-    let thread = std::thread::Builder::new()
-        .name(format!("herald-answers-{node_name}"))
-        .spawn(move || {
-            // The GIL only to call the callback, so that noticing the node closing never needs it (not even
-            // while the interpreter exits).
-            while let Some(job) = rx.blocking_recv() {
-                let answer = Python::attach(|py| call(py, &callback, &job));
-                let _ = job.reply.send(answer);
-            }
-            // Without the GIL: PyO3 releases the reference when it next can.
-            drop(callback);
-        })
-        .map_err(|err| {
-            pyo3::exceptions::PyRuntimeError::new_err(format!(
-                "cannot start the answer thread: {err}"
-            ))
-        })?;
+    let thread = CallbackThread::spawn(format!("herald-answers-{node_name}"), move || {
+        // The GIL only to call the callback, so that noticing the node closing never needs it (not even
+        // while the interpreter exits).
+        while let Some(job) = rx.blocking_recv() {
+            let answer = Python::attach(|py| call(py, &callback, &job));
+            let _ = job.reply.send(answer);
+        }
+        // Without the GIL: PyO3 releases the reference when it next can.
+        drop(callback);
+    })?;
     let queue = Arc::new(Mutex::new(Some(tx)));
     let handler_queue = queue.clone();
     let handler = move |question: IncomingQuestion| -> AnswerFuture {
@@ -131,23 +120,14 @@ fn call(py: Python<'_>, callback: &Py<PyAny>, job: &Job) -> Result<Payload, Stri
 
 impl Worker {
     /// Stops taking questions and waits (GIL released) for the thread to end: at once when no question is
-    /// in flight (once the node is closed, none is), else up to [`STOP_WAIT`] for the callback to return.
+    /// in flight (once the node is closed, none is), else a bounded time for the callback to return.
     pub fn stop(mut self, py: Python<'_>) {
         self.queue
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .take();
-        let Some(thread) = self.thread.take() else {
-            return;
-        };
-        py.detach(|| {
-            let deadline = Instant::now() + STOP_WAIT;
-            while !thread.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            if thread.is_finished() {
-                let _ = thread.join();
-            }
-        });
+        if let Some(thread) = self.thread.take() {
+            thread.join(py);
+        }
     }
 }

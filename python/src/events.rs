@@ -4,8 +4,6 @@
 //! The event stream is bounded: a reader that falls behind gets a `lagged` event with the count it missed.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
 use herald_node::discovery::peers::PeerChange;
 use herald_node::NodeEvent;
@@ -14,6 +12,7 @@ use pyo3::types::PyBytes;
 
 use crate::runtime::{Core, SLICE};
 use crate::subscription::Message;
+use crate::threads::CallbackThread;
 use crate::values::Peer;
 
 /// Something that happened on the node.
@@ -189,14 +188,6 @@ impl Events {
     }
 }
 
-/// A thread calling a Python callback for one of the node's streams (`on_peers`, `subscribe(callback=)`).
-pub struct Watcher {
-    thread: JoinHandle<()>,
-}
-
-/// How long closing waits for a watcher still inside its callback before it leaves it to end alone.
-const STOP_WAIT: Duration = Duration::from_secs(5);
-
 /// Starts a thread that calls `callback(change, peer)` for each peer change of `stream` until the node is
 /// closed. It holds the GIL only to call the callback (so it never needs it to notice the node closing,
 /// even while the interpreter exits). An exception in the callback is reported as unraisable (printed), and
@@ -205,62 +196,28 @@ pub fn watch_peers(
     core: Arc<Core>,
     mut stream: herald_node::Events,
     callback: Py<PyAny>,
-) -> PyResult<Watcher> {
-    let name = format!("herald-peers-{}", core.name);
-    let thread = std::thread::Builder::new()
-        .name(name)
-        .spawn(move || {
-            loop {
-                let step = core.with_runtime(|runtime| {
-                    runtime.block_on(async { tokio::time::timeout(SLICE, stream.next()).await })
-                });
-                let change = match step {
-                    None | Some(Ok(None)) => break,
-                    Some(Err(_elapsed)) => continue,
-                    Some(Ok(Some(NodeEvent::Peer(change)))) => change,
-                    Some(Ok(Some(_))) => continue,
-                };
-                Python::attach(|py| {
-                    let kind = change_name(&change.change);
-                    let called = Py::new(py, Peer::from(change.peer))
-                        .and_then(|peer| callback.bind(py).call1((kind, peer)));
-                    if let Err(err) = called {
-                        err.write_unraisable(py, Some(callback.bind(py)));
-                    }
-                });
-            }
-            // Without the GIL: PyO3 releases the reference when it next can.
-            drop(callback);
-        })
-        .map_err(|err| {
-            pyo3::exceptions::PyRuntimeError::new_err(format!(
-                "cannot start the peer watcher: {err}"
-            ))
-        })?;
-    Ok(Watcher { thread })
-}
-
-impl Watcher {
-    /// The watcher running in `thread`.
-    pub fn new(thread: JoinHandle<()>) -> Watcher {
-        Watcher { thread }
-    }
-
-    /// Waits (GIL released) for the thread to end, as it does within a slice once the node is closed, or
-    /// up to [`STOP_WAIT`] for a callback still running; a watcher stopping itself (a callback closing the
-    /// node) is left to end alone.
-    pub fn join(self, py: Python<'_>) {
-        if self.thread.thread().id() == std::thread::current().id() {
-            return;
+) -> PyResult<CallbackThread> {
+    CallbackThread::spawn(format!("herald-peers-{}", core.name), move || {
+        loop {
+            let step = core.with_runtime(|runtime| {
+                runtime.block_on(async { tokio::time::timeout(SLICE, stream.next()).await })
+            });
+            let change = match step {
+                None | Some(Ok(None)) => break,
+                Some(Err(_elapsed)) => continue,
+                Some(Ok(Some(NodeEvent::Peer(change)))) => change,
+                Some(Ok(Some(_))) => continue,
+            };
+            Python::attach(|py| {
+                let kind = change_name(&change.change);
+                let called = Py::new(py, Peer::from(change.peer))
+                    .and_then(|peer| callback.bind(py).call1((kind, peer)));
+                if let Err(err) = called {
+                    err.write_unraisable(py, Some(callback.bind(py)));
+                }
+            });
         }
-        py.detach(|| {
-            let deadline = Instant::now() + STOP_WAIT;
-            while !self.thread.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            if self.thread.is_finished() {
-                let _ = self.thread.join();
-            }
-        });
-    }
+        // Without the GIL: PyO3 releases the reference when it next can.
+        drop(callback);
+    })
 }

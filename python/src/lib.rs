@@ -7,6 +7,7 @@
 //! - [`subscription`]: `Subscription` (an iterator), `Message` and `Missed`.
 //! - [`events`]: `Events` (an iterator of `Event`) and `on_peers`' watcher thread.
 //! - [`answering`]: `answer_with`'s worker thread, where the Python callback runs.
+//! - [`threads`]: the threads that call Python back, started named and joined with a bound.
 //! - [`runtime`]: each node's own tokio runtime, and waiting on it with the GIL released and Ctrl-C checked.
 //! - [`values`]: Python values to Herald's and back (data, targets, answers, outcomes, `Peer`).
 //! - [`errors`]: the exceptions (`HeraldError` and below).
@@ -17,6 +18,7 @@ mod events;
 mod node;
 mod runtime;
 mod subscription;
+mod threads;
 mod values;
 
 use pyo3::prelude::*;

@@ -21,6 +21,7 @@ use crate::errors;
 use crate::events::{self, Events};
 use crate::runtime::Core;
 use crate::subscription::Subscription;
+use crate::threads::CallbackThread;
 use crate::values::{self, Peer};
 
 /// A Herald node: joins the LAN (or the interface given) under `name` and stays until `close()`.
@@ -51,7 +52,7 @@ use crate::values::{self, Peer};
 pub struct PyNode {
     core: Arc<Core>,
     answering: Mutex<Option<answering::Worker>>,
-    watchers: Mutex<Vec<events::Watcher>>,
+    watchers: Mutex<Vec<CallbackThread>>,
 }
 
 /// The node's configuration from the constructor's arguments.

@@ -10,8 +10,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::errors;
-use crate::events::Watcher;
 use crate::runtime::{Core, SLICE};
+use crate::threads::CallbackThread;
 
 /// Deliveries taken from the node at once, at most.
 const BATCH: usize = 1024;
@@ -194,41 +194,33 @@ pub fn watch(
     pattern: &str,
     mut stream: herald_node::Subscription,
     callback: Py<PyAny>,
-) -> PyResult<Watcher> {
-    let thread = std::thread::Builder::new()
-        .name(format!("herald-sub-{pattern}"))
-        .spawn(move || {
-            let mut batch = Vec::with_capacity(BATCH);
-            loop {
-                let took = core.with_runtime(|runtime| {
-                    runtime.block_on(async {
-                        tokio::time::timeout(SLICE, stream.recv_many(&mut batch, BATCH)).await
-                    })
-                });
-                match took {
-                    None | Some(Ok(0)) => break,
-                    Some(Err(_elapsed)) => continue,
-                    Some(Ok(_)) => {}
-                }
-                Python::attach(|py| {
-                    for delivery in batch.drain(..) {
-                        let called = to_python(py, delivery)
-                            .and_then(|item| callback.bind(py).call1((item,)));
-                        if let Err(err) = called {
-                            err.write_unraisable(py, Some(callback.bind(py)));
-                        }
-                    }
-                });
+) -> PyResult<CallbackThread> {
+    CallbackThread::spawn(format!("herald-sub-{pattern}"), move || {
+        let mut batch = Vec::with_capacity(BATCH);
+        loop {
+            let took = core.with_runtime(|runtime| {
+                runtime.block_on(async {
+                    tokio::time::timeout(SLICE, stream.recv_many(&mut batch, BATCH)).await
+                })
+            });
+            match took {
+                None | Some(Ok(0)) => break,
+                Some(Err(_elapsed)) => continue,
+                Some(Ok(_)) => {}
             }
-            // Without the GIL: PyO3 releases the reference when it next can.
-            drop(callback);
-        })
-        .map_err(|err| {
-            pyo3::exceptions::PyRuntimeError::new_err(format!(
-                "cannot start the subscription's thread: {err}"
-            ))
-        })?;
-    Ok(Watcher::new(thread))
+            Python::attach(|py| {
+                for delivery in batch.drain(..) {
+                    let called =
+                        to_python(py, delivery).and_then(|item| callback.bind(py).call1((item,)));
+                    if let Err(err) = called {
+                        err.write_unraisable(py, Some(callback.bind(py)));
+                    }
+                }
+            });
+        }
+        // Without the GIL: PyO3 releases the reference when it next can.
+        drop(callback);
+    })
 }
 
 /// A delivery as a Python `Message` or `Missed`.
