@@ -112,15 +112,20 @@ def test_a_keyed_node_and_an_unkeyed_one_do_not_talk(node_args, tmp_path):
 def test_close_leaves_no_thread_behind(node_args):
     before = os_threads()
     node = herald.Node("threads", threads=2, **node_args)
+    asker = herald.Node("asker", **node_args)
     node.answer_with(lambda question, sender: "fine")
+    node.on_peers(lambda change, peer: None)
+    node.subscribe("cb", callback=lambda item: None)
     messages = node.subscribe("t")
     node.publish("t", "self")
     assert next(messages).payload == b"self"
-    assert node.ask("threads", "hello") in ({"threads": "fine"}, {"threads": None})
+    wait_until(lambda: "threads" in peer_names(asker), "the asker to see the node")
+    assert asker.ask("threads", "hello") == {"threads": "fine"}
     assert os_threads() > before
+    asker.close()
     node.close()
     assert node.closed
-    # Closing joins the runtime's threads and the answer thread.
+    # Closing joins the runtimes' threads, the answer thread and the callback threads.
     wait_until(lambda: os_threads() <= before, f"the thread count to return to {before}", timeout=5)
     # The subscription ends with the node.
     assert list(messages) == []

@@ -21,6 +21,7 @@ accepted and unused: Herald's discovery finds the devices; other keyword argumen
 """
 
 import threading
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Dict, List, Optional, Union
 
@@ -115,7 +116,8 @@ class Connect:
         try:
             callback(*args)
         except Exception:
-            pass  # pythonConnect did not let a callback's error stop the network either
+            # Printed, and the network goes on (pythonConnect did not let a callback's error stop it either).
+            traceback.print_exc()
 
     @staticmethod
     def _targets(dest: Union[str, List[str]]):
