@@ -263,7 +263,7 @@ impl PyNode {
         let data = values::data(data, "data")?;
         let data = data.as_ref();
         self.core
-            .block_on(py, |node| async move { node.publish(topic, data).await })?
+            .wait(py, |node| async move { node.publish(topic, data).await })?
             .map_err(|err| errors::publish_error(topic, err))
     }
 

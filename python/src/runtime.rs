@@ -95,25 +95,6 @@ impl Core {
             .ok_or_else(|| errors::closed(&self.name))
     }
 
-    /// Runs `make(node)` to its end on the calling thread, GIL released: for calls that finish at once or
-    /// nearly (publishing, sending).
-    pub fn block_on<F, T>(
-        &self,
-        py: Python<'_>,
-        make: impl FnOnce(Arc<Node>) -> F + Send,
-    ) -> PyResult<T>
-    where
-        F: Future<Output = T>,
-        T: Send,
-    {
-        py.detach(|| {
-            let live = self.read();
-            let live = live.as_ref()?;
-            Some(live.runtime.block_on(make(live.node.clone())))
-        })
-        .ok_or_else(|| errors::closed(&self.name))
-    }
-
     /// Runs `make(node)` on the calling thread, GIL released, in slices of [`SLICE`] with a check for Ctrl-C
     /// between them: a `KeyboardInterrupt` drops (cancels) the work and propagates. The future is polled here
     /// rather than spawned, which saves a hop between threads on every call (an `ask`'s round trip).
