@@ -474,6 +474,13 @@ impl Node {
         tracing::info!(name = %self.shared.config.name, "node stopped");
     }
 
+    /// Like [`Node::shutdown`], through a shared reference: for embedders that share the handle (the Python
+    /// package keeps it in an `Arc`). The node does nothing more afterwards; closing again does nothing.
+    pub async fn close(&self) {
+        self.shutdown_quietly().await;
+        tracing::info!(name = %self.shared.config.name, "node stopped");
+    }
+
     async fn shutdown_quietly(&self) {
         self.shared.messaging.links.close_all();
         self.shared.messaging.streams.close_all();

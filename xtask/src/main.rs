@@ -4,7 +4,8 @@
 //! - `web`: build the dashboard with trunk into `dist/`.
 //! - `run`: setup, build, and start Herald's main job on http://127.0.0.1:8080 (a node and `herald demo`).
 //! - `dist`: the Debian package and the tarball in `target/dist/` (`deb` makes the package).
-//! - `test`: every check and test (fmt, clippy, native, browser), on the network as it is.
+//! - `python`: the `herald-lan` wheel (Herald for Python) in `target/wheels/`, built with maturin.
+//! - `test`: every check and test (fmt, clippy, native, browser, Python), on the network as it is.
 //! - `ci`: setup, build and fetch everything, then `test` inside a fresh network namespace (what `.ci/run` calls).
 //! - `tidy`: the house rules a grep can check (also a `#[test]`); `--long-fns` lists long functions.
 //! - `modgraph`: the node library's module graph in layers.
@@ -22,6 +23,7 @@ mod dist;
 mod fuzz;
 mod modgraph;
 mod process;
+mod python;
 mod run;
 mod serve;
 mod setup;
@@ -46,7 +48,11 @@ tasks:
           http://127.0.0.1:8080 and `herald demo` beside it (`--no-demo`: the node alone; more
           arguments go to `herald node`, e.g. `--interface eth0` for the LAN, which leaves the demo out)
   dist    the Debian package and the tarball (dashboard inside) in target/dist/
-  test    fmt, clippy, native tests, brief fuzz runs (nightly), headless-browser tests
+  python  [--dev | --test]: the herald-lan wheel (Herald for Python) in target/wheels/ (maturin,
+          release build; --dev: the quicker dev build); then `pip install target/wheels/herald_lan-*.whl`.
+          --test: `test`'s Python step alone (a dev wheel and pytest; needs the debug `herald`)
+  test    fmt, clippy, native tests, brief fuzz runs (nightly), headless-browser tests, the
+          Debian package's tests, the Python package's tests (pytest)
   ci      setup and builds, then `test` inside a fresh network namespace
   fuzz    [--seconds N | --runs N] [TARGET...]: fuzz each target longer (default 60 s each)
   tidy    house-rule checks (`--long-fns`: list functions over 80 lines)
@@ -85,6 +91,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         "web" => web::build(),
         "run" => run::run(rest),
         "dist" => dist::run(),
+        "python" => python::run(rest),
         "test" => test::run(),
         "ci" => test::ci(),
         "tidy" if rest.iter().any(|a| a == "--long-fns") => tidy::long_fns(&project_root()),

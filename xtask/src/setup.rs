@@ -1,5 +1,5 @@
 //! `cargo xtask setup`: installs every tool the build and tests need, skipping those present at the right
-//! version. Nothing here lets a tool download its own binaries: all come from crates.io, npm or apt.
+//! version. Nothing here lets a tool download its own binaries: all come from crates.io, npm, PyPI or apt.
 
 use std::path::Path;
 
@@ -36,6 +36,7 @@ pub fn run() -> anyhow::Result<()> {
     wasm_pack()?;
     wasm_opt();
     cargo_fuzz();
+    crate::python::tools()?;
     eprintln!("setup: all tools present");
     Ok(())
 }

@@ -140,6 +140,9 @@ fn run_steps(steps: &mut Steps) -> anyhow::Result<()> {
             ],
         )
     })?;
+    // Herald for Python: the wheel (dev profile), installed into set-up's venv, and its pytest suite
+    // against the CLI built above.
+    steps.run("python tests", crate::python::test)?;
     Ok(())
 }
 
