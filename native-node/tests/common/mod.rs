@@ -11,6 +11,7 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 
 /// A multicast group port for one test: `base` plus a per-process offset and a counter (tests in one binary
 /// run in parallel; each binary passes its own base).
+#[allow(dead_code)] // not every test binary uses it
 pub fn port(base: u16) -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(0);
     base + (std::process::id() % 500) as u16 * 20 + NEXT.fetch_add(1, Ordering::Relaxed)
