@@ -162,6 +162,30 @@ async fn a_peer_heard_by_multicast_and_through_a_seed_is_one_peer() {
 }
 
 #[tokio::test]
+async fn where_multicast_works_no_peer_lists_go_out() {
+    let base = ports();
+    let ip = |last| Ipv4Addr::new(127, 0, 23, last);
+    // Three nodes on one group: the unicast greetings they exchange are answered by multicast, not lists.
+    let mut nodes = Vec::new();
+    for (i, name) in ["alpha", "bravo", "charlie"].into_iter().enumerate() {
+        nodes.push(
+            Node::start(node_config(name, ip(2 + i as u8), base, &[]))
+                .await
+                .unwrap(),
+        );
+    }
+    eventually("all three see each other", || {
+        nodes.iter().all(|n| n.peers().len() == 2)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200 * 4)).await;
+    for node in nodes {
+        assert_eq!(counter(&node, "discovery.peer_lists.sent"), 0);
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test]
 async fn with_a_key_seeds_work_and_an_unsigned_peer_list_is_refused_and_counted() {
     let base = ports();
     let ip = |last| Ipv4Addr::new(127, 0, 20, last);

@@ -9,8 +9,8 @@
 //!
 //! Where multicast is blocked, every beacon (heartbeat, change, leave) also goes by unicast to the seeds and
 //! the peers learned from them, as [`SeedMesh`] says; a newcomer's first unicast beacon is answered with our
-//! beacon and a [`PeerList`], and a peer list from a seed (or a peer in the mesh) is greeted address by
-//! address.
+//! beacon at once and a [`PeerList`] a little over a heartbeat later (unless multicast reached it meanwhile),
+//! and a peer list from a seed (or a peer in the mesh) is greeted address by address.
 
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -77,7 +77,8 @@ impl BeaconTask {
         let stale_after =
             (config.heartbeat * config.expiry_beats.max(1) * 2).max(Duration::from_secs(1));
         let own = own_addr(&unicast, local_ip);
-        let mesh = SeedMesh::new(own, &seeds, config.max_peers, stale_after);
+        let grace = config.heartbeat.mul_f64(1.2);
+        let mesh = SeedMesh::new(own, &seeds, config.max_peers, stale_after, grace);
         if !seeds.is_empty() {
             tracing::info!(seeds = ?mesh.seeds(), %own, "beaconing to seeds by unicast too");
         }
@@ -133,7 +134,12 @@ impl BeaconTask {
                     next_beacon = Instant::now() + jittered(heartbeat);
                 }
                 Step::Announce => self.beacon_everywhere(false).await,
-                Step::Expire => self.expire(),
+                Step::Expire => {
+                    self.expire();
+                    for to in self.mesh.due_lists(Instant::now().into_std()) {
+                        self.send_peer_list(to).await;
+                    }
+                }
                 Step::Group(Ok((len, from))) => {
                     self.handle(&group_buf[..len], from, Via::Group).await
                 }
@@ -201,7 +207,7 @@ impl BeaconTask {
                 if applied.greet {
                     self.greet(from).await;
                     if via == Via::Unicast && beacon.via.is_none() {
-                        self.send_peer_list(from).await;
+                        self.mesh.owe_list(from, now);
                     }
                 }
             }
@@ -320,7 +326,10 @@ impl BeaconTask {
             return;
         }
         bump(&self.shared.counters.peer_lists_received);
-        let new = self.mesh.learn(&list.addrs, Instant::now().into_std());
+        let known = self.shared.table().sources();
+        let new = self
+            .mesh
+            .learn(&list.addrs, &known, Instant::now().into_std());
         tracing::debug!(%from, listed = list.addrs.len(), new = new.len(), "peer list received");
         for to in new {
             self.greet(to).await;

@@ -7,13 +7,17 @@
 //! - Seeds are beaconed every heartbeat, always; this node's own discovery socket is never one of them.
 //! - An address learned from a peer list, or heard sending a beacon by unicast, is beaconed every heartbeat
 //!   too (a full mesh), unless the same address was heard on the multicast group lately (multicast reaches
-//!   it already). An address heard from by no beacon for `stale_after` is forgotten, and one that sent a
-//!   leave beacon at once. At most `max` learned addresses (the node's `max_peers`).
+//!   it already). One only heard by unicast waits a `grace` (a little over a heartbeat) first: on a LAN where
+//!   multicast works, the unicast greetings every newcomer gets are followed by that peer's beacons on the
+//!   group within a heartbeat, and then nothing more goes by unicast. An address heard from by no beacon for
+//!   `stale_after` is forgotten, and one that sent a leave beacon at once. At most `max` learned addresses
+//!   (the node's `max_peers`). Addresses in a peer list that are already live peers' are not learned again.
 //! - Peer lists are accepted only from seeds and from addresses in the mesh, and every address in them must
 //!   first answer our beacon with its own before it is a peer (the peer table, [`super::peers`], decides
 //!   that, by node id: a peer heard by multicast and by unicast is one peer).
-//! - A newcomer's first unicast beacon (or its first after a restart) is answered with a peer list of at most
-//!   [`MAX_PEER_ADDRS`] addresses, at most [`PEER_LISTS_PER_HEARTBEAT`] lists a heartbeat.
+//! - A newcomer's first unicast beacon (or its first after a restart) is owed a peer list of at most
+//!   [`MAX_PEER_ADDRS`] addresses, sent after the same `grace` unless the newcomer was heard on the group
+//!   meanwhile (then multicast serves it); at most [`PEER_LISTS_PER_HEARTBEAT`] lists a heartbeat.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -36,6 +40,10 @@ pub enum Via {
 
 #[derive(Debug, Clone)]
 struct Learned {
+    /// When it was put in the mesh.
+    since: Instant,
+    /// True when it came from a peer list (then it is beaconed at once).
+    listed: bool,
     /// When it was put in the mesh or last sent a beacon by unicast.
     fresh_at: Instant,
     /// When a beacon from it last came on the multicast group.
@@ -50,19 +58,31 @@ pub struct SeedMesh {
     learned: HashMap<SocketAddr, Learned>,
     max: usize,
     stale_after: Duration,
+    grace: Duration,
+    /// Newcomers owed a peer list, and since when.
+    owed: HashMap<SocketAddr, Instant>,
     lists_left: u32,
 }
 
 impl SeedMesh {
     /// A mesh for the node whose discovery socket is `own`, with `seeds` (itself and duplicates left out);
-    /// learned addresses are forgotten after `stale_after` without a beacon; at most `max` of them.
-    pub fn new(own: SocketAddr, seeds: &[SocketAddr], max: usize, stale_after: Duration) -> Self {
+    /// learned addresses are forgotten after `stale_after` without a beacon; at most `max` of them; `grace`
+    /// is how long an address heard only by unicast waits for multicast to reach it (about a heartbeat).
+    pub fn new(
+        own: SocketAddr,
+        seeds: &[SocketAddr],
+        max: usize,
+        stale_after: Duration,
+        grace: Duration,
+    ) -> Self {
         let mut mesh = SeedMesh {
             own,
             seeds: Vec::new(),
             learned: HashMap::new(),
             max,
             stale_after,
+            grace,
+            owed: HashMap::new(),
             lists_left: PEER_LISTS_PER_HEARTBEAT,
         };
         mesh.set_seeds(seeds);
@@ -122,6 +142,8 @@ impl SeedMesh {
                     self.learned.insert(
                         from,
                         Learned {
+                            since: now,
+                            listed: false,
                             fresh_at: now,
                             group_at: None,
                         },
@@ -132,13 +154,20 @@ impl SeedMesh {
     }
 
     /// Addresses from a peer list (whose sender was accepted); returns the ones new to the mesh, to greet at
-    /// once. This node itself, seeds, unusable addresses and any beyond the bound are left out.
-    pub fn learn(&mut self, addrs: &[SocketAddr], now: Instant) -> Vec<SocketAddr> {
+    /// once. This node itself, seeds, the discovery sockets of live peers (`known`), unusable addresses and
+    /// any beyond the bound are left out.
+    pub fn learn(
+        &mut self,
+        addrs: &[SocketAddr],
+        known: &[SocketAddr],
+        now: Instant,
+    ) -> Vec<SocketAddr> {
         let mut new = Vec::new();
         for addr in addrs.iter().take(MAX_PEER_ADDRS) {
             if *addr == self.own
                 || !usable(addr)
                 || self.is_seed(*addr)
+                || known.contains(addr)
                 || self.learned.contains_key(addr)
                 || self.learned.len() >= self.max
             {
@@ -147,6 +176,8 @@ impl SeedMesh {
             self.learned.insert(
                 *addr,
                 Learned {
+                    since: now,
+                    listed: true,
                     fresh_at: now,
                     group_at: None,
                 },
@@ -159,6 +190,7 @@ impl SeedMesh {
     /// `from` sent a leave beacon: stop beaconing it (a seed stays, for when it comes back).
     pub fn left(&mut self, from: SocketAddr) {
         self.learned.remove(&from);
+        self.owed.remove(&from);
     }
 
     /// Forgets learned addresses silent for `stale_after`; call it every heartbeat. Also refills the budget
@@ -167,7 +199,16 @@ impl SeedMesh {
         let stale_after = self.stale_after;
         self.learned
             .retain(|_, e| now.saturating_duration_since(e.fresh_at) <= stale_after);
+        self.owed
+            .retain(|_, at| now.saturating_duration_since(*at) <= stale_after);
         self.lists_left = PEER_LISTS_PER_HEARTBEAT;
+    }
+
+    fn heard_on_group_lately(&self, addr: &SocketAddr, now: Instant) -> bool {
+        self.learned
+            .get(addr)
+            .and_then(|e| e.group_at)
+            .is_some_and(|at| now.saturating_duration_since(at) <= self.stale_after)
     }
 
     /// Where to send this node's beacon by unicast now: every seed, then every learned address not heard on
@@ -177,9 +218,9 @@ impl SeedMesh {
         let mut learned: Vec<SocketAddr> = self
             .learned
             .iter()
-            .filter(|(_, e)| {
-                e.group_at
-                    .is_none_or(|at| now.saturating_duration_since(at) > self.stale_after)
+            .filter(|(addr, e)| {
+                (e.listed || now.saturating_duration_since(e.since) >= self.grace)
+                    && !self.heard_on_group_lately(addr, now)
             })
             .map(|(addr, _)| *addr)
             .collect();
@@ -193,8 +234,37 @@ impl SeedMesh {
         self.learned.len()
     }
 
-    /// The peer list owed to `to`, whose beacon came by unicast and which the peer table found new (or
-    /// restarted): `None` when nothing is owed, the list would be empty, or this heartbeat's budget is spent.
+    /// `to`'s beacon came by unicast and the peer table found it new (or restarted): it is owed a peer list,
+    /// [`SeedMesh::due_lists`] says when.
+    pub fn owe_list(&mut self, to: SocketAddr, now: Instant) {
+        if to != self.own && usable(&to) && (self.owed.len() < self.max) {
+            self.owed.entry(to).or_insert(now);
+        }
+    }
+
+    /// The newcomers whose peer list is due now (owed for `grace`); those heard on the group meanwhile are
+    /// dropped instead (multicast serves them).
+    pub fn due_lists(&mut self, now: Instant) -> Vec<SocketAddr> {
+        let grace = self.grace;
+        let due: Vec<SocketAddr> = self
+            .owed
+            .iter()
+            .filter(|(_, at)| now.saturating_duration_since(**at) >= grace)
+            .map(|(addr, _)| *addr)
+            .collect();
+        let mut send = Vec::new();
+        for addr in due {
+            self.owed.remove(&addr);
+            if !self.heard_on_group_lately(&addr, now) {
+                send.push(addr);
+            }
+        }
+        send.sort();
+        send
+    }
+
+    /// The peer list for `to` (see [`SeedMesh::due_lists`]): `None` when it would be empty or this
+    /// heartbeat's budget is spent.
     /// `known` are the discovery sockets of the live peers; a window of at most [`MAX_PEER_ADDRS`] of them
     /// starting at `offset` (modulo their number) is handed out, so a seed that knows more gives different
     /// newcomers different ones.
@@ -241,13 +311,14 @@ mod tests {
     use super::*;
 
     const STALE: Duration = Duration::from_secs(6);
+    const GRACE: Duration = Duration::from_millis(1200);
 
     fn addr(last: u8, port: u16) -> SocketAddr {
         SocketAddr::from(([198, 51, 100, last], port))
     }
 
     fn mesh(seeds: &[SocketAddr]) -> SeedMesh {
-        SeedMesh::new(addr(1, 7268), seeds, 16, STALE)
+        SeedMesh::new(addr(1, 7268), seeds, 16, STALE, GRACE)
     }
 
     #[test]
@@ -284,26 +355,35 @@ mod tests {
         let now = Instant::now();
         let seed = addr(2, 7268);
         let mut m = mesh(&[seed]);
-        let new = m.learn(&[addr(3, 7268), addr(1, 7268), seed, addr(3, 7268)], now);
+        let listed = [
+            addr(3, 7268),
+            addr(1, 7268),
+            seed,
+            addr(3, 7268),
+            addr(4, 7268),
+        ];
+        let new = m.learn(&listed, &[addr(4, 7268)], now);
         assert_eq!(
             new,
             vec![addr(3, 7268)],
-            "itself, the seed and a repeat left out"
+            "itself, the seed, a live peer and a repeat left out"
         );
-        assert!(m.learn(&[addr(3, 7268)], now).is_empty());
-        assert_eq!(m.targets(now), vec![seed, addr(3, 7268)]);
+        assert!(m.learn(&[addr(3, 7268)], &[], now).is_empty());
+        assert_eq!(m.targets(now), vec![seed, addr(3, 7268)], "listed: at once");
     }
 
     #[test]
     fn a_peer_beaconing_by_unicast_is_beaconed_back() {
-        let now = Instant::now();
+        let t0 = Instant::now();
         let mut m = mesh(&[]);
-        m.heard(addr(4, 5000), Via::Unicast, now);
+        m.heard(addr(4, 5000), Via::Unicast, t0);
+        assert!(m.targets(t0).is_empty(), "multicast gets its grace first");
+        let now = t0 + GRACE;
         assert_eq!(m.targets(now), vec![addr(4, 5000)]);
         // Its own beacons looped back, or ones on the group from a stranger, add nothing.
         m.heard(addr(1, 7268), Via::Unicast, now);
         m.heard(addr(5, 5000), Via::Group, now);
-        assert_eq!(m.targets(now), vec![addr(4, 5000)]);
+        assert_eq!(m.targets(now + GRACE), vec![addr(4, 5000)]);
     }
 
     #[test]
@@ -312,7 +392,7 @@ mod tests {
         let mut m = mesh(&[]);
         m.heard(addr(4, 5000), Via::Unicast, t0);
         m.heard(addr(4, 5000), Via::Group, t0);
-        assert!(m.targets(t0).is_empty());
+        assert!(m.targets(t0 + GRACE).is_empty());
         // Multicast stops reaching it, unicast goes on: it is beaconed again.
         let later = t0 + STALE + Duration::from_millis(1);
         m.heard(addr(4, 5000), Via::Unicast, later);
@@ -324,7 +404,7 @@ mod tests {
         let t0 = Instant::now();
         let seed = addr(2, 7268);
         let mut m = mesh(&[seed]);
-        m.learn(&[addr(3, 7268)], t0);
+        m.learn(&[addr(3, 7268)], &[], t0);
         m.heard(addr(4, 5000), Via::Unicast, t0);
         m.expire(t0 + STALE);
         assert_eq!(m.learned_len(), 2, "not yet stale");
@@ -339,9 +419,9 @@ mod tests {
     #[test]
     fn the_mesh_is_bounded() {
         let now = Instant::now();
-        let mut m = SeedMesh::new(addr(1, 7268), &[], 3, STALE);
+        let mut m = SeedMesh::new(addr(1, 7268), &[], 3, STALE, GRACE);
         let list: Vec<SocketAddr> = (10..20).map(|i| addr(i, 7268)).collect();
-        assert_eq!(m.learn(&list, now).len(), 3);
+        assert_eq!(m.learn(&list, &[], now).len(), 3);
         m.heard(addr(30, 7268), Via::Unicast, now);
         assert_eq!(m.learned_len(), 3);
     }
@@ -372,6 +452,22 @@ mod tests {
         assert!(first.iter().all(|a| !second.contains(a)), "another window");
         let few = m.peer_list_for(asker, &known[..3], 7).unwrap();
         assert_eq!(few.len(), 3);
+    }
+
+    #[test]
+    fn a_peer_list_is_due_after_the_grace_unless_multicast_served_the_newcomer() {
+        let t0 = Instant::now();
+        let mut m = mesh(&[]);
+        let (blocked, served) = (addr(4, 5000), addr(5, 5000));
+        for to in [blocked, served] {
+            m.heard(to, Via::Unicast, t0);
+            m.owe_list(to, t0);
+        }
+        m.owe_list(blocked, t0 + GRACE / 2);
+        assert!(m.due_lists(t0 + GRACE / 2).is_empty());
+        m.heard(served, Via::Group, t0 + GRACE / 2);
+        assert_eq!(m.due_lists(t0 + GRACE), vec![blocked]);
+        assert!(m.due_lists(t0 + GRACE * 2).is_empty(), "owed once");
     }
 
     #[test]
