@@ -199,8 +199,11 @@ impl SeedMesh {
         let stale_after = self.stale_after;
         self.learned
             .retain(|_, e| now.saturating_duration_since(e.fresh_at) <= stale_after);
-        self.owed
-            .retain(|_, at| now.saturating_duration_since(*at) <= stale_after);
+        // A newcomer still in the mesh stays owed until the budget lets its list go.
+        let learned = &self.learned;
+        self.owed.retain(|addr, at| {
+            learned.contains_key(addr) || now.saturating_duration_since(*at) <= stale_after
+        });
         self.lists_left = PEER_LISTS_PER_HEARTBEAT;
     }
 
@@ -242,18 +245,23 @@ impl SeedMesh {
         }
     }
 
-    /// The newcomers whose peer list is due now (owed for `grace`); those heard on the group meanwhile are
-    /// dropped instead (multicast serves them).
+    /// The newcomers whose peer list is due now (owed for `grace`), oldest first and no more than this
+    /// heartbeat's budget has room for (the rest stay owed); those heard on the group meanwhile are dropped
+    /// instead (multicast serves them).
     pub fn due_lists(&mut self, now: Instant) -> Vec<SocketAddr> {
         let grace = self.grace;
-        let due: Vec<SocketAddr> = self
+        let mut due: Vec<(Instant, SocketAddr)> = self
             .owed
             .iter()
             .filter(|(_, at)| now.saturating_duration_since(**at) >= grace)
-            .map(|(addr, _)| *addr)
+            .map(|(addr, at)| (*at, *addr))
             .collect();
+        due.sort();
         let mut send = Vec::new();
-        for addr in due {
+        for (_, addr) in due {
+            if send.len() >= self.lists_left as usize {
+                break;
+            }
             self.owed.remove(&addr);
             if !self.heard_on_group_lately(&addr, now) {
                 send.push(addr);
@@ -468,6 +476,26 @@ mod tests {
         m.heard(served, Via::Group, t0 + GRACE / 2);
         assert_eq!(m.due_lists(t0 + GRACE), vec![blocked]);
         assert!(m.due_lists(t0 + GRACE * 2).is_empty(), "owed once");
+    }
+
+    #[test]
+    fn lists_beyond_the_budget_stay_owed_for_the_next_heartbeat() {
+        let t0 = Instant::now();
+        let mut m = SeedMesh::new(addr(1, 7268), &[], 1024, STALE, GRACE);
+        let n = PEER_LISTS_PER_HEARTBEAT as u16 + 5;
+        for i in 0..n {
+            m.heard(addr(50, 5000 + i), Via::Unicast, t0);
+            m.owe_list(addr(50, 5000 + i), t0);
+        }
+        let first = m.due_lists(t0 + GRACE);
+        assert_eq!(first.len(), PEER_LISTS_PER_HEARTBEAT as usize);
+        for to in &first {
+            m.peer_list_for(*to, &[addr(3, 7268)], 0).unwrap();
+        }
+        assert!(m.due_lists(t0 + GRACE).is_empty(), "budget spent");
+        m.heard(addr(50, 5000 + n - 1), Via::Unicast, t0 + STALE);
+        m.expire(t0 + STALE);
+        assert_eq!(m.due_lists(t0 + STALE).len(), 5);
     }
 
     #[test]

@@ -111,6 +111,10 @@ pub fn discovery_socket(iface: Ipv4Addr, port: u16) -> io::Result<(UdpSocket, bo
 fn bind_unicast(iface: Ipv4Addr, port: u16) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_nonblocking(true)?;
+    // As a seed, or in a unicast mesh, beacons from every peer arrive here: room for a burst of them.
+    if let Err(err) = socket.set_recv_buffer_size(GROUP_RECV_BUFFER) {
+        tracing::debug!(%err, "could not enlarge the unicast socket's receive buffer");
+    }
     socket.bind(&SocketAddr::V4(SocketAddrV4::new(iface, port)).into())?;
     socket.set_multicast_if_v4(&iface)?;
     socket.set_multicast_loop_v4(true)?;
