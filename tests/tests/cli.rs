@@ -225,19 +225,22 @@ fn one_shots_with_a_seed_find_nodes_that_multicast_does_not_join() {
     let dir = std::env::temp_dir().join(format!("herald-cli-seed-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let seed_at = "127.0.22.2:29461";
-    let node = |name: &str, ip: &str, group: &str, seeds: &[&str]| {
+    let node = |name: &str, ip: &str, group: &str, extra: &[&str]| {
         let mut command = Command::new(binary("herald"));
         command
             .args(["node", "--name", name, "--json", "--heartbeat", "200"])
             .args(["--interface", ip, "--group", group])
+            .args(extra)
             .env("XDG_STATE_HOME", dir.join(name));
-        for seed in seeds {
-            command.args(["--seed", seed]);
-        }
         Running::start(command)
     };
     let seed = node("cli-seed", "127.0.22.2", "239.255.72.68:29461", &[]);
-    let far = node("cli-far", "127.0.22.3", "239.255.72.68:29462", &[seed_at]);
+    let far = node(
+        "cli-far",
+        "127.0.22.3",
+        "239.255.72.68:29462",
+        &["--seed", seed_at, "--service", "web=8080"],
+    );
     seed.wait_for(
         "cli-far joining through the seed",
         |e| matches!(e, BridgeEvent::PeerJoined { peer, .. } if peer.name == "cli-far"),
@@ -279,6 +282,12 @@ fn one_shots_with_a_seed_find_nodes_that_multicast_does_not_join() {
     ]);
     assert!(alone.status.success(), "{}", text(&alone.stderr));
     assert_eq!(text(&alone.stdout).trim(), "");
+
+    let mut lookup_args = vec!["lookup", "web", "--wait", "1.5"];
+    lookup_args.extend_from_slice(&one_shot);
+    let lookup = herald(&lookup_args);
+    assert!(lookup.status.success(), "{}", text(&lookup.stderr));
+    assert_eq!(text(&lookup.stdout).trim(), "127.0.22.3:8080");
 
     let mut ask_args = vec!["ask", "--to", "cli-far", "--timeout", "3", "ping"];
     ask_args.extend_from_slice(&one_shot);
