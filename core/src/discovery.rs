@@ -405,6 +405,24 @@ mod tests {
     }
 
     #[test]
+    fn a_peer_list_has_this_exact_encoding() {
+        // Also the fuzz seed `fuzz/seeds/decode_datagram/peer_list`.
+        let bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fuzz/seeds/decode_datagram/peer_list"
+        ))
+        .unwrap();
+        let list = DiscoveryMessage::PeerList(PeerList {
+            addrs: vec![
+                "198.51.100.11:7268".parse().unwrap(),
+                "203.0.113.7:8080".parse().unwrap(),
+            ],
+        });
+        assert_eq!(encode_datagram(&list, None).unwrap(), bytes);
+        assert_eq!(decode_datagram(&bytes).unwrap().message, list);
+    }
+
+    #[test]
     fn a_typical_beacon_is_small() {
         let bytes = encode_datagram(&small_beacon(), None).unwrap();
         assert!(bytes.len() < 80, "{} bytes", bytes.len());
