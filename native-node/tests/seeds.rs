@@ -96,27 +96,13 @@ async fn nodes_that_multicast_cannot_join_find_each_other_through_a_seed_and_kee
     }
 
     // One of them goes away without a word (its runtime is dropped, like kill -9): the others lose it.
-    let (started, crash) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
-    let delta_config = node_config("delta", ip(6), base + 4, &[(ip(3), base + 1)]);
-    let thread = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let node = runtime.block_on(Node::start(delta_config)).unwrap();
-        started.0.send(()).unwrap();
-        let _ = crash.1.recv();
-        std::mem::forget(node);
-        drop(runtime);
-    });
-    started.1.recv().unwrap();
+    let delta =
+        common::Crashable::start(node_config("delta", ip(6), base + 4, &[(ip(3), base + 1)]));
     eventually("delta, seeded by alpha, seen by all three", || {
         others.iter().all(|n| n.peer("delta").is_some())
     })
     .await;
-    crash.0.send(()).unwrap();
-    thread.join().unwrap();
+    delta.crash();
     eventually("delta lost by all three", || {
         others.iter().all(|n| n.peer("delta").is_none())
     })
