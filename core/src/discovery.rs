@@ -1,5 +1,7 @@
 //! Discovery datagrams on the multicast group: [`Beacon`]s (a node announcing itself, or leaving), and the
 //! service [`LookupQuery`] / [`LookupReply`] pair that lets a process that is not a node find a service.
+//! Where multicast is blocked, the same beacons go by unicast to seeds, and a seed answers a newcomer with a
+//! [`PeerList`] (addresses only, at most [`MAX_PEER_ADDRS`]) so it can greet the others itself.
 //!
 //! Encoding is [`encode_datagram`] / [`decode_datagram`] in the envelope of [`crate::envelope`], at most
 //! [`MAX_DATAGRAM_LEN`] bytes. What a node *does* with them (peer table, expiry, replies) is the node's job.
@@ -22,8 +24,12 @@ pub const DISCOVERY_MAGIC: [u8; 4] = *b"HRLD";
 
 /// Default multicast group (IPv4, organisation-local scope).
 pub const DEFAULT_GROUP: std::net::Ipv4Addr = std::net::Ipv4Addr::new(239, 255, 72, 68);
-/// Default UDP port of the multicast group.
+/// Default UDP port of the multicast group, and of a node's unicast discovery socket (where seeds are reached).
 pub const DEFAULT_PORT: u16 = 7268;
+
+/// Most addresses one [`PeerList`] carries (about 9 bytes each: it stays well inside [`MAX_DATAGRAM_LEN`],
+/// signed or not); a seed that knows more hands out a different window of them each time.
+pub const MAX_PEER_ADDRS: usize = 100;
 
 /// A node's announcement of itself, sent on start, every heartbeat, and (with `leaving`) on shutdown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,6 +143,23 @@ pub struct ServiceProvider {
     pub addr: SocketAddr,
 }
 
+/// A seed's answer to a newcomer's unicast beacon: where other nodes' discovery sockets are, addresses and
+/// ports only. The newcomer greets each with its own beacon; a peer joins only when its own beacon arrives, so
+/// nobody can inject a peer that cannot be reached. At most [`MAX_PEER_ADDRS`] addresses (more is malformed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    all(test, not(target_arch = "wasm32")),
+    derive(proptest_derive::Arbitrary)
+)]
+pub struct PeerList {
+    /// The peers' discovery sockets.
+    #[cfg_attr(
+        all(test, not(target_arch = "wasm32")),
+        proptest(strategy = "proptest::collection::vec(crate::arbitrary::socket_addr(), 0..8)")
+    )]
+    pub addrs: Vec<SocketAddr>,
+}
+
 /// Every message on the discovery group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(
@@ -150,21 +173,41 @@ pub enum DiscoveryMessage {
     Lookup(LookupQuery),
     /// An answer to a lookup.
     LookupReply(LookupReply),
+    /// A seed's list of peers for a newcomer (by unicast only; wire version 3).
+    PeerList(PeerList),
 }
 
 /// Encodes a discovery datagram, signed when `signer` is given. Fails with [`EncodeError::TooLarge`] over
-/// [`MAX_DATAGRAM_LEN`].
+/// [`MAX_DATAGRAM_LEN`], and for a [`PeerList`] of more than [`MAX_PEER_ADDRS`] addresses.
 pub fn encode_datagram(
     message: &DiscoveryMessage,
     signer: Option<&Signer<'_>>,
 ) -> Result<Vec<u8>, EncodeError> {
+    if let DiscoveryMessage::PeerList(list) = message {
+        if list.addrs.len() > MAX_PEER_ADDRS {
+            return Err(EncodeError::TooMany {
+                what: "peer addresses",
+                count: list.addrs.len(),
+                max: MAX_PEER_ADDRS,
+            });
+        }
+    }
     envelope::seal(DISCOVERY_MAGIC, message, signer, MAX_DATAGRAM_LEN)
 }
 
 /// Decodes a discovery datagram received from the network. Never panics; the signature, if any, is returned
-/// for the caller to verify.
+/// for the caller to verify. A [`PeerList`] of more than [`MAX_PEER_ADDRS`] addresses is malformed.
 pub fn decode_datagram(bytes: &[u8]) -> Result<Datagram<'_, DiscoveryMessage>, DecodeError> {
-    envelope::open(DISCOVERY_MAGIC, bytes, MAX_DATAGRAM_LEN)
+    let datagram = envelope::open(DISCOVERY_MAGIC, bytes, MAX_DATAGRAM_LEN)?;
+    if let DiscoveryMessage::PeerList(list) = &datagram.message {
+        if list.addrs.len() > MAX_PEER_ADDRS {
+            return Err(DecodeError::Malformed(format!(
+                "peer list of {} addresses exceeds the limit of {MAX_PEER_ADDRS}",
+                list.addrs.len()
+            )));
+        }
+    }
+    Ok(datagram)
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -309,6 +352,74 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    fn full_peer_list(n: usize) -> DiscoveryMessage {
+        let addrs = (0..n)
+            .map(|i| {
+                let ip = IpAddr::from([203, 0, 113, (i % 250) as u8]);
+                SocketAddr::new(ip, 40000 + i as u16)
+            })
+            .collect();
+        DiscoveryMessage::PeerList(PeerList { addrs })
+    }
+
+    #[test]
+    fn a_full_peer_list_fits_signed_and_one_more_is_refused_both_ways() {
+        let signer = Signer {
+            timestamp_ms: 1,
+            mac: &fake_mac,
+        };
+        let full = full_peer_list(MAX_PEER_ADDRS);
+        let bytes = encode_datagram(&full, Some(&signer)).unwrap();
+        assert!(bytes.len() < MAX_DATAGRAM_LEN, "{} bytes", bytes.len());
+        assert_eq!(decode_datagram(&bytes).unwrap().message, full);
+
+        let over = full_peer_list(MAX_PEER_ADDRS + 1);
+        assert_eq!(
+            encode_datagram(&over, None).unwrap_err(),
+            EncodeError::TooMany {
+                what: "peer addresses",
+                count: MAX_PEER_ADDRS + 1,
+                max: MAX_PEER_ADDRS
+            }
+        );
+        // A sender that ignores the bound: the receiver refuses the list by name, without panicking.
+        let bytes = envelope::seal(DISCOVERY_MAGIC, &over, None, MAX_DATAGRAM_LEN).unwrap();
+        let err = decode_datagram(&bytes).unwrap_err();
+        assert!(
+            matches!(&err, DecodeError::Malformed(why) if why.contains("peer list")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_peer_list_with_a_huge_declared_length_is_malformed() {
+        let mut bytes = DISCOVERY_MAGIC.to_vec();
+        // Variant 3 (PeerList), then a varint length of about 2^28 with no elements behind it.
+        bytes.extend_from_slice(&[crate::PROTOCOL_VERSION, 0, 3, 0xff, 0xff, 0xff, 0x7f]);
+        assert!(matches!(
+            decode_datagram(&bytes).unwrap_err(),
+            DecodeError::Malformed(_)
+        ));
+    }
+
+    #[test]
+    fn a_peer_list_has_this_exact_encoding() {
+        // Also the fuzz seed `fuzz/seeds/decode_datagram/peer_list`.
+        let bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fuzz/seeds/decode_datagram/peer_list"
+        ))
+        .unwrap();
+        let list = DiscoveryMessage::PeerList(PeerList {
+            addrs: vec![
+                "198.51.100.11:7268".parse().unwrap(),
+                "203.0.113.7:8080".parse().unwrap(),
+            ],
+        });
+        assert_eq!(encode_datagram(&list, None).unwrap(), bytes);
+        assert_eq!(decode_datagram(&bytes).unwrap().message, list);
     }
 
     #[test]

@@ -47,6 +47,17 @@ pub enum EncodeError {
         /// The limit that applies.
         max: usize,
     },
+    /// A list in the value is longer than its wire bound (e.g. a peer list over
+    /// [`crate::discovery::MAX_PEER_ADDRS`]); the caller should send fewer.
+    #[error("{count} {what} exceed the limit of {max}")]
+    TooMany {
+        /// What the list holds.
+        what: &'static str,
+        /// How many were given.
+        count: usize,
+        /// The bound.
+        max: usize,
+    },
     /// The serializer failed (should not happen for Herald's types).
     #[error("serialization failed: {0}")]
     Serialize(String),

@@ -62,6 +62,55 @@ impl fmt::Display for InterfaceSpec {
     }
 }
 
+/// A seed: `HOST[:PORT]`, the port defaulting to [`DEFAULT_PORT`] (7268). The host is an IPv4 address or a
+/// name, resolved when the node starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seed {
+    /// Address or host name.
+    pub host: String,
+    /// UDP port of the seed's discovery socket.
+    pub port: u16,
+}
+
+/// Why a `--seed` value could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SeedError {
+    /// Empty, or an empty host.
+    #[error("a seed needs a host")]
+    NoHost,
+    /// The part after the last `:` is not a port.
+    #[error("{0:?} is not a port (1 to 65535)")]
+    BadPort(String),
+}
+
+impl FromStr for Seed {
+    type Err = SeedError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let (host, port) = match s.rsplit_once(':') {
+            Some((host, port)) => match port.parse::<u16>() {
+                Ok(port) if port != 0 => (host, port),
+                _ => return Err(SeedError::BadPort(port.to_owned())),
+            },
+            None => (s, DEFAULT_PORT),
+        };
+        if host.is_empty() {
+            return Err(SeedError::NoHost);
+        }
+        Ok(Seed {
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+impl fmt::Display for Seed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
 /// How a node is started.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
@@ -75,6 +124,13 @@ pub struct NodeConfig {
     pub interface: InterfaceSpec,
     /// Multicast group and port.
     pub group: SocketAddrV4,
+    /// UDP port of this node's unicast discovery socket on its interface's address, where others reach it
+    /// as a seed; taken when free there, else an ephemeral port (logged). `None`: the group's port (7268 by
+    /// default); 0: an ephemeral port.
+    pub discovery_port: Option<u16>,
+    /// Seeds: also beacon to these by unicast, and learn the peers they know (see
+    /// [`crate::discovery::seeds`]). This node itself is ignored as a seed.
+    pub seeds: Vec<Seed>,
     /// Interval between beacons (each one jittered by ±10%).
     pub heartbeat: Duration,
     /// A peer is lost after this many of its heartbeats without a beacon.
@@ -118,6 +174,8 @@ impl NodeConfig {
             node_id: None,
             interface: InterfaceSpec::Lan,
             group: SocketAddrV4::new(DEFAULT_GROUP, DEFAULT_PORT),
+            discovery_port: None,
+            seeds: Vec::new(),
             heartbeat: DEFAULT_HEARTBEAT,
             expiry_beats: DEFAULT_EXPIRY_BEATS,
             services: BTreeMap::new(),
@@ -158,5 +216,21 @@ mod tests {
         );
         assert_eq!("eth0".parse(), Ok(InterfaceSpec::Name("eth0".into())));
         assert_eq!("lan".parse(), Ok(InterfaceSpec::Lan));
+    }
+
+    #[test]
+    fn seeds_parse_with_the_default_port() {
+        let seed = |host: &str, port| Seed {
+            host: host.into(),
+            port,
+        };
+        assert_eq!("198.51.100.7".parse(), Ok(seed("198.51.100.7", 7268)));
+        assert_eq!("198.51.100.7:9000".parse(), Ok(seed("198.51.100.7", 9000)));
+        assert_eq!("gw.lan".parse(), Ok(seed("gw.lan", 7268)));
+        assert_eq!("".parse::<Seed>(), Err(SeedError::NoHost));
+        assert_eq!(":7268".parse::<Seed>(), Err(SeedError::NoHost));
+        assert_eq!("h:x".parse::<Seed>(), Err(SeedError::BadPort("x".into())));
+        assert_eq!("h:0".parse::<Seed>(), Err(SeedError::BadPort("0".into())));
+        assert_eq!(seed("h", 1).to_string(), "h:1");
     }
 }

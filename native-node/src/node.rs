@@ -109,7 +109,13 @@ impl Node {
             source,
         };
         let group = sockets::group_socket(config.group, iface).map_err(socket_error)?;
-        let unicast = sockets::unicast_socket(iface).map_err(socket_error)?;
+        let port = config.discovery_port.unwrap_or(config.group.port());
+        let (unicast, got_port) = sockets::discovery_socket(iface, port).map_err(socket_error)?;
+        if !got_port {
+            let now = unicast.local_addr().map_err(socket_error)?;
+            tracing::info!(%iface, wanted = port, port = now.port(), "discovery port taken on this address (another node?): using an ephemeral port, so this node cannot be a seed");
+        }
+        let seeds = sockets::resolve_seeds(&config.seeds).await;
         let (link_listener, tcp_port) = listen_for_links(&config).await?;
         let node_id = config
             .node_id
@@ -137,7 +143,7 @@ impl Node {
             shared: shared.clone(),
             first_events: Mutex::new(Some(first_events)),
         };
-        let task = BeaconTask::new(shared.clone(), group, unicast, iface);
+        let task = BeaconTask::new(shared.clone(), group, unicast, iface, seeds);
         shared.tasks.spawn(task.run(shared.shutdown.clone()));
         let (accepted, accepted_rx) = mpsc::channel::<Inbound>(ARRIVALS_CAPACITY);
         shared.tasks.spawn(listener::run(

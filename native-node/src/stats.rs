@@ -62,6 +62,14 @@ counters! {
         greetings_skipped => "discovery.greetings_skipped",
         /// Lookup queries answered.
         lookups_answered => "discovery.lookups_answered",
+        /// Peer lists sent to newcomers (this node acting as a seed).
+        peer_lists_sent => "discovery.peer_lists.sent",
+        /// Peer lists accepted (from a seed, or a peer of the unicast mesh).
+        peer_lists_received => "discovery.peer_lists.received",
+        /// Peer lists ignored: from neither a seed nor a peer of the mesh, or on the group.
+        peer_lists_ignored => "discovery.peer_lists.ignored",
+        /// Unsigned peer lists refused while a key is configured (also counted in `dropped.unsigned`).
+        peer_lists_unsigned => "discovery.peer_lists.unsigned",
         /// Datagrams that could not be sent (interface down, no route).
         send_errors => "discovery.send_errors",
         /// Node events a slow reader of the event stream missed.

@@ -116,24 +116,9 @@ async fn a_crashed_node_is_lost_after_its_expiry() {
     let alpha = Node::start(config("alpha", port)).await.unwrap();
     let mut events = alpha.events();
     // Bravo runs on its own runtime; dropping that runtime kills it without a leave beacon, like kill -9.
-    let (started, crash) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
-    let bravo_config = config("bravo", port);
-    let thread = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let node = runtime.block_on(Node::start(bravo_config)).unwrap();
-        started.0.send(()).unwrap();
-        let _ = crash.1.recv();
-        std::mem::forget(node);
-        drop(runtime);
-    });
-    started.1.recv().unwrap();
+    let bravo = common::Crashable::start(config("bravo", port));
     wait_for(&mut events, "bravo", joined).await;
-    crash.0.send(()).unwrap();
-    thread.join().unwrap();
+    bravo.crash();
     let lost = wait_for(&mut events, "bravo", |c| *c == PeerChange::Lost).await;
     assert_eq!(lost.state, PeerState::Lost);
     alpha.shutdown().await;

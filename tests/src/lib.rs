@@ -323,6 +323,27 @@ impl Lan {
         );
     }
 
+    /// Makes the switch drop multicast, as Wi-Fi with IGMP snooping, container bridges and VPNs do: no port
+    /// floods multicast any more (`bridge link set ... mcast_flood off`; snooping is off, so every multicast
+    /// frame is "unknown" and would otherwise be flooded). Unicast, ARP and broadcast still pass.
+    pub fn drop_multicast(&self) {
+        for i in 1..=self.hosts {
+            sh(
+                "bridge",
+                &[
+                    "-n",
+                    &self.switch(),
+                    "link",
+                    "set",
+                    "dev",
+                    &self.port(i),
+                    "mcast_flood",
+                    "off",
+                ],
+            );
+        }
+    }
+
     /// Runs `ip ARGS...` inside host `i`.
     pub fn ip_in(&self, i: usize, args: &[&str]) {
         let host = self.host(i);

@@ -218,3 +218,83 @@ fn a_blocking_publish_from_stdin_reaches_a_slow_reader_whole_and_in_order() {
     assert_eq!(texts.len(), LINES);
     assert_eq!(texts, expected);
 }
+
+#[test]
+fn one_shots_with_a_seed_find_nodes_that_multicast_does_not_join() {
+    // Each process on its own loopback address and its own group port: only the seed joins them.
+    let dir = std::env::temp_dir().join(format!("herald-cli-seed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let seed_at = "127.0.22.2:29461";
+    let node = |name: &str, ip: &str, group: &str, extra: &[&str]| {
+        let mut command = Command::new(binary("herald"));
+        command
+            .args(["node", "--name", name, "--json", "--heartbeat", "200"])
+            .args(["--interface", ip, "--group", group])
+            .args(extra)
+            .env("XDG_STATE_HOME", dir.join(name));
+        Running::start(command)
+    };
+    let seed = node("cli-seed", "127.0.22.2", "239.255.72.68:29461", &[]);
+    let far = node(
+        "cli-far",
+        "127.0.22.3",
+        "239.255.72.68:29462",
+        &["--seed", seed_at, "--service", "web=8080"],
+    );
+    seed.wait_for(
+        "cli-far joining through the seed",
+        |e| matches!(e, BridgeEvent::PeerJoined { peer, .. } if peer.name == "cli-far"),
+    );
+    far.wait_for(
+        "the seed seen by cli-far",
+        |e| matches!(e, BridgeEvent::PeerJoined { peer, .. } if peer.name == "cli-seed"),
+    );
+    let one_shot = [
+        "--interface",
+        "127.0.22.4",
+        "--group",
+        "239.255.72.68:29463",
+        "--seed",
+        seed_at,
+    ];
+
+    let mut peers_args = vec!["peers", "--json", "--wait", "1.5"];
+    peers_args.extend_from_slice(&one_shot);
+    let peers = herald(&peers_args);
+    assert!(peers.status.success(), "{}", text(&peers.stderr));
+    let mut names: Vec<String> = text(&peers.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<PeerInfo>(l).unwrap().name)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["cli-far", "cli-seed"]);
+
+    // The same without the seed finds nobody: multicast really does not join them.
+    let alone = herald(&[
+        "peers",
+        "--json",
+        "--wait",
+        "1",
+        "--interface",
+        "127.0.22.4",
+        "--group",
+        "239.255.72.68:29463",
+    ]);
+    assert!(alone.status.success(), "{}", text(&alone.stderr));
+    assert_eq!(text(&alone.stdout).trim(), "");
+
+    let mut lookup_args = vec!["lookup", "web", "--wait", "1.5"];
+    lookup_args.extend_from_slice(&one_shot);
+    let lookup = herald(&lookup_args);
+    assert!(lookup.status.success(), "{}", text(&lookup.stderr));
+    assert_eq!(text(&lookup.stdout).trim(), "127.0.22.3:8080");
+
+    let mut ask_args = vec!["ask", "--to", "cli-far", "--timeout", "3", "ping"];
+    ask_args.extend_from_slice(&one_shot);
+    let ask = herald(&ask_args);
+    assert!(ask.status.success(), "{}", text(&ask.stderr));
+    let answers: serde_json::Value = serde_json::from_slice(&ask.stdout).unwrap();
+    assert!(!answers["cli-far"].is_null(), "{answers}");
+    drop((seed, far));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -4,12 +4,17 @@
 //! (convergence); the time until a graceful leave is seen by all; the time until all notice a crashed node
 //! (its runtime dropped: no leave beacon), also in heartbeats; and beacon bytes sent per second per node in the
 //! steady state.
+//!
+//! With `seeds`, multicast cannot join the nodes: each has its own loopback address (127.0.30.2 onwards) and
+//! its own group port, and every node but the first (the seed) is given the first as its seed, so the figures
+//! are those of the unicast mesh.
 
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::task::JoinSet;
 
+use crate::config::{InterfaceSpec, Seed};
 use crate::discovery::peers::PeerChange;
 use crate::events::NodeEvent;
 use crate::identity::random_node_id;
@@ -23,10 +28,14 @@ pub struct DiscoveryFigures {
     pub bench: &'static str,
     /// Nodes in the run.
     pub nodes: usize,
+    /// True when the nodes found each other through a seed (multicast cannot join them).
+    pub seeds: bool,
     /// Heartbeat of every node.
     pub heartbeat_ms: u64,
     /// From starting all nodes to every node seeing all others.
     pub converge_ms: f64,
+    /// `converge_ms` in heartbeats.
+    pub converge_heartbeats: f64,
     /// From one node's graceful shutdown to every other node seeing it left.
     pub leave_seen_ms: f64,
     /// From one node's crash to every other node reporting it lost.
@@ -39,19 +48,38 @@ pub struct DiscoveryFigures {
     pub steady_secs: f64,
 }
 
-/// Runs the benchmark with `nodes` nodes on group port `port` of 127.0.0.1.
+/// Runs the benchmark with `nodes` nodes on group port `port` of 127.0.0.1; with `seeds`, on group ports
+/// `port` to `port + nodes - 1`, one per node, each node on its own address, all seeded by the first.
 pub async fn run(
     nodes: usize,
     port: u16,
     heartbeat: Duration,
     steady: Duration,
+    seeds: bool,
 ) -> anyhow::Result<DiscoveryFigures> {
     anyhow::ensure!(nodes >= 3, "the discovery bench needs at least 3 nodes");
+    anyhow::ensure!(
+        !seeds || (nodes <= 250 * 20 && usize::from(port) + nodes <= 65_535),
+        "too many nodes for the seeds mode's addresses and ports"
+    );
+    let address =
+        |i: usize| std::net::Ipv4Addr::new(127, 0, 30 + (i / 250) as u8, 2 + (i % 250) as u8);
     let config = |i: usize| {
         let mut config = NodeConfig::loopback(format!("bench-{i}"), port);
         config.node_id = Some(random_node_id());
         config.heartbeat = heartbeat;
         config.claim_wait = Duration::ZERO;
+        if seeds {
+            config.interface = InterfaceSpec::Addr(address(i));
+            config.group.set_port(port + i as u16);
+            config.discovery_port = Some(port);
+            if i > 0 {
+                config.seeds = vec![Seed {
+                    host: address(0).to_string(),
+                    port,
+                }];
+            }
+        }
         config
     };
 
@@ -94,6 +122,7 @@ pub async fn run(
     )
     .await;
     let converge_ms = ms(start.elapsed());
+    let converge_heartbeats = start.elapsed().as_secs_f64() / heartbeat.as_secs_f64();
     anyhow::ensure!(converge, "nodes did not converge within 30 s");
 
     // Steady state: bytes sent per node per second.
@@ -137,8 +166,10 @@ pub async fn run(
     Ok(DiscoveryFigures {
         bench: "discovery",
         nodes,
+        seeds,
         heartbeat_ms: heartbeat.as_millis() as u64,
         converge_ms,
+        converge_heartbeats,
         leave_seen_ms: ms(leave_seen),
         crash_detect_ms: ms(crash_detect),
         crash_detect_heartbeats: crash_detect.as_secs_f64() / heartbeat.as_secs_f64(),

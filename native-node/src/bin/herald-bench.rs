@@ -36,6 +36,10 @@ enum Bench {
         /// Multicast group port on 127.0.0.1.
         #[arg(long, default_value_t = 27_268)]
         port: u16,
+        /// Where multicast is blocked: each node on its own loopback address and group port, all found
+        /// through one seed (the unicast mesh).
+        #[arg(long)]
+        seeds: bool,
     },
     /// One publisher to N subscriber nodes over loopback links: messages per second delivered.
     Pubsub {
@@ -230,6 +234,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             heartbeat_ms,
             steady_secs,
             port,
+            seeds,
         } => {
             for n in nodes {
                 let heartbeat = Duration::from_millis(heartbeat_ms);
@@ -238,15 +243,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     port,
                     heartbeat,
                     Duration::from_secs_f64(steady_secs),
+                    seeds,
                 )
                 .await?;
                 if cli.json {
                     println!("{}", serde_json::to_string(&figures)?);
                 } else {
                     println!(
-                        "discovery nodes={:<4} converge={:>8.1} ms  leave seen by all={:>6.1} ms  crash detected={:>7.1} ms ({:.2} heartbeats)  beacons={:>6.0} B/s/node",
+                        "discovery{} nodes={:<4} converge={:>8.1} ms ({:.1} heartbeats)  leave seen by all={:>6.1} ms  crash detected={:>7.1} ms ({:.2} heartbeats)  beacons={:>6.0} B/s/node",
+                        if figures.seeds { " (seeds)" } else { "" },
                         figures.nodes,
                         figures.converge_ms,
+                        figures.converge_heartbeats,
                         figures.leave_seen_ms,
                         figures.crash_detect_ms,
                         figures.crash_detect_heartbeats,

@@ -4,6 +4,8 @@
 //! name = "kitchen"
 //! interface = "eth0"
 //! group = "239.255.72.68:7268"
+//! seeds = ["192.0.2.10", "192.0.2.11:7268"]
+//! discovery_port = 7268
 //! key_file = "/etc/herald/key"
 //! state_dir = "/var/lib/herald"
 //! heartbeat = 1000        # ms
@@ -38,6 +40,10 @@ pub struct FileConfig {
     pub interface: Option<String>,
     /// `--group`
     pub group: Option<SocketAddrV4>,
+    /// `--seed HOST[:PORT]`, as a list.
+    pub seeds: Option<Vec<String>>,
+    /// `--discovery-port`
+    pub discovery_port: Option<u16>,
     /// `--key-file`
     pub key_file: Option<PathBuf>,
     /// `--state-dir`
@@ -119,6 +125,8 @@ mod tests {
             max_peers = 1024
             json = false
             overflow = "block"
+            seeds = ["192.0.2.10", "192.0.2.11:7300"]
+            discovery_port = 7268
             [service]
             web = 8080
         "#;
@@ -126,6 +134,8 @@ mod tests {
         assert_eq!(config.service["web"], 8080);
         assert_eq!(config.group, Some("239.255.72.68:7268".parse().unwrap()));
         assert_eq!(config.overflow, Some(crate::queue::OverflowPolicy::Block));
+        assert_eq!(config.seeds.as_ref().map(Vec::len), Some(2));
+        assert_eq!(config.discovery_port, Some(7268));
         assert!(toml::from_str::<FileConfig>("nmae = \"x\"").is_err());
         assert!(toml::from_str::<FileConfig>("overflow = \"sometimes\"").is_err());
     }

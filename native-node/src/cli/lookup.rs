@@ -1,9 +1,12 @@
 //! `herald lookup SERVICE`: asks the group who provides a service and prints one `IP:PORT` per provider;
-//! exits 1 when there is none. It is not a node: a plain query answered by unicast, like the old hub.
+//! exits 1 when there is none. It is not a node: a plain query answered by unicast, like the old hub. With
+//! `--seed` (where multicast is blocked, a query to the group reaches nobody) it joins briefly as a one-shot
+//! through the seeds instead, and prints the providers among the peers it learned of.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::Args;
 
 use super::{one_shot_config, FileConfig, GlobalArgs};
@@ -24,11 +27,22 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     let config = one_shot_config(global, file)?;
     let wait = Duration::from_secs_f64(args.wait.max(0.0));
-    let providers = crate::services::lookup(&config, &args.service, wait).await?;
-    for provider in &providers {
-        println!("{}", provider.addr);
+    let addrs: Vec<std::net::SocketAddr> = if config.seeds.is_empty() {
+        let providers = crate::services::lookup(&config, &args.service, wait).await?;
+        providers.into_iter().map(|p| p.addr).collect()
+    } else {
+        let node = crate::node::Node::start(config)
+            .await
+            .context("cannot join through the seeds")?;
+        tokio::time::sleep(wait).await;
+        let found = node.lookup(&args.service);
+        node.shutdown().await;
+        found
+    };
+    for addr in &addrs {
+        println!("{addr}");
     }
-    if providers.is_empty() {
+    if addrs.is_empty() {
         eprintln!("no provider of {:?}", args.service);
         return Ok(ExitCode::FAILURE);
     }

@@ -74,6 +74,10 @@ pub struct GlobalArgs {
     /// Multicast group and port.
     #[arg(long, global = true, value_name = "ADDR:PORT")]
     pub group: Option<SocketAddrV4>,
+    /// A seed to reach by unicast where multicast is blocked: another node's address (or host name), port
+    /// 7268 unless given; repeatable. It tells this node of the peers it knows.
+    #[arg(long = "seed", global = true, value_name = "HOST[:PORT]")]
+    pub seeds: Vec<crate::config::Seed>,
     /// Shared key file (one line of hex or base64, 32+ bytes): sign and require signed traffic.
     #[arg(long, global = true, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
@@ -157,6 +161,17 @@ fn apply_global(
     if let Some(group) = global.group.or(file.group) {
         config.group = group;
     }
+    if !global.seeds.is_empty() {
+        config.seeds = global.seeds.clone();
+    } else if let Some(seeds) = &file.seeds {
+        config.seeds = seeds
+            .iter()
+            .map(|s| s.parse().with_context(|| format!("seeds: {s:?}")))
+            .collect::<anyhow::Result<_>>()?;
+    }
+    if let Some(port) = file.discovery_port {
+        config.discovery_port = Some(port);
+    }
     if let Some(path) = global.key_file.as_ref().or(file.key_file.as_ref()) {
         config.key = Some(Key::from_file(path).with_context(|| "--key-file")?);
     }
@@ -187,6 +202,8 @@ fn one_shot_config(global: &GlobalArgs, file: &FileConfig) -> anyhow::Result<Nod
     config.node_id = Some(crate::identity::random_node_id());
     config.claim_wait = std::time::Duration::ZERO;
     apply_global(&mut config, global, file)?;
+    // A one-shot uses seeds but is never one: it leaves the discovery port to the host's node.
+    config.discovery_port = Some(0);
     Ok(config)
 }
 

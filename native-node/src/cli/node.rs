@@ -62,6 +62,10 @@ pub struct TuningArgs {
     /// TCP port for links from other nodes [default: an ephemeral port, announced in beacons].
     #[arg(long)]
     port: Option<u16>,
+    /// UDP port for unicast discovery on the interface's address (where other nodes reach this one as a seed)
+    /// [default: the group's port, 7268; an ephemeral port when taken, said in the log].
+    #[arg(long, value_name = "PORT")]
+    discovery_port: Option<u16>,
     /// Milliseconds between beacons.
     #[arg(long, value_name = "MS")]
     heartbeat: Option<u64>,
@@ -81,6 +85,9 @@ impl TuningArgs {
     fn apply(&self, file: &FileConfig, config: &mut NodeConfig) {
         if let Some(port) = self.port.or(file.port) {
             config.tcp_port = port;
+        }
+        if let Some(port) = self.discovery_port.or(file.discovery_port) {
+            config.discovery_port = Some(port);
         }
         if let Some(ms) = self.heartbeat.or(file.heartbeat) {
             config.heartbeat = Duration::from_millis(ms.max(10));

@@ -6,6 +6,11 @@
 //! greeting budget per heartbeat bounds the work a flood of fake ids can cause. It answers service lookups
 //! by unicast, expires silent peers, follows a named interface's address, and on shutdown sends the leave
 //! beacon.
+//!
+//! Where multicast is blocked, every beacon (heartbeat, change, leave) also goes by unicast to the seeds and
+//! the peers learned from them, as [`SeedMesh`] says; a newcomer's first unicast beacon is answered with our
+//! beacon at once and a [`PeerList`] a little over a heartbeat later (unless multicast reached it meanwhile),
+//! and a peer list from a seed (or a peer in the mesh) is greeted address by address.
 
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -14,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use herald_core::discovery::{
-    Beacon, DiscoveryMessage, LookupQuery, LookupReply, ServiceProvider, MAX_DATAGRAM_LEN,
+    Beacon, DiscoveryMessage, LookupQuery, LookupReply, PeerList, ServiceProvider, MAX_DATAGRAM_LEN,
 };
 use herald_core::{EncodeError, NodeId};
 use rand::Rng;
@@ -23,6 +28,7 @@ use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::peers::Refusal;
+use super::seeds::{SeedMesh, Via};
 use super::sockets;
 use crate::clock::unix_ms;
 use crate::config::InterfaceSpec;
@@ -49,6 +55,9 @@ pub(crate) struct BeaconTask {
     group: UdpSocket,
     unicast: UdpSocket,
     local_ip: Ipv4Addr,
+    /// The seeds as resolved at start (the mesh leaves this node itself out).
+    seeds: Vec<SocketAddr>,
+    mesh: SeedMesh,
     seq: u64,
     greetings_left: u32,
     version_drops_logged: u64,
@@ -62,12 +71,24 @@ impl BeaconTask {
         group: UdpSocket,
         unicast: UdpSocket,
         local_ip: Ipv4Addr,
+        seeds: Vec<SocketAddr>,
     ) -> Self {
+        let config = &shared.config;
+        let stale_after =
+            (config.heartbeat * config.expiry_beats.max(1) * 2).max(Duration::from_secs(1));
+        let own = own_addr(&unicast, local_ip);
+        let grace = config.heartbeat.mul_f64(1.2);
+        let mesh = SeedMesh::new(own, &seeds, config.max_peers, stale_after, grace);
+        if !seeds.is_empty() {
+            tracing::info!(seeds = ?mesh.seeds(), %own, "beaconing to seeds by unicast too");
+        }
         BeaconTask {
             shared,
             group,
             unicast,
             local_ip,
+            seeds,
+            mesh,
             seq: 0,
             greetings_left: GREETINGS_PER_HEARTBEAT,
             version_drops_logged: 0,
@@ -79,8 +100,7 @@ impl BeaconTask {
     #[tracing::instrument(name = "beacon", skip_all, fields(node = %self.shared.config.name))]
     pub(crate) async fn run(mut self, shutdown: CancellationToken) {
         let heartbeat = self.shared.config.heartbeat;
-        let group = self.shared.config.group;
-        self.send_beacon(SocketAddr::V4(group), false).await;
+        self.beacon_everywhere(false).await;
         let mut next_beacon = Instant::now() + jittered(heartbeat);
         let mut expiry = tokio::time::interval((heartbeat / 4).max(Duration::from_millis(10)));
         expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -109,13 +129,23 @@ impl BeaconTask {
                     self.follow_interface();
                     self.log_version_drops();
                     self.greetings_left = GREETINGS_PER_HEARTBEAT;
-                    self.send_beacon(SocketAddr::V4(group), false).await;
+                    self.mesh.expire(Instant::now().into_std());
+                    self.beacon_everywhere(false).await;
                     next_beacon = Instant::now() + jittered(heartbeat);
                 }
-                Step::Announce => self.send_beacon(SocketAddr::V4(group), false).await,
-                Step::Expire => self.expire(),
-                Step::Group(Ok((len, from))) => self.handle(&group_buf[..len], from).await,
-                Step::Unicast(Ok((len, from))) => self.handle(&unicast_buf[..len], from).await,
+                Step::Announce => self.beacon_everywhere(false).await,
+                Step::Expire => {
+                    self.expire();
+                    for to in self.mesh.due_lists(Instant::now().into_std()) {
+                        self.send_peer_list(to).await;
+                    }
+                }
+                Step::Group(Ok((len, from))) => {
+                    self.handle(&group_buf[..len], from, Via::Group).await
+                }
+                Step::Unicast(Ok((len, from))) => {
+                    self.handle(&unicast_buf[..len], from, Via::Unicast).await
+                }
                 Step::Group(Err(err)) | Step::Unicast(Err(err)) => {
                     tracing::debug!(%err, "discovery receive failed");
                     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -124,11 +154,20 @@ impl BeaconTask {
         }
         // Leave gracefully; twice, as one datagram may be lost on a busy LAN and the second costs nothing.
         for _ in 0..2 {
-            self.send_beacon(SocketAddr::V4(group), true).await;
+            self.beacon_everywhere(true).await;
         }
     }
 
-    async fn handle(&mut self, bytes: &[u8], from: SocketAddr) {
+    /// Sends this node's beacon to the group, then by unicast to every seed and learned peer of the mesh.
+    async fn beacon_everywhere(&mut self, leaving: bool) {
+        let group = SocketAddr::V4(self.shared.config.group);
+        self.send_beacon(group, leaving).await;
+        for to in self.mesh.targets(Instant::now().into_std()) {
+            self.send_beacon(to, leaving).await;
+        }
+    }
+
+    async fn handle(&mut self, bytes: &[u8], from: SocketAddr, via: Via) {
         let now_ms = unix_ms();
         let config = &self.shared.config;
         let Some(message) = super::open(
@@ -142,18 +181,23 @@ impl BeaconTask {
             return;
         };
         match message {
-            DiscoveryMessage::Beacon(beacon) => self.on_beacon(&beacon, from, now_ms).await,
+            DiscoveryMessage::Beacon(beacon) => self.on_beacon(&beacon, from, now_ms, via).await,
             DiscoveryMessage::Lookup(query) => self.on_lookup(&query, from).await,
             // Replies go to one-shot lookups' own sockets; a node has nothing to do with one.
             DiscoveryMessage::LookupReply(_) => {}
+            DiscoveryMessage::PeerList(list) => self.on_peer_list(&list, from, via).await,
         }
     }
 
-    async fn on_beacon(&mut self, beacon: &Beacon, from: SocketAddr, now_ms: u64) {
-        let result = self
-            .shared
-            .table()
-            .apply(beacon, from, Instant::now().into_std(), now_ms);
+    async fn on_beacon(&mut self, beacon: &Beacon, from: SocketAddr, now_ms: u64, via: Via) {
+        let now = Instant::now().into_std();
+        let result = self.shared.table().apply(beacon, from, now, now_ms);
+        // The mesh follows the sockets beacons come from (a gateway's for its proxied peers).
+        match (&result, beacon.leaving) {
+            (Ok(_) | Err(Refusal::Stale), false) => self.mesh.heard(from, via, now),
+            (Ok(_), true) if beacon.via.is_none() => self.mesh.left(from),
+            _ => {}
+        }
         let counters = &self.shared.counters;
         match result {
             Ok(applied) => {
@@ -162,6 +206,9 @@ impl BeaconTask {
                 }
                 if applied.greet {
                     self.greet(from).await;
+                    if via == Via::Unicast && beacon.via.is_none() {
+                        self.mesh.owe_list(from, now);
+                    }
                 }
             }
             Err(Refusal::Own | Refusal::Stale | Refusal::UnknownLeaving) => {}
@@ -246,6 +293,46 @@ impl BeaconTask {
                 bump(&self.shared.counters.lookups_answered);
             }
             Err(err) => tracing::warn!(%err, "cannot encode a lookup reply"),
+        }
+    }
+
+    /// Answers a newcomer's first unicast beacon with the discovery sockets of the peers this node knows (a
+    /// bounded window of them), so it can greet them itself.
+    async fn send_peer_list(&mut self, to: SocketAddr) {
+        let known = self.shared.table().sources();
+        let offset = rand::thread_rng().gen::<usize>();
+        let Some(addrs) = self.mesh.peer_list_for(to, &known, offset) else {
+            return;
+        };
+        let count = addrs.len();
+        let list = DiscoveryMessage::PeerList(PeerList { addrs });
+        match super::seal(&list, self.shared.config.key.as_ref(), unix_ms()) {
+            Ok(bytes) => {
+                if self.send(&bytes, to).await {
+                    bump(&self.shared.counters.peer_lists_sent);
+                    tracing::debug!(%to, count, "peer list sent");
+                }
+            }
+            Err(err) => tracing::warn!(%err, "cannot encode a peer list"),
+        }
+    }
+
+    /// A peer list: from a seed (or a peer of the mesh), its addresses join the mesh and are greeted at once;
+    /// from anyone else, or on the group, it is ignored and counted.
+    async fn on_peer_list(&mut self, list: &PeerList, from: SocketAddr, via: Via) {
+        if via != Via::Unicast || !self.mesh.accepts_list_from(from) {
+            bump(&self.shared.counters.peer_lists_ignored);
+            tracing::debug!(%from, ?via, "peer list from neither a seed nor a peer of the mesh ignored");
+            return;
+        }
+        bump(&self.shared.counters.peer_lists_received);
+        let known = self.shared.table().sources();
+        let new = self
+            .mesh
+            .learn(&list.addrs, &known, Instant::now().into_std());
+        tracing::debug!(%from, listed = list.addrs.len(), new = new.len(), "peer list received");
+        for to in new {
+            self.greet(to).await;
         }
     }
 
@@ -436,12 +523,17 @@ impl BeaconTask {
                 return;
             }
         };
+        let port = config.discovery_port.unwrap_or(config.group.port());
         match (
             sockets::group_socket(config.group, ip),
-            sockets::unicast_socket(ip),
+            sockets::discovery_socket(ip, port),
         ) {
-            (Ok(group), Ok(unicast)) => {
+            (Ok(group), Ok((unicast, got_port))) => {
                 tracing::info!(old = %self.local_ip, new = %ip, "interface address changed");
+                if !got_port {
+                    tracing::info!(%ip, wanted = port, "discovery port taken on the new address: using an ephemeral port");
+                }
+                self.mesh.set_own(own_addr(&unicast, ip), &self.seeds);
                 self.group = group;
                 self.unicast = unicast;
                 self.local_ip = ip;
@@ -467,6 +559,13 @@ impl BeaconTask {
             self.version_logged_at = Some(Instant::now());
         }
     }
+}
+
+/// Where this node's unicast socket is bound (its address as a seed).
+fn own_addr(unicast: &UdpSocket, local_ip: Ipv4Addr) -> SocketAddr {
+    unicast
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::new(local_ip.into(), 0))
 }
 
 /// `interval` ±10%.

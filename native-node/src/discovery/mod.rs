@@ -2,6 +2,8 @@
 //!
 //! - [`peers`]: the sans-IO [`PeerTable`](peers::PeerTable) and its [`PeerEvent`](peers::PeerEvent)s.
 //! - [`beacon`]: the task that owns the sockets: sends beacons, greets newcomers, answers lookups, expires peers.
+//! - [`seeds`]: the sans-IO [`SeedMesh`](seeds::SeedMesh): where beacons go by unicast (seeds, and the peers
+//!   learned from them) where multicast is blocked, and when a newcomer is owed a peer list.
 //! - [`sockets`]: the group and unicast sockets, and interface resolution.
 //!
 //! This module also holds what both the beacon task and one-shot lookups need: sealing and opening datagrams
@@ -9,6 +11,7 @@
 
 pub mod beacon;
 pub mod peers;
+pub mod seeds;
 pub mod sockets;
 
 use std::net::SocketAddr;
@@ -82,6 +85,12 @@ pub fn open(
     {
         let Some(tag) = datagram.auth.as_ref() else {
             bump(&counters.dropped_unsigned);
+            if matches!(datagram.message, DiscoveryMessage::PeerList(_)) {
+                // An unkeyed sender handing out addresses on a keyed LAN: worth a line in the log.
+                bump(&counters.peer_lists_unsigned);
+                tracing::warn!(%from, "unsigned peer list refused (a key is configured)");
+                return None;
+            }
             tracing::debug!(%from, "unsigned discovery datagram dropped (a key is configured)");
             return None;
         };

@@ -352,6 +352,20 @@ impl PeerTable {
         self.peers.get(id).map(|e| e.from)
     }
 
+    /// Where the live peers' own beacons come from (their discovery sockets), proxied peers left out: what a
+    /// seed hands a newcomer in a peer list.
+    pub fn sources(&self) -> Vec<SocketAddr> {
+        let mut sources: Vec<SocketAddr> = self
+            .peers
+            .values()
+            .filter(|e| e.info.via.is_none())
+            .map(|e| e.from)
+            .collect();
+        sources.sort();
+        sources.dedup();
+        sources
+    }
+
     fn expiry_for(&self, beacon: &Beacon) -> Duration {
         let heartbeat = Duration::from_millis(u64::from(beacon.heartbeat_ms.clamp(10, 600_000)));
         heartbeat * self.expiry_beats
@@ -442,6 +456,29 @@ mod tests {
 
     fn table() -> PeerTable {
         PeerTable::new(ME, 1, "me", 3, 4)
+    }
+
+    #[test]
+    fn a_peer_heard_by_multicast_and_by_unicast_is_one_peer() {
+        let (mut t, t0) = (table(), Instant::now());
+        // The same socket sends to the group and to seeds: one source, beacons numbered in one sequence.
+        let joined = t.apply(&beacon(1, "alpha", 1), from(11), t0, 1000).unwrap();
+        assert_eq!(joined.event.map(|e| e.change), Some(PeerChange::Joined));
+        let unicast = t.apply(&beacon(1, "alpha", 2), from(11), t0, 1001).unwrap();
+        assert_eq!(
+            unicast,
+            Applied {
+                event: None,
+                greet: false
+            }
+        );
+        // The group's copy of an earlier beacon, arriving late, changes nothing either.
+        assert_eq!(
+            t.apply(&beacon(1, "alpha", 1), from(11), t0, 1002),
+            Err(Refusal::Stale)
+        );
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.sources(), vec![from(11)]);
     }
 
     #[test]

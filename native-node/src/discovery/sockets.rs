@@ -1,6 +1,8 @@
 //! Discovery's sockets: one bound to the multicast group (shared with every other node on the host), and one
-//! unicast socket per node, bound to the interface's address, from which beacons are sent. Greetings and
-//! lookup replies go to that unicast socket's address, so each reaches exactly the node it is for.
+//! unicast socket per node, bound to the interface's address, from which beacons are sent. Greetings,
+//! lookup replies, seeds' peer lists and unicast beacons go to that unicast socket's address, so each
+//! reaches exactly the node it is for. A node's unicast socket takes the discovery port (the group's,
+//! 7268, by default) when it is free on that address, so other nodes can use it as a seed.
 //! Also resolves [`InterfaceSpec`] to an IPv4 address.
 
 use std::io;
@@ -9,7 +11,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 
-use crate::config::InterfaceSpec;
+use crate::config::{InterfaceSpec, Seed};
 
 /// Receive buffer asked for on the group socket: enough for a burst of beacons when many nodes start at once.
 const GROUP_RECV_BUFFER: usize = 1 << 20;
@@ -90,12 +92,53 @@ pub fn group_socket(group: SocketAddrV4, iface: Ipv4Addr) -> io::Result<UdpSocke
 
 /// A node's own socket on `iface` (ephemeral port): sends to the group, receives greetings and replies.
 pub fn unicast_socket(iface: Ipv4Addr) -> io::Result<UdpSocket> {
+    bind_unicast(iface, 0)
+}
+
+/// A node's own socket on `iface:port` when that port is free there, else on an ephemeral port (the second
+/// value is then false: the caller says so in its log). `port` 0 asks for an ephemeral port at once.
+pub fn discovery_socket(iface: Ipv4Addr, port: u16) -> io::Result<(UdpSocket, bool)> {
+    if port == 0 {
+        return Ok((bind_unicast(iface, 0)?, true));
+    }
+    match bind_unicast(iface, port) {
+        Ok(socket) => Ok((socket, true)),
+        Err(err) if err.kind() == io::ErrorKind::AddrInUse => Ok((bind_unicast(iface, 0)?, false)),
+        Err(err) => Err(err),
+    }
+}
+
+fn bind_unicast(iface: Ipv4Addr, port: u16) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_nonblocking(true)?;
-    socket.bind(&SocketAddr::V4(SocketAddrV4::new(iface, 0)).into())?;
+    // As a seed, or in a unicast mesh, beacons from every peer arrive here: room for a burst of them.
+    if let Err(err) = socket.set_recv_buffer_size(GROUP_RECV_BUFFER) {
+        tracing::debug!(%err, "could not enlarge the unicast socket's receive buffer");
+    }
+    socket.bind(&SocketAddr::V4(SocketAddrV4::new(iface, port)).into())?;
     socket.set_multicast_if_v4(&iface)?;
     socket.set_multicast_loop_v4(true)?;
     // Discovery is for the local network: never routed further.
     socket.set_multicast_ttl_v4(1)?;
     UdpSocket::from_std(socket.into())
+}
+
+/// The seeds' IPv4 socket addresses (every address a name resolves to); a seed that does not resolve is
+/// logged and left out.
+pub async fn resolve_seeds(seeds: &[Seed]) -> Vec<SocketAddr> {
+    let mut found = Vec::new();
+    for seed in seeds {
+        match tokio::net::lookup_host((seed.host.as_str(), seed.port)).await {
+            Ok(addrs) => {
+                let before = found.len();
+                found.extend(addrs.filter(SocketAddr::is_ipv4));
+                if found.len() == before {
+                    tracing::warn!(%seed, "seed has no IPv4 address; left out");
+                }
+            }
+            Err(err) => tracing::warn!(%seed, %err, "cannot resolve seed; left out"),
+        }
+    }
+    found.dedup();
+    found
 }
