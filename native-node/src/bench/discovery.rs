@@ -85,7 +85,10 @@ pub async fn run(
 
     // The crashing node runs on its own runtime, so it can die without a leave beacon.
     let crash_config = config(nodes - 1);
-    let (crash_started, crash_now) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+    let (crash_started, crash_now) = (
+        std::sync::mpsc::sync_channel(1),
+        std::sync::mpsc::sync_channel::<()>(1),
+    );
     let start = Instant::now();
     let crasher = std::thread::spawn(move || -> anyhow::Result<()> {
         let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -30,7 +30,7 @@ pub fn config(name: &str, port: u16) -> NodeConfig {
 /// A node on a runtime of its own, so a test can kill it without a leave beacon (like `kill -9`).
 #[allow(dead_code)] // not every test binary uses it
 pub struct Crashable {
-    crash: std::sync::mpsc::Sender<()>,
+    crash: std::sync::mpsc::SyncSender<()>,
     thread: std::thread::JoinHandle<()>,
 }
 
@@ -38,7 +38,10 @@ pub struct Crashable {
 impl Crashable {
     /// Starts the node on its own thread and runtime; returns once it runs.
     pub fn start(config: NodeConfig) -> Crashable {
-        let (started, crash) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+        let (started, crash) = (
+            std::sync::mpsc::sync_channel(1),
+            std::sync::mpsc::sync_channel::<()>(1),
+        );
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
