@@ -577,35 +577,18 @@ fn the_maintainer_scripts_create_and_remove_the_user_cleanly() {
     );
     let work = TempDir::new("dist-scripts-work");
     let group = 20_000 + ((std::process::id() + 3) % 20_000) as u16;
-    let out = Command::new("unshare")
-        .args([
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            MAINTAINER_RUN,
-        ])
-        .env("WORK", work.path())
-        .env("CONTROL", control.path())
-        .env("HERALD", root.join("usr/bin/herald"))
-        .env("ROOT", &root)
-        .env("GROUP", group.to_string())
-        .env("BRIDGE", free_tcp_port().to_string())
-        .output()
-        .expect("run unshare (needs root)");
-    let said = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "the scripts failed: {said}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let said = run_in_private_mounts(
+        MAINTAINER_RUN,
+        &[
+            ("WORK", work.path().as_os_str()),
+            ("CONTROL", control.path().as_os_str()),
+            ("HERALD", root.join("usr/bin/herald").as_os_str()),
+            ("ROOT", root.as_os_str()),
+            ("GROUP", group.to_string().as_ref()),
+            ("BRIDGE", free_tcp_port().to_string().as_ref()),
+        ],
     );
-    let line = |prefix: &str| {
-        said.lines()
-            .find_map(|l| l.strip_prefix(prefix))
-            .unwrap_or_else(|| panic!("no {prefix:?} line in: {said}"))
-            .to_owned()
-    };
+    let line = |prefix: &str| said.line(prefix);
     assert_eq!(line("before: "), "none");
     // herald:x:UID:GID:Herald LAN node:/var/lib/herald:/usr/sbin/nologin, a system uid.
     let user: Vec<String> = line("user: ").split(':').map(str::to_owned).collect();
@@ -622,13 +605,15 @@ fn the_maintainer_scripts_create_and_remove_the_user_cleanly() {
     let id = line("node id: ");
     assert!(
         !id.is_empty(),
-        "the node did not start as the herald user: {said}"
+        "the node did not start as the herald user: {}",
+        said.0
     );
     assert_eq!(line("node id again: "), id, "a restarted node keeps its id");
     assert_eq!(
         line("id file: "),
         "herald 640",
-        "the id lives in /var/lib/herald, the user's: {said}"
+        "the id lives in /var/lib/herald, the user's: {}",
+        said.0
     );
     assert_eq!(
         line("again: "),
@@ -684,24 +669,14 @@ fn apt_installs_the_package_and_purge_leaves_nothing() {
     require("unshare", "util-linux");
     let was_installed = installed_here();
     let work = TempDir::new("dist-apt");
-    let out = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", APT_RUN])
-        .env("WORK", work.path())
-        .env("DEB", deb())
-        .output()
-        .expect("run unshare (needs root)");
-    let said = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{said}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let said = run_in_private_mounts(
+        APT_RUN,
+        &[
+            ("WORK", work.path().as_os_str()),
+            ("DEB", deb().as_os_str()),
+        ],
     );
-    let line = |prefix: &str| {
-        said.lines()
-            .find_map(|l| l.strip_prefix(prefix))
-            .unwrap_or_else(|| panic!("no {prefix:?} line in: {said}"))
-            .to_owned()
-    };
+    let line = |prefix: &str| said.line(prefix);
     assert_eq!(
         line("status: "),
         format!("install ok installed {}", env!("CARGO_PKG_VERSION"))
@@ -734,4 +709,35 @@ fn installed_here() -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// What a script printed on its standard output.
+struct Said(String);
+
+impl Said {
+    /// The rest of the first line starting with `prefix` (the test fails when there is none).
+    fn line(&self, prefix: &str) -> String {
+        self.0
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line in: {}", self.0))
+            .to_owned()
+    }
+}
+
+/// Runs `script` with `sh` in a private mount namespace (what it mounts goes when it ends) with `env`, and
+/// returns what it printed; the test fails, with its output, when the script fails.
+fn run_in_private_mounts(script: &str, env: &[(&str, &std::ffi::OsStr)]) -> Said {
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", script])
+        .envs(env.iter().copied())
+        .output()
+        .expect("run unshare (needs root)");
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "the script failed: {said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Said(said)
 }
