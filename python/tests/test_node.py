@@ -7,7 +7,7 @@ import time
 import pytest
 
 import herald
-from conftest import PATIENCE, os_threads, peer_names, wait_until
+from conftest import PATIENCE, os_sockets, os_threads, peer_names, wait_until
 
 
 def test_two_python_nodes_publish_send_and_ask(node_args, tmp_path):
@@ -109,8 +109,8 @@ def test_a_keyed_node_and_an_unkeyed_one_do_not_talk(node_args, tmp_path):
         assert unkeyed.ask("keyed", "ping", timeout=0.5) == {"keyed": None}
 
 
-def test_close_leaves_no_thread_behind(node_args):
-    before = os_threads()
+def test_close_leaves_no_thread_or_socket_behind(node_args):
+    before, sockets_before = os_threads(), os_sockets()
     node = herald.Node("threads", threads=2, **node_args)
     asker = herald.Node("asker", **node_args)
     node.answer_with(lambda question, sender: "fine")
@@ -122,11 +122,14 @@ def test_close_leaves_no_thread_behind(node_args):
     wait_until(lambda: "threads" in peer_names(asker), "the asker to see the node")
     assert asker.ask("threads", "hello") == {"threads": "fine"}
     assert os_threads() > before
+    assert os_sockets() > sockets_before
     asker.close()
     node.close()
     assert node.closed
     # Closing joins the runtimes' threads, the answer thread and the callback threads.
     wait_until(lambda: os_threads() <= before, f"the thread count to return to {before}", timeout=5)
+    # And the discovery, link and listening sockets with them.
+    wait_until(lambda: os_sockets() <= sockets_before, f"the socket count to return to {sockets_before}", timeout=5)
     # The subscription ends with the node.
     assert list(messages) == []
     with pytest.raises(herald.ClosedError):
