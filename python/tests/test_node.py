@@ -1,6 +1,9 @@
 """The Python API on its own: two Python nodes in one process, errors, closing, threads."""
 
 import os
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -214,3 +217,21 @@ def test_a_subscription_callback_that_raises_does_not_stop_the_messages(node_arg
         assert got == [b"one", b"bad", b"three"]
     with herald.Node("typo", **node_args) as node, pytest.raises(TypeError, match="callable"):
         node.subscribe("t", callback=42)
+
+
+def test_a_program_that_never_closes_its_node_still_exits_cleanly(node_args):
+    program = textwrap.dedent(
+        f"""
+        import herald
+        node = herald.Node("left-open", **{node_args!r})
+        node.answer_with(lambda question, sender: "still here")
+        node.on_peers(lambda change, peer: None)
+        node.subscribe("t", callback=lambda item: None)
+        asker = herald.Node("asker", **{node_args!r})
+        assert asker.ask("left-open", "hello") == {{"left-open": "still here"}}
+        print("done", flush=True)
+        """
+    )
+    # Both nodes are dropped as the interpreter exits, their threads with them.
+    finished = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=PATIENCE)
+    assert (finished.returncode, finished.stdout.strip()) == (0, "done"), finished.stderr
