@@ -72,6 +72,14 @@ fn peer(
     Running::start_json(python_on(lan, i, state, &full))
 }
 
+/// `peer.py ask NAME ARGS...` on host `i` to its end: whether it saw the peer it waited for, and the answers.
+fn ask(lan: &Lan, i: usize, state: &TempDir, name: &str, args: &[&str]) -> (Value, Value) {
+    let asker = peer(lan, i, state, "ask", name, args);
+    let seen = asker.wait_for(&format!("{name} to wait for its peer"), has("seen"));
+    let answers = asker.wait_for(&format!("{name}'s answers"), has("answers"));
+    (seen["seen"].clone(), answers["answers"].clone())
+}
+
 /// An interactive interpreter on host `i` (`python -i`) that has run the example `file` with `args` and now
 /// reads the lines a test types ([`Running::feed`]); what it prints is read line by line (prompts go to stderr).
 fn interpreter(lan: &Lan, i: usize, state: &TempDir, file: &str, args: &[&str]) -> Running<String> {
@@ -213,19 +221,16 @@ fn python_and_cli_nodes_on_other_hosts_ask_each_other_and_look_up_services() {
 
     // A Python `ask` gets a CLI node's answer (and the Python node's) and None for a ghost.
     let _rusty = lan.node(3, "rusty", &["--service", "web=8080"]);
-    let asker = peer(
+    let (seen, answers) = ask(
         &lan,
         4,
         &state,
-        "ask",
         "py-asker",
         &["rusty", "py-answer", "ghost", "--wait-for", "rusty"],
     );
-    let seen = asker.wait_for("the asker to see rusty", has("seen"));
-    assert_eq!(seen["seen"], json!(true), "{seen}");
-    let answers = asker.wait_for("the answers", has("answers"));
+    assert_eq!(seen, json!(true));
     assert_eq!(
-        answers["answers"],
+        answers,
         json!({"rusty": "pong", "py-answer": "you said ping", "ghost": null})
     );
 
@@ -244,30 +249,14 @@ fn a_keyed_lan_refuses_an_unkeyed_python_node_and_takes_a_keyed_one() {
     let key = keygen(&dir);
     let keyed = lan.node(1, "keyed-cli", &["--key-file", &key]);
 
-    let unkeyed = peer(
-        &lan,
-        2,
-        &state,
-        "ask",
-        "py-open",
-        // Long enough to see it many times over (heartbeats of 200 ms), were it let in.
-        &["keyed-cli", "--wait-for", "keyed-cli", "--seconds", "3"],
-    );
-    let seen = unkeyed.wait_for("the unkeyed node to give up waiting", has("seen"));
-    assert_eq!(seen["seen"], json!(false), "{seen}");
-    let answers = unkeyed.wait_for("the unkeyed node's answers", has("answers"));
-    assert_eq!(answers["answers"], json!({"keyed-cli": null}));
+    // Three seconds: long enough to see it many times over (heartbeats of 200 ms), were it let in.
+    let unkeyed = ["keyed-cli", "--wait-for", "keyed-cli", "--seconds", "3"];
+    let (seen, answers) = ask(&lan, 2, &state, "py-open", &unkeyed);
+    assert_eq!((seen, answers), (json!(false), json!({"keyed-cli": null})));
 
-    let member = peer(
-        &lan,
-        3,
-        &state,
-        "ask",
-        "py-keyed",
-        &["keyed-cli", "--wait-for", "keyed-cli", "--key", &key],
-    );
-    let answers = member.wait_for("the keyed Python node's answers", has("answers"));
-    assert_eq!(answers["answers"], json!({"keyed-cli": "pong"}));
+    let keyed_args = ["keyed-cli", "--wait-for", "keyed-cli", "--key", &key];
+    let (seen, answers) = ask(&lan, 3, &state, "py-keyed", &keyed_args);
+    assert_eq!((seen, answers), (json!(true), json!({"keyed-cli": "pong"})));
     // The keyed CLI node saw the keyed Python node join, and never the unkeyed one.
     keyed.wait_for(
         "the keyed node to see py-keyed",
