@@ -9,6 +9,9 @@ Each workload alternates Herald and ZeroMQ RUNS times and reports the medians an
 ``herald-lan`` wheel and ``pyzmq`` (``pip install pyzmq``) in the same Python::
 
     python python/bench/compare.py [--count 200000] [--rounds 2000] [--runs 3]
+
+``cargo xtask bench python`` installs both (a release wheel, pyzmq from PyPI) into its venv and runs this
+inside a fresh network namespace.
 """
 
 import argparse
@@ -199,6 +202,12 @@ def ask(system, rounds) -> float:
     return statistics.median(times) * 1e6
 
 
+def zmq_version() -> str:
+    import zmq
+
+    return zmq.__version__
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--role", choices=sorted(ROLES))
@@ -223,8 +232,32 @@ def main():
         )
     h, z = statistics.median(rates["herald"]), statistics.median(rates["zmq"])
     ha, za = statistics.median(p50s["herald"]), statistics.median(p50s["zmq"])
-    print(f"pub/sub 1 -> 1, {args.count:,} x 64 B, lossless: herald {h:,.0f} msg/s, pyzmq {z:,.0f} msg/s ({h / z:.2f}x)")
-    print(f"ask p50 over {args.rounds:,} rounds: herald {ha:.0f} us, pyzmq REQ/REP {za:.0f} us ({ha / za:.2f}x)")
+    rows = [
+        ("workload", "Herald from Python", "pyzmq", "ratio", "goal"),
+        (
+            f"pub/sub 1 -> 1, {args.count:,} x 64 B, lossless",
+            f"{h:,.0f} msg/s",
+            f"{z:,.0f} msg/s",
+            f"{h / z:.2f}x",
+            ">= 1.00x" + (" (met)" if h >= z else " (missed)"),
+        ),
+        (
+            f"ask p50, {args.rounds:,} rounds (pyzmq: REQ/REP)",
+            f"{ha:.0f} us",
+            f"{za:.0f} us",
+            f"{ha / za:.2f}x",
+            "<= 1.20x" + (" (met)" if ha <= 1.2 * za else " (missed)"),
+        ),
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    rows.insert(1, tuple("-" * width for width in widths))
+    print()
+    for row in rows:
+        print("| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths)) + " |")
+    print(
+        f"\nmedian of {args.runs} runs; Herald from Python and pyzmq {zmq_version()} alternating, each side a "
+        "separate process on loopback."
+    )
 
 
 if __name__ == "__main__":

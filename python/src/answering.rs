@@ -3,6 +3,7 @@
 //! a bounded queue and awaits its reply, under the asker's timeout. An exception in the callback becomes a
 //! `failed` answer (its type and message are the reason) and the node's `AnswerFailed` event.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use herald_core::Payload;
@@ -28,7 +29,41 @@ struct Job {
 pub struct Worker {
     /// The queue's sender; taken (`None`) when the worker stops taking questions.
     queue: Arc<Mutex<Option<mpsc::Sender<Job>>>>,
+    /// Set by [`Worker::stop`] (which waits without the GIL) unless the interpreter is exiting: the thread
+    /// may take the GIL once more to drop its thread state.
+    stopped: Arc<AtomicBool>,
     thread: Option<CallbackThread>,
+}
+
+/// The answer thread's Python thread state, made once and kept for the thread's life: each question then
+/// only takes the GIL (`PyGILState_Ensure` finds the state) instead of making a thread state and dropping it
+/// again, which took a few microseconds of every answer.
+struct KeptThreadState {
+    gil: pyo3::ffi::PyGILState_STATE,
+    saved: *mut pyo3::ffi::PyThreadState,
+}
+
+impl KeptThreadState {
+    /// Makes this thread's state (taking the GIL for a moment) and lets the GIL go, keeping the state.
+    fn keep() -> KeptThreadState {
+        // SAFETY: the interpreter runs (a Node is being made); Ensure gives this thread a state and the GIL,
+        // SaveThread lets the GIL go and returns that state, which this thread alone restores later.
+        unsafe {
+            let gil = pyo3::ffi::PyGILState_Ensure();
+            let saved = pyo3::ffi::PyEval_SaveThread();
+            KeptThreadState { gil, saved }
+        }
+    }
+
+    /// Takes the GIL back and drops the state. Only while the interpreter runs (not while it exits, when
+    /// taking the GIL may end the thread): otherwise the state is left for the interpreter to clear.
+    fn release(self) {
+        // SAFETY: the state was made on this thread by `keep`, and the GIL is not held here.
+        unsafe {
+            pyo3::ffi::PyEval_RestoreThread(self.saved);
+            pyo3::ffi::PyGILState_Release(self.gil);
+        }
+    }
 }
 
 /// Starts a worker thread for `callback` and returns it with the answer handler to give the node.
@@ -40,7 +75,10 @@ pub fn start(
     impl Fn(IncomingQuestion) -> AnswerFuture + Send + Sync + 'static,
 )> {
     let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
+    let stopped = Arc::new(AtomicBool::new(false));
+    let stopped_by_python = stopped.clone();
     let thread = CallbackThread::spawn(format!("herald-answers-{node_name}"), move || {
+        let state = KeptThreadState::keep();
         // The GIL only to call the callback, so that noticing the node closing never needs it (not even
         // while the interpreter exits).
         while let Some(job) = rx.blocking_recv() {
@@ -49,6 +87,9 @@ pub fn start(
         }
         // Without the GIL: PyO3 releases the reference when it next can.
         drop(callback);
+        if stopped_by_python.load(Ordering::Acquire) {
+            state.release();
+        }
     })?;
     let queue = Arc::new(Mutex::new(Some(tx)));
     let handler_queue = queue.clone();
@@ -75,6 +116,7 @@ pub fn start(
     Ok((
         Worker {
             queue,
+            stopped,
             thread: Some(thread),
         },
         handler,
@@ -122,6 +164,14 @@ impl Worker {
     /// Stops taking questions and waits (GIL released) for the thread to end: at once when no question is
     /// in flight (once the node is closed, none is), else a bounded time for the callback to return.
     pub fn stop(mut self, py: Python<'_>) {
+        // While the interpreter exits (a Node dropped with the modules), taking the GIL back could end the
+        // thread: the thread state is then left to the interpreter.
+        let finalizing = py
+            .import("sys")
+            .and_then(|sys| sys.call_method0("is_finalizing"))
+            .and_then(|answer| answer.extract::<bool>())
+            .unwrap_or(true);
+        self.stopped.store(!finalizing, Ordering::Release);
         self.queue
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -1,13 +1,15 @@
 //! [`Core`]: one Python `Node`'s own world, its tokio runtime and the running node, and how Python threads
 //! wait on them. Each `Node` has its own runtime, so closing it stops every thread it started.
 //!
-//! Every wait releases the GIL (other Python threads run meanwhile). Long waits (questions, subscriptions)
+//! Every wait releases the GIL (other Python threads run meanwhile); a call done at its first poll does not
+//! wait, and keeps it. Long waits (questions, subscriptions)
 //! are cut into [`SLICE`]s with a check for pending signals between them, so Ctrl-C raises
 //! `KeyboardInterrupt` within a slice and cancels what was being waited for.
 //!
-//! Locking: `live` is read-locked only while the GIL is released (or for a moment to clone the node), and write-locked
-//! only by [`Core::close`] after the node has stopped, which wakes every waiter; nothing holding it needs
-//! the GIL, so Python threads and the node's threads cannot deadlock on it.
+//! Locking: `live` is read-locked only while the GIL is released (or for a moment to clone the node or poll a
+//! call once without blocking), and write-locked only by [`Core::close`] after the node has stopped, which
+//! wakes every waiter; nothing holding it needs the GIL, so Python threads and the node's threads cannot
+//! deadlock on it.
 
 use std::future::Future;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
@@ -96,7 +98,8 @@ impl Core {
     }
 
     /// Runs `make(node)` on the calling thread, GIL released, in slices of [`SLICE`] with a check for Ctrl-C
-    /// between them: a `KeyboardInterrupt` drops (cancels) the work and propagates. The future is polled here
+    /// between them: a `KeyboardInterrupt` drops (cancels) the work and propagates. The first poll keeps the GIL
+    /// (see [`Core::poll_once`]). The future is polled here
     /// rather than spawned, which saves a hop between threads on every call (an `ask`'s round trip).
     pub fn wait<F, T>(&self, py: Python<'_>, make: impl FnOnce(Arc<Node>) -> F) -> PyResult<T>
     where
@@ -104,6 +107,9 @@ impl Core {
         T: Send,
     {
         let mut work = Box::pin(make(self.node()?));
+        if let Some(value) = self.poll_once(work.as_mut()) {
+            return Ok(value);
+        }
         loop {
             let slice = py.detach(|| {
                 let live = self.read();
@@ -122,6 +128,20 @@ impl Core {
                 Slice::Pending => py.check_signals()?,
                 Slice::Closed => return Err(errors::closed(&self.name)),
             }
+        }
+    }
+
+    /// Polls `work` once, here and with the GIL held: most calls (a publish with room in the queues, a send)
+    /// are done at their first poll, which never blocks, and so skip releasing and retaking the GIL and
+    /// arming a timer. `None` when it is not done yet (the caller waits for it, GIL released) or the node is
+    /// closed.
+    fn poll_once<F: Future>(&self, work: std::pin::Pin<&mut F>) -> Option<F::Output> {
+        let live = self.read();
+        let _inside = live.as_ref()?.runtime.enter();
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match work.poll(&mut cx) {
+            std::task::Poll::Ready(value) => Some(value),
+            std::task::Poll::Pending => None,
         }
     }
 

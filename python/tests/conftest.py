@@ -118,3 +118,14 @@ def peer_names(node) -> set:
 def os_threads() -> int:
     """Threads of this process, as the OS counts them (Rust threads included)."""
     return len(os.listdir("/proc/self/task"))
+
+
+def os_sockets() -> int:
+    """Sockets this process holds open, as the OS counts them (the node's included)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+        except OSError:
+            pass  # the directory's own fd, closed by now
+    return count

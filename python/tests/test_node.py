@@ -1,13 +1,16 @@
 """The Python API on its own: two Python nodes in one process, errors, closing, threads."""
 
 import os
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
 import pytest
 
 import herald
-from conftest import PATIENCE, os_threads, peer_names, wait_until
+from conftest import PATIENCE, os_sockets, os_threads, peer_names, wait_until
 
 
 def test_two_python_nodes_publish_send_and_ask(node_args, tmp_path):
@@ -109,8 +112,8 @@ def test_a_keyed_node_and_an_unkeyed_one_do_not_talk(node_args, tmp_path):
         assert unkeyed.ask("keyed", "ping", timeout=0.5) == {"keyed": None}
 
 
-def test_close_leaves_no_thread_behind(node_args):
-    before = os_threads()
+def test_close_leaves_no_thread_or_socket_behind(node_args):
+    before, sockets_before = os_threads(), os_sockets()
     node = herald.Node("threads", threads=2, **node_args)
     asker = herald.Node("asker", **node_args)
     node.answer_with(lambda question, sender: "fine")
@@ -122,11 +125,14 @@ def test_close_leaves_no_thread_behind(node_args):
     wait_until(lambda: "threads" in peer_names(asker), "the asker to see the node")
     assert asker.ask("threads", "hello") == {"threads": "fine"}
     assert os_threads() > before
+    assert os_sockets() > sockets_before
     asker.close()
     node.close()
     assert node.closed
     # Closing joins the runtimes' threads, the answer thread and the callback threads.
     wait_until(lambda: os_threads() <= before, f"the thread count to return to {before}", timeout=5)
+    # And the discovery, link and listening sockets with them.
+    wait_until(lambda: os_sockets() <= sockets_before, f"the socket count to return to {sockets_before}", timeout=5)
     # The subscription ends with the node.
     assert list(messages) == []
     with pytest.raises(herald.ClosedError):
@@ -211,3 +217,21 @@ def test_a_subscription_callback_that_raises_does_not_stop_the_messages(node_arg
         assert got == [b"one", b"bad", b"three"]
     with herald.Node("typo", **node_args) as node, pytest.raises(TypeError, match="callable"):
         node.subscribe("t", callback=42)
+
+
+def test_a_program_that_never_closes_its_node_still_exits_cleanly(node_args):
+    program = textwrap.dedent(
+        f"""
+        import herald
+        node = herald.Node("left-open", **{node_args!r})
+        node.answer_with(lambda question, sender: "still here")
+        node.on_peers(lambda change, peer: None)
+        node.subscribe("t", callback=lambda item: None)
+        asker = herald.Node("asker", **{node_args!r})
+        assert asker.ask("left-open", "hello") == {{"left-open": "still here"}}
+        print("done", flush=True)
+        """
+    )
+    # Both nodes are dropped as the interpreter exits, their threads with them.
+    finished = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=PATIENCE)
+    assert (finished.returncode, finished.stdout.strip()) == (0, "done"), finished.stderr

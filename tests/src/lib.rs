@@ -4,7 +4,7 @@
 //! - [`Lan`]: a LAN of network namespaces (198.51.100.0/24) joined by a bridge that lives in its own "switch"
 //!   namespace, so nothing touches the namespace the tests run in; removed on drop;
 //! - [`Running`]: a `herald` process whose `--json` lines are read as bridge events (or a counterpart's JSON
-//!   lines, [`Lan::counterpart`]), killed on drop;
+//!   lines, [`Lan::counterpart`], or plain lines, [`Running::start_lines`]), killed on drop;
 //! - [`counterpart`]: the independent Python stand-ins for the old tools, under `tests/counterparts/`;
 //! - [`ws::BridgeClient`]: a WebSocket client of a node's bridge, connected from inside a host's namespace;
 //! - [`browser`]: headless Chromium through chromedriver, and waiting for what a page shows.
@@ -418,6 +418,13 @@ impl OutputLine for serde_json::Value {
     }
 }
 
+/// Every line as it is (what an interactive interpreter prints).
+impl OutputLine for String {
+    fn parse(line: &str) -> Option<Self> {
+        Some(line.to_owned())
+    }
+}
+
 /// A running process (`herald`, or a counterpart printing JSON lines); killed (if still running) when dropped.
 pub struct Running<E: OutputLine = BridgeEvent> {
     child: Child,
@@ -437,6 +444,14 @@ impl Running {
 impl Running<serde_json::Value> {
     /// Starts `command`, reading its stdout lines as JSON values (a counterpart's events).
     pub fn start_json(command: Command) -> Running<serde_json::Value> {
+        Running::reading(command)
+    }
+}
+
+impl Running<String> {
+    /// Starts `command`, reading its stdout lines as they are (start it with a piped stdin to
+    /// [`Running::feed`] it, e.g. lines typed into `python -i`).
+    pub fn start_lines(command: Command) -> Running<String> {
         Running::reading(command)
     }
 }

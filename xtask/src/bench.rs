@@ -1,7 +1,7 @@
 //! `cargo xtask bench [ARGS...]`: builds `herald-bench` in release and runs it (default: `discovery`; `all`:
 //! every benchmark in turn, JSON lines) inside a fresh network namespace with only loopback up, so no benchmark
 //! traffic can leave the machine. `cargo xtask bench compare ...` compares Herald with ZeroMQ and NATS (see
-//! `compare`).
+//! `compare`); `cargo xtask bench python ...`, Herald from Python with pyzmq (`python::bench`).
 
 use std::path::PathBuf;
 
@@ -13,6 +13,9 @@ const ALL: &[&str] = &["discovery", "pubsub", "latency", "iplog", "bridge"];
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     if args.first().map(String::as_str) == Some("compare") {
         return crate::compare::run(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("python") {
+        return crate::python::bench(&args[1..]);
     }
     let bench = build_herald_bench()?;
     let runs: Vec<Vec<String>> = match args {

@@ -60,6 +60,8 @@ tasks:
   bench   run herald-bench (default: discovery; `all`: discovery, pubsub, latency, iplog, bridge) on loopback in its own namespace
   bench compare [--quick] [--runs N] [--verbose]
           Herald against ZeroMQ and NATS (benches/peers), alternating, one table of medians and ratios
+  bench python [--count N] [--rounds N] [--runs N]
+          Herald from Python against pyzmq (release wheel), alternating, one table of medians and ratios
 ";
 
 /// Set by `-v`: errors are printed with their backtrace.

@@ -5,9 +5,10 @@
 //!
 //! [`test`] is `cargo xtask test`'s step (alone: `cargo xtask python --test`): a wheel built with the dev
 //! profile (quicker to build; the tests check behaviour, not speed) into `<target dir>/python-test-wheel/`,
-//! installed into the venv, then the pytest suite in `python/tests/` against the
-//! `herald` binary built by the earlier steps. It fails loudly when it cannot run: missing tools (run
-//! `cargo xtask setup`, which needs PyPI), a missing `herald` binary, or pytest collecting nothing.
+//! installed into the venv, then the pytest suite in `python/tests/` against the `herald` binary built by the
+//! earlier steps, then the tests across namespace hosts (`tests/tests/python_hosts.rs`, `#[ignore]`d for a
+//! plain `cargo test`) with that venv's Python. It fails loudly when it cannot run: missing tools (run `cargo
+//! xtask setup`, which needs PyPI), a missing `herald` binary, or pytest collecting nothing.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,6 +22,8 @@ use crate::project_root;
 pub const MATURIN_VERSION: &str = "1.16.0";
 /// pytest from PyPI, for the package's tests.
 pub const PYTEST_VERSION: &str = "9.2.0";
+/// pyzmq from PyPI, what `cargo xtask bench python` compares Herald from Python with.
+pub const PYZMQ_VERSION: &str = "27.3.0";
 
 /// Debian packages for a Python that can make a venv (`python3-dev`: libpython for linking the crate
 /// outside maturin, in `cargo test --workspace`).
@@ -193,20 +196,7 @@ pub fn test() -> anyhow::Result<()> {
     }
     // Not into target/wheels: a user's release wheel there stays as it is.
     let wheel = build_wheel(Profile::Dev, &target_dir().join("python-test-wheel"))?;
-    let mut install = Command::new(venv_bin("python"));
-    install
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-index",
-            "--no-deps",
-            "--force-reinstall",
-        ])
-        .arg(&wheel);
-    run_command(&mut install).context("install the wheel into the venv")?;
+    install_wheel(&wheel)?;
     let mut pytest = Command::new(venv_bin("python"));
     pytest
         .args([
@@ -225,11 +215,66 @@ pub fn test() -> anyhow::Result<()> {
         .status()
         .with_context(|| format!("could not start `{line}`"))?;
     match status.code() {
-        Some(0) => Ok(()),
+        Some(0) => {}
         // pytest's "no tests ran": a suite that tests nothing must not pass.
         Some(5) => bail!("pytest collected no tests in python/tests"),
         _ => bail!("`{line}` failed ({status})"),
     }
+    // Across namespace hosts, with the wheel just installed (ignored by a plain `cargo test`).
+    let mut hosts = Command::new(crate::process::cargo());
+    hosts
+        .args([
+            "test",
+            "-p",
+            "herald-tests",
+            "--test",
+            "python_hosts",
+            "--",
+            "--ignored",
+        ])
+        .env("HERALD_PYTHON", venv_bin("python"));
+    run_command(&mut hosts).context("the Python tests across namespace hosts")
+}
+
+/// `cargo xtask bench python [ARGS...]`: the release wheel and pyzmq installed into the venv, then
+/// `python/bench/compare.py ARGS...` (Herald from Python and pyzmq alternating in one run, median of 3 by
+/// default, one table) inside a fresh network namespace with only loopback up.
+pub fn bench(args: &[String]) -> anyhow::Result<()> {
+    tools()?;
+    let python = venv_bin("python");
+    let zmq = output(
+        path_str(&python)?,
+        &["-c", "import zmq; print(zmq.__version__)"],
+    );
+    if zmq.as_deref() != Some(PYZMQ_VERSION) {
+        pip_install(&format!("pyzmq=={PYZMQ_VERSION}"))?;
+    }
+    let wheel = build_wheel(Profile::Release, &wheels_dir())?;
+    install_wheel(&wheel)?;
+    let mut compare = crate::process::in_fresh_netns(&python);
+    compare
+        .arg("python/bench/compare.py")
+        .args(args)
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    run_command(&mut compare).context("the Python benchmark")
+}
+
+/// Installs `wheel` into the venv, replacing the installed one.
+fn install_wheel(wheel: &Path) -> anyhow::Result<()> {
+    let mut install = Command::new(venv_bin("python"));
+    install
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-index",
+            "--no-deps",
+            "--force-reinstall",
+        ])
+        .arg(wheel);
+    run_command(&mut install).context("install the wheel into the venv")
 }
 
 fn path_str(path: &Path) -> anyhow::Result<&str> {
