@@ -19,6 +19,8 @@
 //! max_pending_questions = 4096
 //! max_concurrent_answers = 64
 //! overflow = "drop-oldest"
+//! mdns = false
+//! mdns_browse = ["_ipp._tcp"]
 //! [service]
 //! web = 8080
 //! ```
@@ -77,6 +79,11 @@ pub struct FileConfig {
     /// `--overflow` (`drop-oldest`, `disconnect`, `block`)
     #[serde(default, deserialize_with = "policy")]
     pub overflow: Option<crate::queue::OverflowPolicy>,
+    /// `herald node --mdns`
+    pub mdns: Option<bool>,
+    /// `herald node --mdns-browse TYPE`, as a list.
+    #[serde(default)]
+    pub mdns_browse: Vec<String>,
     /// Replay window for signed datagrams (ms); no flag.
     pub replay_window_ms: Option<u64>,
     /// `herald dynip` keys, as a `[dynip]` table (`listen`, `db`, `sync`, `max_hosts`, `rate`, `burst`,
