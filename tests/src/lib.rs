@@ -7,8 +7,10 @@
 //!   lines, [`Lan::counterpart`]), killed on drop;
 //! - [`counterpart`]: the independent Python stand-ins for the old tools, under `tests/counterparts/`;
 //! - [`ws::BridgeClient`]: a WebSocket client of a node's bridge, connected from inside a host's namespace;
-//! - [`browser`]: headless Chromium through chromedriver, and waiting for what a page shows.
+//! - [`browser`]: headless Chromium through chromedriver, and waiting for what a page shows;
+//! - [`avahi::Avahi`]: a real avahi-daemon (with its private D-Bus) on one host of a [`Lan`].
 
+pub mod avahi;
 pub mod browser;
 pub mod ws;
 

@@ -1,0 +1,104 @@
+//! DNS-SD both ways (issue 18 §2), against a real Avahi: two hosts in network namespaces (198.51.100.0/24),
+//! avahi-daemon (with its own D-Bus) on host 1, `herald node` on host 2. A service `avahi-publish` announces on
+//! host 1 becomes a peer of kind `mdns` in `herald peers` and `herald lookup` on host 2, and goes when
+//! avahi-publish ends; a node's `--mdns` announcements show in `avahi-browse -rpt` on host 1 and are withdrawn
+//! when it leaves. Needs root; mDNS never leaves the namespaces.
+
+use std::process::Stdio;
+
+use herald_core::bridge::{BridgeEvent, PeerInfo};
+use herald_core::PeerKind;
+use herald_tests::avahi::Avahi;
+use herald_tests::Lan;
+
+fn printer_joined(e: &BridgeEvent) -> bool {
+    matches!(e, BridgeEvent::PeerJoined { peer, .. } if peer.name == "printer")
+}
+
+#[test]
+fn avahi_services_become_peers_and_herald_services_show_in_avahi() {
+    let lan = Lan::new(2);
+    let avahi = Avahi::start(&lan, 1, "avahi-h1");
+
+    // Browse: a printer announced through Avahi on host 1 is a peer of kind mdns via the node on host 2.
+    let browser = lan.node(2, "browser", &["--mdns-browse", "_ipp._tcp"]);
+    let mut publish = avahi
+        .command("avahi-publish", &["-s", "printer", "_ipp._tcp", "631"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run avahi-publish");
+    let BridgeEvent::PeerJoined { peer, .. } =
+        browser.wait_for("the printer joining", printer_joined)
+    else {
+        unreachable!()
+    };
+    let printer_addr = format!("{}:631", Lan::ip(1));
+    assert_eq!(peer.kind, PeerKind::Mdns);
+    assert_eq!(peer.via, Some(browser_id(&lan)));
+    assert_eq!(peer.addr.to_string(), Lan::ip(1));
+    assert_eq!(peer.services["ipp"].to_string(), printer_addr);
+
+    // A one-shot on host 2 sees it too (the browsing node beacons for it), and finds its service.
+    let peers = lan.run(2, &["peers", "--interface", "eth0", "--json"]);
+    assert!(peers.status.success(), "{peers:?}");
+    let listed: Vec<PeerInfo> = String::from_utf8_lossy(&peers.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a peer per line"))
+        .collect();
+    let printer = listed
+        .iter()
+        .find(|p| p.name == "printer")
+        .unwrap_or_else(|| panic!("no printer in herald peers: {listed:?}"));
+    assert_eq!(printer.kind, PeerKind::Mdns);
+    let lookup = lan.run(2, &["lookup", "ipp", "--interface", "eth0"]);
+    assert!(lookup.status.success(), "{lookup:?}");
+    assert_eq!(String::from_utf8_lossy(&lookup.stdout).trim(), printer_addr);
+
+    // avahi-publish ends: Avahi withdraws the service, and the peer leaves.
+    // SAFETY: kill(2) on a child of this test.
+    unsafe {
+        libc::kill(publish.id() as i32, libc::SIGTERM);
+    }
+    publish.wait().expect("avahi-publish ends");
+    browser.wait_for("the printer leaving", |e| {
+        matches!(e, BridgeEvent::PeerLeft { peer, .. } | BridgeEvent::PeerLost { peer, .. } if peer.name == "printer")
+    });
+    drop(browser);
+
+    // Announce: a node's own record and its named services show in avahi-browse on host 1.
+    let mut node = lan.node(2, "lab-node", &["--mdns", "--service", "web=8080"]);
+    let lines = avahi.wait_browse("_herald._tcp", "lab-node", |lines| {
+        lines.iter().any(|l| l[2] == "IPv4" && l[3] == "lab-node")
+    });
+    let own = lines.iter().find(|l| l[3] == "lab-node").unwrap();
+    assert_eq!(own[7], Lan::ip(2), "{own:?}");
+    assert!(own[9].contains("\"name=lab-node\""), "{own:?}");
+    assert!(own[9].contains(&format!("\"port={}\"", own[8])), "{own:?}");
+    let web = avahi.wait_browse("_web._tcp", "lab-node's web service", |lines| {
+        lines.iter().any(|l| l[3] == "lab-node" && l[8] == "8080")
+    });
+    assert_eq!(web[0][7], Lan::ip(2));
+    // Only on the node's interface: nothing of it on IPv6 (mdns-sd keeps to eth0's IPv4 address).
+    assert!(
+        lines.iter().all(|l| l[3] != "lab-node" || l[2] == "IPv4"),
+        "{lines:?}"
+    );
+
+    // The node leaves: its announcements are withdrawn (goodbye packets).
+    node.stop();
+    avahi.wait_browse("_herald._tcp", "withdrawal of lab-node", |lines| {
+        lines.iter().all(|l| l[3] != "lab-node")
+    });
+}
+
+/// The id of the node named `browser` on host 2, as a one-shot there sees it.
+fn browser_id(lan: &Lan) -> herald_core::NodeId {
+    let peers = lan.run(2, &["peers", "--interface", "eth0", "--json"]);
+    String::from_utf8_lossy(&peers.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<PeerInfo>(l).ok())
+        .find(|p| p.name == "browser")
+        .expect("the browser in herald peers")
+        .node_id
+}
