@@ -134,6 +134,8 @@ mod tests {
             overflow = "block"
             seeds = ["192.0.2.10", "192.0.2.11:7300"]
             discovery_port = 7268
+            mdns = true
+            mdns_browse = ["_ipp._tcp"]
             [service]
             web = 8080
         "#;
@@ -143,6 +145,7 @@ mod tests {
         assert_eq!(config.overflow, Some(crate::queue::OverflowPolicy::Block));
         assert_eq!(config.seeds.as_ref().map(Vec::len), Some(2));
         assert_eq!(config.discovery_port, Some(7268));
+        assert_eq!((config.mdns, config.mdns_browse.len()), (Some(true), 1));
         assert!(toml::from_str::<FileConfig>("nmae = \"x\"").is_err());
         assert!(toml::from_str::<FileConfig>("overflow = \"sometimes\"").is_err());
     }
@@ -172,6 +175,7 @@ mod tests {
         assert_eq!(all.service["web"], 80);
         assert_eq!(all.dynip.serve, Some(true));
         assert!(all.bridge.token_file.is_some());
+        assert_eq!(all.mdns, Some(true));
     }
 }
 
