@@ -22,6 +22,8 @@ fn avahi_services_become_peers_and_herald_services_show_in_avahi() {
 
     // Browse: a printer announced through Avahi on host 1 is a peer of kind mdns via the node on host 2.
     let browser = lan.node(2, "browser", &["--mdns-browse", "_ipp._tcp"]);
+    // A second browser, beside Avahi on host 1 (mdns-sd shares UDP 5353 with it).
+    let other = lan.node(1, "other-browser", &["--mdns-browse", "_ipp._tcp"]);
     let mut publish = avahi
         .command("avahi-publish", &["-s", "printer", "_ipp._tcp", "631"])
         .stdout(Stdio::null())
@@ -35,11 +37,22 @@ fn avahi_services_become_peers_and_herald_services_show_in_avahi() {
     };
     let printer_addr = format!("{}:631", Lan::ip(1));
     assert_eq!(peer.kind, PeerKind::Mdns);
-    assert_eq!(peer.via, Some(browser_id(&lan)));
+    let browsers = [id_of(&lan, "browser"), id_of(&lan, "other-browser")];
+    assert!(
+        peer.via.is_some_and(|via| browsers.contains(&via)),
+        "{peer:?}"
+    );
     assert_eq!(peer.addr.to_string(), Lan::ip(1));
     assert_eq!(peer.services["ipp"].to_string(), printer_addr);
+    // The same printer is the same peer (node id) whichever node browses it.
+    let BridgeEvent::PeerJoined { peer: seen, .. } =
+        other.wait_for("the printer joining at the other browser", printer_joined)
+    else {
+        unreachable!()
+    };
+    assert_eq!(seen.node_id, peer.node_id);
 
-    // A one-shot on host 2 sees it too (the browsing node beacons for it), and finds its service.
+    // A one-shot on host 2 sees it too (the browsing nodes beacon for it), once, and finds its service.
     let peers = lan.run(2, &["peers", "--interface", "eth0", "--json"]);
     assert!(peers.status.success(), "{peers:?}");
     let listed: Vec<PeerInfo> = String::from_utf8_lossy(&peers.stdout)
@@ -51,6 +64,10 @@ fn avahi_services_become_peers_and_herald_services_show_in_avahi() {
         .find(|p| p.name == "printer")
         .unwrap_or_else(|| panic!("no printer in herald peers: {listed:?}"));
     assert_eq!(printer.kind, PeerKind::Mdns);
+    assert_eq!(
+        listed.iter().filter(|p| p.kind == PeerKind::Mdns).count(),
+        1
+    );
     let lookup = lan.run(2, &["lookup", "ipp", "--interface", "eth0"]);
     assert!(lookup.status.success(), "{lookup:?}");
     assert_eq!(String::from_utf8_lossy(&lookup.stdout).trim(), printer_addr);
@@ -64,7 +81,11 @@ fn avahi_services_become_peers_and_herald_services_show_in_avahi() {
     browser.wait_for("the printer leaving", |e| {
         matches!(e, BridgeEvent::PeerLeft { peer, .. } | BridgeEvent::PeerLost { peer, .. } if peer.name == "printer")
     });
+    other.wait_for("the printer leaving the other browser", |e| {
+        matches!(e, BridgeEvent::PeerLeft { peer, .. } | BridgeEvent::PeerLost { peer, .. } if peer.name == "printer")
+    });
     drop(browser);
+    drop(other);
 
     // Announce: a node's own record and its named services show in avahi-browse on host 1.
     let mut node = lan.node(2, "lab-node", &["--mdns", "--service", "web=8080"]);
@@ -92,13 +113,13 @@ fn avahi_services_become_peers_and_herald_services_show_in_avahi() {
     });
 }
 
-/// The id of the node named `browser` on host 2, as a one-shot there sees it.
-fn browser_id(lan: &Lan) -> herald_core::NodeId {
+/// The id of the node named `name`, as a one-shot on host 2 sees it.
+fn id_of(lan: &Lan, name: &str) -> herald_core::NodeId {
     let peers = lan.run(2, &["peers", "--interface", "eth0", "--json"]);
     String::from_utf8_lossy(&peers.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<PeerInfo>(l).ok())
-        .find(|p| p.name == "browser")
-        .expect("the browser in herald peers")
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("no {name} in herald peers"))
         .node_id
 }
