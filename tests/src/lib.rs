@@ -346,6 +346,58 @@ impl Lan {
         }
     }
 
+    /// Adds a second network between hosts `i` and `j`: a direct cable (`eth1` on both) with `ip_i`/`ip_j`
+    /// (`/24`, say in 203.0.113.0/24), beside the switch.
+    pub fn cable(&self, i: usize, j: usize, ip_i: &str, ip_j: &str) {
+        self.ip_in(
+            i,
+            &[
+                "link",
+                "add",
+                "eth1",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth1",
+                "netns",
+                &self.host(j),
+            ],
+        );
+        for (host, ip) in [(i, ip_i), (j, ip_j)] {
+            self.ip_in(host, &["addr", "add", &format!("{ip}/24"), "dev", "eth1"]);
+            self.ip_in(host, &["link", "set", "eth1", "up"]);
+        }
+        // Ready once duplicate address detection is over on both ends (no tentative address left).
+        let deadline = Instant::now() + PATIENCE;
+        for host in [i, j] {
+            let name = self.host(host);
+            loop {
+                let out = sh(
+                    "ip",
+                    &[
+                        "-n",
+                        &name,
+                        "-6",
+                        "addr",
+                        "show",
+                        "dev",
+                        "eth1",
+                        "tentative",
+                    ],
+                );
+                if out.stdout.is_empty() {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "eth1 of host {host} stays tentative"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
     /// Runs `ip ARGS...` inside host `i`.
     pub fn ip_in(&self, i: usize, args: &[&str]) {
         let host = self.host(i);

@@ -2,7 +2,8 @@
 //! avahi-daemon (with its own D-Bus) on host 1, `herald node` on host 2. A service `avahi-publish` announces on
 //! host 1 becomes a peer of kind `mdns` in `herald peers` and `herald lookup` on host 2, and goes when
 //! avahi-publish ends; a node's `--mdns` announcements show in `avahi-browse -rpt` on host 1 and are withdrawn
-//! when it leaves. Needs root; mDNS never leaves the namespaces.
+//! when it leaves. And a node on two networks sends mDNS on its `--interface` only. Needs root; mDNS never
+//! leaves the namespaces.
 
 use std::process::Stdio;
 
@@ -122,4 +123,74 @@ fn id_of(lan: &Lan, name: &str) -> herald_core::NodeId {
         .find(|p| p.name == name)
         .unwrap_or_else(|| panic!("no {name} in herald peers"))
         .node_id
+}
+
+/// Counts the mDNS datagrams arriving on one interface for some seconds: `python3 -c COUNT IFACE ADDR SECS`
+/// prints the count.
+const COUNT: &str = "import socket, sys, time
+iface, addr, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
+s.bind(('', 5353))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton('224.0.0.251') + socket.inet_aton(addr))
+s.settimeout(0.2)
+n, end = 0, time.time() + secs
+while time.time() < end:
+    try:
+        s.recvfrom(9000)
+        n += 1
+    except socket.timeout:
+        pass
+print(n)";
+
+#[test]
+fn mdns_keeps_to_the_nodes_interface() {
+    // Host 2 is on two networks: the switch (eth0) and a cable to host 1 (eth1, 203.0.113.0/24).
+    let lan = Lan::new(2);
+    lan.cable(1, 2, "203.0.113.1", "203.0.113.2");
+    let (switch, cable) = mdns_heard(&lan, "--interface=eth0");
+    assert!(switch > 0, "no mDNS on the node's interface");
+    assert_eq!(cable, 0, "mDNS went out on another interface");
+    // The other way round, so the cable's listener is shown to hear what comes.
+    let (switch, cable) = mdns_heard(&lan, "--interface=eth1");
+    assert!(cable > 0, "no mDNS on the node's interface (eth1)");
+    assert_eq!(switch, 0, "mDNS went out on another interface (eth0)");
+}
+
+/// Runs a node announcing and browsing by DNS-SD on host 2 with `interface` (`--interface=NAME`) while host 1
+/// counts the mDNS datagrams arriving on its eth0 (the switch) and eth1 (the cable) for 6 s.
+fn mdns_heard(lan: &Lan, interface: &str) -> (u64, u64) {
+    let listen = |iface: &str, addr: &str| {
+        lan.command_in(1, herald_tests::PYTHON, &["-c", COUNT, iface, addr, "6"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run python3")
+    };
+    let on_switch = listen("eth0", &Lan::ip(1));
+    let on_cable = listen("eth1", "203.0.113.1");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let _node = lan.spawn(
+        2,
+        &[
+            interface,
+            "node",
+            "--name",
+            "two-armed",
+            "--json",
+            "--mdns",
+            "--mdns-browse",
+            "_ipp._tcp",
+            "--service",
+            "web=8080",
+        ],
+    );
+    let count = |child: std::process::Child| -> u64 {
+        let out = child.wait_with_output().expect("the listener ends");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("a count")
+    };
+    (count(on_switch), count(on_cable))
 }
