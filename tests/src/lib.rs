@@ -368,34 +368,6 @@ impl Lan {
             self.ip_in(host, &["addr", "add", &format!("{ip}/24"), "dev", "eth1"]);
             self.ip_in(host, &["link", "set", "eth1", "up"]);
         }
-        // Ready once duplicate address detection is over on both ends (no tentative address left).
-        let deadline = Instant::now() + PATIENCE;
-        for host in [i, j] {
-            let name = self.host(host);
-            loop {
-                let out = sh(
-                    "ip",
-                    &[
-                        "-n",
-                        &name,
-                        "-6",
-                        "addr",
-                        "show",
-                        "dev",
-                        "eth1",
-                        "tentative",
-                    ],
-                );
-                if out.stdout.is_empty() {
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "eth1 of host {host} stays tentative"
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
     }
 
     /// Runs `ip ARGS...` inside host `i`.

@@ -1,6 +1,7 @@
 //! The glue between a node and the `mdns-sd` daemon (its own thread, speaking mDNS on UDP 5353 beside Avahi):
 //! [`Mdns::start`] keeps the daemon to the node's interface, registers what [`records::announcements`] says
-//! (re-checked every [`RESYNC`]: services advertised later, a new link port or address), browses the
+//! (re-checked every [`RESYNC`]: services advertised later, a new link port; the daemon itself follows the
+//! interface's addresses), browses the
 //! configured types into [`records::Browsed`] and proxies what it finds. [`Mdns::shutdown`] withdraws every
 //! announcement (goodbye packets) before the daemon stops; the node's own leave takes the proxied peers away.
 
@@ -93,7 +94,6 @@ impl Mdns {
                 daemon: mdns.daemon.clone(),
                 host: format!("herald-{}.local.", node.id().short()),
                 current: BTreeMap::new(),
-                addr: None,
             };
             mdns.tasks.spawn(announcer.run(mdns.shutdown.clone()));
         }
@@ -133,8 +133,6 @@ struct Announcer {
     host: String,
     /// What is registered, by full name.
     current: BTreeMap<String, Announcement>,
-    /// The address it is registered at.
-    addr: Option<IpAddr>,
 }
 
 impl Announcer {
@@ -161,23 +159,20 @@ impl Announcer {
                 }
                 skipped_before = skipped;
             }
-            if self.addr != Some(info.addr) {
-                // A new address: everything again, at the new address.
-                self.withdraw_all().await;
-                self.addr = Some(info.addr);
-            }
             let (register, withdraw) = records::plan(&self.current, &wanted);
             for fullname in withdraw {
                 self.withdraw(&fullname).await;
             }
             for announcement in register {
-                self.register(announcement, info.addr);
+                self.register(announcement);
             }
         }
         self.withdraw_all().await;
     }
 
-    fn register(&mut self, announcement: Announcement, addr: IpAddr) {
+    /// Registers `announcement` at the interface's addresses as the daemon finds them (`addr_auto`: it
+    /// follows address changes, and announces again on an address or interface that comes up later).
+    fn register(&mut self, announcement: Announcement) {
         let counters = self.node.discovery_counters();
         let txt: Vec<(&str, &str)> = announcement
             .txt
@@ -188,11 +183,11 @@ impl Announcer {
             &announcement.ty_domain,
             &announcement.instance,
             &self.host,
-            addr,
+            (),
             announcement.port,
             &txt[..],
         )
-        .and_then(|info| self.daemon.register(info));
+        .and_then(|info| self.daemon.register(info.enable_addr_auto()));
         match registered {
             Ok(()) => {
                 bump(&counters.mdns_announced);
