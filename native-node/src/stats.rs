@@ -80,7 +80,7 @@ counters! {
         mdns_removed => "discovery.mdns.removed",
         /// DNS-SD services not proxied: this node proxies as many as it may.
         mdns_refused => "discovery.mdns.refused",
-        /// DNS-SD registrations and withdrawals the daemon refused.
+        /// DNS-SD registrations and withdrawals the daemon refused, and browsing it ended.
         mdns_errors => "discovery.mdns.errors",
         /// Node events a slow reader of the event stream missed.
         events_lagged => "node.events_lagged",

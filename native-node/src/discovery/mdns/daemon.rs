@@ -72,8 +72,28 @@ impl Mdns {
             .map(|t| records::browse_type(t))
             .collect::<Result<Vec<_>, _>>()?;
         let daemon = ServiceDaemon::new()?;
-        // Every interface off, then the node's own on, IPv4 only (the daemon applies these in order, before
-        // any register or browse command, so nothing is sent elsewhere).
+        match Mdns::begin(node, &config, &types, &daemon) {
+            Ok(mdns) => {
+                tracing::info!(interface = %config.interface, announce = config.announce, browse = ?types, "mDNS started");
+                Ok(mdns)
+            }
+            Err(err) => {
+                let _ = daemon.shutdown();
+                Err(err)
+            }
+        }
+    }
+
+    /// Keeps `daemon` to the node's interface, then starts announcing and browsing.
+    fn begin(
+        node: &Arc<Node>,
+        config: &MdnsConfig,
+        types: &[String],
+        daemon: &ServiceDaemon,
+    ) -> Result<Mdns, MdnsError> {
+        // Every interface off, then the node's own on, IPv4 only: the daemon applies these in order, before any
+        // register or browse command, so no mDNS goes elsewhere (it has joined the group everywhere on start,
+        // though: see the README).
         daemon.disable_interface(IfKind::All)?;
         match &config.interface {
             InterfaceSpec::Name(name) => daemon.enable_interface(IfKind::Name(name.clone()))?,
@@ -82,26 +102,25 @@ impl Mdns {
             }
         }
         daemon.disable_interface(IfKind::IPv6)?;
+        let mut streams = Vec::with_capacity(types.len());
+        for ty in types {
+            streams.push(daemon.browse(ty)?.into_stream());
+        }
         let mdns = Mdns {
-            daemon,
+            daemon: daemon.clone(),
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
         };
-        tracing::info!(interface = %config.interface, announce = config.announce, browse = ?types, "mDNS started");
         if config.announce {
             let announcer = Announcer {
                 node: node.clone(),
-                daemon: mdns.daemon.clone(),
+                daemon: daemon.clone(),
                 host: format!("herald-{}.local.", node.id().short()),
                 current: BTreeMap::new(),
             };
             mdns.tasks.spawn(announcer.run(mdns.shutdown.clone()));
         }
-        if !types.is_empty() {
-            let mut streams = Vec::with_capacity(types.len());
-            for ty in &types {
-                streams.push(mdns.daemon.browse(ty)?.into_stream());
-            }
+        if !streams.is_empty() {
             let browser = Browser {
                 node: node.clone(),
                 book: Browsed::default(),
@@ -125,7 +144,7 @@ impl Mdns {
     }
 }
 
-/// Keeps the daemon's registrations in line with the node's link port, services and address.
+/// Keeps the daemon's registrations in line with the node's link port and services.
 struct Announcer {
     node: Arc<Node>,
     daemon: ServiceDaemon,
@@ -242,7 +261,12 @@ impl Browser {
                 _ = shutdown.cancelled() => break,
                 event = events.next() => event,
             };
-            let Some(event) = event else { break };
+            let Some(event) = event else {
+                // Every subscription ended: the daemon stopped, or dropped a reader it found too slow.
+                bump(&self.node.discovery_counters().mdns_errors);
+                tracing::warn!("DNS-SD browsing stopped by the mDNS daemon; its peers leave");
+                break;
+            };
             match event {
                 ServiceEvent::ServiceResolved(service) => {
                     let resolved = Resolved {
