@@ -120,6 +120,8 @@ pub enum PeerKind {
     TwistedHub,
     /// A DynIP reporter.
     Dynip,
+    /// A DNS-SD service (a printer, a web server) found by mDNS and proxied by the Herald node that browsed it.
+    Mdns,
 }
 
 impl PeerKind {
@@ -132,6 +134,7 @@ impl PeerKind {
             PeerKind::Pythonconnect => "pythonconnect",
             PeerKind::TwistedHub => "twisted-hub",
             PeerKind::Dynip => "dynip",
+            PeerKind::Mdns => "mdns",
         }
     }
 }

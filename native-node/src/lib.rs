@@ -58,7 +58,8 @@
 //!   act on it (discovery's beacon task, messaging, asking, answering, relaying).
 //! - [`events`]: [`NodeEvent`], what a node tells its users.
 //! - [`config`]: [`NodeConfig`] and its defaults.
-//! - [`discovery`]: beacons on the multicast group, the sans-IO peer table, the socket task.
+//! - [`discovery`]: beacons on the multicast group, the sans-IO peer table, the socket task, unicast seeds,
+//!   DNS-SD.
 //! - [`link`]: node-to-node TCP links: the frame codec, the handshake, and Noise encryption with a key.
 //! - [`messaging`]: subscriptions, links opened on demand, and every link's reader.
 //! - [`queue`]: a link's bounded outbound queue and its overflow policies (sans-IO).
@@ -85,7 +86,9 @@
 //! # Features
 //! With `default-features = false` the library is discovery, services, messaging, questions and keys, with
 //! no command line, no WebSocket server and no SQLite. `iplog` brings the IP log, `bridge` the node's side of
-//! the bridge (and the IP log), `legacy` the gateways to the old tools, `cli` the `herald` command line, and
+//! the bridge (and the IP log), `legacy` the gateways to the old tools, `mdns` DNS-SD over mDNS
+//! ([`discovery::mdns`]: announcing to Avahi/Bonjour, proxying what they announce), `cli` the `herald` command
+//! line, and
 //! `bench` the benchmarks; the defaults are `cli` and `bench`, what the two binaries need.
 
 pub mod answerer;

@@ -261,6 +261,20 @@ impl Node {
         Ok(id)
     }
 
+    /// Proxies `peer` under the id `id` chosen by the caller rather than derived from this node's (DNS-SD
+    /// instances: the same id on every node that browses them, so they are one peer); otherwise as
+    /// [`Node::proxy`], without an endpoint.
+    pub fn proxy_as(&self, id: NodeId, peer: ProxiedPeer) -> Result<(), ProxyError> {
+        self.shared.proxies.add(id, peer, None)?;
+        self.shared.announce.notify_one();
+        Ok(())
+    }
+
+    /// Discovery's counters (DNS-SD, run beside the node, counts here too, so `stats` shows it).
+    pub fn discovery_counters(&self) -> &crate::stats::DiscoveryCounters {
+        &self.shared.counters
+    }
+
     /// The legacy gateways' counters (they run beside the node and count here, so `stats` shows them).
     pub fn legacy_counters(&self) -> &LegacyCounters {
         &self.shared.legacy_counters

@@ -72,6 +72,16 @@ counters! {
         peer_lists_unsigned => "discovery.peer_lists.unsigned",
         /// Datagrams that could not be sent (interface down, no route).
         send_errors => "discovery.send_errors",
+        /// DNS-SD services registered (`--mdns`).
+        mdns_announced => "discovery.mdns.announced",
+        /// DNS-SD services resolved by browsing (`--mdns-browse`) and proxied.
+        mdns_found => "discovery.mdns.found",
+        /// DNS-SD services withdrawn or expired.
+        mdns_removed => "discovery.mdns.removed",
+        /// DNS-SD services not proxied: this node proxies as many as it may.
+        mdns_refused => "discovery.mdns.refused",
+        /// DNS-SD registrations and withdrawals the daemon refused, and browsing it ended.
+        mdns_errors => "discovery.mdns.errors",
         /// Node events a slow reader of the event stream missed.
         events_lagged => "node.events_lagged",
     }

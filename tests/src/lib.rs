@@ -7,8 +7,10 @@
 //!   lines, [`Lan::counterpart`], or plain lines, [`Running::start_lines`]), killed on drop;
 //! - [`counterpart`]: the independent Python stand-ins for the old tools, under `tests/counterparts/`;
 //! - [`ws::BridgeClient`]: a WebSocket client of a node's bridge, connected from inside a host's namespace;
-//! - [`browser`]: headless Chromium through chromedriver, and waiting for what a page shows.
+//! - [`browser`]: headless Chromium through chromedriver, and waiting for what a page shows;
+//! - [`avahi::Avahi`]: a real avahi-daemon (with its private D-Bus) on one host of a [`Lan`].
 
+pub mod avahi;
 pub mod browser;
 pub mod ws;
 
@@ -341,6 +343,30 @@ impl Lan {
                     "off",
                 ],
             );
+        }
+    }
+
+    /// Adds a second network between hosts `i` and `j`: a direct cable (`eth1` on both) with `ip_i`/`ip_j`
+    /// (`/24`, say in 203.0.113.0/24), beside the switch.
+    pub fn cable(&self, i: usize, j: usize, ip_i: &str, ip_j: &str) {
+        self.ip_in(
+            i,
+            &[
+                "link",
+                "add",
+                "eth1",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth1",
+                "netns",
+                &self.host(j),
+            ],
+        );
+        for (host, ip) in [(i, ip_i), (j, ip_j)] {
+            self.ip_in(host, &["addr", "add", &format!("{ip}/24"), "dev", "eth1"]);
+            self.ip_in(host, &["link", "set", "eth1", "up"]);
         }
     }
 

@@ -14,13 +14,17 @@ pub const TRUNK_VERSION: &str = "0.21.14";
 pub const BINARYEN_VERSION: &str = "132";
 /// Debian packages for browser and multi-host tests.
 /// From Debian; `python3` runs the tests' independent senders (the old DynIP client's datagram, garbage) and,
-/// with `python3-websockets`, an independent WebSocket client of the bridge.
+/// with `python3-websockets`, an independent WebSocket client of the bridge; `avahi-daemon`, `avahi-utils` and
+/// `dbus` are the real DNS-SD peer of the mDNS tests (each in a namespace host, with a private system bus).
 const APT_PACKAGES: &[&str] = &[
     "chromium",
     "chromium-driver",
     "iproute2",
     "python3",
     "python3-websockets",
+    "avahi-daemon",
+    "avahi-utils",
+    "dbus",
 ];
 
 /// Debian packages for `cargo xtask dist` and its tests: `dpkg-shlibdeps` (the package's dependencies),
@@ -78,7 +82,10 @@ fn apt_packages() -> anyhow::Result<()> {
         && Path::new("/usr/bin/chromedriver").exists()
         && output("ip", &["-V"]).is_some()
         && output("python3", &["--version"]).is_some()
-        && output("/usr/bin/python3", &["-c", "import websockets"]).is_some();
+        && output("/usr/bin/python3", &["-c", "import websockets"]).is_some()
+        && Path::new("/usr/sbin/avahi-daemon").exists()
+        && Path::new("/usr/bin/avahi-publish").exists()
+        && Path::new("/usr/bin/dbus-daemon").exists();
     if present {
         return Ok(());
     }

@@ -3,7 +3,7 @@
 //! It measures, for one N: the time from starting every node at once until every node sees every other
 //! (convergence); the time until a graceful leave is seen by all; the time until all notice a crashed node
 //! (its runtime dropped: no leave beacon), also in heartbeats; and beacon bytes sent per second per node in the
-//! steady state.
+//! steady state (once no peer list has gone out for two heartbeats).
 //!
 //! With `seeds`, multicast cannot join the nodes: each has its own loopback address (127.0.30.2 onwards) and
 //! its own group port, and every node but the first (the seed) is given the first as its seed, so the figures
@@ -42,7 +42,9 @@ pub struct DiscoveryFigures {
     pub crash_detect_ms: f64,
     /// `crash_detect_ms` in heartbeats.
     pub crash_detect_heartbeats: f64,
-    /// Discovery bytes sent per node per second, steady state.
+    /// From convergence until no peer list went out for two heartbeats (the steady state's start).
+    pub settle_ms: f64,
+    /// Discovery bytes sent per node per second, steady state (datagram bytes, no IP or UDP headers).
     pub beacon_bytes_per_sec_per_node: f64,
     /// Steady-state window the bytes were measured over.
     pub steady_secs: f64,
@@ -128,13 +130,25 @@ pub async fn run(
     let converge_heartbeats = start.elapsed().as_secs_f64() / heartbeat.as_secs_f64();
     anyhow::ensure!(converge, "nodes did not converge within 30 s");
 
-    // Steady state: bytes sent per node per second.
-    let bytes = |nodes: &[Node]| -> u64 {
-        nodes
-            .iter()
-            .map(|n| n.stats().counters["discovery.bytes_sent"])
-            .sum()
+    // Settling: after convergence, nodes still hand peer lists to the peers they met; the steady state starts
+    // when no peer list went out for two heartbeats (at most 30 s).
+    let total = |nodes: &[Node], counter: &str| -> u64 {
+        nodes.iter().map(|n| n.stats().counters[counter]).sum()
     };
+    let settle_start = Instant::now();
+    let mut lists = total(&live, "discovery.peer_lists.sent");
+    while settle_start.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(heartbeat * 2).await;
+        let now = total(&live, "discovery.peer_lists.sent");
+        if now == lists {
+            break;
+        }
+        lists = now;
+    }
+    let settle_ms = ms(settle_start.elapsed());
+
+    // Steady state: bytes sent per node per second.
+    let bytes = |nodes: &[Node]| total(nodes, "discovery.bytes_sent");
     let before = bytes(&live);
     tokio::time::sleep(steady).await;
     let per_node_per_sec =
@@ -176,6 +190,7 @@ pub async fn run(
         leave_seen_ms: ms(leave_seen),
         crash_detect_ms: ms(crash_detect),
         crash_detect_heartbeats: crash_detect.as_secs_f64() / heartbeat.as_secs_f64(),
+        settle_ms,
         beacon_bytes_per_sec_per_node: per_node_per_sec,
         steady_secs: steady.as_secs_f64(),
     })

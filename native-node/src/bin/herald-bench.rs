@@ -250,7 +250,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("{}", serde_json::to_string(&figures)?);
                 } else {
                     println!(
-                        "discovery{} nodes={:<4} converge={:>8.1} ms ({:.1} heartbeats)  leave seen by all={:>6.1} ms  crash detected={:>7.1} ms ({:.2} heartbeats)  beacons={:>6.0} B/s/node",
+                        "discovery{} nodes={:<4} converge={:>8.1} ms ({:.1} heartbeats)  leave seen by all={:>6.1} ms  crash detected={:>7.1} ms ({:.2} heartbeats)  settled after {:.1} s  steady={:>6.0} B/s/node",
                         if figures.seeds { " (seeds)" } else { "" },
                         figures.nodes,
                         figures.converge_ms,
@@ -258,6 +258,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         figures.leave_seen_ms,
                         figures.crash_detect_ms,
                         figures.crash_detect_heartbeats,
+                        figures.settle_ms / 1e3,
                         figures.beacon_bytes_per_sec_per_node
                     );
                 }

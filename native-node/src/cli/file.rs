@@ -19,6 +19,8 @@
 //! max_pending_questions = 4096
 //! max_concurrent_answers = 64
 //! overflow = "drop-oldest"
+//! mdns = false
+//! mdns_browse = ["_ipp._tcp"]
 //! [service]
 //! web = 8080
 //! ```
@@ -77,6 +79,11 @@ pub struct FileConfig {
     /// `--overflow` (`drop-oldest`, `disconnect`, `block`)
     #[serde(default, deserialize_with = "policy")]
     pub overflow: Option<crate::queue::OverflowPolicy>,
+    /// `herald node --mdns`
+    pub mdns: Option<bool>,
+    /// `herald node --mdns-browse TYPE`, as a list.
+    #[serde(default)]
+    pub mdns_browse: Vec<String>,
     /// Replay window for signed datagrams (ms); no flag.
     pub replay_window_ms: Option<u64>,
     /// `herald dynip` keys, as a `[dynip]` table (`listen`, `db`, `sync`, `max_hosts`, `rate`, `burst`,
@@ -127,6 +134,8 @@ mod tests {
             overflow = "block"
             seeds = ["192.0.2.10", "192.0.2.11:7300"]
             discovery_port = 7268
+            mdns = true
+            mdns_browse = ["_ipp._tcp"]
             [service]
             web = 8080
         "#;
@@ -136,6 +145,7 @@ mod tests {
         assert_eq!(config.overflow, Some(crate::queue::OverflowPolicy::Block));
         assert_eq!(config.seeds.as_ref().map(Vec::len), Some(2));
         assert_eq!(config.discovery_port, Some(7268));
+        assert_eq!((config.mdns, config.mdns_browse.len()), (Some(true), 1));
         assert!(toml::from_str::<FileConfig>("nmae = \"x\"").is_err());
         assert!(toml::from_str::<FileConfig>("overflow = \"sometimes\"").is_err());
     }
@@ -165,6 +175,7 @@ mod tests {
         assert_eq!(all.service["web"], 80);
         assert_eq!(all.dynip.serve, Some(true));
         assert!(all.bridge.token_file.is_some());
+        assert_eq!(all.mdns, Some(true));
     }
 }
 

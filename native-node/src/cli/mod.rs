@@ -10,6 +10,7 @@ mod file;
 mod keygen;
 mod legacy;
 mod lookup;
+mod mdns;
 mod node;
 mod peers;
 mod publish;

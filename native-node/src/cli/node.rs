@@ -54,6 +54,8 @@ pub struct NodeArgs {
     bridge: BridgeArgs,
     #[command(flatten)]
     legacy: super::legacy::LegacyArgs,
+    #[command(flatten)]
+    mdns: super::mdns::MdnsArgs,
 }
 
 /// The node's link port, timing, overflow policy and bounds; each also a key of the config file.
@@ -175,6 +177,7 @@ pub async fn run(
             .with_context(|| format!("--subscribe {pattern:?}"))?;
     }
     args.tuning.apply(file, &mut config);
+    let mdns = args.mdns.config(file, config.interface.clone())?;
     let answerer = match args.answer_with.as_ref().or(file.answer_with.as_ref()) {
         Some(command) => Some(CommandAnswerer::new(command)?),
         None => None,
@@ -221,6 +224,7 @@ pub async fn run(
                 .context("cannot start the legacy gateways")?,
         )
     };
+    let mdns = super::mdns::start(&node, mdns).await?;
     // Subscribed messages come from one lossless subscription stream (a slow stdout slows the links, and the
     // publishers' policy applies); the event stream, which may lag, brings the rest.
     let patterns: Vec<&str> = patterns.iter().map(String::as_str).collect();
@@ -234,6 +238,9 @@ pub async fn run(
         );
     }
     print_until_stopped(&node, events, messages, iplog.as_ref(), json).await;
+    if let Some(mdns) = mdns {
+        mdns.shutdown().await;
+    }
     if let Some(gateways) = gateways {
         gateways.shutdown().await;
     }

@@ -5,11 +5,13 @@
 //! - [`seeds`]: the sans-IO [`SeedMesh`](seeds::SeedMesh): where beacons go by unicast (seeds, and the peers
 //!   learned from them) where multicast is blocked, and when a newcomer is owed a peer list.
 //! - [`sockets`]: the group and unicast sockets, and interface resolution.
+//! - [`mdns`]: DNS-SD both ways: announcing the node to Avahi/Bonjour, and proxying the services it browses.
 //!
 //! This module also holds what both the beacon task and one-shot lookups need: sealing and opening datagrams
 //! with the optional key, counting and logging every datagram that is dropped.
 
 pub mod beacon;
+pub mod mdns;
 pub mod peers;
 pub mod seeds;
 pub mod sockets;

@@ -106,6 +106,7 @@ impl PeerTable {
             PeerKind::Pythonconnect => ("pythonConnect", "a pythonConnect device"),
             PeerKind::TwistedHub => ("Twisted hub", "a service registered with the Twisted hub"),
             PeerKind::Dynip => ("DynIP", "a DynIP reporter"),
+            PeerKind::Mdns => ("DNS-SD", "a DNS-SD service found by mDNS"),
             PeerKind::Herald | PeerKind::Cli => return None,
         };
         let gateway = peer.via.map(|via| {
