@@ -93,11 +93,17 @@ fn apt_packages() -> anyhow::Result<()> {
 }
 
 /// `apt-get update`, then `apt-get install` of `packages` (through `sudo` when not root).
+///
+/// Some of these packages ship system services (`avahi-daemon`, `nats-server`, `dbus`) that Debian starts on
+/// install; on a machine with systemd that would put an mDNS responder on its real interfaces. The tests run
+/// their own copies inside network namespaces, so the install runs under a `policy-rc.d` that forbids
+/// starting services (Debian's documented switch, honoured by `deb-systemd-invoke` and `invoke-rc.d`).
 pub fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
     let mut apt = Vec::new();
     if output("id", &["-u"]).as_deref() != Some("0") {
         apt.push("sudo");
     }
+    let _no_service_starts = NoServiceStarts::install(apt.first().copied())?;
     apt.push("apt-get");
     let (program, prefix) = apt.split_first().expect("apt-get is there");
     let env = [("DEBIAN_FRONTEND", "noninteractive")];
@@ -218,5 +224,54 @@ fn cargo_fuzz() {
     }
     if let Err(err) = exec(&cargo(), ["install", "--locked", "cargo-fuzz"]) {
         eprintln!("setup: cargo-fuzz not installed ({err:#}); decoders are still covered by property tests");
+    }
+}
+
+/// Debian's `policy-rc.d` denying every service start (exit 101) while it lives; removed on drop. Left alone
+/// if the machine already has one (its owner decided).
+struct NoServiceStarts {
+    sudo: Option<&'static str>,
+    placed: bool,
+}
+
+impl NoServiceStarts {
+    const PATH: &'static str = "/usr/sbin/policy-rc.d";
+
+    fn install(sudo: Option<&'static str>) -> anyhow::Result<NoServiceStarts> {
+        if Path::new(Self::PATH).exists() {
+            return Ok(NoServiceStarts {
+                sudo,
+                placed: false,
+            });
+        }
+        let script = format!(
+            "printf '#!/bin/sh\\n# herald xtask setup: no service starts during apt-get install\\nexit 101\\n' > {0} && chmod 755 {0}",
+            Self::PATH
+        );
+        Self::shell(sudo, &script)?;
+        Ok(NoServiceStarts { sudo, placed: true })
+    }
+
+    fn shell(sudo: Option<&str>, script: &str) -> anyhow::Result<()> {
+        let mut command = match sudo {
+            Some(sudo) => {
+                let mut command = std::process::Command::new(sudo);
+                command.arg("sh");
+                command
+            }
+            None => std::process::Command::new("sh"),
+        };
+        command.args(["-c", script]);
+        crate::process::run_command(&mut command)
+    }
+}
+
+impl Drop for NoServiceStarts {
+    fn drop(&mut self) {
+        if self.placed {
+            if let Err(error) = Self::shell(self.sudo, &format!("rm -f {}", Self::PATH)) {
+                eprintln!("setup: could not remove {}: {error:#}", Self::PATH);
+            }
+        }
     }
 }
