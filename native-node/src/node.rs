@@ -261,6 +261,30 @@ impl Node {
         Ok(id)
     }
 
+    /// Makes a peer at another site visible on this LAN as a peer this node proxies, under its own node `id`
+    /// (so it stays one peer whichever gateway or seed announces it); otherwise as [`Node::proxy`].
+    pub fn proxy_as(
+        &self,
+        id: NodeId,
+        peer: ProxiedPeer,
+        endpoint: Option<Arc<dyn ProxyEndpoint>>,
+    ) -> Result<(), ProxyError> {
+        self.shared.proxies.add(id, peer, endpoint)?;
+        self.shared.announce.notify_one();
+        Ok(())
+    }
+
+    /// Stops announcing the proxied peer `id` without a leave beacon: peers see it `lost` when it expires
+    /// (a peer whose site went silent did not leave).
+    pub fn forget_proxied(&self, id: NodeId) {
+        self.shared.proxies.forget(id);
+    }
+
+    /// A site gateway's NATS counters (it runs beside the node and counts here, so `stats` shows them).
+    pub fn site_counters(&self) -> &crate::stats::SiteCounters {
+        &self.shared.site_counters
+    }
+
     /// The legacy gateways' counters (they run beside the node and count here, so `stats` shows them).
     pub fn legacy_counters(&self) -> &LegacyCounters {
         &self.shared.legacy_counters
@@ -327,6 +351,7 @@ impl Node {
                 .collect(),
             topics: advert.topics,
             via: None,
+            site: None,
             first_seen_ms: self.shared.incarnation,
             last_seen_ms: now,
             state: PeerState::Live,
@@ -454,6 +479,9 @@ impl Node {
         stats
             .counters
             .extend(self.shared.legacy_counters.snapshot().counters);
+        stats
+            .counters
+            .extend(self.shared.site_counters.snapshot().counters);
         stats.counters.insert(
             "messaging.dropped_for_slow".into(),
             self.shared.messaging.dropped_for_slow(),

@@ -376,6 +376,7 @@ impl BeaconTask {
             leaving,
             via: None,
             addr: None,
+            site: None,
         };
         let Some(bytes) = self.seal_fitting(beacon) else {
             return;
@@ -451,6 +452,7 @@ impl BeaconTask {
                 leaving,
                 via: Some(self.shared.node_id),
                 addr: Some(peer.addr),
+                site: peer.site,
             };
             let key = self.shared.config.key.as_ref();
             match super::seal(&DiscoveryMessage::Beacon(beacon.clone()), key, unix_ms()) {

@@ -329,6 +329,7 @@ impl Connection {
             kind: PeerKind::Pythonconnect,
             addr: from.ip(),
             services: Default::default(),
+            site: None,
         };
         let endpoint = Arc::new(DeviceEndpoint {
             device: name.clone(),

@@ -119,6 +119,7 @@ mod tests {
             services: Default::default(),
             topics: topics.iter().map(|t| t.to_string()).collect(),
             via: None,
+            site: None,
             first_seen_ms: 0,
             last_seen_ms: 0,
             state: PeerState::Live,
