@@ -69,13 +69,15 @@ pub(crate) async fn connect(
         options = options.add_client_certificate(cert.clone(), key.clone());
     }
     let (tx, rx) = mpsc::channel(NOTICES);
-    let counting = node.clone();
+    // Weak: the client (and this callback) may outlive the gateway for a moment; the node must not wait on it.
+    let counting = Arc::downgrade(node);
     let site = config.site.clone();
     let options = options.event_callback(move |event| {
         let tx = tx.clone();
-        let node = counting.clone();
+        let node = counting.upgrade();
         let site = site.clone();
         async move {
+            let Some(node) = node else { return };
             let counters = node.site_counters();
             let notice = match event {
                 Event::Connected => {

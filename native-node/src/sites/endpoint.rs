@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::Weak;
 use std::time::Duration;
 
 use async_nats::header::HeaderMap;
@@ -45,7 +45,8 @@ pub(crate) fn sender_headers(site: &str, from: &str, from_id: Option<NodeId>) ->
 
 /// The endpoint of the peer `id` at `site`.
 pub(crate) struct RemoteEndpoint {
-    pub node: Arc<Node>,
+    /// Weak: the node holds its proxies' endpoints.
+    pub node: Weak<Node>,
     pub client: Client,
     pub own_site: String,
     pub site: String,
@@ -54,8 +55,10 @@ pub(crate) struct RemoteEndpoint {
 }
 
 impl RemoteEndpoint {
-    fn counters(&self) -> &SiteCounters {
-        self.node.site_counters()
+    fn count(&self, counter: impl Fn(&SiteCounters) -> &std::sync::atomic::AtomicU64) {
+        if let Some(node) = self.node.upgrade() {
+            bump(counter(node.site_counters()));
+        }
     }
 }
 
@@ -67,7 +70,7 @@ impl ProxyEndpoint for RemoteEndpoint {
             payload: payload.0.into(),
         };
         self.outgoing.try_send(message).map_err(|_| {
-            bump(&self.counters().remote_failed);
+            self.count(|c| &c.remote_failed);
             "the site gateway's queue to NATS is full".to_owned()
         })
     }
@@ -85,18 +88,23 @@ impl ProxyEndpoint for RemoteEndpoint {
         let node = self.node.clone();
         let site = self.site.clone();
         Box::pin(async move {
-            bump(&node.site_counters().published);
+            let count = |counter: fn(&SiteCounters) -> &std::sync::atomic::AtomicU64| {
+                if let Some(node) = node.upgrade() {
+                    bump(counter(node.site_counters()));
+                }
+            };
+            count(|c| &c.published);
             let request = async_nats::Request::new()
                 .headers(headers)
                 .payload(question.0.into())
                 .timeout(Some(timeout));
             match client.send_request(subject, request).await {
                 Ok(reply) => {
-                    bump(&node.site_counters().received);
+                    count(|c| &c.received);
                     answer_of(&reply)
                 }
                 Err(err) => {
-                    bump(&node.site_counters().remote_failed);
+                    count(|c| &c.remote_failed);
                     AnswerBody::Failed(match err.kind() {
                         async_nats::RequestErrorKind::TimedOut => "timeout".to_owned(),
                         async_nats::RequestErrorKind::NoResponders => {

@@ -543,7 +543,7 @@ impl Gateway {
         let site = peer.site.clone().unwrap_or_default();
         let endpoint = peer.tcp.is_some().then(|| {
             Arc::new(RemoteEndpoint {
-                node: self.node.clone(),
+                node: Arc::downgrade(&self.node),
                 client: self.client.clone(),
                 own_site: self.config.site.clone(),
                 site: site.clone(),

@@ -1,0 +1,221 @@
+//! Two sites on loopback joined through a real `nats-server` (127.0.0.1, a free port): each "site" is a group
+//! port of its own with a gateway node and a plain node. Topics, peers, lookups, direct messages and questions
+//! cross; when the server dies the other site's peers go `lost`, and come back when it restarts.
+//! (The same across network namespaces, with a hub and a leaf node, is in the top-level `tests/`.)
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{config, PATIENCE};
+use herald_core::bridge::PeerState;
+use herald_node::discovery::peers::PeerChange;
+use herald_node::sites::{SiteConfig, SiteGateway};
+use herald_node::{AskOutcome, Delivery, IncomingQuestion, NoAnswer, Node, NodeEvent, Payload};
+
+/// A `nats-server` on 127.0.0.1:`port`, killed when dropped.
+struct NatsServer(Child);
+
+impl NatsServer {
+    fn start(port: u16) -> NatsServer {
+        let child = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server (cargo xtask setup installs it)");
+        NatsServer(child)
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until `check` holds, polling.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let done = tokio::time::timeout(PATIENCE * 2, async {
+        while !check() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    done.await.unwrap_or_else(|_| panic!("never: {what}"));
+}
+
+fn counter(node: &Node, name: &str) -> u64 {
+    node.stats().counters.get(name).copied().unwrap_or(0)
+}
+
+struct Site {
+    gateway: SiteGateway,
+    gateway_node: Arc<Node>,
+    node: Node,
+}
+
+async fn site(name: &str, nats: u16) -> Site {
+    let port = common::port(36000);
+    let gateway_node = Arc::new(
+        Node::start(config(&format!("gw-{name}"), port))
+            .await
+            .unwrap(),
+    );
+    let mut site = SiteConfig::new(name, format!("nats://127.0.0.1:{nats}"));
+    site.heartbeat = Duration::from_millis(300);
+    let gateway = SiteGateway::start(gateway_node.clone(), site)
+        .await
+        .unwrap();
+    let node = Node::start(config(&format!("{name}1"), port))
+        .await
+        .unwrap();
+    Site {
+        gateway,
+        gateway_node,
+        node,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sites_share_peers_topics_and_questions_and_survive_a_nats_restart() {
+    let nats_port = free_port();
+    let mut server = Some(NatsServer::start(nats_port));
+    let a = site("a", nats_port).await;
+    a.node.advertise("web", 8080);
+    a.node.answer_with(|q: IncomingQuestion| async move {
+        Ok(Payload::from(format!(
+            "a1 heard {}",
+            q.payload.as_text().unwrap_or("?")
+        )))
+    });
+    let b = site("b", nats_port).await;
+    let mut b_readings = b.node.subscription("sensors.*").unwrap();
+
+    // Peers across sites: B's node at A, with its site, and the other way round; a lookup at B finds A's web.
+    eventually("a1 sees b1@b", || a.node.peer("b1@b").is_some()).await;
+    let b1 = a.node.peer("b1").expect("the only b1 anywhere");
+    assert_eq!(b1.site.as_deref(), Some("b"));
+    assert_eq!(b1.via, Some(a.gateway_node.id()));
+    assert_eq!(
+        b1.node_id,
+        b.node.id(),
+        "a remote peer keeps its real node id"
+    );
+    eventually("b sees a's web service", || {
+        !b.node.lookup("web").is_empty()
+    })
+    .await;
+    assert_eq!(
+        b.node.lookup("web"),
+        vec![std::net::SocketAddr::new(a.node.local_ip().into(), 8080)],
+        "the provider's own address"
+    );
+
+    // Topics: a publish at A reaches B's subscriber, once, once B's interest is known at A.
+    eventually("a's gateway carries sensors.* for b", || {
+        a.node
+            .subscribers("sensors.kitchen")
+            .contains(&"gw-a".to_owned())
+    })
+    .await;
+    a.node.publish("sensors.kitchen", "21.5 C").await.unwrap();
+    let got = tokio::time::timeout(PATIENCE, b_readings.next())
+        .await
+        .expect("the message crossed")
+        .unwrap();
+    let Delivery::Message(message) = got else {
+        panic!("{got:?}")
+    };
+    assert_eq!(message.topic.as_deref(), Some("sensors.kitchen"));
+    assert_eq!(message.text(), Some("21.5 C"));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), b_readings.next())
+            .await
+            .is_err(),
+        "no duplicate"
+    );
+
+    // Questions and direct messages: B asks A's node and a ghost; B sends A's node a message.
+    eventually("b sees a1@a", || b.node.peer("a1@a").is_some()).await;
+    let outcomes = b
+        .node
+        .ask(
+            vec!["a1@a".to_owned(), "ghost".to_owned()],
+            "ping?",
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    match &outcomes["a1@a"] {
+        AskOutcome::Answered { payload, .. } => {
+            assert_eq!(payload.as_text(), Some("a1 heard ping?"))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        outcomes["ghost"],
+        AskOutcome::NoAnswer(NoAnswer::UnknownPeer)
+    );
+    let mut a_events = a.node.events();
+    b.node.send("a1", "hello from b").await;
+    let direct = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Some(NodeEvent::Message(m)) = a_events.next().await {
+                if m.topic.is_none() {
+                    return m;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the direct message crossed");
+    assert_eq!(direct.payload.as_text(), Some("hello from b"));
+
+    // NATS dies: each site keeps its own peers, the other site's go lost; NATS back: they come back.
+    let mut a_events = a.node.events();
+    server.take();
+    let lost = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Some(NodeEvent::Peer(e)) = a_events.next().await {
+                if e.peer.name == "b1" && e.change == PeerChange::Lost {
+                    return e.peer;
+                }
+            }
+        }
+    })
+    .await
+    .expect("b1 lost at a");
+    assert_eq!(lost.state, PeerState::Lost);
+    assert!(
+        a.node.peer("gw-a").is_some(),
+        "site a still sees its own peers"
+    );
+    // Published meanwhile: held (bounded), counted if pushed out, sent after the reconnect.
+    server = Some(NatsServer::start(nats_port));
+    eventually("b1 back at a", || a.node.peer("b1@b").is_some()).await;
+    assert!(counter(&a.gateway_node, "nats.disconnects") >= 1);
+    assert!(counter(&a.gateway_node, "nats.remote_lost") >= 1);
+
+    for site in [a, b] {
+        site.gateway.shutdown().await;
+        site.node.shutdown().await;
+        Arc::try_unwrap(site.gateway_node)
+            .ok()
+            .unwrap()
+            .shutdown()
+            .await;
+    }
+    drop(server);
+}
