@@ -11,12 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{config, PATIENCE};
+use futures::StreamExt;
 use herald_core::bridge::PeerState;
 use herald_node::discovery::peers::PeerChange;
 use herald_node::sites::{SiteConfig, SiteGateway};
 use herald_node::{AskOutcome, Delivery, IncomingQuestion, NoAnswer, Node, NodeEvent, Payload};
 
-/// A `nats-server` on 127.0.0.1:`port`, killed when dropped.
+/// A `nats-server` on 127.0.0.1:`port` (returned once it takes connections), killed when dropped.
 struct NatsServer(Child);
 
 impl NatsServer {
@@ -27,6 +28,14 @@ impl NatsServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("nats-server (cargo xtask setup installs it)");
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nats-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         NatsServer(child)
     }
 }
@@ -218,4 +227,116 @@ async fn two_sites_share_peers_topics_and_questions_and_survive_a_nats_restart()
             .await;
     }
     drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_nats_clients_garbage_and_a_second_gateway() {
+    let nats_port = free_port();
+    let _server = NatsServer::start(nats_port);
+    let a = site("a", nats_port).await;
+    let mut chat = a.node.subscription("chat").unwrap();
+    let client = async_nats::connect(format!("nats://127.0.0.1:{nats_port}"))
+        .await
+        .unwrap();
+    let mut from_herald = client.subscribe("herald.v1.t.news.>").await.unwrap();
+    client.flush().await.unwrap();
+
+    // A plain client's publish reaches a Herald subscriber at A (in the gateway's name).
+    eventually("a's gateway subscribed to chat on NATS", || {
+        counter(&a.gateway_node, "nats.published") > 0
+    })
+    .await;
+    let delivered = tokio::time::timeout(PATIENCE, async {
+        loop {
+            client
+                .publish("herald.v1.t.chat", "from nats".into())
+                .await
+                .unwrap();
+            if let Ok(Some(Delivery::Message(m))) =
+                tokio::time::timeout(Duration::from_millis(300), chat.next()).await
+            {
+                return m;
+            }
+        }
+    })
+    .await
+    .expect("a plain NATS publish reached a Herald subscriber");
+    assert_eq!(delivered.text(), Some("from nats"));
+    assert_eq!(delivered.from_name, "gw-a");
+
+    // A plain client's subscription makes no Herald peer want `news.*`; a site that does gets it out. Here
+    // a peer list from a fake site "p" announces the interest, as a plain client may.
+    let fake = serde_json::json!({
+        "site": "p", "gateway": "00000000000000000000000000000009", "started_ms": 1, "heartbeat_ms": 60000,
+        "peers": [{"node_id": "00000000000000000000000000000009", "name": "listener", "kind": "herald",
+                   "addr": "127.0.0.9", "tcp": null, "services": {}, "topics": ["news.*"], "via": null,
+                   "first_seen_ms": 1, "last_seen_ms": 1, "state": "live"}]
+    });
+    client
+        .publish(
+            "herald.v1.peers.p",
+            serde_json::to_vec(&fake).unwrap().into(),
+        )
+        .await
+        .unwrap();
+    eventually("listener@p at a", || a.node.peer("listener@p").is_some()).await;
+    eventually("a's gateway carries news.* out", || {
+        a.node
+            .subscribers("news.today")
+            .contains(&"gw-a".to_owned())
+    })
+    .await;
+    a.node.publish("news.today", "headline").await.unwrap();
+    let out = tokio::time::timeout(PATIENCE, from_herald.next())
+        .await
+        .expect("a Herald publish reached a plain NATS subscriber")
+        .unwrap();
+    assert_eq!(&out.payload[..], b"headline");
+    let headers = out.headers.expect("Herald-* headers");
+    assert_eq!(headers.get("Herald-Site").map(|v| v.as_str()), Some("a"));
+    assert_eq!(headers.get("Herald-From").map(|v| v.as_str()), Some("a1"));
+
+    // Garbage on Herald subjects is counted and skipped.
+    let before = counter(&a.gateway_node, "nats.bad_input");
+    client
+        .publish("herald.v1.peers.q", "not json".into())
+        .await
+        .unwrap();
+    client
+        .publish("herald.v1.direct.a.nothex", "x".into())
+        .await
+        .unwrap();
+    eventually("garbage counted", || {
+        counter(&a.gateway_node, "nats.bad_input") >= before + 2
+    })
+    .await;
+
+    // A second gateway for site a started later stands down with a clear error; the first carries on.
+    let port = common::port(36000);
+    let second_node = Arc::new(Node::start(config("gw-a2", port)).await.unwrap());
+    let mut second = SiteConfig::new("a", format!("nats://127.0.0.1:{nats_port}"));
+    second.heartbeat = Duration::from_millis(300);
+    let mut second = SiteGateway::start(second_node.clone(), second)
+        .await
+        .unwrap();
+    let err = tokio::time::timeout(PATIENCE, second.stopped())
+        .await
+        .expect("the second gateway stood down")
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("already serves site \"a\""),
+        "{err}"
+    );
+    eventually("the first counted it", || {
+        counter(&a.gateway_node, "nats.second_gateway") >= 1
+    })
+    .await;
+    assert!(a.node.peer("listener@p").is_some());
+
+    second.shutdown().await;
+    a.gateway.shutdown().await;
+    a.node.shutdown().await;
+    for node in [a.gateway_node, second_node] {
+        Arc::try_unwrap(node).ok().unwrap().shutdown().await;
+    }
 }

@@ -51,7 +51,8 @@ const DEFAULT_ASK_TIMEOUT: Duration = Duration::from_secs(10);
 /// A running site gateway. See the module doc.
 pub struct SiteGateway {
     shutdown: CancellationToken,
-    task: JoinHandle<Result<(), SiteError>>,
+    /// `None` once [`SiteGateway::stopped`] saw it end.
+    task: Option<JoinHandle<Result<(), SiteError>>>,
 }
 
 impl SiteGateway {
@@ -117,12 +118,21 @@ impl SiteGateway {
             shutdown: shutdown.clone(),
         };
         let task = tokio::spawn(gateway.run(notices, nats_rx, lan_rx, out_rx));
-        Ok(SiteGateway { shutdown, task })
+        Ok(SiteGateway {
+            shutdown,
+            task: Some(task),
+        })
     }
 
     /// Resolves when the gateway stops on its own: with the reason (another gateway serves the site).
+    /// Pending forever once it has resolved.
     pub async fn stopped(&mut self) -> Result<(), SiteError> {
-        match (&mut self.task).await {
+        let Some(task) = self.task.as_mut() else {
+            return std::future::pending().await;
+        };
+        let ended = task.await;
+        self.task = None;
+        match ended {
             Ok(result) => result,
             Err(err) => Err(SiteError::Connect(format!(
                 "the gateway task failed: {err}"
@@ -133,7 +143,9 @@ impl SiteGateway {
     /// Stops carrying: other sites see this site's peers `lost`; this LAN's proxies of theirs expire.
     pub async fn shutdown(self) {
         self.shutdown.cancel();
-        let _ = self.task.await;
+        if let Some(task) = self.task {
+            let _ = task.await;
+        }
     }
 }
 
