@@ -14,6 +14,7 @@ mod node;
 mod peers;
 mod publish;
 mod send;
+mod sites;
 mod subscribe;
 
 use std::net::SocketAddrV4;

@@ -54,6 +54,8 @@ pub struct NodeArgs {
     bridge: BridgeArgs,
     #[command(flatten)]
     legacy: super::legacy::LegacyArgs,
+    #[command(flatten)]
+    sites: super::sites::SiteArgs,
 }
 
 /// The node's link port, timing, overflow policy and bounds; each also a key of the config file.
@@ -163,6 +165,7 @@ pub async fn run(
         .unwrap_or_else(crate::identity::hostname);
     let state_dir = super::state_dir(global, file);
     let legacy = super::legacy::legacy_config(args.legacy, &file.legacy, &name, &state_dir)?;
+    let site = super::sites::site_config(args.sites, &file.nats)?;
     let mut config = NodeConfig::new(name);
     apply_global(&mut config, global, file)?;
     config.services.extend(file.service.clone());
@@ -221,6 +224,14 @@ pub async fn run(
                 .context("cannot start the legacy gateways")?,
         )
     };
+    let mut site_gateway = match site {
+        Some(site) => Some(
+            crate::sites::SiteGateway::start(node.clone(), site)
+                .await
+                .context("cannot start the site gateway")?,
+        ),
+        None => None,
+    };
     // Subscribed messages come from one lossless subscription stream (a slow stdout slows the links, and the
     // publishers' policy applies); the event stream, which may lag, brings the rest.
     let patterns: Vec<&str> = patterns.iter().map(String::as_str).collect();
@@ -233,7 +244,20 @@ pub async fn run(
             node.info().addr
         );
     }
-    print_until_stopped(&node, events, messages, iplog.as_ref(), json).await;
+    let gateway_stopped = async {
+        match site_gateway.as_mut() {
+            Some(gateway) => gateway.stopped().await,
+            None => std::future::pending().await,
+        }
+    };
+    let mut failed = None;
+    tokio::select! {
+        _ = print_until_stopped(&node, events, messages, iplog.as_ref(), json) => {}
+        result = gateway_stopped => failed = result.err(),
+    }
+    if let Some(gateway) = site_gateway {
+        gateway.shutdown().await;
+    }
     if let Some(gateways) = gateways {
         gateways.shutdown().await;
     }
@@ -246,6 +270,9 @@ pub async fn run(
     }
     if let Some(log) = iplog {
         log.shutdown().await;
+    }
+    if let Some(err) = failed {
+        bail!("the site gateway stopped: {err}");
     }
     Ok(ExitCode::SUCCESS)
 }
