@@ -144,6 +144,8 @@ pub struct ServiceProvider {
         proptest(strategy = "crate::arbitrary::socket_addr()")
     )]
     pub addr: SocketAddr,
+    /// The site it is at, when it is a peer at another site answered for by its NATS gateway.
+    pub site: Option<String>,
 }
 
 /// A seed's answer to a newcomer's unicast beacon: where other nodes' discovery sockets are, addresses and

@@ -85,6 +85,7 @@ fn discovery_samples() -> Vec<DiscoveryMessage> {
                 node_id: ALPHA,
                 name: "alpha".into(),
                 addr: "198.51.100.11:8080".parse().unwrap(),
+                site: Some("b".into()),
             }],
         }),
     ]

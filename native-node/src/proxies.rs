@@ -152,8 +152,11 @@ impl Proxies {
         self.lock().live.get(id)?.endpoint.clone()
     }
 
-    /// Providers of `service` among the proxied peers: (id, name, address).
-    pub fn providers(&self, service: &str) -> Vec<(NodeId, String, std::net::SocketAddr)> {
+    /// Providers of `service` among the proxied peers: (id, name, address, site).
+    pub fn providers(
+        &self,
+        service: &str,
+    ) -> Vec<(NodeId, String, std::net::SocketAddr, Option<String>)> {
         self.lock()
             .live
             .iter()
@@ -163,6 +166,7 @@ impl Proxies {
                     *id,
                     e.peer.name.clone(),
                     std::net::SocketAddr::new(e.peer.addr, *port),
+                    e.peer.site.clone(),
                 ))
             })
             .collect()

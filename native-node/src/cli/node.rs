@@ -372,7 +372,7 @@ fn print_event(event: &NodeEvent, json: bool) {
             };
             println!(
                 "{what:<8} {:<20} {:<15} {}",
-                peer.name,
+                peer.address(),
                 peer.addr,
                 super::services_text(peer)
             );

@@ -265,6 +265,7 @@ impl BeaconTask {
                 node_id: self.shared.node_id,
                 name: config.name.clone(),
                 addr: SocketAddr::new(self.local_ip.into(), port),
+                site: None,
             })
             .into_iter()
             .collect();
@@ -273,10 +274,11 @@ impl BeaconTask {
                 .proxies
                 .providers(&query.service)
                 .into_iter()
-                .map(|(node_id, name, addr)| ServiceProvider {
+                .map(|(node_id, name, addr, site)| ServiceProvider {
                     node_id,
                     name,
                     addr,
+                    site,
                 }),
         );
         if providers.is_empty() {
