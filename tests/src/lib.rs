@@ -7,9 +7,11 @@
 //!   lines, [`Lan::counterpart`]), killed on drop;
 //! - [`counterpart`]: the independent Python stand-ins for the old tools, under `tests/counterparts/`;
 //! - [`ws::BridgeClient`]: a WebSocket client of a node's bridge, connected from inside a host's namespace;
-//! - [`browser`]: headless Chromium through chromedriver, and waiting for what a page shows.
+//! - [`browser`]: headless Chromium through chromedriver, and waiting for what a page shows;
+//! - [`sites`]: several LANs and a WAN between them (the sites tests: gateways through NATS).
 
 pub mod browser;
+pub mod sites;
 pub mod ws;
 
 use std::io::{BufRead, BufReader};

@@ -262,9 +262,11 @@ impl Gateway {
         .await;
     }
 
+    /// This LAN's peers changed: subscriptions first (so NATS delivers what a peer list announces), then the
+    /// list.
     async fn lan_changed(&mut self) {
-        self.publish_peers().await;
         self.refresh_subscriptions();
+        self.publish_peers().await;
     }
 
     /// This site's peer list: its own LAN's live peers (not one-shot commands) and the gateway itself.
