@@ -14,13 +14,15 @@ pub const TRUNK_VERSION: &str = "0.21.14";
 pub const BINARYEN_VERSION: &str = "132";
 /// Debian packages for browser and multi-host tests.
 /// From Debian; `python3` runs the tests' independent senders (the old DynIP client's datagram, garbage) and,
-/// with `python3-websockets`, an independent WebSocket client of the bridge.
+/// with `python3-websockets`, an independent WebSocket client of the bridge; `nats-server` (2.9) joins the
+/// sites tests' LANs.
 const APT_PACKAGES: &[&str] = &[
     "chromium",
     "chromium-driver",
     "iproute2",
     "python3",
     "python3-websockets",
+    "nats-server",
 ];
 
 /// Debian packages for `cargo xtask dist` and its tests: `dpkg-shlibdeps` (the package's dependencies),
@@ -78,7 +80,8 @@ fn apt_packages() -> anyhow::Result<()> {
         && Path::new("/usr/bin/chromedriver").exists()
         && output("ip", &["-V"]).is_some()
         && output("python3", &["--version"]).is_some()
-        && output("/usr/bin/python3", &["-c", "import websockets"]).is_some();
+        && output("/usr/bin/python3", &["-c", "import websockets"]).is_some()
+        && output("nats-server", &["--version"]).is_some();
     if present {
         return Ok(());
     }
