@@ -190,6 +190,9 @@ pub enum AnswerBody {
     Answered(Payload),
     /// The handler returned an error or panicked; the text says what happened.
     Failed(String),
+    /// No answer, for a reason a gateway learned further on (a peer at another site that is unknown there,
+    /// left, or timed out): the asker's outcome is this, as if it had asked on that peer's own LAN.
+    NoAnswer(crate::question::NoAnswer),
 }
 
 /// Why a node refuses a link or a request.

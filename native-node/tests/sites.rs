@@ -177,6 +177,17 @@ async fn two_sites_share_peers_topics_and_questions_and_survive_a_nats_restart()
         outcomes["ghost"],
         AskOutcome::NoAnswer(NoAnswer::UnknownPeer)
     );
+    // The other site's gateway answers for itself (its built-in `ping`).
+    let gateway = b
+        .node
+        .ask("gw-a@a", "ping", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        gateway["gw-a@a"].payload().and_then(|p| p.as_text()),
+        Some("pong"),
+        "{gateway:?}"
+    );
     let mut a_events = a.node.events();
     b.node.send("a1", "hello from b").await;
     let direct = tokio::time::timeout(PATIENCE, async {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_nats::header::HeaderMap;
 use async_nats::Client;
 use herald_core::frame::AnswerBody;
-use herald_core::{NodeId, Payload};
+use herald_core::{NoAnswer, NodeId, Payload};
 use tokio::sync::mpsc;
 
 use super::subjects::{self, H_FROM, H_OUTCOME, H_SITE};
@@ -105,13 +105,15 @@ impl ProxyEndpoint for RemoteEndpoint {
                 }
                 Err(err) => {
                     count(|c| &c.remote_failed);
-                    AnswerBody::Failed(match err.kind() {
-                        async_nats::RequestErrorKind::TimedOut => "timeout".to_owned(),
-                        async_nats::RequestErrorKind::NoResponders => {
-                            format!("site {site} unreachable (no gateway on NATS)")
+                    match err.kind() {
+                        async_nats::RequestErrorKind::TimedOut => {
+                            AnswerBody::NoAnswer(NoAnswer::Timeout)
                         }
-                        _ => format!("site {site}: {err}"),
-                    })
+                        async_nats::RequestErrorKind::NoResponders => AnswerBody::Failed(format!(
+                            "site {site} unreachable (no gateway on NATS)"
+                        )),
+                        _ => AnswerBody::Failed(format!("site {site}: {err}")),
+                    }
                 }
             }
         })
@@ -127,6 +129,9 @@ fn answer_of(reply: &async_nats::Message) -> AnswerBody {
         .map(|v| v.as_str().to_owned());
     match outcome.as_deref() {
         Some("answered") => AnswerBody::Answered(Payload(reply.payload.to_vec())),
+        Some("timeout") => AnswerBody::NoAnswer(NoAnswer::Timeout),
+        Some("unknown_peer") => AnswerBody::NoAnswer(NoAnswer::UnknownPeer),
+        Some("peer_left") => AnswerBody::NoAnswer(NoAnswer::PeerLeft),
         Some(other) => {
             let reason = String::from_utf8_lossy(&reply.payload);
             if reason.is_empty() {
@@ -136,5 +141,53 @@ fn answer_of(reply: &async_nats::Message) -> AnswerBody {
             }
         }
         None => AnswerBody::Failed("reply without an outcome".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(outcome: Option<&str>, body: &[u8]) -> async_nats::Message {
+        let headers = outcome.map(|o| {
+            let mut h = HeaderMap::new();
+            h.insert(H_OUTCOME, o);
+            h
+        });
+        async_nats::Message {
+            subject: "_INBOX.x".into(),
+            reply: None,
+            payload: body.to_vec().into(),
+            headers,
+            status: None,
+            description: None,
+            length: body.len(),
+        }
+    }
+
+    #[test]
+    fn replies_mean_what_they_mean_on_one_lan() {
+        assert_eq!(
+            answer_of(&reply(Some("answered"), b"pong")),
+            AnswerBody::Answered(Payload::from("pong"))
+        );
+        for (outcome, no_answer) in [
+            ("timeout", NoAnswer::Timeout),
+            ("unknown_peer", NoAnswer::UnknownPeer),
+            ("peer_left", NoAnswer::PeerLeft),
+        ] {
+            assert_eq!(
+                answer_of(&reply(Some(outcome), b"")),
+                AnswerBody::NoAnswer(no_answer)
+            );
+        }
+        assert_eq!(
+            answer_of(&reply(Some("failed"), b"busy")),
+            AnswerBody::Failed("failed: busy".into())
+        );
+        assert!(matches!(
+            answer_of(&reply(None, b"x")),
+            AnswerBody::Failed(_)
+        ));
     }
 }

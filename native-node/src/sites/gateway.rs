@@ -674,6 +674,10 @@ impl Gateway {
                         herald_core::frame::AnswerBody::Failed(reason) => {
                             ("failed", reason.into_bytes())
                         }
+                        // The node's own answer handler gives an answer or a failure.
+                        herald_core::frame::AnswerBody::NoAnswer(reason) => {
+                            ("failed", reason.to_string().into_bytes())
+                        }
                     }
                 }
                 (Ok(_slot), Ok(Some(name))) => {
