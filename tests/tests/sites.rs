@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use herald_core::bridge::{BridgeEvent, PeerInfo};
+use herald_core::iplog::IpChangeSource;
 use herald_tests::sites::{enter_netns, Sites, HUB};
 use herald_tests::{Running, TempDir, PATIENCE};
 
@@ -157,10 +158,19 @@ fn two_sites(leaf: bool) {
     let mut gw_a = ["--site", "a", "--nats", &hub_url].to_vec();
     gw_a.extend(gateway);
     let _gw_a = net.node("a1", "gw-a", &gw_a);
+    let db = dir.join("a2-iplog.db");
     let a2 = net.node(
         "a2",
         "a2",
-        &["--service", "web=8080", "--answer-with", "cat"],
+        &[
+            "--service",
+            "web=8080",
+            "--answer-with",
+            "cat",
+            "--dynip",
+            "--db",
+            &db,
+        ],
     );
     let a3 = net.node("a3", "a3", &["--answer-with", "cat", "--subscribe", "chat"]);
     let mut gw_b = ["--site", "b", "--nats", &b_url].to_vec();
@@ -299,6 +309,21 @@ fn two_sites(leaf: bool) {
     a3.wait_for("the direct message from b", |e| {
         message_text(e).as_deref() == Some("hello from b")
     });
+
+    // A host at B moves address; A's IP log records the move (source nats, host name@site).
+    net.readdress("b2", "203.0.113.12", "203.0.113.42");
+    let moved = a2.wait_for("b2's move in a2's IP log", |e| {
+        matches!(e, BridgeEvent::IpChanged(c) if c.host == "b2@b" && c.new_ip.to_string() == "203.0.113.42")
+    });
+    let BridgeEvent::IpChanged(moved) = moved else {
+        unreachable!()
+    };
+    assert_eq!(moved.source, IpChangeSource::Nats);
+    assert_eq!(
+        moved.old_ip.map(|ip| ip.to_string()).as_deref(),
+        Some("203.0.113.12")
+    );
+    publish_until_received("after the move");
 
     // The hub dies: each site keeps working on its own, B's peers at A go lost; the hub restarts: they come
     // back and messages flow again; the counters say what happened.

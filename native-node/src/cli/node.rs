@@ -321,7 +321,7 @@ fn record_in_log(log: &IpLog, node: &Node, event: &NodeEvent) {
             let now = crate::clock::unix_ms();
             for peer in node.peers() {
                 if peer.kind != PeerKind::Cli {
-                    log.record_discovery_change(&peer.name, peer.addr, now);
+                    log.record_discovery_change(&peer.address(), peer.addr, now);
                 }
             }
         }
