@@ -210,7 +210,7 @@ impl Gateway {
                     self.refresh_subscriptions();
                 }
                 Some((kind, message)) = nats_rx.recv() => {
-                    if let Err(err) = self.from_nats(kind, message).await {
+                    if let Err(err) = self.incoming(kind, message).await {
                         break Err(err);
                     }
                 }
@@ -446,7 +446,7 @@ impl Gateway {
         }
     }
 
-    async fn from_nats(
+    async fn incoming(
         &mut self,
         kind: Kind,
         message: async_nats::Message,
