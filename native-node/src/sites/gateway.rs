@@ -13,6 +13,7 @@
 //! overlap ([`super::subjects::minimal_patterns`]).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,13 +28,14 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::carry::{self, Carrier};
 use super::connection::{self, Notice};
 use super::endpoint::{sender_headers, Outgoing, RemoteEndpoint, H_TIMEOUT};
 use super::remote::{RemoteChange, RemoteError, RemoteSites, SiteSnapshot};
 use super::subjects::{self, H_FROM, H_FROM_ID, H_OUTCOME, H_SITE};
 use super::{SiteConfig, SiteError};
 use crate::events::NodeEvent;
-use crate::messaging::{Delivery, Message};
+use crate::messaging::Delivery;
 use crate::proxies::ProxiedPeer;
 use crate::stats::bump;
 use crate::topics::TopicPattern;
@@ -100,7 +102,15 @@ impl SiteGateway {
             ));
         }
         let started_ms = crate::clock::unix_ms();
+        let carrier = Arc::new(Carrier::new(
+            node.clone(),
+            client.clone(),
+            &config.site,
+            &config.export,
+            &config.import,
+        ));
         let gateway = Gateway {
+            carrier,
             remote: RemoteSites::new(&config.site, node.id(), started_ms),
             events: node.events(),
             node,
@@ -109,7 +119,6 @@ impl SiteGateway {
             started_ms,
             lan_wants: BTreeMap::new(),
             others_want: BTreeMap::new(),
-            nats_tx,
             lan_tx,
             out_tx,
             backlog: VecDeque::new(),
@@ -152,7 +161,6 @@ impl SiteGateway {
 /// What a NATS subscription is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    Topic,
     Peers,
     Sync,
     Direct,
@@ -170,8 +178,8 @@ struct Gateway {
     lan_wants: BTreeMap<String, CancellationToken>,
     /// LAN subscriptions for the patterns peers at other sites want, each forwarded by a task.
     others_want: BTreeMap<String, CancellationToken>,
-    nats_tx: mpsc::Sender<(Kind, async_nats::Message)>,
-    lan_tx: mpsc::Sender<Message>,
+    lan_tx: mpsc::Sender<Outgoing>,
+    carrier: Arc<Carrier>,
     out_tx: mpsc::Sender<Outgoing>,
     /// Messages held while NATS is unreachable (bounded by `config.backlog`, oldest dropped).
     backlog: VecDeque<Outgoing>,
@@ -185,7 +193,7 @@ impl Gateway {
         mut self,
         mut notices: mpsc::Receiver<Notice>,
         mut nats_rx: mpsc::Receiver<(Kind, async_nats::Message)>,
-        mut lan_rx: mpsc::Receiver<Message>,
+        mut lan_rx: mpsc::Receiver<Outgoing>,
         mut out_rx: mpsc::Receiver<Outgoing>,
     ) -> Result<(), SiteError> {
         let mut tick = tokio::time::interval(self.config.heartbeat);
@@ -214,7 +222,7 @@ impl Gateway {
                         break Err(err);
                     }
                 }
-                Some(message) = lan_rx.recv() => self.export(message).await,
+                Some(message) = lan_rx.recv() => self.publish(message).await,
                 Some(message) = out_rx.recv() => self.publish(message).await,
             }
         };
@@ -249,9 +257,7 @@ impl Gateway {
     /// On every (re)connect: the held messages go out, this site's peer list too, and every other site is
     /// asked for its list (joins, leaves and moves that happened meanwhile then come out as events).
     async fn resync(&mut self) {
-        while let Some(message) = self.backlog.pop_front() {
-            self.publish_now(message).await;
-        }
+        self.flush_backlog().await;
         self.publish_peers().await;
         let headers = sender_headers(&self.config.site, self.node.name(), Some(self.node.id()));
         self.publish_now(Outgoing {
@@ -343,11 +349,10 @@ impl Gateway {
             };
             let token = self.shutdown.child_token();
             self.lan_wants.insert(pattern, token.clone());
-            let client = self.client.clone();
-            let tx = self.nats_tx.clone();
+            let carrier = self.carrier.clone();
             self.tasks.spawn(async move {
-                match client.subscribe(subject.clone()).await {
-                    Ok(subscriber) => forward_nats(Kind::Topic, subscriber, tx, token).await,
+                match carrier.client.subscribe(subject.clone()).await {
+                    Ok(subscriber) => import_from(subscriber, carrier, token).await,
                     Err(err) => tracing::warn!(%subject, %err, "cannot subscribe on NATS"),
                 }
             });
@@ -381,35 +386,9 @@ impl Gateway {
             let token = self.shutdown.child_token();
             self.others_want.insert(pattern, token.clone());
             let tx = self.lan_tx.clone();
-            let me = self.node.id();
-            self.tasks.spawn(forward_lan(stream, me, tx, token));
+            self.tasks
+                .spawn(export_from(stream, self.carrier.clone(), tx, token));
         }
-    }
-
-    /// A LAN message some other site wants: out to NATS, in its sender's name.
-    async fn export(&mut self, message: Message) {
-        let Some(topic) = message.topic.as_deref() else {
-            return;
-        };
-        if !matches_any(&self.config.export, topic) {
-            bump(&self.node.site_counters().filtered);
-            return;
-        }
-        let subject = match subjects::topic_subject(topic) {
-            Ok(subject) => subject,
-            Err(err) => {
-                bump(&self.node.site_counters().export_refused);
-                tracing::debug!(%topic, %err, "not exported");
-                return;
-            }
-        };
-        let headers = sender_headers(&self.config.site, &message.from_name, Some(message.from));
-        self.publish(Outgoing {
-            subject,
-            headers,
-            payload: message.payload,
-        })
-        .await;
     }
 
     /// Publishes now, or holds the message while NATS is unreachable (the oldest is dropped when full).
@@ -424,26 +403,22 @@ impl Gateway {
             tracing::debug!("NATS unreachable: the oldest held message dropped");
         }
         self.backlog.push_back(message);
+        self.carrier.holding.store(true, Ordering::Release);
         if self.connected() {
-            while let Some(message) = self.backlog.pop_front() {
-                self.publish_now(message).await;
-            }
+            self.flush_backlog().await;
         }
     }
 
-    async fn publish_now(&mut self, message: Outgoing) {
-        let counters = self.node.site_counters();
-        match self
-            .client
-            .publish_with_headers(message.subject, message.headers, message.payload)
-            .await
-        {
-            Ok(()) => bump(&counters.published),
-            Err(err) => {
-                bump(&counters.publish_failed);
-                tracing::debug!(%err, "NATS would not take a message");
-            }
+    /// Sends every held message, oldest first; new exports go straight out again afterwards.
+    async fn flush_backlog(&mut self) {
+        while let Some(message) = self.backlog.pop_front() {
+            self.publish_now(message).await;
         }
+        self.carrier.holding.store(false, Ordering::Release);
+    }
+
+    async fn publish_now(&mut self, message: Outgoing) {
+        carry::publish(&self.node, &self.client, message).await;
     }
 
     async fn incoming(
@@ -453,7 +428,6 @@ impl Gateway {
     ) -> Result<(), SiteError> {
         bump(&self.node.site_counters().received);
         match kind {
-            Kind::Topic => self.import(message).await,
             Kind::Peers => return self.peer_list(message),
             Kind::Sync => {
                 if header(&message, H_SITE) != Some(self.config.site.as_str()) {
@@ -469,26 +443,6 @@ impl Gateway {
     fn bad_input(&self, subject: &str, what: &str) {
         bump(&self.node.site_counters().bad_input);
         tracing::debug!(%subject, what, "garbage on a Herald subject skipped");
-    }
-
-    /// A message from another site (or a plain NATS client) on a topic this LAN wants: published on the LAN.
-    async fn import(&mut self, message: async_nats::Message) {
-        let Some(topic) = subjects::subject_topic(&message.subject) else {
-            return self.bad_input(&message.subject, "not a topic subject");
-        };
-        if crate::topics::validate_topic(topic).is_err() {
-            return self.bad_input(&message.subject, "not a Herald topic");
-        }
-        if header(&message, H_SITE) == Some(self.config.site.as_str()) {
-            return; // ours (a second gateway of this site would echo it)
-        }
-        if !matches_any(&self.config.import, topic) {
-            bump(&self.node.site_counters().filtered);
-            return;
-        }
-        if let Err(err) = self.node.publish(topic, &message.payload).await {
-            tracing::debug!(%topic, %err, "a message from another site not published on the LAN");
-        }
     }
 
     fn peer_list(&mut self, message: async_nats::Message) -> Result<(), SiteError> {
@@ -715,13 +669,6 @@ fn header<'a>(message: &'a async_nats::Message, name: &str) -> Option<&'a str> {
     message.headers.as_ref()?.get(name).map(|v| v.as_str())
 }
 
-fn matches_any(patterns: &[String], topic: &str) -> bool {
-    patterns
-        .iter()
-        .filter_map(|p| TopicPattern::parse(p).ok())
-        .any(|p| p.matches(topic))
-}
-
 /// Forwards what a NATS subscription brings into the gateway task until cancelled (then unsubscribes).
 async fn forward_nats(
     kind: Kind,
@@ -747,23 +694,43 @@ async fn forward_nats(
     }
 }
 
-/// Forwards the LAN messages of a subscription (not the gateway's own) into the gateway task until cancelled.
-async fn forward_lan(
+/// Exports the LAN messages of a subscription (not the gateway's own) until cancelled; what cannot go out
+/// at once goes to the gateway task's backlog.
+async fn export_from(
     mut stream: crate::Subscription,
-    me: NodeId,
-    tx: mpsc::Sender<Message>,
+    carrier: Arc<Carrier>,
+    tx: mpsc::Sender<Outgoing>,
     token: CancellationToken,
 ) {
+    let me = carrier.node.id();
     loop {
         tokio::select! {
             _ = token.cancelled() => return,
             delivery = stream.next() => match delivery {
                 Some(Delivery::Message(message)) if message.from != me => {
-                    if tx.send(message).await.is_err() {
-                        return;
+                    if let Some(held) = carrier.export(message).await {
+                        if tx.send(held).await.is_err() {
+                            return;
+                        }
                     }
                 }
                 Some(_) => {}
+                None => return,
+            },
+        }
+    }
+}
+
+/// Imports what a NATS topic subscription brings until cancelled (then unsubscribes).
+async fn import_from(mut subscriber: Subscriber, carrier: Arc<Carrier>, token: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => {
+                let _ = subscriber.unsubscribe().await;
+                return;
+            }
+            message = subscriber.next() => match message {
+                Some(message) => carrier.import(message).await,
                 None => return,
             },
         }

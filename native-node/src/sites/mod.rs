@@ -3,6 +3,7 @@
 //!
 //! - [`subjects`]: the subject layout on NATS, a versioned contract plain NATS clients may rely on (sans-IO).
 //! - [`remote`]: the peers of other sites, from their gateways' peer lists; joins, leaves, silence (sans-IO).
+//! - `carry` (private): the per-message paths, export to NATS and import from it.
 //! - `connection` (private): connecting to NATS (servers, credentials, TLS) and its events as counters.
 //! - `endpoint` (private): a peer at another site as a proxied peer's endpoint (direct messages, questions).
 //! - `gateway` (private): the task that owns the NATS client and does the carrying: [`SiteGateway`].
@@ -14,6 +15,7 @@
 pub mod remote;
 pub mod subjects;
 
+mod carry;
 mod connection;
 mod endpoint;
 mod gateway;
