@@ -213,6 +213,12 @@ impl Node {
         self.shared.table().by_name(name).cloned()
     }
 
+    /// Every live peer a plain `name` could mean, as `name@site`: more than one when the name is ambiguous (no
+    /// peer of that name on this LAN, several at other sites; then address one as `name@site`).
+    pub fn candidates(&self, name: &str) -> Vec<String> {
+        self.shared.table().candidates(name)
+    }
+
     /// Every live provider of `service` (this node included), as `ip:port`, by provider name.
     pub fn lookup(&self, service: &str) -> Vec<SocketAddr> {
         let mut found: Vec<(String, SocketAddr)> = self

@@ -291,6 +291,26 @@ async fn plain_nats_clients_garbage_and_a_second_gateway() {
         .await
         .unwrap();
     eventually("listener@p at a", || a.node.peer("listener@p").is_some()).await;
+    // The same name at a second site: a plain name is ambiguous, and says so.
+    let mut twin = fake.clone();
+    twin["site"] = "q".into();
+    twin["gateway"] = "00000000000000000000000000000010".into();
+    twin["peers"][0]["node_id"] = "00000000000000000000000000000011".into();
+    client
+        .publish(
+            "herald.v1.peers.q",
+            serde_json::to_vec(&twin).unwrap().into(),
+        )
+        .await
+        .unwrap();
+    eventually("listener@q at a", || a.node.peer("listener@q").is_some()).await;
+    assert_eq!(a.node.peer("listener"), None);
+    assert_eq!(a.node.candidates("listener"), ["listener@p", "listener@q"]);
+    let sent = a.node.send("listener", "hi").await;
+    assert_eq!(
+        sent["listener"],
+        herald_node::SendOutcome::NotQueued("ambiguous: listener@p, listener@q".into())
+    );
     eventually("a's gateway carries news.* out", || {
         a.node
             .subscribers("news.today")
