@@ -417,6 +417,19 @@ impl Node {
         messaging::publish(&self.shared, topic, payload.as_ref()).await
     }
 
+    /// Publishes on `topic` in the name of the peer `from` (shown as `from_name`) that this node relays for: a
+    /// site gateway's messages from other sites. Not delivered to this node's own subscriptions.
+    #[cfg(feature = "sites")]
+    pub(crate) async fn publish_as(
+        &self,
+        from: NodeId,
+        from_name: &str,
+        topic: &str,
+        payload: &[u8],
+    ) -> Result<usize, PublishError> {
+        messaging::publish_relayed(&self.shared, from, from_name, topic, payload).await
+    }
+
     /// The names of the peers a message on `topic` goes to (subscribers within the bound), by name.
     pub fn subscribers(&self, topic: &str) -> Vec<String> {
         let ids = self.shared.messaging.subscribers(topic);

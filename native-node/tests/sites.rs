@@ -149,6 +149,8 @@ async fn two_sites_share_peers_topics_and_questions_and_survive_a_nats_restart()
     };
     assert_eq!(message.topic.as_deref(), Some("sensors.kitchen"));
     assert_eq!(message.text(), Some("21.5 C"));
+    assert_eq!(message.from_name, "a1@a", "in the sender's name");
+    assert_eq!(message.from, a.node.id());
     assert!(
         tokio::time::timeout(Duration::from_millis(500), b_readings.next())
             .await

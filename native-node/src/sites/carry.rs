@@ -109,7 +109,29 @@ impl Carrier {
             bump(&counters.filtered);
             return;
         }
-        if let Err(err) = self.node.publish(topic, &message.payload).await {
+        let headers = message.headers.as_ref();
+        let header = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str());
+        // A Herald sender: in its own name (`name@site`); a plain NATS client: in the gateway's.
+        let sender = match (
+            header(subjects::H_FROM_ID),
+            header(subjects::H_FROM),
+            from_site,
+        ) {
+            (Some(id), Some(name), Some(site)) => id
+                .parse()
+                .ok()
+                .map(|id| (id, herald_core::bridge::peer_address(name, Some(site)))),
+            _ => None,
+        };
+        let published = match sender {
+            Some((id, name)) => {
+                self.node
+                    .publish_as(id, &name, topic, &message.payload)
+                    .await
+            }
+            None => self.node.publish(topic, &message.payload).await,
+        };
+        if let Err(err) = published {
             tracing::debug!(%topic, %err, "a message from another site not published on the LAN");
         }
     }
