@@ -101,6 +101,49 @@ impl Drop for TempDir {
     }
 }
 
+/// Moves the calling thread into the network namespace at `path` (`/var/run/netns/NAME`); other threads stay
+/// where they are.
+pub fn enter_netns(path: &std::path::Path) {
+    let namespace = std::fs::File::open(path).expect("open the host's namespace");
+    // SAFETY: setns on a valid namespace fd affects only the calling thread.
+    let joined = unsafe {
+        libc::setns(
+            std::os::fd::AsRawFd::as_raw_fd(&namespace),
+            libc::CLONE_NEWNET,
+        )
+    };
+    assert_eq!(
+        joined,
+        0,
+        "setns into {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
+}
+
+/// The counters of a node whose bridge listens on `127.0.0.1:PORT` inside a host, read from its `/metrics`
+/// with Python run there by `command_in(program, args)` (Prometheus names: `legacy.hein.refused` is
+/// `herald_legacy_hein_refused`).
+pub fn metrics(
+    command_in: impl Fn(&str, &[&str]) -> Command,
+    port: u16,
+) -> std::collections::BTreeMap<String, u64> {
+    const FETCH: &str = "import sys, urllib.request\nprint(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())";
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let out = command_in(PYTHON, &["-c", FETCH, &url])
+        .output()
+        .expect("run python3");
+    assert!(out.status.success(), "GET {url}: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (name, value) = line.split_once(' ')?;
+            Some((name.to_owned(), value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
 /// A LAN of hosts, each a network namespace with `eth0` at `198.51.100.(10 + i)`, all on one bridge.
 pub struct Lan {
     prefix: String,
@@ -196,21 +239,10 @@ impl Lan {
     /// packet capture, a link made with the library). Other threads stay where they are; call it on a thread
     /// of the test's own.
     pub fn enter(&self, i: usize) {
-        let path = format!("/var/run/netns/{}", self.host(i));
-        let namespace = std::fs::File::open(&path).expect("open the host's namespace");
-        // SAFETY: setns on a valid namespace fd affects only the calling thread.
-        let joined = unsafe {
-            libc::setns(
-                std::os::fd::AsRawFd::as_raw_fd(&namespace),
-                libc::CLONE_NEWNET,
-            )
-        };
-        assert_eq!(
-            joined,
-            0,
-            "setns into {path}: {}",
-            std::io::Error::last_os_error()
-        );
+        enter_netns(std::path::Path::new(&format!(
+            "/var/run/netns/{}",
+            self.host(i)
+        )));
     }
 
     /// Moves host `i` from its address to `new_ip` (in the /24), as a DHCP renewal with a new lease does: the old
@@ -272,21 +304,7 @@ impl Lan {
     /// The counters of the node on host `i` whose bridge listens on `127.0.0.1:PORT` inside that host, read from
     /// its `/metrics` (Prometheus names: `legacy.hein.refused` is `herald_legacy_hein_refused`).
     pub fn metrics(&self, i: usize, port: u16) -> std::collections::BTreeMap<String, u64> {
-        const FETCH: &str = "import sys, urllib.request\nprint(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())";
-        let url = format!("http://127.0.0.1:{port}/metrics");
-        let out = self
-            .command_in(i, PYTHON, &["-c", FETCH, &url])
-            .output()
-            .expect("run python3");
-        assert!(out.status.success(), "GET {url}: {out:?}");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|line| !line.starts_with('#'))
-            .filter_map(|line| {
-                let (name, value) = line.split_once(' ')?;
-                Some((name.to_owned(), value.trim().parse().ok()?))
-            })
-            .collect()
+        metrics(|program, args| self.command_in(i, program, args), port)
     }
 
     /// Runs the counterpart `script` (a file of `tests/counterparts/`, see [`counterpart`]) with Debian's

@@ -8,7 +8,8 @@
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::{binary, sh, Running, PYTHON};
+pub use crate::enter_netns;
+use crate::{binary, sh, Running};
 
 /// Networks and hosts in namespaces of their own. See the module doc.
 pub struct Sites {
@@ -205,24 +206,10 @@ impl Sites {
 
     /// Counters of the node on `host` whose bridge listens on `127.0.0.1:PORT` there, from its `/metrics`.
     pub fn metrics(&self, host: &str, port: u16) -> std::collections::BTreeMap<String, u64> {
-        const FETCH: &str = "import sys, urllib.request\nprint(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())";
-        let url = format!("http://127.0.0.1:{port}/metrics");
-        let out = self
-            .command_in(host, PYTHON, &["-c", FETCH, &url])
-            .output()
-            .expect("run python3");
-        assert!(out.status.success(), "GET {url}: {out:?}");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|line| !line.starts_with('#'))
-            .filter_map(|line| {
-                let (name, value) = line.split_once(' ')?;
-                Some((name.to_owned(), value.trim().parse().ok()?))
-            })
-            .collect()
+        crate::metrics(|program, args| self.command_in(host, program, args), port)
     }
 
-    /// The file of `host`'s network namespace, for [`enter_netns`] on a thread of the test's own.
+    /// The file of `host`'s network namespace, for [`crate::enter_netns`] on a thread of the test's own.
     pub fn netns_path(&self, host: &str) -> std::path::PathBuf {
         std::path::PathBuf::from(format!("/var/run/netns/{}", self.ns(host)))
     }
@@ -245,26 +232,6 @@ impl Sites {
     fn switch(&self) -> String {
         format!("{}sw", self.prefix)
     }
-}
-
-/// Moves the calling thread into the network namespace at `path` (see [`Sites::netns_path`]); other threads
-/// stay where they are.
-pub fn enter_netns(path: &std::path::Path) {
-    let namespace = std::fs::File::open(path).expect("open the host's namespace");
-    // SAFETY: setns on a valid namespace fd affects only the calling thread.
-    let joined = unsafe {
-        libc::setns(
-            std::os::fd::AsRawFd::as_raw_fd(&namespace),
-            libc::CLONE_NEWNET,
-        )
-    };
-    assert_eq!(
-        joined,
-        0,
-        "setns into {}: {}",
-        path.display(),
-        std::io::Error::last_os_error()
-    );
 }
 
 impl Default for Sites {

@@ -669,13 +669,30 @@ fn header<'a>(message: &'a async_nats::Message, name: &str) -> Option<&'a str> {
     message.headers.as_ref()?.get(name).map(|v| v.as_str())
 }
 
-/// Forwards what a NATS subscription brings into the gateway task until cancelled (then unsubscribes).
+/// Forwards what a NATS subscription brings into the gateway task until cancelled.
 async fn forward_nats(
     kind: Kind,
-    mut subscriber: Subscriber,
+    subscriber: Subscriber,
     tx: mpsc::Sender<(Kind, async_nats::Message)>,
     token: CancellationToken,
 ) {
+    read_until_cancelled(subscriber, token, |message| {
+        let tx = tx.clone();
+        async move { tx.send((kind, message)).await.is_ok() }
+    })
+    .await
+}
+
+/// Hands each message of `subscriber` to `each` until it says stop (`false`), the subscription ends, or
+/// `token` is cancelled (then it unsubscribes).
+async fn read_until_cancelled<F, Fut>(
+    mut subscriber: Subscriber,
+    token: CancellationToken,
+    mut each: F,
+) where
+    F: FnMut(async_nats::Message) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
     loop {
         tokio::select! {
             _ = token.cancelled() => {
@@ -684,7 +701,7 @@ async fn forward_nats(
             }
             message = subscriber.next() => match message {
                 Some(message) => {
-                    if tx.send((kind, message)).await.is_err() {
+                    if !each(message).await {
                         return;
                     }
                 }
@@ -722,17 +739,13 @@ async fn export_from(
 }
 
 /// Imports what a NATS topic subscription brings until cancelled (then unsubscribes).
-async fn import_from(mut subscriber: Subscriber, carrier: Arc<Carrier>, token: CancellationToken) {
-    loop {
-        tokio::select! {
-            _ = token.cancelled() => {
-                let _ = subscriber.unsubscribe().await;
-                return;
-            }
-            message = subscriber.next() => match message {
-                Some(message) => carrier.import(message).await,
-                None => return,
-            },
+async fn import_from(subscriber: Subscriber, carrier: Arc<Carrier>, token: CancellationToken) {
+    read_until_cancelled(subscriber, token, |message| {
+        let carrier = carrier.clone();
+        async move {
+            carrier.import(message).await;
+            true
         }
-    }
+    })
+    .await
 }
