@@ -17,6 +17,10 @@ use crate::Node;
 /// The longest wait between two reconnect attempts.
 pub const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(5);
 
+/// Messages one NATS subscription holds for the gateway (the client's queue); beyond it the NATS client drops
+/// what comes in for that subscription (core NATS has no flow control): counted as `nats.slow_consumer`.
+pub const SUBSCRIPTION_CAPACITY: usize = 64 * 1024;
+
 /// Capacity of the queue of connection notices to the gateway task; when full, a notice is dropped (the next
 /// heartbeat looks at the connection's state anyway).
 const NOTICES: usize = 16;
@@ -56,6 +60,7 @@ pub(crate) async fn connect(
     let mut options = options
         .name(format!("herald {} (site {})", node.name(), config.site))
         .no_echo()
+        .subscription_capacity(SUBSCRIPTION_CAPACITY)
         .retry_on_initial_connect()
         .max_reconnects(None)
         .reconnect_delay_callback(reconnect_delay)
