@@ -96,13 +96,19 @@ fn config(name: &str, port: u16) -> NodeConfig {
 }
 
 /// The gateway process's side (`herald-bench site-gateway`): a node on `port` that is `site`'s gateway;
-/// says `ready`, runs until its standard input closes.
-pub async fn gateway(site: &str, port: u16, nats: &str) -> anyhow::Result<()> {
+/// says `ready` (through `say`, which prints a line where the benchmark reads it), runs until its standard
+/// input closes.
+pub async fn gateway(
+    site: &str,
+    port: u16,
+    nats: &str,
+    say: impl FnOnce(&str),
+) -> anyhow::Result<()> {
     let node = Arc::new(Node::start(config(&format!("gw-{site}"), port)).await?);
     let mut site_config = SiteConfig::new(site, nats);
     site_config.heartbeat = Duration::from_millis(300);
     let gateway = SiteGateway::start(node.clone(), site_config).await?;
-    println!("ready");
+    say("ready");
     let mut sink = Vec::new();
     let _ = tokio::io::AsyncReadExt::read_to_end(&mut tokio::io::stdin(), &mut sink).await;
     gateway.shutdown().await;

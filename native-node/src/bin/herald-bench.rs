@@ -414,7 +414,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Bench::SiteGateway { site, port, nats } => {
-            herald_node::bench::sites::gateway(&site, port, &nats).await
+            herald_node::bench::sites::gateway(&site, port, &nats, |line| println!("{line}")).await
         }
         Bench::Answerer { port, key_file } => {
             let key = key_file
