@@ -260,7 +260,8 @@ counters! {
         remote_joined => "nats.remote_joined",
         /// Peers of other sites lost because their site went silent.
         remote_lost => "nats.remote_lost",
-        /// Peers of other sites left out because the proxied-peer bound was reached.
+        /// Peers of other sites left out because the proxied-peer bound was reached, and topic patterns beyond
+        /// the gateway's bound (`sites::MAX_PATTERNS`).
         remote_refused => "nats.remote_refused",
         /// Peer lists from a second gateway claiming this gateway's site.
         second_gateway => "nats.second_gateway",

@@ -44,6 +44,10 @@ use crate::Node;
 /// Capacity of each queue into the gateway task (from NATS, from the LAN, direct messages out).
 pub const GATEWAY_QUEUE: usize = 1024;
 
+/// Topic patterns a gateway carries each way (subscriptions on NATS for its LAN, on its LAN for other
+/// sites); beyond it patterns are left out and counted in `nats.remote_refused`.
+pub const MAX_PATTERNS: usize = 1024;
+
 /// Questions from other sites answered at once; more are answered `failed: busy`.
 pub const MAX_REMOTE_ASKS: usize = 64;
 
@@ -320,6 +324,24 @@ impl Gateway {
         self.apply_changes(changes);
     }
 
+    /// At most [`MAX_PATTERNS`] of `patterns` (the first, in order); the rest are counted in
+    /// `nats.remote_refused` and not carried.
+    fn bounded(&self, mut patterns: Vec<String>) -> Vec<String> {
+        if patterns.len() > MAX_PATTERNS {
+            let left_out = (patterns.len() - MAX_PATTERNS) as u64;
+            patterns.truncate(MAX_PATTERNS);
+            self.node
+                .site_counters()
+                .remote_refused
+                .fetch_add(left_out, Ordering::Relaxed);
+            tracing::warn!(
+                left_out,
+                "more topic patterns than a gateway carries; some left out"
+            );
+        }
+        patterns
+    }
+
     /// Subscribes (on NATS) to what this LAN's peers want and (on the LAN) to what other sites' peers want,
     /// and drops subscriptions nobody wants any more.
     fn refresh_subscriptions(&mut self) {
@@ -330,7 +352,9 @@ impl Gateway {
             .filter(|p| p.site.is_none())
             .flat_map(|p| p.topics)
             .collect();
-        let wanted = subjects::minimal_patterns(lan_topics.iter().map(String::as_str));
+        let wanted = self.bounded(subjects::minimal_patterns(
+            lan_topics.iter().map(String::as_str),
+        ));
         self.lan_wants.retain(|pattern, token| {
             let keep = wanted.contains(pattern);
             if !keep {
@@ -358,7 +382,9 @@ impl Gateway {
             });
         }
         let interest = self.remote.interest();
-        let wanted = subjects::minimal_patterns(interest.iter().map(String::as_str));
+        let wanted = self.bounded(subjects::minimal_patterns(
+            interest.iter().map(String::as_str),
+        ));
         let mut dropped = Vec::new();
         self.others_want.retain(|pattern, token| {
             let keep = wanted.contains(pattern);

@@ -23,7 +23,8 @@ mod gateway;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use gateway::SiteGateway;
+pub use connection::{MAX_RECONNECT_DELAY, SUBSCRIPTION_CAPACITY};
+pub use gateway::{SiteGateway, GATEWAY_QUEUE, MAX_PATTERNS, MAX_REMOTE_ASKS};
 
 /// Messages held for NATS while it is unreachable, by default; beyond it the oldest are dropped and counted
 /// (`nats.backlog_dropped`).
