@@ -144,6 +144,22 @@ pub fn metrics(
         .collect()
 }
 
+/// `node --name NAME --interface eth0 --heartbeat 200 --json EXTRA...`: a test host's node, printing events.
+pub fn node_args<'a>(name: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "node",
+        "--name",
+        name,
+        "--interface",
+        "eth0",
+        "--heartbeat",
+        "200",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// A LAN of hosts, each a network namespace with `eth0` at `198.51.100.(10 + i)`, all on one bridge.
 pub struct Lan {
     prefix: String,
@@ -257,18 +273,7 @@ impl Lan {
 
     /// `herald node --name NAME --interface eth0 --heartbeat 200 --json EXTRA...` on host `i`.
     pub fn node(&self, i: usize, name: &str, extra: &[&str]) -> Running {
-        let mut args = vec![
-            "node",
-            "--name",
-            name,
-            "--interface",
-            "eth0",
-            "--heartbeat",
-            "200",
-            "--json",
-        ];
-        args.extend_from_slice(extra);
-        self.spawn(i, &args)
+        self.spawn(i, &node_args(name, extra))
     }
 
     /// The address of host `i` (1-based).

@@ -170,18 +170,7 @@ impl Sites {
 
     /// `herald node --name NAME --interface eth0 --heartbeat 200 --json EXTRA...` on `host`.
     pub fn node(&self, host: &str, name: &str, extra: &[&str]) -> Running {
-        let mut args = vec![
-            "node",
-            "--name",
-            name,
-            "--interface",
-            "eth0",
-            "--heartbeat",
-            "200",
-            "--json",
-        ];
-        args.extend_from_slice(extra);
-        Running::start(self.herald(host, args.as_slice()))
+        Running::start(self.herald(host, &crate::node_args(name, extra)))
     }
 
     /// `herald ARGS...` on `host`, run to completion.

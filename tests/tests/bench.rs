@@ -7,11 +7,10 @@ use std::process::Command;
 
 use serde_json::Value;
 
-#[test]
-fn pubsub_with_separate_processes_delivers_every_message_and_reports_each_process() {
+/// Runs `herald-bench ARGS --json`; its last line, parsed.
+fn bench_json(args: &[&str]) -> Value {
     let output = Command::new(herald_tests::binary("herald-bench"))
-        .args(["pubsub", "--processes", "--subscribers", "3"])
-        .args(["--messages", "5000", "--size", "100", "--port", "27391"])
+        .args(args)
         .arg("--json")
         .output()
         .expect("run herald-bench");
@@ -22,7 +21,23 @@ fn pubsub_with_separate_processes_delivers_every_message_and_reports_each_proces
         String::from_utf8_lossy(&output.stderr)
     );
     let last = stdout.lines().last().expect("a JSON line");
-    let figures: Value = serde_json::from_str(last).expect("JSON");
+    serde_json::from_str(last).expect("JSON")
+}
+
+#[test]
+fn pubsub_with_separate_processes_delivers_every_message_and_reports_each_process() {
+    let figures = bench_json(&[
+        "pubsub",
+        "--processes",
+        "--subscribers",
+        "3",
+        "--messages",
+        "5000",
+        "--size",
+        "100",
+        "--port",
+        "27391",
+    ]);
     assert_eq!(figures["processes"], true, "{figures}");
     assert_eq!(figures["delivered"], 15_000, "{figures}");
     assert_eq!(figures["dropped"], 0, "{figures}");
@@ -43,27 +58,17 @@ fn pubsub_with_separate_processes_delivers_every_message_and_reports_each_proces
 
 #[test]
 fn sites_bench_accounts_for_every_message_and_every_figure() {
-    let output = Command::new(herald_tests::binary("herald-bench"))
-        .args([
-            "sites",
-            "--messages",
-            "2000",
-            "--sizes",
-            "64",
-            "--asks",
-            "50",
-        ])
-        .args(["--port", "27393", "--json"])
-        .output()
-        .expect("run herald-bench");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "herald-bench failed: {}\n{stdout}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let last = stdout.lines().last().expect("a JSON line");
-    let figures: Value = serde_json::from_str(last).expect("JSON");
+    let figures = bench_json(&[
+        "sites",
+        "--messages",
+        "2000",
+        "--sizes",
+        "64",
+        "--asks",
+        "50",
+        "--port",
+        "27393",
+    ]);
     let run = &figures["throughput"][0];
     assert_eq!(run["messages"], 2000, "{figures}");
     assert_eq!(run["herald_lost"], 0, "lossless at this rate: {figures}");

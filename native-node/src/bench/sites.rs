@@ -369,6 +369,24 @@ async fn plain_pubsub(
         .await?;
     let mut subscription = sub_client.subscribe("bench.plain").await?;
     sub_client.flush().await?;
+    // Warm-up, as on the Herald side: one message through before the clock starts.
+    let deadline = Instant::now() + START_PATIENCE;
+    loop {
+        publisher.publish("bench.plain", "warm".into()).await?;
+        publisher.flush().await?;
+        if let Ok(Some(_)) =
+            tokio::time::timeout(Duration::from_millis(500), subscription.next()).await
+        {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the plain NATS pair never connected"
+        );
+    }
+    while let Ok(Some(_)) =
+        tokio::time::timeout(Duration::from_millis(300), subscription.next()).await
+    {}
     let payload = bytes::Bytes::from(vec![b'x'; size]);
     let start = Instant::now();
     let counting = tokio::spawn(async move {
