@@ -22,8 +22,14 @@ struct NatsServer(Child);
 
 impl NatsServer {
     fn start(port: u16) -> NatsServer {
+        NatsServer::with(port, &[])
+    }
+
+    /// With extra command-line options (`--auth TOKEN`, `--user U --pass P`).
+    fn with(port: u16, options: &[&str]) -> NatsServer {
         let child = Command::new("nats-server")
             .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(options)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -370,6 +376,35 @@ async fn plain_nats_clients_garbage_and_a_second_gateway() {
     a.gateway.shutdown().await;
     a.node.shutdown().await;
     for node in [a.gateway_node, second_node] {
+        Arc::try_unwrap(node).ok().unwrap().shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateways_authenticate_with_a_token_or_a_user_and_password() {
+    use herald_node::sites::NatsAuth;
+    for (options, auth) in [
+        (vec!["--auth", "s3cret"], NatsAuth::Token("s3cret".into())),
+        (
+            vec!["--user", "lab", "--pass", "pw"],
+            NatsAuth::UserPassword {
+                user: "lab".into(),
+                password: "pw".into(),
+            },
+        ),
+    ] {
+        let nats_port = free_port();
+        let _server = NatsServer::with(nats_port, &options);
+        let port = common::port(36000);
+        let node = Arc::new(Node::start(config("gw-auth", port)).await.unwrap());
+        let mut site = SiteConfig::new("a", format!("nats://127.0.0.1:{nats_port}"));
+        site.auth = auth.clone();
+        let gateway = SiteGateway::start(node.clone(), site).await.unwrap();
+        eventually("the gateway connected with its credentials", || {
+            counter(&node, "nats.connects") >= 1 && counter(&node, "nats.published") >= 1
+        })
+        .await;
+        gateway.shutdown().await;
         Arc::try_unwrap(node).ok().unwrap().shutdown().await;
     }
 }
