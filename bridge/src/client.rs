@@ -317,6 +317,7 @@ mod tests {
             services: Default::default(),
             topics: vec!["news".into()],
             via: None,
+            site: None,
             first_seen_ms: 1,
             last_seen_ms: 2,
             state: PeerState::Live,

@@ -40,6 +40,7 @@ fn this_node() -> PeerInfo {
         services: BTreeMap::new(),
         topics: Vec::new(),
         via: None,
+        site: None,
         first_seen_ms: 1,
         last_seen_ms: 2,
         state: PeerState::Live,

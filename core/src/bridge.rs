@@ -156,14 +156,34 @@ pub struct PeerInfo {
         proptest(strategy = "crate::arbitrary::few_strings()")
     )]
     pub topics: Vec<String>,
-    /// The gateway proxying it, for legacy peers.
+    /// The gateway proxying it, for legacy peers and peers at other sites.
     pub via: Option<NodeId>,
+    /// The site it is at, for a peer at another site (reached through the NATS gateway `via`); `None` on this
+    /// node's own LAN. Absent in JSON from older nodes.
+    #[serde(default)]
+    pub site: Option<String>,
     /// First beacon seen (unix ms).
     pub first_seen_ms: u64,
     /// Latest beacon seen (unix ms).
     pub last_seen_ms: u64,
     /// Live, or how it went away.
     pub state: PeerState,
+}
+
+impl PeerInfo {
+    /// How the peer is addressed by name: `name` on this node's LAN, `name@site` for a peer at another site
+    /// (names are unique only within a site).
+    pub fn address(&self) -> String {
+        peer_address(&self.name, self.site.as_deref())
+    }
+}
+
+/// `name`, or `name@site` for a peer at another site (see [`PeerInfo::address`]).
+pub fn peer_address(name: &str, site: Option<&str>) -> String {
+    match site {
+        Some(site) => format!("{name}@{site}"),
+        None => name.to_owned(),
+    }
 }
 
 /// Whether a peer is there.

@@ -72,6 +72,8 @@ pub struct Beacon {
     pub via: Option<NodeId>,
     /// The peer's own address when it is not the datagram's source (proxied peers).
     pub addr: Option<IpAddr>,
+    /// For a peer at another site (proxied by its site's NATS gateway): the site's name. `None` on its own LAN.
+    pub site: Option<String>,
 }
 
 impl Beacon {
@@ -92,6 +94,7 @@ impl Beacon {
             leaving: false,
             via: None,
             addr: None,
+            site: None,
         }
     }
 }
@@ -141,6 +144,8 @@ pub struct ServiceProvider {
         proptest(strategy = "crate::arbitrary::socket_addr()")
     )]
     pub addr: SocketAddr,
+    /// The site it is at, when it is a peer at another site answered for by its NATS gateway.
+    pub site: Option<String>,
 }
 
 /// A seed's answer to a newcomer's unicast beacon: where other nodes' discovery sockets are, addresses and
@@ -239,6 +244,7 @@ mod tests {
             leaving: false,
             via: None,
             addr: None,
+            site: None,
         })
     }
 

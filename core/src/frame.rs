@@ -97,6 +97,7 @@ impl From<Relayed> for Frame {
             Relayed::Direct { payload } => Frame::Direct { payload },
             Relayed::Question(question) => Frame::Question(question),
             Relayed::Answer(answer) => Frame::Answer(answer),
+            Relayed::Publish { publish, .. } => Frame::Publish(publish),
         }
     }
 }
@@ -117,6 +118,14 @@ pub enum Relayed {
     Question(Question),
     /// The proxied peer's answer.
     Answer(Answer),
+    /// A topic message from the proxied peer (a peer at another site, from its site's NATS gateway), to be
+    /// delivered in its name.
+    Publish {
+        /// The sender's name as the receiver should show it (`name@site`).
+        from_name: String,
+        /// The message.
+        publish: Publish,
+    },
 }
 
 /// The first frame each side sends after the handshake messages of [`crate::handshake`].
@@ -190,6 +199,9 @@ pub enum AnswerBody {
     Answered(Payload),
     /// The handler returned an error or panicked; the text says what happened.
     Failed(String),
+    /// No answer, for a reason a gateway learned further on (a peer at another site that is unknown there,
+    /// left, or timed out): the asker's outcome is this, as if it had asked on that peer's own LAN.
+    NoAnswer(crate::question::NoAnswer),
 }
 
 /// Why a node refuses a link or a request.

@@ -53,6 +53,8 @@ pub enum IpChangeSource {
     LegacyReport,
     /// A discovery beacon from a new address.
     Discovery,
+    /// A peer at another site moved, as its site's gateway told through NATS (the host is `name@site`).
+    Nats,
 }
 
 /// A host's address changed (or a host appeared: `old_ip` is `None`).

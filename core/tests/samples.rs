@@ -38,6 +38,7 @@ fn peer() -> PeerInfo {
         services: [("web".to_owned(), SocketAddr::new(ip, 8080))].into(),
         topics: vec!["sensors.*".into()],
         via: None,
+        site: None,
         first_seen_ms: 1_700_000_000_000,
         last_seen_ms: 1_700_000_005_000,
         state: PeerState::Live,
@@ -59,6 +60,7 @@ fn beacon() -> Beacon {
         leaving: false,
         via: Some(BRAVO),
         addr: Some(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+        site: Some("b".into()),
     }
 }
 
@@ -69,6 +71,7 @@ fn discovery_samples() -> Vec<DiscoveryMessage> {
             leaving: true,
             via: None,
             addr: None,
+            site: None,
             ..beacon()
         }),
         DiscoveryMessage::Lookup(LookupQuery {
@@ -82,6 +85,7 @@ fn discovery_samples() -> Vec<DiscoveryMessage> {
                 node_id: ALPHA,
                 name: "alpha".into(),
                 addr: "198.51.100.11:8080".parse().unwrap(),
+                site: Some("b".into()),
             }],
         }),
     ]

@@ -67,6 +67,7 @@
 //! - [`proxies`]: legacy programs a node makes visible as peers (their beacons, their message endpoints).
 //! - [`relaying`]: messages and questions for those legacy peers, through their gateway's link.
 //! - `legacy` (feature `legacy`): the gateways to the old tools (Twisted hub, hein, pythonConnect).
+//! - `sites` (feature `sites`): site gateways: LANs joined through NATS (topics, peers, questions).
 //! - `iplog` (feature `iplog`): the IP log: DynIP reports over UDP, every host's address history in SQLite.
 //! - [`topics`]: topic names, wildcard patterns and subscriber sets (sans-IO).
 //! - [`questions`]: the book of questions in flight: deadlines and per-name outcomes (sans-IO).
@@ -119,6 +120,8 @@ pub mod queue;
 pub mod relaying;
 pub mod services;
 mod shared;
+#[cfg(feature = "sites")]
+pub mod sites;
 pub mod stats;
 pub mod topics;
 

@@ -213,6 +213,12 @@ impl Node {
         self.shared.table().by_name(name).cloned()
     }
 
+    /// Every live peer a plain `name` could mean, as `name@site`: more than one when the name is ambiguous (no
+    /// peer of that name on this LAN, several at other sites; then address one as `name@site`).
+    pub fn candidates(&self, name: &str) -> Vec<String> {
+        self.shared.table().candidates(name)
+    }
+
     /// Every live provider of `service` (this node included), as `ip:port`, by provider name.
     pub fn lookup(&self, service: &str) -> Vec<SocketAddr> {
         let mut found: Vec<(String, SocketAddr)> = self
@@ -261,11 +267,17 @@ impl Node {
         Ok(id)
     }
 
-    /// Proxies `peer` under the id `id` chosen by the caller rather than derived from this node's (DNS-SD
-    /// instances: the same id on every node that browses them, so they are one peer); otherwise as
-    /// [`Node::proxy`], without an endpoint.
-    pub fn proxy_as(&self, id: NodeId, peer: ProxiedPeer) -> Result<(), ProxyError> {
-        self.shared.proxies.add(id, peer, None)?;
+    /// Proxies `peer` under an id `id` chosen by the caller rather than derived from this node's, so it stays
+    /// one peer whichever node announces it: a peer at another site keeps its own node id (whichever gateway or
+    /// seed announces it), a DNS-SD instance gets the same id on every node that browses it. Otherwise as
+    /// [`Node::proxy`].
+    pub fn proxy_as(
+        &self,
+        id: NodeId,
+        peer: ProxiedPeer,
+        endpoint: Option<Arc<dyn ProxyEndpoint>>,
+    ) -> Result<(), ProxyError> {
+        self.shared.proxies.add(id, peer, endpoint)?;
         self.shared.announce.notify_one();
         Ok(())
     }
@@ -273,6 +285,17 @@ impl Node {
     /// Discovery's counters (DNS-SD, run beside the node, counts here too, so `stats` shows it).
     pub fn discovery_counters(&self) -> &crate::stats::DiscoveryCounters {
         &self.shared.counters
+    }
+
+    /// Stops announcing the proxied peer `id` without a leave beacon: peers see it `lost` when it expires
+    /// (a peer whose site went silent did not leave).
+    pub fn forget_proxied(&self, id: NodeId) {
+        self.shared.proxies.forget(id);
+    }
+
+    /// A site gateway's NATS counters (it runs beside the node and counts here, so `stats` shows them).
+    pub fn site_counters(&self) -> &crate::stats::SiteCounters {
+        &self.shared.site_counters
     }
 
     /// The legacy gateways' counters (they run beside the node and count here, so `stats` shows them).
@@ -341,6 +364,7 @@ impl Node {
                 .collect(),
             topics: advert.topics,
             via: None,
+            site: None,
             first_seen_ms: self.shared.incarnation,
             last_seen_ms: now,
             state: PeerState::Live,
@@ -398,6 +422,19 @@ impl Node {
         payload: impl AsRef<[u8]>,
     ) -> Result<usize, PublishError> {
         messaging::publish(&self.shared, topic, payload.as_ref()).await
+    }
+
+    /// Publishes on `topic` in the name of the peer `from` (shown as `from_name`) that this node relays for: a
+    /// site gateway's messages from other sites. Not delivered to this node's own subscriptions.
+    #[cfg(feature = "sites")]
+    pub(crate) async fn publish_as(
+        &self,
+        from: NodeId,
+        from_name: &str,
+        topic: &str,
+        payload: &[u8],
+    ) -> Result<usize, PublishError> {
+        messaging::publish_relayed(&self.shared, from, from_name, topic, payload).await
     }
 
     /// The names of the peers a message on `topic` goes to (subscribers within the bound), by name.
@@ -468,6 +505,9 @@ impl Node {
         stats
             .counters
             .extend(self.shared.legacy_counters.snapshot().counters);
+        stats
+            .counters
+            .extend(self.shared.site_counters.snapshot().counters);
         stats.counters.insert(
             "messaging.dropped_for_slow".into(),
             self.shared.messaging.dropped_for_slow(),

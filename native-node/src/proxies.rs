@@ -35,6 +35,9 @@ pub struct ProxiedPeer {
     pub addr: IpAddr,
     /// Services it provides, at `addr`.
     pub services: BTreeMap<String, u16>,
+    /// The site it is at, for a peer at another site this node is the NATS gateway for (then its node id is
+    /// its own, not [`proxied_id`]); `None` for a legacy program on this LAN.
+    pub site: Option<String>,
 }
 
 /// The gateway's side of a proxied peer that takes messages and questions.
@@ -125,6 +128,11 @@ impl Proxies {
         }
     }
 
+    /// Forgets the peer `id` without a leave beacon (it expires where it was known).
+    pub fn forget(&self, id: NodeId) -> bool {
+        self.lock().live.remove(&id).is_some()
+    }
+
     /// The live proxied peers: id, peer, and whether it takes messages (has an endpoint).
     pub fn live(&self) -> Vec<(NodeId, ProxiedPeer, bool)> {
         self.lock()
@@ -144,8 +152,11 @@ impl Proxies {
         self.lock().live.get(id)?.endpoint.clone()
     }
 
-    /// Providers of `service` among the proxied peers: (id, name, address).
-    pub fn providers(&self, service: &str) -> Vec<(NodeId, String, std::net::SocketAddr)> {
+    /// Providers of `service` among the proxied peers: (id, name, address, site).
+    pub fn providers(
+        &self,
+        service: &str,
+    ) -> Vec<(NodeId, String, std::net::SocketAddr, Option<String>)> {
         self.lock()
             .live
             .iter()
@@ -155,6 +166,7 @@ impl Proxies {
                     *id,
                     e.peer.name.clone(),
                     std::net::SocketAddr::new(e.peer.addr, *port),
+                    e.peer.site.clone(),
                 ))
             })
             .collect()
@@ -171,6 +183,7 @@ mod tests {
             kind: PeerKind::TwistedHub,
             addr: "198.51.100.7".parse().unwrap(),
             services: [(name.to_owned(), 8887)].into(),
+            site: None,
         }
     }
 

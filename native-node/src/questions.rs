@@ -165,6 +165,7 @@ impl Questions {
                 }
             }
             AnswerBody::Failed(reason) => AskOutcome::NoAnswer(NoAnswer::Failed(reason)),
+            AnswerBody::NoAnswer(reason) => AskOutcome::NoAnswer(reason),
         };
         self.settle(id, &name, outcome)
     }

@@ -117,6 +117,8 @@ pub(crate) fn on_relay(
 ) {
     let counters = &shared.messaging.counters;
     match relayed {
+        // Read by the link's reader itself (it routes topic messages).
+        Relayed::Publish { .. } => {}
         Relayed::Answer(answer) => {
             if !shared.awaiting.answer(answer.id, peer, answer.body) {
                 bump(&counters.answers_discarded);

@@ -25,7 +25,7 @@ use crate::link::connection::{Established, LinkConfig};
 use crate::link::listener::ListenerCounters;
 use crate::messaging::Messaging;
 use crate::proxies::Proxies;
-use crate::stats::{DiscoveryCounters, LegacyCounters};
+use crate::stats::{DiscoveryCounters, LegacyCounters, SiteCounters};
 
 /// What this node announces, changed at run time by `Node::advertise` and friends.
 #[derive(Debug, Clone, Default)]
@@ -62,6 +62,8 @@ pub(crate) struct Shared {
     pub proxies: Proxies,
     /// The legacy gateways' counters.
     pub legacy_counters: LegacyCounters,
+    /// A site gateway's NATS counters.
+    pub site_counters: SiteCounters,
     /// Where links this node dialled are handed to be served (beside the listener's accepted ones).
     pub dialled: mpsc::Sender<Established>,
     /// Every task of the node; shutdown waits for all of them.
@@ -154,6 +156,7 @@ impl Shared {
             listener_counters: Arc::new(ListenerCounters::default()),
             proxies: Proxies::default(),
             legacy_counters: LegacyCounters::default(),
+            site_counters: SiteCounters::default(),
             dialled,
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),

@@ -242,3 +242,40 @@ counters! {
         pyconnect_dropped => "legacy.pyconnect.dropped",
     }
 }
+
+counters! {
+    /// A site gateway's NATS counters (all zero on a node that is not one; see `sites`).
+    pub struct SiteCounters {
+        /// Messages published to NATS (topic messages, direct messages, questions, peer lists).
+        published => "nats.published",
+        /// Messages received from NATS on Herald subjects.
+        received => "nats.received",
+        /// LAN messages on topics that are not valid NATS subjects (an empty token, `>`): not exported.
+        export_refused => "nats.export_refused",
+        /// LAN messages outside the exported patterns, or NATS messages outside the imported ones.
+        filtered => "nats.filtered",
+        /// Garbage on Herald subjects (an undecodable peer list, a bad node id, bad headers): skipped.
+        bad_input => "nats.bad_input",
+        /// Messages held while NATS was unreachable that the backlog bound pushed out (oldest first).
+        backlog_dropped => "nats.backlog_dropped",
+        /// Messages NATS would not take (publish failed).
+        publish_failed => "nats.publish_failed",
+        /// Times the connection to NATS was lost.
+        disconnects => "nats.disconnects",
+        /// Times the connection to NATS was (re)established.
+        connects => "nats.connects",
+        /// Slow-consumer notices from the NATS client (it dropped messages for this gateway).
+        slow_consumer => "nats.slow_consumer",
+        /// Peers of other sites joined (first seen, or back after their site was lost).
+        remote_joined => "nats.remote_joined",
+        /// Peers of other sites lost because their site went silent.
+        remote_lost => "nats.remote_lost",
+        /// Peers of other sites left out because the proxied-peer bound was reached, and topic patterns beyond
+        /// the gateway's bound (`sites::MAX_PATTERNS`).
+        remote_refused => "nats.remote_refused",
+        /// Peer lists from a second gateway claiming this gateway's site.
+        second_gateway => "nats.second_gateway",
+        /// Direct messages and questions to peers of other sites that could not be sent.
+        remote_failed => "nats.remote_failed",
+    }
+}

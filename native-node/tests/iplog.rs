@@ -113,6 +113,7 @@ fn peer_event(name: &str, kind: PeerKind, ip: &str, change: PeerChange) -> PeerE
             services: BTreeMap::new(),
             topics: Vec::new(),
             via: None,
+            site: None,
             first_seen_ms: 1,
             last_seen_ms: 1,
             state: PeerState::Live,

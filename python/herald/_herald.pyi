@@ -103,7 +103,10 @@ class Peer:
         """Its node id (32 hex digits)."""
     @property
     def via(self) -> Optional[str]:
-        """For a legacy program, the id of the Herald node it is reached through; else ``None``."""
+        """For a legacy program or a peer at another site, the id of the Herald node it is reached through; else ``None``."""
+    @property
+    def site(self) -> Optional[str]:
+        """For a peer at another site (joined through NATS), the site's name; else ``None``."""
 
 class Event:
     """Something that happened on the node (from ``Node.events()``)."""

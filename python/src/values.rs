@@ -218,8 +218,12 @@ pub struct Peer {
     topics: Vec<String>,
     /// Its node id (32 hex digits).
     node_id: String,
-    /// For a legacy program, the id of the Herald node it is reached through; else `None`.
+    /// For a legacy program or a peer at another site, the id of the Herald node it is reached through; else
+    /// `None`.
     via: Option<String>,
+    /// For a peer at another site (joined through NATS), the site's name (address it as `name@site`); else
+    /// `None`.
+    site: Option<String>,
 }
 
 impl From<PeerInfo> for Peer {
@@ -236,6 +240,7 @@ impl From<PeerInfo> for Peer {
             topics: peer.topics,
             node_id: peer.node_id.to_string(),
             via: peer.via.map(|id| id.to_string()),
+            site: peer.site,
         }
     }
 }

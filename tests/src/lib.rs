@@ -8,10 +8,12 @@
 //! - [`counterpart`]: the independent Python stand-ins for the old tools, under `tests/counterparts/`;
 //! - [`ws::BridgeClient`]: a WebSocket client of a node's bridge, connected from inside a host's namespace;
 //! - [`browser`]: headless Chromium through chromedriver, and waiting for what a page shows;
-//! - [`avahi::Avahi`]: a real avahi-daemon (with its private D-Bus) on one host of a [`Lan`].
+//! - [`avahi::Avahi`]: a real avahi-daemon (with its private D-Bus) on one host of a [`Lan`];
+//! - [`sites`]: several LANs and a WAN between them (the sites tests: gateways through NATS).
 
 pub mod avahi;
 pub mod browser;
+pub mod sites;
 pub mod ws;
 
 use std::io::{BufRead, BufReader};
@@ -99,6 +101,65 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// Moves the calling thread into the network namespace at `path` (`/var/run/netns/NAME`); other threads stay
+/// where they are.
+pub fn enter_netns(path: &std::path::Path) {
+    let namespace = std::fs::File::open(path).expect("open the host's namespace");
+    // SAFETY: setns on a valid namespace fd affects only the calling thread.
+    let joined = unsafe {
+        libc::setns(
+            std::os::fd::AsRawFd::as_raw_fd(&namespace),
+            libc::CLONE_NEWNET,
+        )
+    };
+    assert_eq!(
+        joined,
+        0,
+        "setns into {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
+}
+
+/// The counters of a node whose bridge listens on `127.0.0.1:PORT` inside a host, read from its `/metrics`
+/// with Python run there by `command_in(program, args)` (Prometheus names: `legacy.hein.refused` is
+/// `herald_legacy_hein_refused`).
+pub fn metrics(
+    command_in: impl Fn(&str, &[&str]) -> Command,
+    port: u16,
+) -> std::collections::BTreeMap<String, u64> {
+    const FETCH: &str = "import sys, urllib.request\nprint(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())";
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let out = command_in(PYTHON, &["-c", FETCH, &url])
+        .output()
+        .expect("run python3");
+    assert!(out.status.success(), "GET {url}: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (name, value) = line.split_once(' ')?;
+            Some((name.to_owned(), value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// `node --name NAME --interface eth0 --heartbeat 200 --json EXTRA...`: a test host's node, printing events.
+pub fn node_args<'a>(name: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "node",
+        "--name",
+        name,
+        "--interface",
+        "eth0",
+        "--heartbeat",
+        "200",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    args
 }
 
 /// A LAN of hosts, each a network namespace with `eth0` at `198.51.100.(10 + i)`, all on one bridge.
@@ -196,21 +257,10 @@ impl Lan {
     /// packet capture, a link made with the library). Other threads stay where they are; call it on a thread
     /// of the test's own.
     pub fn enter(&self, i: usize) {
-        let path = format!("/var/run/netns/{}", self.host(i));
-        let namespace = std::fs::File::open(&path).expect("open the host's namespace");
-        // SAFETY: setns on a valid namespace fd affects only the calling thread.
-        let joined = unsafe {
-            libc::setns(
-                std::os::fd::AsRawFd::as_raw_fd(&namespace),
-                libc::CLONE_NEWNET,
-            )
-        };
-        assert_eq!(
-            joined,
-            0,
-            "setns into {path}: {}",
-            std::io::Error::last_os_error()
-        );
+        enter_netns(std::path::Path::new(&format!(
+            "/var/run/netns/{}",
+            self.host(i)
+        )));
     }
 
     /// Moves host `i` from its address to `new_ip` (in the /24), as a DHCP renewal with a new lease does: the old
@@ -225,18 +275,7 @@ impl Lan {
 
     /// `herald node --name NAME --interface eth0 --heartbeat 200 --json EXTRA...` on host `i`.
     pub fn node(&self, i: usize, name: &str, extra: &[&str]) -> Running {
-        let mut args = vec![
-            "node",
-            "--name",
-            name,
-            "--interface",
-            "eth0",
-            "--heartbeat",
-            "200",
-            "--json",
-        ];
-        args.extend_from_slice(extra);
-        self.spawn(i, &args)
+        self.spawn(i, &node_args(name, extra))
     }
 
     /// The address of host `i` (1-based).
@@ -272,21 +311,7 @@ impl Lan {
     /// The counters of the node on host `i` whose bridge listens on `127.0.0.1:PORT` inside that host, read from
     /// its `/metrics` (Prometheus names: `legacy.hein.refused` is `herald_legacy_hein_refused`).
     pub fn metrics(&self, i: usize, port: u16) -> std::collections::BTreeMap<String, u64> {
-        const FETCH: &str = "import sys, urllib.request\nprint(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())";
-        let url = format!("http://127.0.0.1:{port}/metrics");
-        let out = self
-            .command_in(i, PYTHON, &["-c", FETCH, &url])
-            .output()
-            .expect("run python3");
-        assert!(out.status.success(), "GET {url}: {out:?}");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|line| !line.starts_with('#'))
-            .filter_map(|line| {
-                let (name, value) = line.split_once(' ')?;
-                Some((name.to_owned(), value.trim().parse().ok()?))
-            })
-            .collect()
+        metrics(|program, args| self.command_in(i, program, args), port)
     }
 
     /// Runs the counterpart `script` (a file of `tests/counterparts/`, see [`counterpart`]) with Debian's

@@ -1,17 +1,16 @@
 //! The benchmarks as programs: `herald-bench pubsub --processes` starts a subscriber process per subscriber,
 //! each a node found by discovery on loopback (the group pinned to 127.0.0.1 on a port of this test's own),
 //! and its one JSON line accounts for every message and every process. Figures are the benchmarks' to print;
-//! this only checks that the counts add up.
+//! this only checks that the counts add up. `herald-bench sites` (two loopback sites through a nats-server) too.
 
 use std::process::Command;
 
 use serde_json::Value;
 
-#[test]
-fn pubsub_with_separate_processes_delivers_every_message_and_reports_each_process() {
+/// Runs `herald-bench ARGS --json`; its last line, parsed.
+fn bench_json(args: &[&str]) -> Value {
     let output = Command::new(herald_tests::binary("herald-bench"))
-        .args(["pubsub", "--processes", "--subscribers", "3"])
-        .args(["--messages", "5000", "--size", "100", "--port", "27391"])
+        .args(args)
         .arg("--json")
         .output()
         .expect("run herald-bench");
@@ -22,7 +21,23 @@ fn pubsub_with_separate_processes_delivers_every_message_and_reports_each_proces
         String::from_utf8_lossy(&output.stderr)
     );
     let last = stdout.lines().last().expect("a JSON line");
-    let figures: Value = serde_json::from_str(last).expect("JSON");
+    serde_json::from_str(last).expect("JSON")
+}
+
+#[test]
+fn pubsub_with_separate_processes_delivers_every_message_and_reports_each_process() {
+    let figures = bench_json(&[
+        "pubsub",
+        "--processes",
+        "--subscribers",
+        "3",
+        "--messages",
+        "5000",
+        "--size",
+        "100",
+        "--port",
+        "27391",
+    ]);
     assert_eq!(figures["processes"], true, "{figures}");
     assert_eq!(figures["delivered"], 15_000, "{figures}");
     assert_eq!(figures["dropped"], 0, "{figures}");
@@ -39,4 +54,32 @@ fn pubsub_with_separate_processes_delivers_every_message_and_reports_each_proces
         "{figures}"
     );
     assert!(figures["msgs_per_s_delivered"].as_f64().unwrap_or(0.0) > 0.0);
+}
+
+#[test]
+fn sites_bench_accounts_for_every_message_and_every_figure() {
+    let figures = bench_json(&[
+        "sites",
+        "--messages",
+        "2000",
+        "--sizes",
+        "64",
+        "--asks",
+        "50",
+        "--port",
+        "27393",
+    ]);
+    let run = &figures["throughput"][0];
+    assert_eq!(run["messages"], 2000, "{figures}");
+    assert_eq!(run["herald_lost"], 0, "lossless at this rate: {figures}");
+    // (CPU time is counted in clock ticks of 10 ms: too coarse to check on a run this short.)
+    for key in ["herald_msgs_per_s", "nats_msgs_per_s"] {
+        assert!(run[key].as_f64().unwrap_or(0.0) > 0.0, "{key}: {figures}");
+    }
+    for key in ["ask_p50_us", "nats_request_p50_us", "lan_ask_p50_us"] {
+        assert!(
+            figures[key].as_f64().unwrap_or(0.0) > 0.0,
+            "{key}: {figures}"
+        );
+    }
 }

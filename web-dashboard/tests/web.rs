@@ -72,6 +72,7 @@ fn peer(name: &str, ip: &str, state: PeerState) -> PeerInfo {
         services: [("web".to_owned(), format!("{ip}:8080").parse().unwrap())].into(),
         topics: vec!["news".into()],
         via: None,
+        site: None,
         first_seen_ms: 1_000,
         last_seen_ms: 2_000,
         state,

@@ -15,7 +15,8 @@ pub const BINARYEN_VERSION: &str = "132";
 /// Debian packages for browser and multi-host tests.
 /// From Debian; `python3` runs the tests' independent senders (the old DynIP client's datagram, garbage) and,
 /// with `python3-websockets`, an independent WebSocket client of the bridge; `avahi-daemon`, `avahi-utils` and
-/// `dbus` are the real DNS-SD peer of the mDNS tests (each in a namespace host, with a private system bus).
+/// `dbus` are the real DNS-SD peer of the mDNS tests (each in a namespace host, with a private system bus);
+/// `nats-server` (2.9) joins the sites tests' LANs.
 const APT_PACKAGES: &[&str] = &[
     "chromium",
     "chromium-driver",
@@ -25,6 +26,7 @@ const APT_PACKAGES: &[&str] = &[
     "avahi-daemon",
     "avahi-utils",
     "dbus",
+    "nats-server",
 ];
 
 /// Debian packages for `cargo xtask dist` and its tests: `dpkg-shlibdeps` (the package's dependencies),
@@ -85,7 +87,8 @@ fn apt_packages() -> anyhow::Result<()> {
         && output("/usr/bin/python3", &["-c", "import websockets"]).is_some()
         && Path::new("/usr/sbin/avahi-daemon").exists()
         && Path::new("/usr/bin/avahi-publish").exists()
-        && Path::new("/usr/bin/dbus-daemon").exists();
+        && Path::new("/usr/bin/dbus-daemon").exists()
+        && output("nats-server", &["--version"]).is_some();
     if present {
         return Ok(());
     }

@@ -116,6 +116,35 @@ enum Bench {
         #[arg(long, default_value_t = 27_271)]
         port: u16,
     },
+    /// Two sites on loopback through one local nats-server (gateways in processes of their own): cross-site
+    /// pub/sub throughput and ask p50/p99 beside a plain NATS client pair, and each gateway's CPU per message.
+    Sites {
+        /// Messages per size.
+        #[arg(long, default_value_t = 100_000)]
+        messages: u64,
+        /// Payload sizes (bytes), one run each.
+        #[arg(long, value_delimiter = ',', default_values_t = [64, 1024])]
+        sizes: Vec<usize>,
+        /// Round trips per ask figure (after 100 for warm-up).
+        #[arg(long, default_value_t = 2000)]
+        asks: u64,
+        /// Multicast group port of site A on 127.0.0.1 (site B: the next one).
+        #[arg(long, default_value_t = 27_280)]
+        port: u16,
+    },
+    /// A gateway process of `sites` (started by it).
+    #[command(hide = true)]
+    SiteGateway {
+        /// Its site.
+        #[arg(long)]
+        site: String,
+        /// Multicast group port on 127.0.0.1.
+        #[arg(long)]
+        port: u16,
+        /// The NATS server.
+        #[arg(long)]
+        nats: String,
+    },
     /// The answering process of `latency` (started by it).
     #[command(hide = true)]
     Answerer {
@@ -361,6 +390,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 |line| println!("{line}"),
             )
             .await
+        }
+        Bench::Sites {
+            messages,
+            sizes,
+            asks,
+            port,
+        } => {
+            let figures = herald_node::bench::sites::run(&sizes, messages, asks, port).await?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&figures)?);
+            } else {
+                for t in &figures.throughput {
+                    println!(
+                        "sites pubsub {} x {} B: Herald across sites {:.0} msgs/s ({} lost), plain NATS pair {:.0} msgs/s ({} lost), ratio {:.2}; gateway CPU per message: A {:.1} µs, B {:.1} µs",
+                        t.messages, t.size, t.herald_msgs_per_s, t.herald_lost, t.nats_msgs_per_s, t.nats_lost, t.ratio, t.gateway_a_cpu_us_per_msg, t.gateway_b_cpu_us_per_msg
+                    );
+                }
+                println!(
+                    "sites ask x {}: across sites p50 {:.0} µs, p99 {:.0} µs; NATS request p50 {:.0} µs, p99 {:.0} µs; LAN ask p50 {:.0} µs; goal p50 <= {:.0} µs",
+                    figures.asks, figures.ask_p50_us, figures.ask_p99_us, figures.nats_request_p50_us, figures.nats_request_p99_us, figures.lan_ask_p50_us, figures.ask_goal_p50_us
+                );
+            }
+            Ok(())
+        }
+        Bench::SiteGateway { site, port, nats } => {
+            herald_node::bench::sites::gateway(&site, port, &nats, |line| println!("{line}")).await
         }
         Bench::Answerer { port, key_file } => {
             let key = key_file

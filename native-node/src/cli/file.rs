@@ -97,6 +97,9 @@ pub struct FileConfig {
     /// `herald node`'s legacy gateway keys, as a `[legacy]` table (see [`super::legacy::LegacyKeys`]).
     #[serde(default)]
     pub legacy: super::legacy::LegacyKeys,
+    /// `herald node`'s site gateway keys, as a `[nats]` table (see [`super::sites::NatsKeys`]).
+    #[serde(default)]
+    pub nats: super::sites::NatsKeys,
 }
 
 fn policy<'de, D: serde::Deserializer<'de>>(

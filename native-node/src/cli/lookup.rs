@@ -27,9 +27,16 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     let config = one_shot_config(global, file)?;
     let wait = Duration::from_secs_f64(args.wait.max(0.0));
-    let addrs: Vec<std::net::SocketAddr> = if config.seeds.is_empty() {
+    // Each provider's own address, with its site when it is at another one (`198.51.100.12:8080 site=a`).
+    let addrs: Vec<String> = if config.seeds.is_empty() {
         let providers = crate::services::lookup(&config, &args.service, wait).await?;
-        providers.into_iter().map(|p| p.addr).collect()
+        providers
+            .into_iter()
+            .map(|p| match p.site {
+                Some(site) => format!("{} site={site}", p.addr),
+                None => p.addr.to_string(),
+            })
+            .collect()
     } else {
         let node = crate::node::Node::start(config)
             .await
@@ -37,7 +44,7 @@ pub async fn run(
         tokio::time::sleep(wait).await;
         let found = node.lookup(&args.service);
         node.shutdown().await;
-        found
+        found.iter().map(ToString::to_string).collect()
     };
     for addr in &addrs {
         println!("{addr}");

@@ -15,6 +15,7 @@ mod node;
 mod peers;
 mod publish;
 mod send;
+mod sites;
 mod subscribe;
 
 use std::net::SocketAddrV4;
@@ -226,6 +227,16 @@ async fn join_for_targets(
         return Ok((node, herald_core::bridge::Targets::All));
     }
     await_peers(&node, Some(&to), wait).await;
+    for name in &to {
+        let candidates = node.candidates(name);
+        if node.peer(name).is_none() && candidates.len() > 1 {
+            node.shutdown().await;
+            anyhow::bail!(
+                "{name:?} is ambiguous: {}; say which as name@site",
+                candidates.join(", ")
+            );
+        }
+    }
     Ok((node, herald_core::bridge::Targets::Names(to)))
 }
 

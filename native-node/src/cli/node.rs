@@ -56,6 +56,8 @@ pub struct NodeArgs {
     legacy: super::legacy::LegacyArgs,
     #[command(flatten)]
     mdns: super::mdns::MdnsArgs,
+    #[command(flatten)]
+    sites: super::sites::SiteArgs,
 }
 
 /// The node's link port, timing, overflow policy and bounds; each also a key of the config file.
@@ -165,6 +167,7 @@ pub async fn run(
         .unwrap_or_else(crate::identity::hostname);
     let state_dir = super::state_dir(global, file);
     let legacy = super::legacy::legacy_config(args.legacy, &file.legacy, &name, &state_dir)?;
+    let site = super::sites::site_config(args.sites, &file.nats)?;
     let mut config = NodeConfig::new(name);
     apply_global(&mut config, global, file)?;
     config.services.extend(file.service.clone());
@@ -225,6 +228,14 @@ pub async fn run(
         )
     };
     let mdns = super::mdns::start(&node, mdns).await?;
+    let mut site_gateway = match site {
+        Some(site) => Some(
+            crate::sites::SiteGateway::start(node.clone(), site)
+                .await
+                .context("cannot start the site gateway")?,
+        ),
+        None => None,
+    };
     // Subscribed messages come from one lossless subscription stream (a slow stdout slows the links, and the
     // publishers' policy applies); the event stream, which may lag, brings the rest.
     let patterns: Vec<&str> = patterns.iter().map(String::as_str).collect();
@@ -237,7 +248,20 @@ pub async fn run(
             node.info().addr
         );
     }
-    print_until_stopped(&node, events, messages, iplog.as_ref(), json).await;
+    let gateway_stopped = async {
+        match site_gateway.as_mut() {
+            Some(gateway) => gateway.stopped().await,
+            None => std::future::pending().await,
+        }
+    };
+    let mut failed = None;
+    tokio::select! {
+        _ = print_until_stopped(&node, events, messages, iplog.as_ref(), json) => {}
+        result = gateway_stopped => failed = result.err(),
+    }
+    if let Some(gateway) = site_gateway {
+        gateway.shutdown().await;
+    }
     if let Some(mdns) = mdns {
         mdns.shutdown().await;
     }
@@ -253,6 +277,9 @@ pub async fn run(
     }
     if let Some(log) = iplog {
         log.shutdown().await;
+    }
+    if let Some(err) = failed {
+        bail!("the site gateway stopped: {err}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -301,7 +328,7 @@ fn record_in_log(log: &IpLog, node: &Node, event: &NodeEvent) {
             let now = crate::clock::unix_ms();
             for peer in node.peers() {
                 if peer.kind != PeerKind::Cli {
-                    log.record_discovery_change(&peer.name, peer.addr, now);
+                    log.record_discovery_change(&peer.address(), peer.addr, now);
                 }
             }
         }
@@ -352,7 +379,7 @@ fn print_event(event: &NodeEvent, json: bool) {
             };
             println!(
                 "{what:<8} {:<20} {:<15} {}",
-                peer.name,
+                peer.address(),
                 peer.addr,
                 super::services_text(peer)
             );

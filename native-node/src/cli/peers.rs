@@ -37,7 +37,7 @@ pub async fn run(
         } else {
             println!(
                 "{:<20} {:<15} {:<14} {}",
-                peer.name,
+                peer.address(),
                 peer.addr,
                 peer.kind,
                 super::services_text(peer)

@@ -265,6 +265,7 @@ impl BeaconTask {
                 node_id: self.shared.node_id,
                 name: config.name.clone(),
                 addr: SocketAddr::new(self.local_ip.into(), port),
+                site: None,
             })
             .into_iter()
             .collect();
@@ -273,10 +274,11 @@ impl BeaconTask {
                 .proxies
                 .providers(&query.service)
                 .into_iter()
-                .map(|(node_id, name, addr)| ServiceProvider {
+                .map(|(node_id, name, addr, site)| ServiceProvider {
                     node_id,
                     name,
                     addr,
+                    site,
                 }),
         );
         if providers.is_empty() {
@@ -376,6 +378,7 @@ impl BeaconTask {
             leaving,
             via: None,
             addr: None,
+            site: None,
         };
         let Some(bytes) = self.seal_fitting(beacon) else {
             return;
@@ -451,6 +454,7 @@ impl BeaconTask {
                 leaving,
                 via: Some(self.shared.node_id),
                 addr: Some(peer.addr),
+                site: peer.site,
             };
             let key = self.shared.config.key.as_ref();
             match super::seal(&DiscoveryMessage::Beacon(beacon.clone()), key, unix_ms()) {

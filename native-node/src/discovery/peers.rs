@@ -167,10 +167,10 @@ impl PeerTable {
                 Refusal::Own
             });
         }
-        if beacon.name == self.own_name {
+        if beacon.name == self.own_name && beacon.site.is_none() {
             return Err(Refusal::ClaimsOurName);
         }
-        match self.by_name.get(&beacon.name) {
+        match self.by_name.get(&beacon_address(beacon)) {
             Some(&holder) if holder != beacon.node_id => Err(Refusal::NameTaken { holder }),
             _ => Ok(()),
         }
@@ -196,7 +196,7 @@ impl PeerTable {
             peer: info.clone(),
             at_ms: now_ms,
         };
-        self.by_name.insert(beacon.name.clone(), beacon.node_id);
+        self.by_name.insert(beacon_address(beacon), beacon.node_id);
         let entry = Entry {
             info,
             incarnation: beacon.incarnation,
@@ -230,9 +230,9 @@ impl PeerTable {
         let changed = restarted
             || !same_visible_state(&entry.info, &info)
             || entry.more_topics != beacon.more_topics;
-        if entry.info.name != info.name {
-            self.by_name.remove(&entry.info.name);
-            self.by_name.insert(info.name.clone(), beacon.node_id);
+        if entry.info.address() != info.address() {
+            self.by_name.remove(&entry.info.address());
+            self.by_name.insert(info.address(), beacon.node_id);
         }
         entry.info = PeerInfo {
             first_seen_ms: entry.info.first_seen_ms,
@@ -281,12 +281,31 @@ impl PeerTable {
         peers
     }
 
-    /// The live peer with this name.
+    /// The live peer with this name: `name@site` names a peer at another site; a plain name means the peer of
+    /// that name on this LAN, else the only peer of that name at any site (see [`PeerTable::candidates`] for the
+    /// ambiguous case).
     pub fn by_name(&self, name: &str) -> Option<&PeerInfo> {
-        self.by_name
-            .get(name)
-            .and_then(|id| self.peers.get(id))
-            .map(|e| &e.info)
+        if let Some(id) = self.by_name.get(name) {
+            return self.peers.get(id).map(|e| &e.info);
+        }
+        let mut elsewhere = self.peers.values().filter(|e| e.info.name == name);
+        match (elsewhere.next(), elsewhere.next()) {
+            (Some(only), None) if !name.contains('@') => Some(&only.info),
+            _ => None,
+        }
+    }
+
+    /// Every peer a plain `name` could mean, as `name@site` (more than one when it is ambiguous: no peer of
+    /// that name on this LAN, several at other sites).
+    pub fn candidates(&self, name: &str) -> Vec<String> {
+        let mut found: Vec<String> = self
+            .peers
+            .values()
+            .filter(|e| e.info.name == name)
+            .map(|e| e.info.address())
+            .collect();
+        found.sort();
+        found
     }
 
     /// Where each live provider of `service` can be reached, by provider name.
@@ -307,8 +326,8 @@ impl PeerTable {
 
     /// Where to reach the live peer named `name` over a link (`None`: unknown, or it takes no links).
     pub fn target_by_name(&self, name: &str) -> Option<LinkTarget> {
-        let id = self.by_name.get(name)?;
-        self.target(id)
+        let id = self.by_name(name)?.node_id;
+        self.target(&id)
     }
 
     /// Where to reach the live peer `id` over a link. For a legacy peer a gateway proxies, that is the link
@@ -317,7 +336,7 @@ impl PeerTable {
         let info = &self.peers.get(id)?.info;
         Some(LinkTarget {
             node_id: info.via.unwrap_or(info.node_id),
-            name: info.name.clone(),
+            name: info.address(),
             tcp: info.tcp?,
             proxied: info.via.map(|_| info.node_id),
         })
@@ -373,8 +392,8 @@ impl PeerTable {
 
     fn remove(&mut self, id: NodeId) -> Option<Entry> {
         let entry = self.peers.remove(&id)?;
-        if self.by_name.get(&entry.info.name) == Some(&id) {
-            self.by_name.remove(&entry.info.name);
+        if self.by_name.get(&entry.info.address()) == Some(&id) {
+            self.by_name.remove(&entry.info.address());
         }
         Some(entry)
     }
@@ -392,6 +411,11 @@ pub struct LinkTarget {
     /// For a legacy peer behind a gateway (`node_id` is then the gateway's): the peer's own id, for
     /// `Frame::Relay`.
     pub proxied: Option<NodeId>,
+}
+
+/// The name a beacon's peer is addressed by (`name@site` at another site).
+fn beacon_address(beacon: &Beacon) -> String {
+    herald_core::bridge::peer_address(&beacon.name, beacon.site.as_deref())
 }
 
 /// The peer as the beacon describes it, seen from `from` at `now_ms`.
@@ -419,6 +443,7 @@ fn peer_info(beacon: &Beacon, from: SocketAddr, now_ms: u64) -> PeerInfo {
         services,
         topics: beacon.topics.clone(),
         via: beacon.via,
+        site: beacon.site.clone(),
         first_seen_ms: now_ms,
         last_seen_ms: now_ms,
         state: PeerState::Live,
@@ -433,6 +458,7 @@ fn same_visible_state(a: &PeerInfo, b: &PeerInfo) -> bool {
         && a.services == b.services
         && a.topics == b.topics
         && a.via == b.via
+        && a.site == b.site
 }
 
 #[cfg(test)]
@@ -633,6 +659,38 @@ mod tests {
         assert_eq!(
             t.target_by_name("alpha2").map(|f| f.node_id),
             Some(found.node_id)
+        );
+    }
+
+    #[test]
+    fn names_are_unique_per_site_and_plain_names_find_the_only_one() {
+        let (mut t, t0) = (table(), Instant::now());
+        let at = |id: u8, site: &str| Beacon {
+            site: Some(site.into()),
+            via: Some(NodeId([9; 16])),
+            tcp_port: 4000,
+            ..beacon(id, "alpha", 1)
+        };
+        t.apply(&at(1, "b"), from(9), t0, 1000).unwrap();
+        assert_eq!(t.by_name("alpha").map(|p| p.node_id), Some(NodeId([1; 16])));
+        t.apply(&at(2, "c"), from(9), t0, 1000).unwrap();
+        assert_eq!(t.by_name("alpha"), None, "ambiguous");
+        assert_eq!(t.candidates("alpha"), ["alpha@b", "alpha@c"]);
+        assert_eq!(
+            t.by_name("alpha@c").map(|p| p.node_id),
+            Some(NodeId([2; 16]))
+        );
+        let target = t.target_by_name("alpha@b").unwrap();
+        assert_eq!(
+            (target.name.as_str(), target.node_id),
+            ("alpha@b", NodeId([9; 16]))
+        );
+        // A local peer of the same name takes the plain name.
+        t.apply(&beacon(3, "alpha", 1), from(11), t0, 1000).unwrap();
+        assert_eq!(t.by_name("alpha").map(|p| p.node_id), Some(NodeId([3; 16])));
+        assert!(
+            t.apply(&at(4, "b"), from(9), t0, 1000).is_err(),
+            "alpha@b is taken"
         );
     }
 

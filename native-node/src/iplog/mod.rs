@@ -262,6 +262,10 @@ impl IpLog {
     /// the same queue, host cap and store as reports; returns false if the queue was full or the log is shut
     /// down (counted in `dynip.rejected.busy`).
     pub fn record_discovery_change(&self, host: &str, ip: IpAddr, now_ms: u64) -> bool {
+        self.record_sighting(host, ip, now_ms, IpChangeSource::Discovery)
+    }
+
+    fn record_sighting(&self, host: &str, ip: IpAddr, now_ms: u64, source: IpChangeSource) -> bool {
         let sender = self
             .shared
             .jobs
@@ -273,7 +277,7 @@ impl IpLog {
                 host: host.to_owned(),
                 ip,
                 at_us: now_ms.saturating_mul(1000),
-                source: IpChangeSource::Discovery,
+                source,
             },
             reply_to: None,
         };
@@ -298,7 +302,16 @@ impl IpLog {
         if !places || event.peer.kind == PeerKind::Cli {
             return false;
         }
-        self.record_discovery_change(&event.peer.name, event.peer.addr, event.at_ms)
+        match &event.peer.site {
+            // A peer at another site: its gateway there saw the move; the host is `name@site`.
+            Some(_) => self.record_sighting(
+                &event.peer.address(),
+                event.peer.addr,
+                event.at_ms,
+                IpChangeSource::Nats,
+            ),
+            None => self.record_discovery_change(&event.peer.name, event.peer.addr, event.at_ms),
+        }
     }
 
     /// A page of history: periods matching `query` by host then first seen (the bridge's `history` command).

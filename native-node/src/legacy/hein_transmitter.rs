@@ -252,6 +252,7 @@ impl Connection {
             kind: PeerKind::HeinReceiver,
             addr: from.ip(),
             services: Default::default(),
+            site: None,
         };
         let proxied = match self.node.proxy(peer, None) {
             Ok(id) => Some(id),

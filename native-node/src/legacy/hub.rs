@@ -207,6 +207,7 @@ impl Hub {
             kind: PeerKind::TwistedHub,
             addr: IpAddr::V4(*addr.ip()),
             services: [(service.clone(), addr.port())].into(),
+            site: None,
         };
         match self.node.proxy(peer, None) {
             Ok(id) => {

@@ -329,6 +329,7 @@ impl Connection {
             kind: PeerKind::Pythonconnect,
             addr: from.ip(),
             services: Default::default(),
+            site: None,
         };
         let endpoint = Arc::new(DeviceEndpoint {
             device: name.clone(),
@@ -441,7 +442,7 @@ impl Connection {
                             String::from_utf8_lossy(payload.as_bytes()).into_owned()
                         }
                         // The old protocol has no failure: an empty answer is "no answer" to the device.
-                        AnswerBody::Failed(_) => String::new(),
+                        AnswerBody::Failed(_) | AnswerBody::NoAnswer(_) => String::new(),
                     };
                     let devices = lock(&self.devices);
                     let queued = devices.connected.get(device).map(|d| {

@@ -50,7 +50,14 @@ pub(crate) async fn send_direct(
             .as_ref()
             .and_then(|t| crate::relaying::local_proxy(shared, t));
         let outcome = match (target, local) {
-            (None, _) => SendOutcome::UnknownPeer,
+            (None, _) => {
+                let candidates = shared.table().candidates(&name);
+                if candidates.len() > 1 {
+                    SendOutcome::NotQueued(format!("ambiguous: {}", candidates.join(", ")))
+                } else {
+                    SendOutcome::UnknownPeer
+                }
+            }
             (Some(_), Some(peer)) => {
                 match crate::relaying::deliver_here(shared, peer, payload.clone()) {
                     Ok(()) => {

@@ -22,18 +22,17 @@ pub(crate) fn on_peer_event(shared: &Arc<Shared>, event: &PeerEvent) {
     let node = event.peer.node_id;
     match event.change {
         PeerChange::Left | PeerChange::Lost => {
-            if let Some(closed) = messaging.links.forget(&node) {
-                if closed.queued > 0 {
-                    let discarded = &messaging.counters.discarded_on_close;
-                    discarded.fetch_add(closed.queued, std::sync::atomic::Ordering::Relaxed);
-                    tracing::info!(peer = %event.peer.name, queued = closed.queued, "link to a departed peer closed with frames still queued; discarded");
-                }
-            }
+            close_link(shared, event, "departed");
             shared.awaiting.node_gone(node, None);
             let change = messaging.update_routes(|routes| routes.gone(&node));
             report(shared, change);
         }
         PeerChange::Joined | PeerChange::Changed { .. } => {
+            // It moved: the link to its old address is dead (the address is gone); the next frame redials.
+            if matches!(event.change, PeerChange::Changed { old_addr: Some(old) } if old != event.peer.addr)
+            {
+                close_link(shared, event, "moved");
+            }
             let change = messaging.update_routes(|routes| routes.beacon(node, &event.peer.topics));
             report(shared, change);
             // Its beacon could not hold every pattern: open the link now, the rest comes over it.
@@ -44,6 +43,18 @@ pub(crate) fn on_peer_event(shared: &Arc<Shared>, event: &PeerEvent) {
             if let Some(target) = target {
                 sender_for(shared, &target);
             }
+        }
+    }
+}
+
+/// Closes the link to the peer of `event` (it left, was lost, or moved), counting what was still queued.
+fn close_link(shared: &Arc<Shared>, event: &PeerEvent, why: &str) {
+    let messaging = &shared.messaging;
+    if let Some(closed) = messaging.links.forget(&event.peer.node_id) {
+        if closed.queued > 0 {
+            let discarded = &messaging.counters.discarded_on_close;
+            discarded.fetch_add(closed.queued, std::sync::atomic::Ordering::Relaxed);
+            tracing::info!(peer = %event.peer.name, queued = closed.queued, why, "link to a peer closed with frames still queued; discarded");
         }
     }
 }
@@ -119,6 +130,7 @@ mod tests {
             services: Default::default(),
             topics: topics.iter().map(|t| t.to_string()).collect(),
             via: None,
+            site: None,
             first_seen_ms: 0,
             last_seen_ms: 0,
             state: PeerState::Live,

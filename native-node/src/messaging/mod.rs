@@ -55,5 +55,7 @@ pub(crate) use dial::sender_for;
 pub(crate) use direct::send_direct;
 pub(crate) use membership::on_peer_event;
 pub(crate) use publish::publish;
+#[cfg(feature = "sites")]
+pub(crate) use publish::publish_relayed;
 pub(crate) use reader::{serve_link, Origin};
 pub(crate) use state::Messaging;

@@ -175,3 +175,48 @@ async fn deliver_here(shared: &Shared, topic: &str, payload: &[u8]) {
         Route::NoStream | Route::Unwanted => shared.emit(NodeEvent::Message(message.into())),
     }
 }
+
+/// Publishes on `topic` in the name of `from` (a peer at another site this node is the NATS gateway of):
+/// each subscribing peer gets it in a `Relay` frame naming `from` and shows it as from `from_name`. Not
+/// delivered to this node's own subscriptions (a gateway's own subscriptions are for other sites, which got
+/// the message through NATS already). Returns how many peers it was queued for.
+#[cfg(feature = "sites")]
+pub(crate) async fn publish_relayed(
+    shared: &Arc<Shared>,
+    from: NodeId,
+    from_name: &str,
+    topic: &str,
+    payload: &[u8],
+) -> Result<usize, PublishError> {
+    validate_topic(topic)?;
+    let messaging = &shared.messaging;
+    bump(&messaging.counters.published);
+    let subscribers = messaging.subscribers(topic);
+    let mut queued = 0;
+    for id in subscribers.iter() {
+        let Some(target) = shared.table().target(id) else {
+            continue;
+        };
+        let Some(sender) = super::dial::sender_for(shared, &target) else {
+            bump(&messaging.counters.not_queued);
+            continue;
+        };
+        use herald_core::frame::{Frame, Publish, Relayed};
+        let frame = Frame::Relay {
+            peer: from,
+            frame: Relayed::Publish {
+                from_name: from_name.to_owned(),
+                publish: Publish {
+                    topic: topic.to_owned(),
+                    seq: 0,
+                    payload: herald_core::Payload(payload.to_vec()),
+                },
+            },
+        };
+        match sender.send(frame).await {
+            Ok(()) => queued += 1,
+            Err(_) => bump(&messaging.counters.not_queued),
+        }
+    }
+    Ok(queued)
+}

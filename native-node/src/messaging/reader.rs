@@ -12,7 +12,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use herald_core::frame::Frame;
+use herald_core::frame::{Frame, Publish, Relayed};
+use herald_core::NodeId;
 use smol_str::SmolStr;
 
 use super::membership::on_link_patterns;
@@ -190,6 +191,10 @@ impl LinkReader<'_> {
                     tracing::debug!(peer = %from.name, id = answer.id, "late or unknown answer discarded");
                 }
             }
+            Frame::Relay {
+                peer,
+                frame: Relayed::Publish { from_name, publish },
+            } => self.relayed_publish(peer, from_name, publish, at_ms),
             Frame::Relay { peer, frame } => {
                 crate::relaying::on_relay(shared, &self.sender, from, peer, frame)
             }
@@ -213,6 +218,27 @@ impl LinkReader<'_> {
             }
         }
         Flow::Continue
+    }
+
+    /// A topic message a gateway relays in the name of `peer` (a peer at another site): delivered like a
+    /// message from that peer.
+    fn relayed_publish(&mut self, peer: NodeId, from_name: String, publish: Publish, at_ms: u64) {
+        bump(&self.shared.messaging.counters.relayed);
+        let route = self.route(&publish.topic);
+        if let Route::Unwanted = route {
+            return;
+        }
+        let message = Message {
+            from: peer,
+            from_name: from_name.into(),
+            topic: Some(publish.topic.into()),
+            payload: publish.payload.0.into(),
+            at_ms,
+        };
+        match route {
+            Route::Streams => self.inbox.push(Delivery::Message(message)),
+            _ => self.shared.emit(NodeEvent::Message(message.into())),
+        }
     }
 
     fn route(&mut self, topic: &str) -> Route {

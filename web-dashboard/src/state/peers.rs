@@ -180,6 +180,7 @@ pub(crate) mod tests {
                 .collect(),
             topics: Vec::new(),
             via: None,
+            site: None,
             first_seen_ms: 1,
             last_seen_ms,
             state,

@@ -324,7 +324,7 @@ impl Browser {
         match change {
             Change::Proxy { id, peer, txt } => {
                 let name = peer.name.clone();
-                match self.node.proxy_as(id, peer) {
+                match self.node.proxy_as(id, peer, None) {
                     Ok(()) => {
                         if !self.proxied.contains(&id) {
                             self.proxied.push(id);

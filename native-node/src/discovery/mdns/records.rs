@@ -343,6 +343,7 @@ impl Browsed {
                 kind: PeerKind::Mdns,
                 addr: entry.addr,
                 services,
+                site: None,
             },
             txt,
         }

@@ -1,0 +1,416 @@
+//! The sites benchmark (`herald-bench sites`): two "sites" on loopback (different multicast group ports)
+//! joined through one local `nats-server`, each site's gateway a process of its own (`herald-bench
+//! site-gateway`, so its CPU time is its own); a publisher node at site A and a subscriber node at site B in
+//! this process. Measured in the same run: cross-site 1 → 1 pub/sub throughput (lossless publisher, `block`),
+//! cross-site ask p50/p99, a Herald LAN ask p50 at site B, and a plain NATS client pair (publish/subscribe
+//! and request/reply, also in this process) through the same server.
+
+use std::net::TcpListener;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::identity::random_node_id;
+use crate::messaging::Delivery;
+use crate::node::Node;
+use crate::queue::OverflowPolicy;
+use crate::sites::{SiteConfig, SiteGateway};
+use crate::{IncomingQuestion, NodeConfig, Payload};
+
+/// The topic the benchmark publishes on.
+const TOPIC: &str = "bench.sites";
+/// How long setting up (processes, discovery across the sites) may take.
+const START_PATIENCE: Duration = Duration::from_secs(30);
+/// A run ends when nothing has arrived for this long (core NATS may drop under load: counted as lost).
+const QUIET: Duration = Duration::from_secs(3);
+
+/// Figures of one message size.
+#[derive(Debug, Clone, Serialize)]
+pub struct Throughput {
+    /// Payload bytes.
+    pub size: usize,
+    /// Messages published.
+    pub messages: u64,
+    /// Herald across the sites: delivered per second (first publish to last delivery).
+    pub herald_msgs_per_s: f64,
+    /// Herald: published but not delivered (dropped by NATS as a slow consumer, or a backlog bound).
+    pub herald_lost: u64,
+    /// Plain NATS client pair: delivered per second.
+    pub nats_msgs_per_s: f64,
+    /// Plain NATS: lost.
+    pub nats_lost: u64,
+    /// Herald / NATS.
+    pub ratio: f64,
+    /// CPU time (user + system) per delivered message, gateway A (publishing side), µs.
+    pub gateway_a_cpu_us_per_msg: f64,
+    /// CPU time per delivered message, gateway B (subscribing side), µs.
+    pub gateway_b_cpu_us_per_msg: f64,
+}
+
+/// Every figure of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct SitesFigures {
+    /// Throughput per message size.
+    pub throughput: Vec<Throughput>,
+    /// Round trips per ask figure.
+    pub asks: u64,
+    /// Herald ask across the sites (B → A): p50, µs.
+    pub ask_p50_us: f64,
+    /// Herald ask across the sites: p99, µs.
+    pub ask_p99_us: f64,
+    /// NATS request/reply (plain clients): p50, µs.
+    pub nats_request_p50_us: f64,
+    /// NATS request/reply: p99, µs.
+    pub nats_request_p99_us: f64,
+    /// Herald ask on one LAN (site B): p50, µs.
+    pub lan_ask_p50_us: f64,
+    /// The goal: 1.3 × NATS p50 + 2 × LAN ask p50, µs.
+    pub ask_goal_p50_us: f64,
+}
+
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn config(name: &str, port: u16) -> NodeConfig {
+    let mut config = NodeConfig::loopback(name, port);
+    config.node_id = Some(random_node_id());
+    config.claim_wait = Duration::ZERO;
+    config.heartbeat = Duration::from_millis(200);
+    config.overflow = OverflowPolicy::Block;
+    config
+}
+
+/// The gateway process's side (`herald-bench site-gateway`): a node on `port` that is `site`'s gateway;
+/// says `ready` (through `say`, which prints a line where the benchmark reads it), runs until its standard
+/// input closes.
+pub async fn gateway(
+    site: &str,
+    port: u16,
+    nats: &str,
+    say: impl FnOnce(&str),
+) -> anyhow::Result<()> {
+    let node = Arc::new(Node::start(config(&format!("gw-{site}"), port)).await?);
+    let mut site_config = SiteConfig::new(site, nats);
+    site_config.heartbeat = Duration::from_millis(300);
+    let gateway = SiteGateway::start(node.clone(), site_config).await?;
+    say("ready");
+    let mut sink = Vec::new();
+    let _ = tokio::io::AsyncReadExt::read_to_end(&mut tokio::io::stdin(), &mut sink).await;
+    gateway.shutdown().await;
+    if let Ok(node) = Arc::try_unwrap(node) {
+        node.shutdown().await;
+    }
+    Ok(())
+}
+
+async fn spawn_gateway(site: &str, port: u16, nats: &str) -> anyhow::Result<Child> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .args([
+            "site-gateway",
+            "--site",
+            site,
+            "--port",
+            &port.to_string(),
+            "--nats",
+            nats,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child.stdout.take().expect("piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let ready = tokio::time::timeout(START_PATIENCE, lines.next_line()).await;
+    anyhow::ensure!(
+        matches!(ready, Ok(Ok(Some(ref l))) if l == "ready"),
+        "gateway {site} did not start"
+    );
+    Ok(child)
+}
+
+/// User + system CPU time of process `pid` so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the state letter here.
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_micros((ticks(11) + ticks(12)) * 1_000_000 / hz)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[at].as_secs_f64() * 1e6
+}
+
+async fn wait_until(what: &str, mut check: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + START_PATIENCE;
+    while !check() {
+        anyhow::ensure!(Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// Runs the benchmark: `messages` per size in `sizes`, `asks` round trips per ask figure; the group ports
+/// of the two sites are `port` and `port + 1`.
+pub async fn run(
+    sizes: &[usize],
+    messages: u64,
+    asks: u64,
+    port: u16,
+) -> anyhow::Result<SitesFigures> {
+    let nats_port = free_port()?;
+    let nats = format!("nats://127.0.0.1:{nats_port}");
+    let _server = Server(
+        std::process::Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &nats_port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                anyhow::anyhow!("cannot start nats-server ({e}): `cargo xtask setup` installs it")
+            })?,
+    );
+    let deadline = Instant::now() + START_PATIENCE;
+    while std::net::TcpStream::connect(("127.0.0.1", nats_port)).is_err() {
+        anyhow::ensure!(Instant::now() < deadline, "nats-server did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (port_a, port_b) = (port, port + 1);
+    let gw_a = spawn_gateway("a", port_a, &nats).await?;
+    let gw_b = spawn_gateway("b", port_b, &nats).await?;
+    let publisher = Node::start(config("pub", port_a)).await?;
+    publisher.answer_with(|q: IncomingQuestion| async move { Ok(q.payload) });
+    let subscriber = Node::start(config("sub", port_b)).await?;
+    let echo_b = Node::start(config("echo", port_b)).await?;
+    echo_b.answer_with(|q: IncomingQuestion| async move { Ok(q.payload) });
+    let mut stream = subscriber.subscription(TOPIC)?;
+    wait_until("the subscriber's interest reaches site a", || {
+        publisher.subscribers(TOPIC).contains(&"gw-a".to_owned())
+    })
+    .await?;
+    wait_until("site a's publisher is known at site b", || {
+        subscriber.peer("pub@a").is_some()
+    })
+    .await?;
+
+    let client = async_nats::ConnectOptions::new()
+        .subscription_capacity(1 << 20)
+        .connect(&nats)
+        .await?;
+    let mut throughput = Vec::new();
+    for &size in sizes {
+        let payload = vec![b'x'; size];
+        // Warm-up: one message through, so links and subscriptions are in place.
+        loop {
+            publisher.publish(TOPIC, b"warm").await?;
+            if let Ok(Some(_)) =
+                tokio::time::timeout(Duration::from_millis(500), stream.next()).await
+            {
+                break;
+            }
+        }
+        while let Ok(Some(_)) =
+            tokio::time::timeout(Duration::from_millis(300), stream.next()).await
+        {}
+        let (cpu_a, cpu_b) = (
+            cpu_time(gw_a.id().unwrap_or(0)),
+            cpu_time(gw_b.id().unwrap_or(0)),
+        );
+        let start = Instant::now();
+        let counting = tokio::spawn(async move {
+            let (mut got, mut last) = (0u64, Instant::now());
+            while got < messages {
+                match tokio::time::timeout(QUIET, stream.next()).await {
+                    Ok(Some(Delivery::Message(_))) => {
+                        got += 1;
+                        last = Instant::now();
+                    }
+                    Ok(Some(Delivery::Missed { count, .. })) => tracing::warn!(count, "missed"),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            (got, last, stream)
+        });
+        for _ in 0..messages {
+            publisher.publish(TOPIC, &payload).await?;
+        }
+        let (got, last, back) = counting.await?;
+        stream = back;
+        let herald_secs = last
+            .saturating_duration_since(start)
+            .as_secs_f64()
+            .max(1e-9);
+        let cpu_a = cpu_time(gw_a.id().unwrap_or(0)).saturating_sub(cpu_a);
+        let cpu_b = cpu_time(gw_b.id().unwrap_or(0)).saturating_sub(cpu_b);
+
+        let (nats_got, nats_secs) = plain_pubsub(&client, &nats, messages, size).await?;
+        let herald_rate = got as f64 / herald_secs;
+        let nats_rate = nats_got as f64 / nats_secs;
+        throughput.push(Throughput {
+            size,
+            messages,
+            herald_msgs_per_s: herald_rate,
+            herald_lost: messages - got,
+            nats_msgs_per_s: nats_rate,
+            nats_lost: messages - nats_got,
+            ratio: herald_rate / nats_rate.max(1e-9),
+            gateway_a_cpu_us_per_msg: cpu_a.as_secs_f64() * 1e6 / got.max(1) as f64,
+            gateway_b_cpu_us_per_msg: cpu_b.as_secs_f64() * 1e6 / got.max(1) as f64,
+        });
+    }
+
+    let timed = |n: u64| Vec::with_capacity(n as usize);
+    let question = vec![b'q'; 64];
+    let mut cross = timed(asks);
+    let mut lan = timed(asks);
+    for i in 0..asks + 100 {
+        let t = Instant::now();
+        let outcome = subscriber
+            .ask("pub@a", question.clone(), Duration::from_secs(5))
+            .await?;
+        anyhow::ensure!(
+            outcome["pub@a"].payload().is_some(),
+            "cross-site ask: {outcome:?}"
+        );
+        if i >= 100 {
+            cross.push(t.elapsed());
+        }
+        let t = Instant::now();
+        let outcome = subscriber
+            .ask("echo", question.clone(), Duration::from_secs(5))
+            .await?;
+        anyhow::ensure!(outcome["echo"].payload().is_some(), "LAN ask: {outcome:?}");
+        if i >= 100 {
+            lan.push(t.elapsed());
+        }
+    }
+    let mut responder = client.subscribe("bench.echo").await?;
+    let replier = client.clone();
+    let echo = tokio::spawn(async move {
+        while let Some(m) = responder.next().await {
+            if let Some(reply) = m.reply {
+                let _ = replier.publish(reply, m.payload).await;
+            }
+        }
+    });
+    let mut plain = timed(asks);
+    for i in 0..asks + 100 {
+        let t = Instant::now();
+        client
+            .request("bench.echo", Payload(question.clone()).0.into())
+            .await?;
+        if i >= 100 {
+            plain.push(t.elapsed());
+        }
+    }
+    echo.abort();
+    for v in [&mut cross, &mut lan, &mut plain] {
+        v.sort();
+    }
+    drop((gw_a, gw_b));
+    publisher.shutdown().await;
+    subscriber.shutdown().await;
+    echo_b.shutdown().await;
+    let nats_p50 = percentile(&plain, 0.5);
+    let lan_p50 = percentile(&lan, 0.5);
+    Ok(SitesFigures {
+        throughput,
+        asks,
+        ask_p50_us: percentile(&cross, 0.5),
+        ask_p99_us: percentile(&cross, 0.99),
+        nats_request_p50_us: nats_p50,
+        nats_request_p99_us: percentile(&plain, 0.99),
+        lan_ask_p50_us: lan_p50,
+        ask_goal_p50_us: 1.3 * nats_p50 + 2.0 * lan_p50,
+    })
+}
+
+/// A plain NATS pair in this process: `messages` of `size` bytes published by one client, counted by a
+/// subscription of another; (delivered, seconds from first publish to last delivery).
+async fn plain_pubsub(
+    publisher: &async_nats::Client,
+    url: &str,
+    messages: u64,
+    size: usize,
+) -> anyhow::Result<(u64, f64)> {
+    let sub_client = async_nats::ConnectOptions::new()
+        .subscription_capacity(1 << 20)
+        .connect(url)
+        .await?;
+    let mut subscription = sub_client.subscribe("bench.plain").await?;
+    sub_client.flush().await?;
+    // Warm-up, as on the Herald side: one message through before the clock starts.
+    let deadline = Instant::now() + START_PATIENCE;
+    loop {
+        publisher.publish("bench.plain", "warm".into()).await?;
+        publisher.flush().await?;
+        if let Ok(Some(_)) =
+            tokio::time::timeout(Duration::from_millis(500), subscription.next()).await
+        {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the plain NATS pair never connected"
+        );
+    }
+    while let Ok(Some(_)) =
+        tokio::time::timeout(Duration::from_millis(300), subscription.next()).await
+    {}
+    let payload = bytes::Bytes::from(vec![b'x'; size]);
+    let start = Instant::now();
+    let counting = tokio::spawn(async move {
+        let (mut got, mut last) = (0u64, Instant::now());
+        while got < messages {
+            match tokio::time::timeout(QUIET, subscription.next()).await {
+                Ok(Some(_)) => {
+                    got += 1;
+                    last = Instant::now();
+                }
+                _ => break,
+            }
+        }
+        (got, last)
+    });
+    for _ in 0..messages {
+        publisher.publish("bench.plain", payload.clone()).await?;
+    }
+    publisher.flush().await?;
+    let (got, last) = counting.await?;
+    Ok((
+        got,
+        last.saturating_duration_since(start)
+            .as_secs_f64()
+            .max(1e-9),
+    ))
+}

@@ -1,0 +1,153 @@
+//! The per-message paths of a site gateway, run in the tasks that read each subscription (so a message makes
+//! no extra hop through the gateway task): [`Carrier::export`] takes a LAN message some other site wants out
+//! to NATS in its sender's name, [`Carrier::import`] publishes a message from NATS on the LAN. While NATS is
+//! unreachable (or messages are already held) an export goes to the gateway task instead, which holds it
+//! in its bounded backlog, in order.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use async_nats::connection::State;
+use async_nats::Client;
+
+use super::endpoint::{sender_headers, Outgoing};
+use super::subjects::{self, H_SITE};
+use crate::messaging::Message;
+use crate::stats::bump;
+use crate::topics::TopicPattern;
+use crate::Node;
+
+/// What the subscription tasks of one gateway share.
+pub(crate) struct Carrier {
+    pub node: Arc<Node>,
+    pub client: Client,
+    pub site: String,
+    export: Vec<TopicPattern>,
+    import: Vec<TopicPattern>,
+    /// True while the gateway task holds messages for NATS: new ones then queue behind them.
+    pub holding: AtomicBool,
+}
+
+fn parsed(patterns: &[String]) -> Vec<TopicPattern> {
+    patterns
+        .iter()
+        .filter_map(|p| TopicPattern::parse(p).ok())
+        .collect()
+}
+
+impl Carrier {
+    /// A carrier for `site` (patterns already checked by the gateway's start).
+    pub fn new(
+        node: Arc<Node>,
+        client: Client,
+        site: &str,
+        export: &[String],
+        import: &[String],
+    ) -> Carrier {
+        Carrier {
+            node,
+            client,
+            site: site.to_owned(),
+            export: parsed(export),
+            import: parsed(import),
+            holding: AtomicBool::new(false),
+        }
+    }
+
+    /// Exports a LAN message: published at once, or returned for the gateway task to hold.
+    pub async fn export(&self, message: Message) -> Option<Outgoing> {
+        let topic = message.topic.as_deref()?;
+        let counters = self.node.site_counters();
+        if !self.export.iter().any(|p| p.matches(topic)) {
+            bump(&counters.filtered);
+            return None;
+        }
+        let subject = match subjects::topic_subject(topic) {
+            Ok(subject) => subject,
+            Err(err) => {
+                bump(&counters.export_refused);
+                tracing::debug!(%topic, %err, "not exported");
+                return None;
+            }
+        };
+        let outgoing = Outgoing {
+            subject,
+            headers: sender_headers(&self.site, &message.from_name, Some(message.from)),
+            payload: message.payload,
+        };
+        let direct = self.client.connection_state() == State::Connected
+            && !self.holding.load(Ordering::Acquire);
+        if !direct {
+            return Some(outgoing);
+        }
+        publish(&self.node, &self.client, outgoing).await;
+        None
+    }
+
+    /// Imports a message from another site (or a plain NATS client) on a topic this LAN wants.
+    pub async fn import(&self, message: async_nats::Message) {
+        let counters = self.node.site_counters();
+        bump(&counters.received);
+        let Some(topic) = subjects::subject_topic(&message.subject) else {
+            bump(&counters.bad_input);
+            return;
+        };
+        if crate::topics::validate_topic(topic).is_err() {
+            bump(&counters.bad_input);
+            tracing::debug!(subject = %message.subject, "garbage on a Herald subject skipped");
+            return;
+        }
+        let from_site = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(H_SITE))
+            .map(|v| v.as_str());
+        if from_site == Some(self.site.as_str()) {
+            return; // ours (a second gateway of this site would echo it)
+        }
+        if !self.import.iter().any(|p| p.matches(topic)) {
+            bump(&counters.filtered);
+            return;
+        }
+        let headers = message.headers.as_ref();
+        let header = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str());
+        // A Herald sender: in its own name (`name@site`); a plain NATS client: in the gateway's.
+        let sender = match (
+            header(subjects::H_FROM_ID),
+            header(subjects::H_FROM),
+            from_site,
+        ) {
+            (Some(id), Some(name), Some(site)) => id
+                .parse()
+                .ok()
+                .map(|id| (id, herald_core::bridge::peer_address(name, Some(site)))),
+            _ => None,
+        };
+        let published = match sender {
+            Some((id, name)) => {
+                self.node
+                    .publish_as(id, &name, topic, &message.payload)
+                    .await
+            }
+            None => self.node.publish(topic, &message.payload).await,
+        };
+        if let Err(err) = published {
+            tracing::debug!(%topic, %err, "a message from another site not published on the LAN");
+        }
+    }
+}
+
+/// Publishes one message on NATS, counted.
+pub(crate) async fn publish(node: &Node, client: &Client, message: Outgoing) {
+    let counters = node.site_counters();
+    match client
+        .publish_with_headers(message.subject, message.headers, message.payload)
+        .await
+    {
+        Ok(()) => bump(&counters.published),
+        Err(err) => {
+            bump(&counters.publish_failed);
+            tracing::debug!(%err, "NATS would not take a message");
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! The subject layout on NATS, a versioned contract (sans-IO): everything Herald puts on NATS lives under one
+//! prefix, [`PREFIX`] (`herald.v1`), so plain NATS clients can rely on it and NATS account permissions can
+//! fence it. Version 1:
+//!
+//! | subject | what |
+//! |---|---|
+//! | `herald.v1.t.<topic>` | a message on a Herald topic (`sensors.kitchen` → `herald.v1.t.sensors.kitchen`); body = raw payload |
+//! | `herald.v1.peers.<site>` | a site's peer list (JSON [`SiteSnapshot`](super::remote::SiteSnapshot)), on every change and every heartbeat |
+//! | `herald.v1.sync` | "publish your peer list now" (a gateway that (re)connects asks it) |
+//! | `herald.v1.direct.<site>.<node-id>` | a direct message to a peer at `site` (node id as 32 hex digits) |
+//! | `herald.v1.ask.<site>.<node-id>` | a question (NATS request/reply); the reply's body is the answer |
+//!
+//! Who sent a message travels in headers: [`H_SITE`], [`H_FROM`], [`H_FROM_ID`]; a reply to a question says
+//! how it went in [`H_OUTCOME`]. A message without `Herald-Site` came from a plain NATS client.
+//!
+//! A Herald pattern's trailing `*` (everything below) is NATS's `>`: `sensors.*` → `herald.v1.t.sensors.>`,
+//! `*` → `herald.v1.t.>`. A topic that is not a valid NATS subject (an empty token, a `*` or `>` token,
+//! whitespace) is refused with [`SubjectError`].
+
+use herald_core::NodeId;
+
+/// The prefix of every subject Herald uses, with the contract's version.
+pub const PREFIX: &str = "herald.v1";
+/// Header: the sending site.
+pub const H_SITE: &str = "Herald-Site";
+/// Header: the sender's name.
+pub const H_FROM: &str = "Herald-From";
+/// Header: the sender's node id (32 hex digits).
+pub const H_FROM_ID: &str = "Herald-From-Id";
+/// Header of a reply to a question: `answered`, `failed`, `unknown_peer`, `peer_left` or `timeout`.
+pub const H_OUTCOME: &str = "Herald-Outcome";
+
+/// Why a topic, pattern or site name cannot be put on NATS.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubjectError {
+    /// Empty, or an empty token (`a..b`, a leading or trailing dot).
+    #[error("{0:?} has an empty token")]
+    EmptyToken(String),
+    /// A `*` or `>` token where NATS would read a wildcard (or a `*` that is not the last token of a pattern).
+    #[error("{0:?} has a wildcard token NATS would misread")]
+    Wildcard(String),
+    /// Whitespace or control characters.
+    #[error("{0:?} has whitespace or control characters")]
+    BadCharacter(String),
+    /// A site name must be one token (no dots).
+    #[error("site name {0:?} must be one token: letters, digits, `-` or `_`")]
+    BadSite(String),
+}
+
+/// Checks a site name: one NATS token of letters, digits, `-` and `_`.
+pub fn check_site(site: &str) -> Result<(), SubjectError> {
+    let ok = !site.is_empty()
+        && site
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(SubjectError::BadSite(site.to_owned()))
+    }
+}
+
+fn check_tokens(text: &str, wildcard_last: bool) -> Result<(), SubjectError> {
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(SubjectError::BadCharacter(text.to_owned()));
+    }
+    let tokens: Vec<&str> = text.split('.').collect();
+    for (i, token) in tokens.iter().enumerate() {
+        if token.is_empty() {
+            return Err(SubjectError::EmptyToken(text.to_owned()));
+        }
+        let last = i + 1 == tokens.len();
+        let star_ok = wildcard_last && last && *token == "*";
+        if (token.contains('*') && !star_ok) || token.contains('>') {
+            return Err(SubjectError::Wildcard(text.to_owned()));
+        }
+    }
+    Ok(())
+}
+
+/// The subject a message on `topic` goes to.
+pub fn topic_subject(topic: &str) -> Result<String, SubjectError> {
+    check_tokens(topic, false)?;
+    Ok(format!("{PREFIX}.t.{topic}"))
+}
+
+/// The subject a Herald pattern subscribes to (`*` at the end becomes `>`).
+pub fn pattern_subject(pattern: &str) -> Result<String, SubjectError> {
+    check_tokens(pattern, true)?;
+    Ok(match pattern.strip_suffix('*') {
+        Some(prefix) => format!("{PREFIX}.t.{prefix}>"),
+        None => format!("{PREFIX}.t.{pattern}"),
+    })
+}
+
+/// The Herald topic of a subject under `herald.v1.t.`, if it is one.
+pub fn subject_topic(subject: &str) -> Option<&str> {
+    subject
+        .strip_prefix(PREFIX)?
+        .strip_prefix(".t.")
+        .filter(|t| !t.is_empty())
+}
+
+/// Where `site` publishes its peer list.
+pub fn peers_subject(site: &str) -> String {
+    format!("{PREFIX}.peers.{site}")
+}
+
+/// Every site's peer list.
+pub fn all_peers_subject() -> String {
+    format!("{PREFIX}.peers.*")
+}
+
+/// The site a peer-list subject is from.
+pub fn subject_site(subject: &str) -> Option<&str> {
+    let site = subject.strip_prefix(PREFIX)?.strip_prefix(".peers.")?;
+    check_site(site).ok().map(|_| site)
+}
+
+/// Where a gateway asks every site for its peer list.
+pub fn sync_subject() -> String {
+    format!("{PREFIX}.sync")
+}
+
+/// Where direct messages to the peer `id` at `site` go.
+pub fn direct_subject(site: &str, id: NodeId) -> String {
+    format!("{PREFIX}.direct.{site}.{id}")
+}
+
+/// Where questions to the peer `id` at `site` go.
+pub fn ask_subject(site: &str, id: NodeId) -> String {
+    format!("{PREFIX}.ask.{site}.{id}")
+}
+
+/// What a site's gateway subscribes to for its peers' direct messages and questions: (direct, ask).
+pub fn inbox_subjects(site: &str) -> (String, String) {
+    (
+        format!("{PREFIX}.direct.{site}.*"),
+        format!("{PREFIX}.ask.{site}.*"),
+    )
+}
+
+/// The node id at the end of a direct or ask subject.
+pub fn subject_node(subject: &str) -> Option<NodeId> {
+    subject.rsplit('.').next()?.parse().ok()
+}
+
+/// The patterns in `patterns` that no other one covers (`sensors.*` covers `sensors.kitchen` and
+/// `sensors.kitchen.*`; `*` covers everything), sorted: subscribing to these gets every matching message
+/// once (NATS delivers a message once per matching subscription).
+pub fn minimal_patterns<'a>(patterns: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut all: Vec<&str> = patterns.into_iter().collect();
+    all.sort();
+    all.dedup();
+    let covers = |wide: &str, narrow: &str| {
+        wide != narrow
+            && match wide.strip_suffix('*') {
+                Some(prefix) => narrow.starts_with(prefix) && narrow.len() > prefix.len(),
+                None => false,
+            }
+    };
+    all.iter()
+        .filter(|p| !all.iter().any(|w| covers(w, p)))
+        .map(|p| (*p).to_owned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_and_patterns_map_one_to_one() {
+        assert_eq!(
+            topic_subject("sensors.kitchen").unwrap(),
+            "herald.v1.t.sensors.kitchen"
+        );
+        assert_eq!(
+            pattern_subject("sensors.*").unwrap(),
+            "herald.v1.t.sensors.>"
+        );
+        assert_eq!(pattern_subject("*").unwrap(), "herald.v1.t.>");
+        assert_eq!(pattern_subject("chat").unwrap(), "herald.v1.t.chat");
+        assert_eq!(
+            subject_topic("herald.v1.t.sensors.kitchen"),
+            Some("sensors.kitchen")
+        );
+        assert_eq!(subject_topic("herald.v1.peers.a"), None);
+        assert_eq!(subject_topic("herald.v1.t."), None);
+    }
+
+    #[test]
+    fn topics_nats_cannot_carry_are_refused() {
+        for bad in ["a..b", ".a", "a.", ""] {
+            assert!(
+                matches!(topic_subject(bad), Err(SubjectError::EmptyToken(_))),
+                "{bad}"
+            );
+        }
+        for bad in ["a.>", ">", "a.*", "a*b", "x.>.y"] {
+            assert!(
+                matches!(topic_subject(bad), Err(SubjectError::Wildcard(_))),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            topic_subject("a b"),
+            Err(SubjectError::BadCharacter(_))
+        ));
+        assert!(matches!(
+            pattern_subject("a.*.b"),
+            Err(SubjectError::Wildcard(_))
+        ));
+        assert!(matches!(
+            pattern_subject("a.>"),
+            Err(SubjectError::Wildcard(_))
+        ));
+    }
+
+    #[test]
+    fn sites_are_one_token() {
+        assert!(check_site("lab-2_b").is_ok());
+        for bad in ["", "a.b", "a b", "*", ">", "é"] {
+            assert!(check_site(bad).is_err(), "{bad}");
+        }
+        assert_eq!(subject_site("herald.v1.peers.lab"), Some("lab"));
+        assert_eq!(subject_site("herald.v1.peers.a.b"), None);
+    }
+
+    #[test]
+    fn node_subjects_carry_the_id() {
+        let id = NodeId([0xab; 16]);
+        let subject = direct_subject("b", id);
+        assert_eq!(subject, format!("herald.v1.direct.b.{}", "ab".repeat(16)));
+        assert_eq!(subject_node(&subject), Some(id));
+        assert_eq!(subject_node(&ask_subject("b", id)), Some(id));
+        assert_eq!(subject_node("herald.v1.ask.b.zz"), None);
+    }
+
+    #[test]
+    fn covered_patterns_are_dropped() {
+        assert_eq!(
+            minimal_patterns([
+                "sensors.kitchen",
+                "sensors.*",
+                "chat",
+                "sensors.a.*",
+                "chat"
+            ]),
+            ["chat", "sensors.*"]
+        );
+        assert_eq!(minimal_patterns(["*", "a", "b.*"]), ["*"]);
+        assert_eq!(minimal_patterns(["a.*", "ab"]), ["a.*", "ab"]);
+    }
+}
