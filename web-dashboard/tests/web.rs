@@ -187,7 +187,8 @@ async fn the_messages_view_shows_the_feed_and_a_publish_error_beside_its_form() 
         ));
     });
     leptos::task::tick().await;
-    assert_eq!(all_text(&root, "feed-body"), ["first", "second"]);
+    // Newest first.
+    assert_eq!(all_text(&root, "feed-body"), ["second", "first"]);
     let errors = all_text(&root, "action-error");
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("invalid topic"));
@@ -248,6 +249,8 @@ async fn the_history_view_draws_periods_and_live_changes() {
     let context = DashContext::new();
     let dash = context.dash;
     let (root, _dispose) = open_dashboard(context);
+    // Within the chart's default window (the last day).
+    let now = js_sys::Date::now() as u64;
     dash.update(|d| {
         let query = HistoryQuery {
             host: None,
@@ -260,8 +263,8 @@ async fn the_history_view_draws_periods_and_live_changes() {
         let period = IpPeriod {
             host: "roamer".into(),
             ip: "198.51.100.12".parse().unwrap(),
-            first_seen_ms: 1_000_000,
-            last_seen_ms: 2_000_000,
+            first_seen_ms: now - 3_000_000,
+            last_seen_ms: now - 2_000_000,
             reports: 3,
         };
         d.apply(reply(
@@ -276,7 +279,7 @@ async fn the_history_view_draws_periods_and_live_changes() {
             host: "roamer".into(),
             old_ip: Some("198.51.100.12".parse().unwrap()),
             new_ip: "198.51.100.42".parse().unwrap(),
-            at_ms: 3_000_000,
+            at_ms: now - 1_000_000,
             source: IpChangeSource::Discovery,
         }));
     });

@@ -87,6 +87,11 @@ impl Asks {
         }
     }
 
+    /// Questions whose final outcomes have not arrived yet.
+    pub fn waiting(&self) -> usize {
+        self.asks.values().filter(|ask| !ask.done).count()
+    }
+
     /// Newest first.
     pub fn newest_first(&self) -> impl Iterator<Item = &AskView> {
         self.asks.values().rev()

@@ -91,6 +91,20 @@ impl PeerTable {
             .collect()
     }
 
+    /// Live peers counted by `group` (their kind; their site once peers carry one), by group.
+    pub fn live_count_by(&self, group: impl Fn(&PeerInfo) -> String) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for peer in self.peers.values().filter(|p| p.state == PeerState::Live) {
+            *counts.entry(group(peer)).or_default() += 1;
+        }
+        counts
+    }
+
+    /// The peer named `name`, live or gone.
+    pub fn get(&self, name: &str) -> Option<&PeerInfo> {
+        self.peers.get(name)
+    }
+
     /// Every topic pattern live peers subscribe to.
     pub fn topics(&self) -> impl Iterator<Item = String> + '_ {
         self.peers
@@ -203,6 +217,20 @@ pub(crate) mod tests {
         assert_eq!(names(table.rows("", SortBy::LastSeen)), ["bravo", "alpha"]);
         assert_eq!(names(table.rows("", SortBy::Address)), ["bravo", "alpha"]);
         assert_eq!(table.rows("", SortBy::Name)[1].addr.to_string(), "10.0.0.3");
+    }
+
+    #[test]
+    fn live_peers_count_by_group() {
+        let mut table = PeerTable::default();
+        table.upsert(peer("a", "10.0.0.1", PeerState::Live, 1));
+        table.upsert(peer("b", "10.0.0.2", PeerState::Live, 1));
+        table.upsert(peer("c", "10.0.0.3", PeerState::Lost, 1));
+        let counts = table.live_count_by(|p| p.kind.to_string());
+        assert_eq!(
+            counts.into_iter().collect::<Vec<_>>(),
+            [("herald".to_owned(), 2)]
+        );
+        assert_eq!(table.get("c").unwrap().state, PeerState::Lost);
     }
 
     #[test]
