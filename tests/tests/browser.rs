@@ -33,8 +33,8 @@ fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// `herald ARGS... --interface 127.0.0.1 --group 239.255.72.68:GROUP` with its own state directory.
-fn herald(state: &TempDir, group: u16, args: &[&str]) -> Running {
+/// The command `herald ARGS... --interface 127.0.0.1 --group 239.255.72.68:GROUP` with its own state directory.
+fn herald_command(state: &TempDir, group: u16, args: &[&str]) -> Command {
     let mut command = Command::new(binary("herald"));
     command
         .args(args)
@@ -42,7 +42,12 @@ fn herald(state: &TempDir, group: u16, args: &[&str]) -> Running {
         .arg(format!("239.255.72.68:{group}"))
         .env("XDG_STATE_HOME", state.path())
         .stdin(Stdio::null());
-    Running::start(command)
+    command
+}
+
+/// [`herald_command`], started.
+fn herald(state: &TempDir, group: u16, args: &[&str]) -> Running {
+    Running::start(herald_command(state, group, args))
 }
 
 /// The built dashboard (`dist/`), as a `--dashboard-dir` argument; panics saying how to build it.
@@ -375,18 +380,7 @@ async fn figure(client: &Client, script: &str) -> f64 {
 
 /// `herald peers --json` on the test's group: the names it lists.
 fn cli_peer_names(state: &TempDir, group: u16) -> Vec<String> {
-    let output = Command::new(binary("herald"))
-        .args([
-            "peers",
-            "--json",
-            "--wait",
-            "2",
-            "--interface",
-            "127.0.0.1",
-            "--group",
-        ])
-        .arg(format!("239.255.72.68:{group}"))
-        .env("XDG_STATE_HOME", state.path())
+    let output = herald_command(state, group, &["peers", "--json", "--wait", "2"])
         .output()
         .expect("run herald peers");
     assert!(output.status.success());
@@ -607,21 +601,8 @@ async fn the_dashboard_overview_graph_and_detail_follow_the_lan_and_stay_respons
         )
         .await
         .unwrap();
-    let mut publisher = Command::new(binary("herald"));
-    publisher
-        .args([
-            "publish",
-            "load",
-            "-",
-            "--wait",
-            "1.5",
-            "--interface",
-            "127.0.0.1",
-            "--group",
-        ])
-        .arg(format!("239.255.72.68:{group}"))
-        .env("XDG_STATE_HOME", state.path())
-        .stdin(Stdio::piped());
+    let mut publisher = herald_command(&state, group, &["publish", "load", "-", "--wait", "1.5"]);
+    publisher.stdin(Stdio::piped());
     let mut publisher = Running::start(publisher);
     let load_started = Instant::now();
     let sent = tokio::task::block_in_place(|| {
@@ -765,7 +746,7 @@ async fn the_token_prompt_accepts_the_token_and_shows_a_refusal() {
     let bridge = format!("127.0.0.1:{}", free_tcp_port());
     let dynip = format!("127.0.0.1:{}", free_udp_port());
     let token_file = state.join("bridge-token");
-    std::fs::write(&token_file, "s3cret-token\n").unwrap();
+    std::fs::write(&token_file, "s3cret-token-of-the-lan\n").unwrap();
     let _hub = hub(
         &state,
         group,
@@ -783,12 +764,12 @@ async fn the_token_prompt_accepts_the_token_and_shows_a_refusal() {
         t.len() == 1 && t[0].contains("refused the access token")
     })
     .await;
-    let refused = refused_tokens(&bridge, "s3cret-token");
+    let refused = refused_tokens(&bridge, "s3cret-token-of-the-lan");
     fill(&client, "token-input", "wrong").await;
     click(&client, "[data-testid=token-button]").await;
     // The wrong token is refused at the WebSocket and at the page's probe of /metrics.
     let deadline = Instant::now() + PATIENCE;
-    while refused_tokens(&bridge, "s3cret-token") < refused + 2 {
+    while refused_tokens(&bridge, "s3cret-token-of-the-lan") < refused + 2 {
         assert!(Instant::now() < deadline, "the wrong token was never tried");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -803,7 +784,7 @@ async fn the_token_prompt_accepts_the_token_and_shows_a_refusal() {
         |t| t.len() == 1 && t[0].contains("refused the access token"),
     )
     .await;
-    fill(&client, "token-input", "s3cret-token").await;
+    fill(&client, "token-input", "s3cret-token-of-the-lan").await;
     click(&client, "[data-testid=token-button]").await;
     wait_texts(&client, "the live connection", "connection-state", |t| {
         t == ["Live"]
@@ -815,7 +796,7 @@ async fn the_token_prompt_accepts_the_token_and_shows_a_refusal() {
     let fresh_profile = TempDir::new("token-url-profile");
     let fresh = driver.browser(&fresh_profile).await;
     fresh
-        .goto(&format!("http://{bridge}/?token=s3cret-token"))
+        .goto(&format!("http://{bridge}/?token=s3cret-token-of-the-lan"))
         .await
         .unwrap();
     wait_texts(&fresh, "the live connection", "connection-state", |t| {

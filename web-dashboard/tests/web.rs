@@ -312,3 +312,49 @@ async fn unreadable_frames_are_counted_in_the_connection_bar() {
         ["2 unreadable frames (see the console)"]
     );
 }
+
+#[wasm_bindgen_test]
+async fn the_overview_and_the_graph_follow_the_peers_and_a_click_opens_the_detail() {
+    let context = DashContext::new();
+    let dash = context.dash;
+    let (root, _dispose) = open_dashboard(context);
+    dash.update(|d| {
+        d.apply(BridgeEvent::Snapshot(Snapshot {
+            node: peer("hub", "10.0.0.1", PeerState::Live),
+            peers: vec![
+                peer("alpha", "10.0.0.2", PeerState::Live),
+                peer("bravo", "10.0.0.3", PeerState::Live),
+            ],
+            subscriptions: Vec::new(),
+            recent: Vec::new(),
+        }))
+    });
+    leptos::task::tick().await;
+    assert_eq!(see_text(&root, "overview-live"), "2");
+    let nodes = root
+        .query_selector_all("g[data-testid=peer] text")
+        .unwrap();
+    assert_eq!(nodes.length(), 3, "the hub and its two peers");
+    dash.update(|d| {
+        d.apply(BridgeEvent::PeerLost {
+            peer: peer("bravo", "10.0.0.3", PeerState::Lost),
+            at_ms: 3_000,
+        })
+    });
+    leptos::task::tick().await;
+    assert_eq!(see_text(&root, "overview-live"), "1");
+    let lost = root
+        .query_selector("g[data-testid=peer][data-state=lost]")
+        .unwrap()
+        .expect("bravo drawn as lost");
+    assert!(lost.text_content().unwrap().contains("bravo"));
+    let alpha: web_sys::HtmlElement = root
+        .query_selector("[data-testid=peer-name]")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    alpha.click();
+    leptos::task::tick().await;
+    assert_eq!(see_text(&root, "detail-name"), "alpha");
+    assert!(see_text(&root, "detail-service").contains("10.0.0.2:8080"));
+}

@@ -200,8 +200,14 @@ impl Dashboard {
     /// [`Dashboard::apply`] for an event whose JSON text is at hand (as it came from the bridge), so the
     /// event log keeps that text rather than encoding the event again.
     pub fn apply_json(&mut self, event: BridgeEvent, json: String) -> Parts {
-        self.log.push_json(&event, json);
-        Parts::LOG
+        // Counters pushed every second would bury the log; other stats events are logged.
+        let logged = if matches!(&event, BridgeEvent::Stats(stats) if stats.at_ms != 0) {
+            Parts::NONE
+        } else {
+            self.log.push_json(&event, json);
+            Parts::LOG
+        };
+        logged
             | match event {
                 BridgeEvent::Snapshot(snapshot) => {
                     self.node = Some(snapshot.node);
@@ -250,7 +256,7 @@ impl Dashboard {
                 BridgeEvent::Reply(reply) => {
                     let Some((action, command)) = reply.id.and_then(|id| self.pending.remove(&id))
                     else {
-                        return Parts::LOG;
+                        return logged;
                     };
                     match reply.result {
                         CommandResult::Ok(ok) => {
