@@ -331,9 +331,7 @@ async fn the_overview_and_the_graph_follow_the_peers_and_a_click_opens_the_detai
     });
     leptos::task::tick().await;
     assert_eq!(see_text(&root, "overview-live"), "2");
-    let nodes = root
-        .query_selector_all("g[data-testid=peer] text")
-        .unwrap();
+    let nodes = root.query_selector_all("g[data-testid=peer] text").unwrap();
     assert_eq!(nodes.length(), 3, "the hub and its two peers");
     dash.update(|d| {
         d.apply(BridgeEvent::PeerLost {

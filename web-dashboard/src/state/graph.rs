@@ -3,7 +3,6 @@
 //! others on a ring around it; peers proxied by a gateway (legacy tools, DNS-SD services) drawn outside the
 //! ring behind their gateway's box with a dashed tie; this node's open links drawn as edges with their traffic.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use herald_core::bridge::{LinkInfo, PeerInfo, PeerState};
@@ -95,25 +94,26 @@ pub struct Layout {
 pub fn layout(own: Option<&PeerInfo>, peers: &[&PeerInfo], links: &[LinkInfo]) -> Layout {
     let own_id = own.map(|o| o.node_id);
     // Direct peers by host address; proxied ones by gateway.
-    let mut by_host: BTreeMap<IpAddr, Vec<&PeerInfo>> = BTreeMap::new();
-    let mut by_gateway: BTreeMap<NodeId, Vec<&PeerInfo>> = BTreeMap::new();
+    let mut by_host: Vec<(IpAddr, Vec<&PeerInfo>)> = Vec::new();
+    let mut by_gateway: Vec<(NodeId, Vec<&PeerInfo>)> = Vec::new();
     // This node once, even if the table lists it too.
     let others = peers.iter().copied().filter(|p| Some(p.node_id) != own_id);
     for peer in own.into_iter().chain(others) {
         match peer.via {
-            Some(gateway) if gateway != peer.node_id => {
-                by_gateway.entry(gateway).or_default().push(peer)
-            }
-            _ => by_host.entry(peer.addr).or_default().push(peer),
+            Some(gateway) if gateway != peer.node_id => add_to(&mut by_gateway, gateway, peer),
+            _ => add_to(&mut by_host, peer.addr, peer),
         }
     }
     let own_host = own.map(|o| o.addr);
-    let ring: Vec<IpAddr> = by_host
-        .keys()
-        .copied()
-        .filter(|addr| Some(*addr) != own_host)
+    let ring: Vec<&(IpAddr, Vec<&PeerInfo>)> = by_host
+        .iter()
+        .filter(|(addr, _)| Some(*addr) != own_host)
         .collect();
-    let tallest = by_host.values().map(Vec::len).max().unwrap_or(1) as f64;
+    let tallest = by_host
+        .iter()
+        .map(|(_, members)| members.len())
+        .max()
+        .unwrap_or(1) as f64;
     // The ring is wide enough that neighbouring boxes do not overlap.
     let radius = MIN_RADIUS
         .max(ring.len() as f64 * (HOST_WIDTH + 20.0) / std::f64::consts::TAU)
@@ -128,33 +128,23 @@ pub fn layout(own: Option<&PeerInfo>, peers: &[&PeerInfo], links: &[LinkInfo]) -
     let mut drawing = Drawing {
         out,
         own_id,
-        places: BTreeMap::new(),
-        angles: BTreeMap::new(),
+        places: Vec::new(),
     };
-    if let Some(host) = own_host {
-        let members = &by_host[&host];
+    if let Some((host, members)) = by_host.iter().find(|(addr, _)| Some(*addr) == own_host) {
         drawing.place_box(host.to_string(), (cx, cy), members, (true, false), 0.0);
     }
-    for (i, addr) in ring.iter().enumerate() {
+    for (i, (addr, members)) in ring.iter().enumerate() {
         let angle =
             -std::f64::consts::FRAC_PI_2 + std::f64::consts::TAU * i as f64 / ring.len() as f64;
         let centre = (cx + radius * angle.cos(), cy + radius * angle.sin());
-        drawing.place_box(
-            addr.to_string(),
-            centre,
-            &by_host[addr],
-            (false, false),
-            angle,
-        );
+        drawing.place_box(addr.to_string(), centre, members, (false, false), angle);
     }
     // Proxied peers: outside the ring, on their gateway's ray (or at the top for an unknown gateway).
     for (gateway, members) in &by_gateway {
         let angle = drawing
-            .angles
-            .get(gateway)
-            .copied()
+            .angle(gateway)
             .unwrap_or(-std::f64::consts::FRAC_PI_2);
-        let distance = if drawing.places.contains_key(gateway) && Some(*gateway) != own_id {
+        let distance = if drawing.place(gateway).is_some() && Some(*gateway) != own_id {
             radius + PROXY_OFFSET
         } else {
             PROXY_OFFSET + box_height(members.len())
@@ -165,9 +155,11 @@ pub fn layout(own: Option<&PeerInfo>, peers: &[&PeerInfo], links: &[LinkInfo]) -
             None => String::new(),
         };
         drawing.place_box(label, centre, members, (false, true), angle);
-        if let Some(from) = drawing.places.get(gateway).copied() {
+        if let Some(from) = drawing.place(gateway) {
             for peer in members {
-                let to = drawing.places[&peer.node_id];
+                let Some(to) = drawing.place(&peer.node_id) else {
+                    continue;
+                };
                 drawing.out.edges.push(Edge {
                     from,
                     to,
@@ -176,9 +168,9 @@ pub fn layout(own: Option<&PeerInfo>, peers: &[&PeerInfo], links: &[LinkInfo]) -
             }
         }
     }
-    if let Some(from) = own_id.and_then(|id| drawing.places.get(&id).copied()) {
+    if let Some(from) = own_id.and_then(|id| drawing.place(&id)) {
         for link in links {
-            if let Some(to) = drawing.places.get(&link.peer).copied() {
+            if let Some(to) = drawing.place(&link.peer) {
                 drawing.out.edges.push(Edge {
                     from,
                     to,
@@ -228,11 +220,36 @@ impl Layout {
 struct Drawing {
     out: Layout,
     own_id: Option<NodeId>,
-    places: BTreeMap<NodeId, (f64, f64)>,
-    angles: BTreeMap<NodeId, f64>,
+    /// Each peer's anchor for edges and the angle of its ray (a list, not a map: a map type costs the wasm
+    /// its own copy of the map's code, and a LAN's peers are few).
+    places: Vec<(NodeId, (f64, f64), f64)>,
+}
+
+/// Adds `peer` to `key`'s group, keeping the groups sorted by key.
+fn add_to<'a, K: Ord + Copy>(groups: &mut Vec<(K, Vec<&'a PeerInfo>)>, key: K, peer: &'a PeerInfo) {
+    match groups.binary_search_by(|(k, _)| k.cmp(&key)) {
+        Ok(i) => groups[i].1.push(peer),
+        Err(i) => groups.insert(i, (key, vec![peer])),
+    }
 }
 
 impl Drawing {
+    /// Where `id` was placed.
+    fn place(&self, id: &NodeId) -> Option<(f64, f64)> {
+        self.places
+            .iter()
+            .find(|(n, _, _)| n == id)
+            .map(|(_, at, _)| *at)
+    }
+
+    /// The ray `id` was placed on.
+    fn angle(&self, id: &NodeId) -> Option<f64> {
+        self.places
+            .iter()
+            .find(|(n, _, _)| n == id)
+            .map(|(_, _, a)| *a)
+    }
+
     /// A box centred at `centre` holding `members`; `(own, proxied)` say what sort of box it is.
     fn place_box(
         &mut self,
@@ -263,8 +280,7 @@ impl Drawing {
                 proxied,
             });
             self.places
-                .insert(peer.node_id, (x + HOST_WIDTH / 2.0, baseline - 4.0));
-            self.angles.insert(peer.node_id, angle);
+                .push((peer.node_id, (x + HOST_WIDTH / 2.0, baseline - 4.0), angle));
         }
     }
 }

@@ -3,7 +3,7 @@
 //! each group moved (the colour of its tile). Fed by the `stats` events the bridge pushes every second to a page
 //! that asked (`watch_stats`), and by any other `stats` event or reply.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use herald_core::bridge::{LinkInfo, Stats};
 
@@ -57,6 +57,11 @@ impl Trouble {
             Trouble::Lags => "Lags",
             Trouble::BadInput => "Bad input",
         }
+    }
+
+    /// Its place in [`Trouble::ALL`].
+    fn index(self) -> usize {
+        self as usize
     }
 
     /// The group of a trouble counter (see [`herald_core::bridge::is_trouble_counter`]).
@@ -125,8 +130,9 @@ pub struct Rate {
 pub struct Traffic {
     latest: Option<Stats>,
     rates: VecDeque<Rate>,
-    /// When each trouble group last moved (unix ms).
-    moved_at: BTreeMap<Trouble, u64>,
+    /// When each trouble group (by [`Trouble::ALL`]'s order) last moved (unix ms). Arrays rather than maps:
+    /// each map type costs the wasm its own copy of the map's code.
+    moved_at: [Option<u64>; 4],
     /// The node's open links as last pushed.
     pub links: Vec<LinkInfo>,
     /// The last push: its time and the message totals in and out.
@@ -140,11 +146,12 @@ fn sum(stats: &Stats, names: &[&str]) -> u64 {
         .sum()
 }
 
-fn trouble_totals(stats: &Stats) -> BTreeMap<Trouble, u64> {
-    let mut totals = BTreeMap::new();
+/// The trouble counters summed by group, in [`Trouble::ALL`]'s order.
+fn trouble_totals(stats: &Stats) -> [u64; 4] {
+    let mut totals = [0; 4];
     for (name, value) in &stats.counters {
         if herald_core::bridge::is_trouble_counter(name) {
-            *totals.entry(Trouble::of(name)).or_default() += value;
+            totals[Trouble::of(name).index()] += value;
         }
     }
     totals
@@ -161,9 +168,9 @@ impl Traffic {
         let totals = trouble_totals(&stats);
         if let Some(before) = &self.latest {
             let old = trouble_totals(before);
-            for (group, total) in &totals {
-                if old.get(group).is_some_and(|was| total > was) {
-                    self.moved_at.insert(*group, stats.at_ms);
+            for (i, total) in totals.iter().enumerate() {
+                if *total > old[i] {
+                    self.moved_at[i] = Some(stats.at_ms);
                 }
             }
         }
@@ -232,7 +239,7 @@ impl Traffic {
         Trouble::ALL
             .iter()
             .map(|group| {
-                let level = match self.moved_at.get(group) {
+                let level = match &self.moved_at[group.index()] {
                     Some(at) if now_ms.saturating_sub(*at) < RED_FOR_MS => Level::Red,
                     Some(at) if now_ms.saturating_sub(*at) < AMBER_FOR_MS => Level::Amber,
                     _ => Level::Calm,
@@ -250,7 +257,7 @@ impl Traffic {
                     .join("\n");
                 TroubleTile {
                     group: *group,
-                    total: totals.get(group).copied().unwrap_or(0),
+                    total: totals[group.index()],
                     level,
                     detail,
                 }
