@@ -222,7 +222,7 @@ async fn forward_stats(context: Arc<Context>) {
                 .emit(&Audience::Clients(watchers), &BridgeEvent::Stats(pushed));
         }
         ticks += 1;
-        if ticks % checks_per_broadcast != 0 {
+        if !ticks.is_multiple_of(checks_per_broadcast) {
             continue;
         }
         let stats = stats(&context);

@@ -73,11 +73,15 @@ impl PeerTable {
                         .any(|s| s.to_lowercase().contains(&filter))
             })
             .collect();
-        match sort {
-            SortBy::Name => {}
-            SortBy::Address => rows.sort_by_key(|p| (p.addr, p.name.clone())),
-            SortBy::LastSeen => rows.sort_by_key(|p| std::cmp::Reverse(p.last_seen_ms)),
-            SortBy::State => rows.sort_by_key(|p| state_rank(p.state)),
+        // One sort with one comparator (each sort call costs the wasm its own copy of the sort's code); the
+        // table is by name already, and the sort is stable.
+        if sort != SortBy::Name {
+            rows.sort_by(|a, b| match sort {
+                SortBy::Name => std::cmp::Ordering::Equal,
+                SortBy::Address => a.addr.cmp(&b.addr),
+                SortBy::LastSeen => b.last_seen_ms.cmp(&a.last_seen_ms),
+                SortBy::State => state_rank(a.state).cmp(&state_rank(b.state)),
+            });
         }
         rows
     }
