@@ -22,11 +22,17 @@ pub fn NetworkView() -> impl IntoView {
     let context = expect_context::<DashContext>();
     let dash = context.dash;
     let selected = context.selected;
+    // The boxes and names change with the peers only; the links' traffic every second, drawn apart.
     let picture = Memo::new(move |_| {
-        dash.with(Parts::NODE | Parts::PEERS | Parts::STATS, |dash| {
+        dash.with(Parts::NODE | Parts::PEERS, |dash| {
             let peers = dash.peers.rows("", crate::state::peers::SortBy::Name);
-            layout(dash.node.as_ref(), &peers, &dash.traffic.links)
+            layout(dash.node.as_ref(), &peers)
         })
+    });
+    let link_edges = Memo::new(move |_| {
+        let own = dash.with(Parts::NODE, |dash| dash.node.as_ref().map(|n| n.node_id))?;
+        let links = dash.with(Parts::STATS, |dash| dash.traffic.links.clone());
+        Some(picture.with(|p| p.link_edges(own, &links)))
     });
     let view_box = move || picture.with(|p| format!("0 0 {:.0} {:.0}", p.width, p.height));
     let hosts = move || {
@@ -45,9 +51,11 @@ pub fn NetworkView() -> impl IntoView {
         })
     };
     let edges = move || {
+        let links = link_edges.get().unwrap_or_default();
         picture.with(|p| {
             p.edges
                 .iter()
+                .chain(links.iter())
                 .map(|e| {
                     let (x1, y1, x2, y2) = (e.from.0, e.from.1, e.to.0, e.to.1);
                     match &e.kind {

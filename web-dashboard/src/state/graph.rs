@@ -53,6 +53,8 @@ pub struct PeerSpot {
     pub own: bool,
     /// True for a peer drawn behind its gateway.
     pub proxied: bool,
+    /// Where its edges end (the middle of its line in its box).
+    pub anchor: (f64, f64),
 }
 
 /// A line between two places.
@@ -90,8 +92,9 @@ pub struct Layout {
     pub edges: Vec<Edge>,
 }
 
-/// Lays out `own` (the bridge's node, if known), `peers` (every peer in the table) and this node's `links`.
-pub fn layout(own: Option<&PeerInfo>, peers: &[&PeerInfo], links: &[LinkInfo]) -> Layout {
+/// Lays out `own` (the bridge's node, if known) and `peers` (every peer in the table), with the proxy ties;
+/// [`Layout::link_edges`] adds this node's links, which change every second, apart.
+pub fn layout(own: Option<&PeerInfo>, peers: &[&PeerInfo]) -> Layout {
     let own_id = own.map(|o| o.node_id);
     // Direct peers by host address; proxied ones by gateway.
     let mut by_host: Vec<(IpAddr, Vec<&PeerInfo>)> = Vec::new();
@@ -168,22 +171,34 @@ pub fn layout(own: Option<&PeerInfo>, peers: &[&PeerInfo], links: &[LinkInfo]) -
             }
         }
     }
-    if let Some(from) = own_id.and_then(|id| drawing.place(&id)) {
-        for link in links {
-            if let Some(to) = drawing.place(&link.peer) {
-                drawing.out.edges.push(Edge {
-                    from,
-                    to,
-                    kind: EdgeKind::Link(link.clone()),
-                });
-            }
-        }
-    }
     drawing.out.crop();
     drawing.out
 }
 
 impl Layout {
+    /// This node's open `links` as edges from `own` to each linked peer drawn here.
+    pub fn link_edges(&self, own: NodeId, links: &[LinkInfo]) -> Vec<Edge> {
+        let anchor = |id: &NodeId| {
+            self.peers
+                .iter()
+                .find(|spot| spot.node_id == *id)
+                .map(|spot| spot.anchor)
+        };
+        let Some(from) = anchor(&own) else {
+            return Vec::new();
+        };
+        links
+            .iter()
+            .filter_map(|link| {
+                Some(Edge {
+                    from,
+                    to: anchor(&link.peer)?,
+                    kind: EdgeKind::Link(link.clone()),
+                })
+            })
+            .collect()
+    }
+
     /// Moves everything so the drawing starts at the margin and ends at its last box (a LAN on one host is a
     /// small picture, not one box in the middle of an empty ring).
     fn crop(&mut self) {
@@ -206,6 +221,7 @@ impl Layout {
         for peer in &mut self.peers {
             peer.x += dx;
             peer.y += dy;
+            peer.anchor = (peer.anchor.0 + dx, peer.anchor.1 + dy);
         }
         for edge in &mut self.edges {
             edge.from = (edge.from.0 + dx, edge.from.1 + dy);
@@ -278,6 +294,7 @@ impl Drawing {
                 state: peer.state,
                 own: self.own_id == Some(peer.node_id),
                 proxied,
+                anchor: (x + HOST_WIDTH / 2.0, baseline - 4.0),
             });
             self.places
                 .push((peer.node_id, (x + HOST_WIDTH / 2.0, baseline - 4.0), angle));
@@ -312,7 +329,7 @@ mod tests {
             dropped: 0,
         }];
         let all = [&hub, &alpha, &alpha2, &device, &gone];
-        let layout = layout(Some(&hub), &all, &links);
+        let layout = layout(Some(&hub), &all);
         // hub once, the others once each.
         assert_eq!(layout.peers.len(), 5);
         let labels: Vec<&str> = layout.hosts.iter().map(|h| h.label.as_str()).collect();
@@ -323,9 +340,19 @@ mod tests {
         let proxy = layout.peers.iter().find(|p| p.name == "zulu").unwrap();
         assert!(proxy.proxied);
         let kinds: Vec<&EdgeKind> = layout.edges.iter().map(|e| &e.kind).collect();
-        assert_eq!(kinds.len(), 2);
-        assert_eq!(kinds[0], &EdgeKind::Proxy);
-        assert!(matches!(kinds[1], EdgeKind::Link(link) if link.sent == 12));
+        assert_eq!(kinds, [&EdgeKind::Proxy]);
+        let links = layout.link_edges(hub.node_id, &links);
+        assert_eq!(links.len(), 1);
+        assert!(matches!(&links[0].kind, EdgeKind::Link(link) if link.sent == 12));
+        assert_eq!(
+            links[0].to,
+            layout
+                .peers
+                .iter()
+                .find(|p| p.name == "alpha")
+                .unwrap()
+                .anchor
+        );
         // Everything is inside the drawing.
         for spot in &layout.peers {
             assert!(spot.x >= 0.0 && spot.x < layout.width, "{spot:?}");
@@ -336,7 +363,7 @@ mod tests {
     #[test]
     fn without_the_node_known_peers_still_get_their_boxes() {
         let alpha = peer("alpha", "10.0.0.2", PeerState::Live, 1);
-        let layout = layout(None, &[&alpha], &[]);
+        let layout = layout(None, &[&alpha]);
         assert_eq!(layout.peers.len(), 1);
         assert!(layout.edges.is_empty());
     }
@@ -346,7 +373,7 @@ mod tests {
         let hub = peer("hub", "10.0.0.1", PeerState::Live, 1);
         let mut alpha = peer("alpha", "10.0.0.1", PeerState::Live, 1);
         alpha.node_id = NodeId::from_bytes([42; 16]);
-        let layout = layout(Some(&hub), &[&alpha], &[]);
+        let layout = layout(Some(&hub), &[&alpha]);
         assert_eq!(layout.hosts.len(), 1);
         assert_eq!((layout.hosts[0].x, layout.hosts[0].y), (MARGIN, MARGIN));
         assert_eq!(layout.width, HOST_WIDTH + 2.0 * MARGIN);
