@@ -94,13 +94,11 @@ async fn fill(client: &Client, testid: &str, text: &str) {
 }
 
 async fn click(client: &Client, css: &str) {
-    client
-        .find(Locator::Css(css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_at(client, Locator::Css(css)).await;
+}
+
+async fn click_at(client: &Client, locator: Locator<'_>) {
+    client.find(locator).await.unwrap().click().await.unwrap();
 }
 
 /// Saves a screenshot of the section titled `id` as `name.png` in the test output folder.
@@ -489,13 +487,7 @@ async fn the_dashboard_overview_graph_and_detail_follow_the_lan_and_stay_respons
     let alpha_node = "//*[@data-testid='peer'][.//*[local-name()='text'][contains(., 'alpha')]]";
     let deadline = Instant::now() + PATIENCE;
     loop {
-        client
-            .find(Locator::XPath(alpha_node))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click_at(&client, Locator::XPath(alpha_node)).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         if texts(&client, "detail-ip")
             .await
@@ -534,13 +526,7 @@ async fn the_dashboard_overview_graph_and_detail_follow_the_lan_and_stay_respons
         .send_keys("\u{E003}\u{E003}\u{E003}")
         .await
         .unwrap();
-    client
-        .find(Locator::Css("[data-testid=peer-sort] option[value=state]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "[data-testid=peer-sort] option[value=state]").await;
     wait_texts(&client, "every peer again", "peer-name", |t| t.len() >= 2).await;
     fill(&client, "subscribe-topic", "news").await;
     click(&client, "[data-testid=subscribe-button]").await;

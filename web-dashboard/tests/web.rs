@@ -78,6 +78,16 @@ fn peer(name: &str, ip: &str, state: PeerState) -> PeerInfo {
     }
 }
 
+/// The snapshot of a node `hub` (10.0.0.1) with `peers`.
+fn hub_snapshot(peers: Vec<PeerInfo>) -> BridgeEvent {
+    BridgeEvent::Snapshot(Snapshot {
+        node: peer("hub", "10.0.0.1", PeerState::Live),
+        peers,
+        subscriptions: Vec::new(),
+        recent: Vec::new(),
+    })
+}
+
 fn all_text(root: &web_sys::HtmlElement, testid: &str) -> Vec<String> {
     let found = root
         .query_selector_all(&format!("[data-testid={testid}]"))
@@ -93,12 +103,11 @@ async fn the_peers_view_follows_the_bridge_events() {
     let dash = context.dash;
     let (root, _dispose) = open_dashboard(context);
     dash.update(|d| {
-        d.apply(BridgeEvent::Snapshot(Snapshot {
-            node: peer("hub", "10.0.0.1", PeerState::Live),
-            peers: vec![peer("bravo", "10.0.0.3", PeerState::Live)],
-            subscriptions: Vec::new(),
-            recent: Vec::new(),
-        }))
+        d.apply(hub_snapshot(vec![peer(
+            "bravo",
+            "10.0.0.3",
+            PeerState::Live,
+        )]))
     });
     leptos::task::tick().await;
     assert_eq!(see_text(&root, "node-name"), "hub");
@@ -319,15 +328,10 @@ async fn the_overview_and_the_graph_follow_the_peers_and_a_click_opens_the_detai
     let dash = context.dash;
     let (root, _dispose) = open_dashboard(context);
     dash.update(|d| {
-        d.apply(BridgeEvent::Snapshot(Snapshot {
-            node: peer("hub", "10.0.0.1", PeerState::Live),
-            peers: vec![
-                peer("alpha", "10.0.0.2", PeerState::Live),
-                peer("bravo", "10.0.0.3", PeerState::Live),
-            ],
-            subscriptions: Vec::new(),
-            recent: Vec::new(),
-        }))
+        d.apply(hub_snapshot(vec![
+            peer("alpha", "10.0.0.2", PeerState::Live),
+            peer("bravo", "10.0.0.3", PeerState::Live),
+        ]))
     });
     leptos::task::tick().await;
     assert_eq!(see_text(&root, "overview-live"), "2");
