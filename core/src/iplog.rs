@@ -222,7 +222,8 @@ pub fn legacy_hostname(bytes: &[u8]) -> Result<String, LegacyHostnameError> {
     Ok(name.to_owned())
 }
 
-#[cfg(all(test, not(target_arch = "wasm32")))]
+// The report datagrams are the binary wire's.
+#[cfg(all(test, feature = "wire", not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use proptest::prelude::*;
