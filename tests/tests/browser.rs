@@ -511,6 +511,12 @@ async fn the_dashboard_overview_graph_and_detail_follow_the_lan_and_stay_respons
     );
     assert_eq!(texts(&client, "detail-kind").await, ["herald"]);
     assert_eq!(texts(&client, "detail-topics").await, ["news"]);
+    // Its software: its answer to `info`, asked with a click.
+    click(&client, "[data-testid=detail-ask-info]").await;
+    wait_texts(&client, "alpha's software", "detail-software", |t| {
+        t.len() == 1 && t[0].starts_with("herald 0.")
+    })
+    .await;
 
     // Filter, sort, pause and clear, as a user does them.
     fill(&client, "peer-filter", "alp").await;

@@ -1,8 +1,9 @@
 //! The network picture: the peers as an SVG graph drawn by the app (layout in [`crate::state::graph`]): one box
 //! per host address, gateways' proxied peers behind them, this node's open links as edges labelled with their
 //! traffic, states coloured and marked. Each peer is a `<g data-testid="peer">` holding a `<text>` with its
-//! name; clicking it (or Enter on it) opens its detail: services with copyable `ip:port`, topics, kind, first
-//! and last seen, its host's IP history, and a message or a question to send it.
+//! name; clicking it (or Enter on it) opens its detail: services with copyable `ip:port`, topics, kind, its
+//! software (its answer to `info`, asked with a click), first and last seen, its host's IP history, and a
+//! message or a question to send it.
 
 use herald_core::bridge::{BridgeCommand, HistoryQuery, PeerInfo, Targets};
 use herald_core::Payload;
@@ -200,6 +201,25 @@ fn detail(context: DashContext, peer: PeerInfo) -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     };
+    let software_of = name.clone();
+    let software = move || {
+        dash.with(Parts::ASKS, |dash| {
+            dash.asks
+                .last_answer(&software_of, "info")
+                .map(crate::state::asks::software)
+        })
+    };
+    let info_of = name.clone();
+    let ask_info = move |_| {
+        send(
+            context,
+            BridgeCommand::Ask {
+                targets: Targets::from(info_of.clone()),
+                question: Payload::from("info"),
+                timeout_ms: 3_000,
+            },
+        )
+    };
     let message = RwSignal::new(String::new());
     let send_to = name.clone();
     let ask_to = name.clone();
@@ -213,6 +233,14 @@ fn detail(context: DashContext, peer: PeerInfo) -> impl IntoView {
             <dt>"Node id"</dt><dd><code>{peer.node_id.short()}</code></dd>
             <dt>"First seen"</dt><dd><Time ms=peer.first_seen_ms/></dd>
             <dt>"Last seen"</dt><dd><Time ms=peer.last_seen_ms/></dd>
+            <dt>"Software"</dt><dd data-testid="detail-software">{move || match software() {
+                Some(software) => software.into_any(),
+                None => view! {
+                    <button type="button" class="small" data-testid="detail-ask-info" on:click=ask_info.clone()>
+                        "ask it (info)"
+                    </button>
+                }.into_any(),
+            }}</dd>
             <dt>"Topics"</dt><dd data-testid="detail-topics">{if peer.topics.is_empty() { "none".to_owned() } else { peer.topics.join(", ") }}</dd>
         </dl>
         <h4>"Services"</h4>
