@@ -34,7 +34,8 @@ pub fn few_peers() -> impl Strategy<Value = Vec<crate::bridge::PeerInfo>> {
     proptest::collection::vec(any::<crate::bridge::PeerInfo>(), 0..4)
 }
 
-/// A few advertised services, `name -> port`.
+/// A few advertised services, `name -> port` (for beacons, on the binary wire).
+#[cfg(feature = "wire")]
 pub fn port_services() -> impl Strategy<Value = BTreeMap<String, u16>> {
     proptest::collection::btree_map(".{0,12}", any::<u16>(), 0..4)
 }

@@ -230,6 +230,67 @@ pub struct MessageEvent {
 pub struct Stats {
     /// Counter name (e.g. `discovery.dropped.malformed`) to value.
     pub counters: BTreeMap<String, u64>,
+    /// When the counters were read (unix ms; 0 when the sender did not say). Set in the stats pushed to a
+    /// client that sent [`BridgeCommand::WatchStats`], so rates can be computed from two of them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub at_ms: u64,
+    /// The links this node has open, with their traffic (filled in pushed stats; empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(
+        all(test, not(target_arch = "wasm32")),
+        proptest(
+            strategy = "proptest::collection::vec(proptest::prelude::any::<LinkInfo>(), 0..3)"
+        )
+    )]
+    pub links: Vec<LinkInfo>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Words that mark a counter of trouble (`discovery.dropped.malformed`, `bridge.refused.token`, ...).
+const TROUBLE: &[&str] = &[
+    "dropped",
+    "refused",
+    "refusals",
+    "rejected",
+    "errors",
+    "failed",
+    "discarded",
+    "missed",
+    "lagged",
+    "not_queued",
+    "timed_out",
+    "busy",
+    "disconnected",
+    "bad_",
+    "claims",
+    "unexpected",
+];
+
+/// True for a counter (a name in [`Stats::counters`]) that counts something going wrong rather than traffic.
+pub fn is_trouble_counter(name: &str) -> bool {
+    TROUBLE.iter().any(|word| name.contains(word))
+}
+/// How often the bridge pushes [`Stats`] to a client that asked with [`BridgeCommand::WatchStats`] (ms).
+pub const STATS_PUSH_EVERY_MS: u64 = 1000;
+
+/// One open link of the node, as pushed in [`Stats::links`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    all(test, not(target_arch = "wasm32")),
+    derive(proptest_derive::Arbitrary)
+)]
+pub struct LinkInfo {
+    /// The peer at the other end.
+    pub peer: NodeId,
+    /// Frames this node handed to the link since it opened (written or queued).
+    pub sent: u64,
+    /// Frames waiting to be written now.
+    pub queued: u64,
+    /// Topic messages the link dropped because the peer read too slowly.
+    pub dropped: u64,
 }
 
 /// The reply to one request.
@@ -424,6 +485,12 @@ pub enum BridgeCommand {
     Peers,
     /// Read the counters.
     Stats,
+    /// Start (`on: true`) or stop the push of [`Stats`] (with [`Stats::at_ms`] and [`Stats::links`]) to this
+    /// client every [`STATS_PUSH_EVERY_MS`]; replies with the counters as they stand.
+    WatchStats {
+        /// Whether to push.
+        on: bool,
+    },
 }
 
 /// Whom a message or question is for: `"all"` or `{"names": ["a", "b"]}`.
@@ -699,9 +766,47 @@ mod tests {
             event.to_json(),
             r#"{"type":"reply","id":3,"result":{"ok":{"kind":"asked","question_id":11}}}"#
         );
+        let request =
+            BridgeRequest::from_json(r#"{"id":2,"type":"watch_stats","on":true}"#).unwrap();
+        assert_eq!(request.command, BridgeCommand::WatchStats { on: true });
+        // Stats from a bridge that knows nothing of pushes still read.
+        let event = BridgeEvent::from_json(r#"{"type":"stats","counters":{"a":1}}"#).unwrap();
+        assert!(
+            matches!(event, BridgeEvent::Stats(Stats { at_ms: 0, ref links, .. }) if links.is_empty())
+        );
         assert_eq!(
             BridgeEvent::Lagged { missed: 4 }.to_json(),
             r#"{"type":"lagged","missed":4}"#
         );
+    }
+
+    #[test]
+    fn trouble_counters_are_told_from_traffic() {
+        for name in [
+            "discovery.dropped.malformed",
+            "discovery.refused.table_full",
+            "links.handshakes_failed",
+            "messaging.dropped_for_slow",
+            "messaging.not_queued",
+            "bridge.events_dropped",
+            "bridge.refused.origin",
+            "bridge.disconnected.slow",
+            "bridge.bad_requests",
+            "dynip.rejected.rate",
+            "questions.answers_timed_out",
+            "node.events_lagged",
+        ] {
+            assert!(is_trouble_counter(name), "{name}");
+        }
+        for name in [
+            "discovery.beacons_sent",
+            "discovery.received",
+            "messaging.published",
+            "bridge.events_sent",
+            "bridge.clients",
+            "links.opened",
+        ] {
+            assert!(!is_trouble_counter(name), "{name}");
+        }
     }
 }

@@ -8,7 +8,9 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "wire")]
 use crate::envelope::{self, Datagram, Signer};
+#[cfg(feature = "wire")]
 use crate::error::{DecodeError, EncodeError};
 
 /// Magic bytes that open a Herald IP report datagram (NUL first: never a hostname).
@@ -133,6 +135,7 @@ pub enum ReportRefusal {
 }
 
 /// What arrived on the DynIP port.
+#[cfg(feature = "wire")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReportDatagram<'a> {
     /// A Herald message (signature not yet verified).
@@ -159,6 +162,7 @@ pub enum LegacyHostnameError {
 }
 
 /// Why a datagram on the DynIP port was refused.
+#[cfg(feature = "wire")]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReportDatagramError {
     /// A Herald message that did not decode.
@@ -170,6 +174,7 @@ pub enum ReportDatagramError {
 }
 
 /// Encodes a Herald message for the DynIP port, signed when `signer` is given.
+#[cfg(feature = "wire")]
 pub fn encode_report_datagram(
     message: &IpLogMessage,
     signer: Option<&Signer<'_>>,
@@ -178,6 +183,7 @@ pub fn encode_report_datagram(
 }
 
 /// Tells a Herald message from a legacy hostname datagram and decodes it. Never panics.
+#[cfg(feature = "wire")]
 pub fn classify_report_datagram(bytes: &[u8]) -> Result<ReportDatagram<'_>, ReportDatagramError> {
     if bytes.first() == Some(&REPORT_MAGIC[0]) {
         return Ok(ReportDatagram::Herald(envelope::open(
@@ -218,7 +224,8 @@ pub fn legacy_hostname(bytes: &[u8]) -> Result<String, LegacyHostnameError> {
     Ok(name.to_owned())
 }
 
-#[cfg(all(test, not(target_arch = "wasm32")))]
+// The report datagrams are the binary wire's.
+#[cfg(all(test, feature = "wire", not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use proptest::prelude::*;

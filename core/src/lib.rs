@@ -18,6 +18,12 @@
 //! - [`envelope`]: the datagram layout shared by discovery and IP reports.
 //! - [`error`]: [`DecodeError`] and [`EncodeError`].
 //!
+//! # Features
+//! - `wire` (default): the binary side (discovery datagrams, link frames and handshake, IP-report datagrams,
+//!   the legacy codecs, [`DecodeError`]) and its `postcard` dependency. Without it (`default-features = false`)
+//!   the crate holds only the JSON types a bridge client needs ([`bridge`], [`ids`], [`payload`], [`question`],
+//!   [`iplog`]'s periods and changes): the browser dashboard builds so.
+//!
 //! # Versioning
 //! Every binary message carries [`PROTOCOL_VERSION`]. A change to any binary type bumps it; a node that meets
 //! another version ignores its beacons (counting them) and refuses its links with `Refused { reason: Version }`.
@@ -25,17 +31,24 @@
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod arbitrary;
 pub mod bridge;
+#[cfg(feature = "wire")]
 pub mod discovery;
+#[cfg(feature = "wire")]
 pub mod envelope;
+#[cfg(feature = "wire")]
 pub mod error;
+#[cfg(feature = "wire")]
 pub mod frame;
+#[cfg(feature = "wire")]
 pub mod handshake;
 pub mod ids;
 pub mod iplog;
+#[cfg(feature = "wire")]
 pub mod legacy;
 pub mod payload;
 pub mod question;
 
+#[cfg(feature = "wire")]
 pub use error::{DecodeError, EncodeError};
 pub use ids::{NodeId, PeerKind};
 pub use payload::Payload;

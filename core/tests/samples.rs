@@ -255,6 +255,7 @@ fn event_samples() -> Vec<BridgeEvent> {
         BridgeEvent::Lagged { missed: 17 },
         BridgeEvent::Stats(Stats {
             counters: [("bridge.lagged".to_owned(), 1)].into(),
+            ..Stats::default()
         }),
         BridgeEvent::NodeError {
             context: "answer handler".into(),

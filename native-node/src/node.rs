@@ -496,6 +496,12 @@ impl Node {
         self.shared.set_answerer(Arc::new(handler));
     }
 
+    /// The links this node opened and still has open (to the subscribers of its topics and the peers it sent
+    /// to or asked), with the frames each carried.
+    pub fn links(&self) -> Vec<herald_core::bridge::LinkInfo> {
+        self.shared.messaging.links.open_links()
+    }
+
     /// Every counter by name.
     pub fn stats(&self) -> Stats {
         let mut stats = self.shared.counters.snapshot();

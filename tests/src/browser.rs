@@ -47,15 +47,26 @@ impl Driver {
     /// A headless Chromium session (run as root, no network but loopback needed) with its profile in
     /// `profile`.
     pub async fn browser(&self, profile: &TempDir) -> Client {
-        let options = serde_json::json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1280,1800",
-                format!("--user-data-dir={}", profile.path().display()),
-            ],
-        });
+        self.browser_with(profile, &[]).await
+    }
+
+    /// [`Driver::browser`] with more Chromium flags (`--force-dark-mode` for the dark colour scheme).
+    pub async fn browser_with(&self, profile: &TempDir, extra: &[&str]) -> Client {
+        let mut args = vec![
+            "--headless".to_owned(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--disable-dev-shm-usage".into(),
+            "--window-size=1280,1800".into(),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        args.extend(extra.iter().map(|arg| arg.to_string()));
+        let options = serde_json::json!({ "binary": "/usr/bin/chromium", "args": args });
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("goog:chromeOptions".into(), options);
         ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())

@@ -156,6 +156,20 @@ fn a_browser_client_watches_publishes_asks_and_reads_history_through_a_node() {
     };
     assert!(stats.counters.contains_key("bridge.clients"));
     assert!(stats.counters.contains_key("dynip.rejected.busy"));
+    // Watched stats come every second with their time and the node's open links (the ask opened one to bravo).
+    let watching = client.request(BridgeCommand::WatchStats { on: true });
+    assert!(
+        matches!(watching, CommandResult::Ok(CommandOk::Stats(_))),
+        "{watching:?}"
+    );
+    let pushed = client.wait_for(
+        "pushed stats",
+        |e| matches!(e, BridgeEvent::Stats(stats) if stats.at_ms > 0 && !stats.links.is_empty()),
+    );
+    let BridgeEvent::Stats(pushed) = pushed else {
+        unreachable!()
+    };
+    assert!(pushed.links.iter().all(|link| link.sent > 0), "{pushed:?}");
     let bad = client.request(BridgeCommand::Subscribe {
         topic: "bad topic!".into(),
     });

@@ -2,9 +2,12 @@
 //!
 //! # Layout
 //! - [`state`]: pure Rust, no Leptos: the connection state and everything the bridge sent ([`state::Dashboard`]). Tested natively.
+//! - [`store`]: the reactive face of [`state`]: one trigger per part, so an event repaints only its views.
 //! - [`connection`]: the only module that touches the WebSocket; it feeds [`state`] through callbacks.
-//! - [`components`]: one view per file: `connection_bar`, `peers`, `messages` (subscribe, publish, feed),
-//!   `ask`, `history` (table and SVG timeline), `event_log`, and `error_note` (an action's error beside it).
+//! - [`components`]: one view per file: `connection_bar` (with the token prompt), `overview` (counts, rates,
+//!   trouble), `network` (the SVG picture and a peer's detail), `peers`, `messages` (subscribe, publish,
+//!   feed), `ask`, `history` (table and timeline chart), `event_log`, `error_note` (an action's error beside
+//!   it), and `time` (local times with UTC on hover).
 //!
 //! [`App`] is the shell: it creates the signals, provides them as context, starts the connection and lays out
 //! the views.
@@ -12,6 +15,7 @@
 pub mod components;
 pub mod connection;
 pub mod state;
+pub mod store;
 
 use leptos::prelude::*;
 
@@ -20,16 +24,25 @@ use crate::components::connection_bar::ConnectionBar;
 use crate::components::event_log::EventLogView;
 use crate::components::history::HistoryView;
 use crate::components::messages::MessagesView;
+use crate::components::network::NetworkView;
+use crate::components::overview::OverviewView;
 use crate::components::peers::PeersView;
-use crate::state::{ConnState, Dashboard};
+use crate::state::ConnState;
+pub use crate::store::Dash;
 
 /// What every view may read, provided as context by [`App`].
 #[derive(Clone, Copy)]
 pub struct DashContext {
     /// The bridge connection's state.
     pub conn: RwSignal<ConnState>,
-    /// Everything the bridge sent.
-    pub dash: RwSignal<Dashboard>,
+    /// Everything the bridge sent, with a trigger per part.
+    pub dash: Dash,
+    /// The peer whose detail is open in the network view (by name).
+    pub selected: RwSignal<Option<String>>,
+    /// Times the page reconnected to the bridge after losing it (the bar says so).
+    pub reconnects: RwSignal<u32>,
+    /// Whether the bridge refused the page's token (or the page has none and the bridge wants one).
+    pub token_refused: RwSignal<bool>,
     /// The open WebSocket, if any (browser objects stay on this thread).
     pub socket: StoredValue<Option<web_sys::WebSocket>, LocalStorage>,
 }
@@ -39,7 +52,10 @@ impl DashContext {
     pub fn new() -> DashContext {
         DashContext {
             conn: RwSignal::new(ConnState::Connecting),
-            dash: RwSignal::new(Dashboard::default()),
+            dash: Dash::new(),
+            selected: RwSignal::new(None),
+            reconnects: RwSignal::new(0),
+            token_refused: RwSignal::new(false),
             socket: StoredValue::new_local(None),
         }
     }
@@ -69,6 +85,8 @@ pub fn Shell() -> impl IntoView {
             <ConnectionBar/>
         </header>
         <main>
+            <OverviewView/>
+            <NetworkView/>
             <PeersView/>
             <MessagesView/>
             <AskView/>

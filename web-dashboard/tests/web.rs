@@ -79,6 +79,16 @@ fn peer(name: &str, ip: &str, state: PeerState) -> PeerInfo {
     }
 }
 
+/// The snapshot of a node `hub` (10.0.0.1) with `peers`.
+fn hub_snapshot(peers: Vec<PeerInfo>) -> BridgeEvent {
+    BridgeEvent::Snapshot(Snapshot {
+        node: peer("hub", "10.0.0.1", PeerState::Live),
+        peers,
+        subscriptions: Vec::new(),
+        recent: Vec::new(),
+    })
+}
+
 fn all_text(root: &web_sys::HtmlElement, testid: &str) -> Vec<String> {
     let found = root
         .query_selector_all(&format!("[data-testid={testid}]"))
@@ -94,12 +104,11 @@ async fn the_peers_view_follows_the_bridge_events() {
     let dash = context.dash;
     let (root, _dispose) = open_dashboard(context);
     dash.update(|d| {
-        d.apply(BridgeEvent::Snapshot(Snapshot {
-            node: peer("hub", "10.0.0.1", PeerState::Live),
-            peers: vec![peer("bravo", "10.0.0.3", PeerState::Live)],
-            subscriptions: Vec::new(),
-            recent: Vec::new(),
-        }))
+        d.apply(hub_snapshot(vec![peer(
+            "bravo",
+            "10.0.0.3",
+            PeerState::Live,
+        )]))
     });
     leptos::task::tick().await;
     assert_eq!(see_text(&root, "node-name"), "hub");
@@ -188,7 +197,8 @@ async fn the_messages_view_shows_the_feed_and_a_publish_error_beside_its_form() 
         ));
     });
     leptos::task::tick().await;
-    assert_eq!(all_text(&root, "feed-body"), ["first", "second"]);
+    // Newest first.
+    assert_eq!(all_text(&root, "feed-body"), ["second", "first"]);
     let errors = all_text(&root, "action-error");
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("invalid topic"));
@@ -249,6 +259,8 @@ async fn the_history_view_draws_periods_and_live_changes() {
     let context = DashContext::new();
     let dash = context.dash;
     let (root, _dispose) = open_dashboard(context);
+    // Within the chart's default window (the last day).
+    let now = js_sys::Date::now() as u64;
     dash.update(|d| {
         let query = HistoryQuery {
             host: None,
@@ -261,8 +273,8 @@ async fn the_history_view_draws_periods_and_live_changes() {
         let period = IpPeriod {
             host: "roamer".into(),
             ip: "198.51.100.12".parse().unwrap(),
-            first_seen_ms: 1_000_000,
-            last_seen_ms: 2_000_000,
+            first_seen_ms: now - 3_000_000,
+            last_seen_ms: now - 2_000_000,
             reports: 3,
         };
         d.apply(reply(
@@ -277,7 +289,7 @@ async fn the_history_view_draws_periods_and_live_changes() {
             host: "roamer".into(),
             old_ip: Some("198.51.100.12".parse().unwrap()),
             new_ip: "198.51.100.42".parse().unwrap(),
-            at_ms: 3_000_000,
+            at_ms: now - 1_000_000,
             source: IpChangeSource::Discovery,
         }));
     });
@@ -309,4 +321,43 @@ async fn unreadable_frames_are_counted_in_the_connection_bar() {
         all_text(&root, "unreadable"),
         ["2 unreadable frames (see the console)"]
     );
+}
+
+#[wasm_bindgen_test]
+async fn the_overview_and_the_graph_follow_the_peers_and_a_click_opens_the_detail() {
+    let context = DashContext::new();
+    let dash = context.dash;
+    let (root, _dispose) = open_dashboard(context);
+    dash.update(|d| {
+        d.apply(hub_snapshot(vec![
+            peer("alpha", "10.0.0.2", PeerState::Live),
+            peer("bravo", "10.0.0.3", PeerState::Live),
+        ]))
+    });
+    leptos::task::tick().await;
+    assert_eq!(see_text(&root, "overview-live"), "2");
+    let nodes = root.query_selector_all("g[data-testid=peer] text").unwrap();
+    assert_eq!(nodes.length(), 3, "the hub and its two peers");
+    dash.update(|d| {
+        d.apply(BridgeEvent::PeerLost {
+            peer: peer("bravo", "10.0.0.3", PeerState::Lost),
+            at_ms: 3_000,
+        })
+    });
+    leptos::task::tick().await;
+    assert_eq!(see_text(&root, "overview-live"), "1");
+    let lost = root
+        .query_selector("g[data-testid=peer][data-state=lost]")
+        .unwrap()
+        .expect("bravo drawn as lost");
+    assert!(lost.text_content().unwrap().contains("bravo"));
+    let alpha: web_sys::HtmlElement = root
+        .query_selector("[data-testid=peer-name]")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    alpha.click();
+    leptos::task::tick().await;
+    assert_eq!(see_text(&root, "detail-name"), "alpha");
+    assert!(see_text(&root, "detail-service").contains("10.0.0.2:8080"));
 }

@@ -4,6 +4,8 @@
 //! - Peer events, direct messages, node errors and IP changes go to every client; counters go out as a
 //!   `stats` event when a counter of trouble (a drop, refusal, reject, failure, lag) has moved, at most every
 //!   [`STATS_EVERY`]. Traffic counters alone do not send it (they move all the time; `stats` reads them).
+//!   A client that sent `watch_stats {on: true}` gets them every second instead, with the time they were read
+//!   and the node's open links (the dashboard's rates, sparkline and graph edges).
 //! - Topic messages go only to the clients subscribed to a matching pattern, once each: the node holds one
 //!   lossless subscription per pattern some client asked for (dropped when the last one leaves), and a
 //!   message goes to a client through the first of its patterns that matches.
@@ -37,30 +39,12 @@ use crate::topics::TopicPattern;
 /// How often counters are checked and, if a trouble counter moved, sent to clients as a `stats` event.
 pub const STATS_EVERY: Duration = Duration::from_secs(5);
 
-/// Words that mark a counter of trouble (`discovery.dropped.malformed`, `bridge.refused.token`, ...).
-const TROUBLE: &[&str] = &[
-    "dropped",
-    "refused",
-    "refusals",
-    "rejected",
-    "errors",
-    "failed",
-    "discarded",
-    "missed",
-    "lagged",
-    "not_queued",
-    "timed_out",
-    "busy",
-    "disconnected",
-    "bad_",
-    "claims",
-    "unexpected",
-];
+/// How often stats go to the clients that asked for them with `watch_stats`.
+pub const STATS_PUSH_EVERY: Duration =
+    Duration::from_millis(herald_core::bridge::STATS_PUSH_EVERY_MS);
 
-/// True for a counter that counts something going wrong rather than traffic.
-pub fn is_trouble_counter(name: &str) -> bool {
-    TROUBLE.iter().any(|word| name.contains(word))
-}
+pub use herald_core::bridge::is_trouble_counter;
+
 /// Largest page of IP history one `history` command returns.
 pub const MAX_HISTORY_PAGE: u32 = 1000;
 
@@ -78,6 +62,8 @@ struct Context {
     /// Patterns the node subscribes to for itself: never unsubscribed when clients leave them.
     own_patterns: BTreeSet<String>,
     topics: Mutex<ClientTopics>,
+    /// Clients that asked for stats every [`STATS_PUSH_EVERY`] (`watch_stats`).
+    stat_watchers: Mutex<BTreeSet<ClientId>>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -129,6 +115,7 @@ impl NodeBridge {
             bridge,
             own_patterns,
             topics: Mutex::new(ClientTopics::default()),
+            stat_watchers: Mutex::new(BTreeSet::new()),
             tasks: tasks.clone(),
             shutdown: shutdown.clone(),
         });
@@ -207,7 +194,9 @@ async fn forward_ip_changes(
 }
 
 async fn forward_stats(context: Arc<Context>) {
-    let mut tick = tokio::time::interval(STATS_EVERY);
+    let mut tick = tokio::time::interval(STATS_PUSH_EVERY);
+    let checks_per_broadcast = (STATS_EVERY.as_millis() / STATS_PUSH_EVERY.as_millis()).max(1);
+    let mut ticks = 0u128;
     let mut sent = None;
     loop {
         tokio::select! {
@@ -215,6 +204,25 @@ async fn forward_stats(context: Arc<Context>) {
             _ = tick.tick() => {}
         }
         if context.bridge.clients() == 0 {
+            continue;
+        }
+        let watchers: Vec<ClientId> = context
+            .stat_watchers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect();
+        if !watchers.is_empty() {
+            let mut pushed = stats(&context);
+            pushed.at_ms = crate::clock::unix_ms();
+            pushed.links = context.node.links();
+            context
+                .bridge
+                .emit(&Audience::Clients(watchers), &BridgeEvent::Stats(pushed));
+        }
+        ticks += 1;
+        if !ticks.is_multiple_of(checks_per_broadcast) {
             continue;
         }
         let stats = stats(&context);
@@ -371,6 +379,19 @@ async fn run_command(
             peers: context.node.peers(),
         }),
         BridgeCommand::Stats => Ok(CommandOk::Stats(stats(&context))),
+        BridgeCommand::WatchStats { on } => {
+            let mut watchers = context
+                .stat_watchers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if on {
+                watchers.insert(client);
+            } else {
+                watchers.remove(&client);
+            }
+            drop(watchers);
+            Ok(CommandOk::Stats(stats(&context)))
+        }
     };
     let result = match result {
         Ok(ok) => CommandResult::Ok(ok),
@@ -497,6 +518,11 @@ fn unsubscribe(context: &Context, client: ClientId, topic: &str) {
 }
 
 fn forget_client(context: &Context, client: ClientId) {
+    context
+        .stat_watchers
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&client);
     let mut topics = context.topics.lock().unwrap_or_else(|p| p.into_inner());
     let patterns: BTreeSet<String> = topics
         .by_client
@@ -523,40 +549,5 @@ fn release(context: &Context, topics: &mut ClientTopics, topic: &str) {
     }
     if !context.own_patterns.contains(topic) {
         let _ = context.node.unsubscribe(topic);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn trouble_counters_are_told_from_traffic() {
-        for name in [
-            "discovery.dropped.malformed",
-            "discovery.refused.table_full",
-            "links.handshakes_failed",
-            "messaging.dropped_for_slow",
-            "messaging.not_queued",
-            "bridge.events_dropped",
-            "bridge.refused.origin",
-            "bridge.disconnected.slow",
-            "bridge.bad_requests",
-            "dynip.rejected.rate",
-            "questions.answers_timed_out",
-            "node.events_lagged",
-        ] {
-            assert!(is_trouble_counter(name), "{name}");
-        }
-        for name in [
-            "discovery.beacons_sent",
-            "discovery.received",
-            "messaging.published",
-            "bridge.events_sent",
-            "bridge.clients",
-            "links.opened",
-        ] {
-            assert!(!is_trouble_counter(name), "{name}");
-        }
     }
 }

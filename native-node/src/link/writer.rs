@@ -60,6 +60,8 @@ struct Shared {
     room: Notify,
     closed: AtomicBool,
     dropped: AtomicU64,
+    /// Frames accepted (queued or written directly) since the link opened: its traffic, for the dashboard.
+    sent: AtomicU64,
     /// Encodes frames senders write directly.
     codec: FrameCodec,
     /// A keyed link's sealer; locked only by whoever holds the right to write (`Lane::writing`), so never
@@ -158,6 +160,11 @@ impl LinkSender {
         self.shared.dropped.load(Ordering::Relaxed)
     }
 
+    /// Frames accepted since the link opened (queued or written).
+    pub fn sent(&self) -> u64 {
+        self.shared.sent.load(Ordering::Relaxed)
+    }
+
     /// Frames waiting to be written.
     pub fn queued(&self) -> usize {
         self.lane().queue.len()
@@ -186,6 +193,7 @@ impl LinkSender {
                 lane.writing = true;
                 drop(lane);
                 self.write_directly(frame, &socket);
+                self.shared.sent.fetch_add(1, Ordering::Relaxed);
                 return Ok(None);
             }
         }
@@ -206,8 +214,11 @@ impl LinkSender {
             (push(&mut lane.queue), was_empty)
         };
         match pushed {
-            Pushed::Queued => {}
+            Pushed::Queued => {
+                self.shared.sent.fetch_add(1, Ordering::Relaxed);
+            }
             Pushed::DroppedOldest { topic } => {
+                self.shared.sent.fetch_add(1, Ordering::Relaxed);
                 self.shared.dropped.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%topic, "slow peer: oldest queued message dropped");
             }
@@ -289,6 +300,7 @@ pub fn channel(
         room: Notify::new(),
         closed: AtomicBool::new(false),
         dropped: AtomicU64::new(0),
+        sent: AtomicU64::new(0),
         codec: codec.clone(),
         sealer: Mutex::new(None),
     });

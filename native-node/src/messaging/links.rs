@@ -182,6 +182,21 @@ impl LinkPool {
         open + self.dropped_on_closed.load(Ordering::Relaxed)
     }
 
+    /// The open links with their traffic, for the bridge's pushed stats.
+    pub fn open_links(&self) -> Vec<herald_core::bridge::LinkInfo> {
+        let pool = self.lock();
+        pool.open
+            .iter()
+            .filter(|(_, sender)| !sender.is_closed())
+            .map(|(peer, sender)| herald_core::bridge::LinkInfo {
+                peer: *peer,
+                sent: sender.sent(),
+                queued: sender.queued() as u64,
+                dropped: sender.dropped(),
+            })
+            .collect()
+    }
+
     /// Calls `each` with every subscriber in `nodes` and its open link, if it has one.
     pub fn links_of(&self, nodes: &[NodeId], mut each: impl FnMut(NodeId, Option<LinkSender>)) {
         let pool = self.lock();

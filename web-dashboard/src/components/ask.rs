@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use super::error_note::ErrorNote;
 use crate::connection::send;
 use crate::state::asks::AskView as AskState;
-use crate::state::Action;
+use crate::state::{Action, Parts};
 use crate::DashContext;
 
 /// The question form and the questions asked so far.
@@ -39,7 +39,7 @@ pub fn AskView() -> impl IntoView {
         );
     };
     let peer_choices = move || {
-        dash.with(|dash| dash.peers.live_names())
+        dash.with(Parts::PEERS, |dash| dash.peers.live_names())
             .into_iter()
             .map(|name| {
                 let for_check = name.clone();
@@ -57,10 +57,13 @@ pub fn AskView() -> impl IntoView {
             })
             .collect::<Vec<_>>()
     };
-    let asked =
-        move || dash.with(|dash| dash.asks.newest_first().map(ask_card).collect::<Vec<_>>());
+    let asked = move || {
+        dash.with(Parts::ASKS, |dash| {
+            dash.asks.newest_first().map(ask_card).collect::<Vec<_>>()
+        })
+    };
     view! {
-        <section class="ask" aria-labelledby="ask-title">
+        <section class="card ask" aria-labelledby="ask-title">
             <h2 id="ask-title">"Ask"</h2>
             <form class="controls" on:submit=ask>
                 <fieldset>

@@ -1,16 +1,20 @@
 //! The messages view: subscribe to topics, publish (text or JSON), and watch a live feed of what arrives
-//! (time, topic, sender), with pause and clear.
+//! (time, topic, sender), newest first, with pause and clear. The feed keeps its bound and says how many
+//! messages went past it; its rows are keyed by arrival, so a busy topic adds and removes rows, nothing else.
 
 use herald_core::bridge::BridgeCommand;
 use herald_core::Payload;
 use leptos::prelude::*;
 
 use super::error_note::ErrorNote;
-use super::peers::clock;
+use super::time::Time;
 use crate::connection::send;
-use crate::state::feed::Feed;
-use crate::state::Action;
+use crate::state::feed::{Feed, MAX_FEED};
+use crate::state::{Action, Parts};
 use crate::DashContext;
+
+/// Rows of the feed on the page (the newest; the feed keeps [`MAX_FEED`]).
+const SHOWN: usize = 100;
 
 /// Subscribe and publish forms and the feed.
 #[component]
@@ -39,7 +43,7 @@ pub fn MessagesView() -> impl IntoView {
         );
     };
     let subscriptions = move || {
-        dash.with(|dash| {
+        dash.with(Parts::SUBSCRIPTIONS, |dash| {
             dash.subscriptions
                 .iter()
                 .map(|topic| {
@@ -57,33 +61,47 @@ pub fn MessagesView() -> impl IntoView {
         })
     };
     let feed = move || {
-        dash.with(|dash| {
+        dash.with(Parts::FEED, |dash| {
             dash.feed
-                .messages()
-                .map(|message| {
-                    view! {
-                        <tr data-testid="feed-row">
-                            <td>{clock(message.at_ms)}</td>
-                            <td>{message.topic.clone().unwrap_or_else(|| "(direct)".into())}</td>
-                            <td>{message.from_name.clone()}</td>
-                            <td data-testid="feed-body">{Feed::body(message)}</td>
-                        </tr>
-                    }
+                .newest(SHOWN)
+                .map(|(seq, message)| {
+                    (
+                        *seq,
+                        message.at_ms,
+                        message.topic.clone().unwrap_or_else(|| "(direct)".into()),
+                        message.from_name.clone(),
+                        Feed::body(message),
+                    )
                 })
                 .collect::<Vec<_>>()
         })
     };
+    let counts = move || {
+        dash.with(Parts::FEED, |dash| {
+            let feed = &dash.feed;
+            let mut text = format!("{} kept (at most {MAX_FEED})", feed.len());
+            if feed.len() > SHOWN {
+                text.push_str(&format!(", newest {SHOWN} shown"));
+            }
+            if feed.dropped > 0 {
+                text.push_str(&format!("; {} older skipped", feed.dropped));
+            }
+            text
+        })
+    };
     // Topics to choose from: what peers subscribe to and what this page subscribed to.
     let known_topics = move || {
-        dash.with(|dash| dash.known_topics())
-            .into_iter()
-            .map(|topic| view! { <option value=topic/> })
-            .collect::<Vec<_>>()
+        dash.with(Parts::PEERS | Parts::SUBSCRIPTIONS, |dash| {
+            dash.known_topics()
+        })
+        .into_iter()
+        .map(|topic| view! { <option value=topic/> })
+        .collect::<Vec<_>>()
     };
-    let paused = move || dash.with(|dash| dash.feed.is_paused());
-    let held = move || dash.with(|dash| dash.feed.held());
+    let paused = move || dash.with(Parts::FEED, |dash| dash.feed.is_paused());
+    let held = move || dash.with(Parts::FEED, |dash| dash.feed.held());
     view! {
-        <section class="messages" aria-labelledby="messages-title">
+        <section class="card messages" aria-labelledby="messages-title">
             <h2 id="messages-title">"Messages"</h2>
             <form class="controls" on:submit=subscribe>
                 <label>"Subscribe to "
@@ -109,17 +127,28 @@ pub fn MessagesView() -> impl IntoView {
             </form>
             <div class="controls">
                 <button type="button" data-testid="feed-pause"
-                    on:click=move |_| dash.update(|dash| { let p = dash.feed.is_paused(); dash.feed.set_paused(!p) })>
+                    aria-pressed=move || paused().to_string()
+                    on:click=move |_| dash.change(Parts::FEED, |dash| { let p = dash.feed.is_paused(); dash.feed.set_paused(!p) })>
                     {move || if paused() { format!("Resume ({} waiting)", held()) } else { "Pause".to_owned() }}
                 </button>
-                <button type="button" data-testid="feed-clear" on:click=move |_| dash.update(|dash| dash.feed.clear())>
+                <button type="button" data-testid="feed-clear" on:click=move |_| dash.change(Parts::FEED, |dash| dash.feed.clear())>
                     "Clear"
                 </button>
+                <span class="hint" data-testid="feed-counts" aria-live="off">{counts}</span>
             </div>
             <div class="table-scroll">
                 <table>
                     <thead><tr><th>"Time"</th><th>"Topic"</th><th>"From"</th><th>"Message"</th></tr></thead>
-                    <tbody>{feed}</tbody>
+                    <tbody>
+                        <For each=feed key=|row| row.0 let:row>
+                            <tr data-testid="feed-row">
+                                <td><Time ms=row.1/></td>
+                                <td>{row.2}</td>
+                                <td>{row.3}</td>
+                                <td data-testid="feed-body">{row.4}</td>
+                            </tr>
+                        </For>
+                    </tbody>
                 </table>
             </div>
         </section>

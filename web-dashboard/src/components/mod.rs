@@ -6,4 +6,7 @@ pub mod error_note;
 pub mod event_log;
 pub mod history;
 pub mod messages;
+pub mod network;
+pub mod overview;
 pub mod peers;
+pub mod time;

@@ -87,9 +87,39 @@ impl Asks {
         }
     }
 
+    /// What `peer` last answered to `question` (its text), if it did.
+    pub fn last_answer(&self, peer: &str, question: &str) -> Option<&str> {
+        self.asks
+            .values()
+            .rev()
+            .filter(|ask| ask.question.as_text() == Some(question))
+            .find_map(|ask| match ask.outcomes.get(peer) {
+                Some(AskOutcome::Answered { payload, .. }) => payload.as_text(),
+                _ => None,
+            })
+    }
+
+    /// Questions whose final outcomes have not arrived yet.
+    pub fn waiting(&self) -> usize {
+        self.asks.values().filter(|ask| !ask.done).count()
+    }
+
     /// Newest first.
     pub fn newest_first(&self) -> impl Iterator<Item = &AskView> {
         self.asks.values().rev()
+    }
+}
+
+/// The software a peer's answer to `info` names: `herald 0.1.0` from a Herald node's built-in answer
+/// (`{"name": ..., "version": "0.1.0", ...}`), else the answer as it came (a handler of its own answers so).
+pub fn software(info_answer: &str) -> String {
+    let version = info_answer
+        .split_once("\"version\":\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(version, _)| version);
+    match version {
+        Some(version) => format!("herald {version}"),
+        None => info_answer.to_owned(),
     }
 }
 
@@ -133,5 +163,23 @@ mod tests {
         }
         assert_eq!(asks.newest_first().count(), MAX_ASKS);
         assert_eq!(asks.newest_first().last().unwrap().question_id, 5);
+    }
+
+    #[test]
+    fn a_peers_last_info_answer_names_its_software() {
+        let mut asks = Asks::default();
+        asks.start(1, Targets::from("alpha"), "info".into(), 1000);
+        assert_eq!(asks.last_answer("alpha", "info"), None);
+        asks.answer(
+            1,
+            "alpha".into(),
+            AskOutcome::Answered {
+                payload: r#"{"name":"alpha","services":{},"version":"0.1.0"}"#.into(),
+                latency_ms: 1,
+            },
+        );
+        let answer = asks.last_answer("alpha", "info").unwrap();
+        assert_eq!(software(answer), "herald 0.1.0");
+        assert_eq!(software("a custom handler"), "a custom handler");
     }
 }

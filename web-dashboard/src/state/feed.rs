@@ -11,9 +11,11 @@ pub const MAX_FEED: usize = 500;
 /// The feed.
 #[derive(Debug, Default, Clone)]
 pub struct Feed {
-    shown: VecDeque<MessageEvent>,
-    held: VecDeque<MessageEvent>,
+    /// Messages with their number of arrival (the key of their row).
+    shown: VecDeque<(u64, MessageEvent)>,
+    held: VecDeque<(u64, MessageEvent)>,
     paused: bool,
+    arrived: u64,
     /// Messages that scrolled away or were over the bound while paused.
     pub dropped: u64,
 }
@@ -21,6 +23,11 @@ pub struct Feed {
 impl Feed {
     /// A new message: shown, or held while paused.
     pub fn push(&mut self, message: MessageEvent) {
+        self.arrived += 1;
+        self.push_numbered((self.arrived, message));
+    }
+
+    fn push_numbered(&mut self, message: (u64, MessageEvent)) {
         let queue = if self.paused {
             &mut self.held
         } else {
@@ -38,7 +45,7 @@ impl Feed {
         self.paused = paused;
         if !paused {
             for message in std::mem::take(&mut self.held) {
-                self.push(message);
+                self.push_numbered(message);
             }
         }
     }
@@ -61,7 +68,22 @@ impl Feed {
 
     /// The messages shown, oldest first.
     pub fn messages(&self) -> impl Iterator<Item = &MessageEvent> {
-        self.shown.iter()
+        self.shown.iter().map(|(_, message)| message)
+    }
+
+    /// The newest `n` messages shown, newest first, with their numbers of arrival.
+    pub fn newest(&self, n: usize) -> impl Iterator<Item = &(u64, MessageEvent)> {
+        self.shown.iter().rev().take(n)
+    }
+
+    /// Messages shown.
+    pub fn len(&self) -> usize {
+        self.shown.len()
+    }
+
+    /// True when no message is shown.
+    pub fn is_empty(&self) -> bool {
+        self.shown.is_empty()
     }
 
     /// The message's body as shown: its text, or its size and base64 for bytes.

@@ -34,6 +34,76 @@ pub struct Bar {
     pub width: f64,
     /// Which colour: the index of this address among the host's addresses.
     pub shade: usize,
+    /// The period's first sighting (unix ms).
+    pub first_seen_ms: u64,
+    /// The period's last sighting (unix ms).
+    pub last_seen_ms: u64,
+}
+
+/// The timeline's zoom: how far back from now it shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Zoom {
+    /// The last hour.
+    Hour,
+    /// The last day.
+    #[default]
+    Day,
+    /// The last week.
+    Week,
+}
+
+impl Zoom {
+    /// Every zoom, narrowest first.
+    pub const ALL: [Zoom; 3] = [Zoom::Hour, Zoom::Day, Zoom::Week];
+
+    /// How long it shows (ms).
+    pub fn span_ms(self) -> u64 {
+        match self {
+            Zoom::Hour => 3_600_000,
+            Zoom::Day => 24 * 3_600_000,
+            Zoom::Week => 7 * 24 * 3_600_000,
+        }
+    }
+
+    /// Its button's label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Zoom::Hour => "hour",
+            Zoom::Day => "day",
+            Zoom::Week => "week",
+        }
+    }
+}
+
+/// Tick times between `from_ms` and `to_ms`: the largest round step (a minute up to a day) that gives at
+/// least `min` ticks, at multiples of the step.
+pub fn ticks(from_ms: u64, to_ms: u64, min: u64) -> Vec<u64> {
+    const MINUTE: u64 = 60_000;
+    const STEPS: [u64; 11] = [
+        MINUTE,
+        5 * MINUTE,
+        10 * MINUTE,
+        15 * MINUTE,
+        30 * MINUTE,
+        60 * MINUTE,
+        3 * 60 * MINUTE,
+        6 * 60 * MINUTE,
+        12 * 60 * MINUTE,
+        24 * 60 * MINUTE,
+        48 * 60 * MINUTE,
+    ];
+    let span = to_ms.saturating_sub(from_ms);
+    let step = STEPS
+        .iter()
+        .rev()
+        .copied()
+        .find(|step| span / step >= min)
+        .unwrap_or(MINUTE);
+    let first = from_ms.div_ceil(step) * step;
+    (0..)
+        .map(|i| first + i * step)
+        .take_while(|t| *t <= to_ms)
+        .collect()
 }
 
 impl IpHistory {
@@ -118,6 +188,8 @@ impl IpHistory {
                     x: x.min(width - bar_width).max(0.0),
                     width: bar_width,
                     shade,
+                    first_seen_ms: period.first_seen_ms,
+                    last_seen_ms: period.last_seen_ms,
                 });
             }
         }
@@ -228,5 +300,16 @@ mod tests {
         // b is outside the range; a filter keeps only its row.
         assert!(history.timeline("b", 0, 1000, 100.0).is_empty());
         assert_eq!(history.timeline("b", 0, 2000, 100.0)[0].row, 0);
+    }
+
+    #[test]
+    fn ticks_are_round_steps_inside_the_range() {
+        let hour = 3_600_000;
+        let ticks_of_hour = ticks(10 * hour + 60_000, 11 * hour + 60_000, 4);
+        assert_eq!(ticks_of_hour.len(), 4);
+        assert_eq!(ticks_of_hour[0], 10 * hour + 15 * 60_000);
+        let week = ticks(0, Zoom::Week.span_ms(), 4);
+        assert_eq!(week[1] - week[0], 24 * hour);
+        assert!(ticks(5, 5, 4).len() <= 1);
     }
 }

@@ -28,11 +28,16 @@ pub struct EventLog {
 impl EventLog {
     /// Logs an event.
     pub fn push(&mut self, event: &BridgeEvent) {
+        self.push_json(event, event.to_json());
+    }
+
+    /// Logs an event whose JSON text is at hand.
+    pub fn push_json(&mut self, event: &BridgeEvent, json: String) {
         self.seq += 1;
         self.entries.push_back(LogEntry {
             seq: self.seq,
             kind: kind(event),
-            json: event.to_json(),
+            json,
         });
         if self.entries.len() > MAX_LOG {
             self.entries.pop_front();

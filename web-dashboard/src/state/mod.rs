@@ -11,13 +11,20 @@
 //! - [`asks`]: questions asked from this page and each peer's outcome.
 //! - [`history`]: IP address periods per host and the timeline's geometry.
 //! - [`log`]: every event, filterable.
+//! - [`traffic`]: message rates, questions and trouble counters over time, for the overview.
+//! - [`graph`]: the network picture's layout (hosts, peers, gateways, links).
+//!
+//! [`Dashboard::apply`] says which [`Parts`] an event changed, so the page repaints only the views that read
+//! them.
 
 pub mod asks;
 pub mod connection;
 pub mod feed;
+pub mod graph;
 pub mod history;
 pub mod log;
 pub mod peers;
+pub mod traffic;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,6 +33,65 @@ use herald_core::bridge::{
 };
 
 pub use connection::{Backoff, ConnState};
+
+/// Which parts of the [`Dashboard`] changed: a set of flags, one per view's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Parts(u16);
+
+impl Parts {
+    /// Nothing.
+    pub const NONE: Parts = Parts(0);
+    /// The node the bridge runs in.
+    pub const NODE: Parts = Parts(1);
+    /// The peer table.
+    pub const PEERS: Parts = Parts(1 << 1);
+    /// The message feed.
+    pub const FEED: Parts = Parts(1 << 2);
+    /// The page's subscriptions.
+    pub const SUBSCRIPTIONS: Parts = Parts(1 << 3);
+    /// Questions asked from the page.
+    pub const ASKS: Parts = Parts(1 << 4);
+    /// The IP history.
+    pub const HISTORY: Parts = Parts(1 << 5);
+    /// The event log.
+    pub const LOG: Parts = Parts(1 << 6);
+    /// Counters, rates and links.
+    pub const STATS: Parts = Parts(1 << 7);
+    /// Errors per action, and unreadable frames.
+    pub const ERRORS: Parts = Parts(1 << 8);
+    /// Every part.
+    pub const ALL: Parts = Parts(u16::MAX);
+    /// How many flags there are.
+    pub const COUNT: usize = 9;
+
+    /// Both sets.
+    pub const fn with(self, other: Parts) -> Parts {
+        Parts(self.0 | other.0)
+    }
+
+    /// Whether flag number `index` (0 = [`Parts::NODE`]) is in the set.
+    pub const fn has_index(self, index: usize) -> bool {
+        self.0 & (1 << index) != 0
+    }
+
+    /// Whether any flag of `other` is in the set.
+    pub const fn intersects(self, other: Parts) -> bool {
+        self.0 & other.0 != 0
+    }
+}
+
+impl std::ops::BitOr for Parts {
+    type Output = Parts;
+    fn bitor(self, other: Parts) -> Parts {
+        self.with(other)
+    }
+}
+
+impl std::ops::BitOrAssign for Parts {
+    fn bitor_assign(&mut self, other: Parts) {
+        *self = self.with(other);
+    }
+}
 
 /// What a request was for: the place its error is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -55,7 +121,9 @@ impl Action {
             BridgeCommand::Send { .. } => Action::Send,
             BridgeCommand::Ask { .. } => Action::Ask,
             BridgeCommand::History(_) => Action::History,
-            BridgeCommand::Peers | BridgeCommand::Stats => Action::Refresh,
+            BridgeCommand::Peers | BridgeCommand::Stats | BridgeCommand::WatchStats { .. } => {
+                Action::Refresh
+            }
         }
     }
 }
@@ -79,6 +147,10 @@ pub struct Dashboard {
     pub log: log::EventLog,
     /// The latest counters.
     pub stats: Stats,
+    /// Counters over time: rates, questions, trouble, open links.
+    pub traffic: traffic::Traffic,
+    /// The page's clock (unix ms) when the latest event arrived; the connection sets it.
+    pub now_ms: u64,
     /// The latest error per action; cleared by the action's next success.
     pub errors: BTreeMap<Action, String>,
     /// Frames from the bridge that were not a known event (logged to the console too).
@@ -111,72 +183,110 @@ impl Dashboard {
     }
 
     /// The connection closed: requests in flight will get no reply.
-    pub fn connection_lost(&mut self) {
+    pub fn connection_lost(&mut self) -> Parts {
         for (_, (action, _)) in std::mem::take(&mut self.pending) {
             self.errors
                 .insert(action, "the connection closed before the reply".into());
         }
+        Parts::ERRORS
     }
 
-    /// Folds one event from the bridge into the state.
-    pub fn apply(&mut self, event: BridgeEvent) {
-        self.log.push(&event);
-        match event {
-            BridgeEvent::Snapshot(snapshot) => {
-                self.node = Some(snapshot.node);
-                self.peers.replace_live(snapshot.peers);
-                self.subscriptions = snapshot.subscriptions.into_iter().collect();
-                for recent in snapshot.recent {
-                    // Recent messages fill the feed; peers come from the snapshot itself.
-                    if let BridgeEvent::Message(message) = recent {
-                        self.feed.push(message);
+    /// Folds one event from the bridge into the state; returns the parts it changed.
+    pub fn apply(&mut self, event: BridgeEvent) -> Parts {
+        let json = event.to_json();
+        self.apply_json(event, json)
+    }
+
+    /// [`Dashboard::apply`] for an event whose JSON text is at hand (as it came from the bridge), so the
+    /// event log keeps that text rather than encoding the event again.
+    pub fn apply_json(&mut self, event: BridgeEvent, json: String) -> Parts {
+        // Counters pushed every second would bury the log; other stats events are logged.
+        let logged = if matches!(&event, BridgeEvent::Stats(stats) if stats.at_ms != 0) {
+            Parts::NONE
+        } else {
+            self.log.push_json(&event, json);
+            Parts::LOG
+        };
+        logged
+            | match event {
+                BridgeEvent::Snapshot(snapshot) => {
+                    self.node = Some(snapshot.node);
+                    self.peers.replace_live(snapshot.peers);
+                    self.subscriptions = snapshot.subscriptions.into_iter().collect();
+                    for recent in snapshot.recent {
+                        // Recent messages fill the feed; peers come from the snapshot itself.
+                        if let BridgeEvent::Message(message) = recent {
+                            self.feed.push(message);
+                        }
+                    }
+                    Parts::NODE | Parts::PEERS | Parts::SUBSCRIPTIONS | Parts::FEED
+                }
+                BridgeEvent::PeerJoined { peer, .. }
+                | BridgeEvent::PeerChanged { peer, .. }
+                | BridgeEvent::PeerLeft { peer, .. }
+                | BridgeEvent::PeerLost { peer, .. } => {
+                    self.peers.upsert(peer);
+                    Parts::PEERS
+                }
+                BridgeEvent::Message(message) => {
+                    self.feed.push(message);
+                    Parts::FEED
+                }
+                BridgeEvent::Answer {
+                    question_id,
+                    peer,
+                    outcome,
+                } => {
+                    self.asks.answer(question_id, peer, outcome);
+                    Parts::ASKS
+                }
+                BridgeEvent::AskDone {
+                    question_id,
+                    outcomes,
+                } => {
+                    self.asks.done(question_id, outcomes);
+                    Parts::ASKS
+                }
+                BridgeEvent::IpChanged(change) => {
+                    self.history.apply_change(&change);
+                    Parts::HISTORY
+                }
+                BridgeEvent::Stats(stats) => self.apply_stats(stats),
+                BridgeEvent::Lagged { .. } | BridgeEvent::NodeError { .. } => Parts::NONE,
+                BridgeEvent::Reply(reply) => {
+                    let Some((action, command)) = reply.id.and_then(|id| self.pending.remove(&id))
+                    else {
+                        return logged;
+                    };
+                    match reply.result {
+                        CommandResult::Ok(ok) => {
+                            self.errors.remove(&action);
+                            Parts::ERRORS | self.apply_ok(command, ok)
+                        }
+                        CommandResult::Error(error) => {
+                            self.errors.insert(action, error.to_string());
+                            Parts::ERRORS
+                        }
                     }
                 }
             }
-            BridgeEvent::PeerJoined { peer, .. } | BridgeEvent::PeerChanged { peer, .. } => {
-                self.peers.upsert(peer)
-            }
-            BridgeEvent::PeerLeft { peer, .. } | BridgeEvent::PeerLost { peer, .. } => {
-                self.peers.upsert(peer)
-            }
-            BridgeEvent::Message(message) => self.feed.push(message),
-            BridgeEvent::Answer {
-                question_id,
-                peer,
-                outcome,
-            } => self.asks.answer(question_id, peer, outcome),
-            BridgeEvent::AskDone {
-                question_id,
-                outcomes,
-            } => self.asks.done(question_id, outcomes),
-            BridgeEvent::IpChanged(change) => self.history.apply_change(&change),
-            BridgeEvent::Stats(stats) => self.stats = stats,
-            BridgeEvent::Lagged { .. } | BridgeEvent::NodeError { .. } => {}
-            BridgeEvent::Reply(reply) => {
-                let Some((action, command)) = reply.id.and_then(|id| self.pending.remove(&id))
-                else {
-                    return;
-                };
-                match reply.result {
-                    CommandResult::Ok(ok) => {
-                        self.errors.remove(&action);
-                        self.apply_ok(command, ok);
-                    }
-                    CommandResult::Error(error) => {
-                        self.errors.insert(action, error.to_string());
-                    }
-                }
-            }
-        }
     }
 
-    fn apply_ok(&mut self, command: BridgeCommand, ok: CommandOk) {
+    fn apply_stats(&mut self, stats: Stats) -> Parts {
+        self.traffic.apply(stats.clone(), self.now_ms);
+        self.stats = stats;
+        Parts::STATS
+    }
+
+    fn apply_ok(&mut self, command: BridgeCommand, ok: CommandOk) -> Parts {
         match (command, ok) {
             (_, CommandOk::Subscribed { topic }) => {
                 self.subscriptions.insert(topic);
+                Parts::SUBSCRIPTIONS
             }
             (_, CommandOk::Unsubscribed { topic }) => {
                 self.subscriptions.remove(&topic);
+                Parts::SUBSCRIPTIONS
             }
             (
                 BridgeCommand::Ask {
@@ -185,13 +295,20 @@ impl Dashboard {
                     timeout_ms,
                 },
                 CommandOk::Asked { question_id },
-            ) => self.asks.start(question_id, targets, question, timeout_ms),
-            (BridgeCommand::History(query), CommandOk::History(page)) => {
-                self.history.apply_page(&query, page)
+            ) => {
+                self.asks.start(question_id, targets, question, timeout_ms);
+                Parts::ASKS
             }
-            (_, CommandOk::Peers { peers }) => self.peers.replace_live(peers),
-            (_, CommandOk::Stats(stats)) => self.stats = stats,
-            _ => {}
+            (BridgeCommand::History(query), CommandOk::History(page)) => {
+                self.history.apply_page(&query, page);
+                Parts::HISTORY
+            }
+            (_, CommandOk::Peers { peers }) => {
+                self.peers.replace_live(peers);
+                Parts::PEERS
+            }
+            (_, CommandOk::Stats(stats)) => self.apply_stats(stats),
+            _ => Parts::NONE,
         }
     }
 }

@@ -73,11 +73,15 @@ impl PeerTable {
                         .any(|s| s.to_lowercase().contains(&filter))
             })
             .collect();
-        match sort {
-            SortBy::Name => {}
-            SortBy::Address => rows.sort_by_key(|p| (p.addr, p.name.clone())),
-            SortBy::LastSeen => rows.sort_by_key(|p| std::cmp::Reverse(p.last_seen_ms)),
-            SortBy::State => rows.sort_by_key(|p| state_rank(p.state)),
+        // One sort with one comparator (each sort call costs the wasm its own copy of the sort's code); the
+        // table is by name already, and the sort is stable.
+        if sort != SortBy::Name {
+            rows.sort_by(|a, b| match sort {
+                SortBy::Name => std::cmp::Ordering::Equal,
+                SortBy::Address => a.addr.cmp(&b.addr),
+                SortBy::LastSeen => b.last_seen_ms.cmp(&a.last_seen_ms),
+                SortBy::State => state_rank(a.state).cmp(&state_rank(b.state)),
+            });
         }
         rows
     }
@@ -89,6 +93,20 @@ impl PeerTable {
             .filter(|p| p.state == PeerState::Live)
             .map(|p| p.name.clone())
             .collect()
+    }
+
+    /// Live peers counted by `group` (their kind; their site once peers carry one), by group.
+    pub fn live_count_by(&self, group: impl Fn(&PeerInfo) -> String) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for peer in self.peers.values().filter(|p| p.state == PeerState::Live) {
+            *counts.entry(group(peer)).or_default() += 1;
+        }
+        counts
+    }
+
+    /// The peer named `name`, live or gone.
+    pub fn get(&self, name: &str) -> Option<&PeerInfo> {
+        self.peers.get(name)
     }
 
     /// Every topic pattern live peers subscribe to.
@@ -205,6 +223,20 @@ pub(crate) mod tests {
         assert_eq!(names(table.rows("", SortBy::LastSeen)), ["bravo", "alpha"]);
         assert_eq!(names(table.rows("", SortBy::Address)), ["bravo", "alpha"]);
         assert_eq!(table.rows("", SortBy::Name)[1].addr.to_string(), "10.0.0.3");
+    }
+
+    #[test]
+    fn live_peers_count_by_group() {
+        let mut table = PeerTable::default();
+        table.upsert(peer("a", "10.0.0.1", PeerState::Live, 1));
+        table.upsert(peer("b", "10.0.0.2", PeerState::Live, 1));
+        table.upsert(peer("c", "10.0.0.3", PeerState::Lost, 1));
+        let counts = table.live_count_by(|p| p.kind.to_string());
+        assert_eq!(
+            counts.into_iter().collect::<Vec<_>>(),
+            [("herald".to_owned(), 2)]
+        );
+        assert_eq!(table.get("c").unwrap().state, PeerState::Lost);
     }
 
     #[test]

@@ -1,0 +1,381 @@
+//! The network picture's layout, computed here (pure Rust, tested natively) and drawn as SVG by the
+//! `network` view: one box per host address holding the nodes on it, this node's host in the middle and the
+//! others on a ring around it; peers proxied by a gateway (legacy tools, DNS-SD services) drawn outside the
+//! ring behind their gateway's box with a dashed tie; this node's open links drawn as edges with their traffic.
+
+use std::net::IpAddr;
+
+use herald_core::bridge::{LinkInfo, PeerInfo, PeerState};
+use herald_core::NodeId;
+
+/// Width of a host's box.
+pub const HOST_WIDTH: f64 = 150.0;
+/// Height of one peer's line in a box.
+pub const LINE_HEIGHT: f64 = 18.0;
+/// Room above a box's first peer for the host address.
+const HOST_HEADER: f64 = 18.0;
+/// Ring radius for a few hosts; it grows with more.
+const MIN_RADIUS: f64 = 170.0;
+/// How far outside a gateway's box its proxied peers sit.
+const PROXY_OFFSET: f64 = 110.0;
+/// Margin around the drawing.
+const MARGIN: f64 = 20.0;
+
+/// A host address and the boxes' place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostBox {
+    /// The address the nodes share (or the gateway's name for proxied peers).
+    pub label: String,
+    /// Top-left corner.
+    pub x: f64,
+    /// Top-left corner.
+    pub y: f64,
+    /// Height (holds its peers).
+    pub height: f64,
+    /// Whether this is this node's host.
+    pub own: bool,
+}
+
+/// One peer's place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerSpot {
+    /// Its id (the key of its SVG group).
+    pub node_id: NodeId,
+    /// Its name.
+    pub name: String,
+    /// Where its name's baseline starts.
+    pub x: f64,
+    /// Where its name's baseline starts.
+    pub y: f64,
+    /// Live, left or lost.
+    pub state: PeerState,
+    /// True for the node the bridge runs in.
+    pub own: bool,
+    /// True for a peer drawn behind its gateway.
+    pub proxied: bool,
+    /// Where its edges end (the middle of its line in its box).
+    pub anchor: (f64, f64),
+}
+
+/// A line between two places.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edge {
+    /// From (this node, or a gateway).
+    pub from: (f64, f64),
+    /// To (the peer).
+    pub to: (f64, f64),
+    /// What it stands for.
+    pub kind: EdgeKind,
+}
+
+/// What an edge stands for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EdgeKind {
+    /// An open link of this node, with its traffic.
+    Link(LinkInfo),
+    /// A gateway proxying a peer.
+    Proxy,
+}
+
+/// The whole picture.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Layout {
+    /// The SVG viewBox's width.
+    pub width: f64,
+    /// The SVG viewBox's height.
+    pub height: f64,
+    /// Host boxes.
+    pub hosts: Vec<HostBox>,
+    /// Peers.
+    pub peers: Vec<PeerSpot>,
+    /// Links and proxy ties.
+    pub edges: Vec<Edge>,
+}
+
+/// Lays out `own` (the bridge's node, if known) and `peers` (every peer in the table), with the proxy ties;
+/// [`Layout::link_edges`] adds this node's links, which change every second, apart.
+pub fn layout(own: Option<&PeerInfo>, peers: &[&PeerInfo]) -> Layout {
+    let own_id = own.map(|o| o.node_id);
+    // Direct peers by host address; proxied ones by gateway.
+    let mut by_host: Vec<(IpAddr, Vec<&PeerInfo>)> = Vec::new();
+    let mut by_gateway: Vec<(NodeId, Vec<&PeerInfo>)> = Vec::new();
+    // This node once, even if the table lists it too.
+    let others = peers.iter().copied().filter(|p| Some(p.node_id) != own_id);
+    for peer in own.into_iter().chain(others) {
+        match peer.via {
+            Some(gateway) if gateway != peer.node_id => add_to(&mut by_gateway, gateway, peer),
+            _ => add_to(&mut by_host, peer.addr, peer),
+        }
+    }
+    let own_host = own.map(|o| o.addr);
+    let ring: Vec<&(IpAddr, Vec<&PeerInfo>)> = by_host
+        .iter()
+        .filter(|(addr, _)| Some(*addr) != own_host)
+        .collect();
+    let tallest = by_host
+        .iter()
+        .map(|(_, members)| members.len())
+        .max()
+        .unwrap_or(1) as f64;
+    // The ring is wide enough that neighbouring boxes do not overlap.
+    let radius = MIN_RADIUS
+        .max(ring.len() as f64 * (HOST_WIDTH + 20.0) / std::f64::consts::TAU)
+        .max(box_height(tallest as usize));
+    let outer = radius + PROXY_OFFSET + HOST_WIDTH;
+    let (cx, cy) = (outer + MARGIN, outer + MARGIN);
+    let out = Layout {
+        width: 2.0 * (outer + MARGIN),
+        height: 2.0 * (outer + MARGIN),
+        ..Layout::default()
+    };
+    let mut drawing = Drawing {
+        out,
+        own_id,
+        places: Vec::new(),
+    };
+    if let Some((host, members)) = by_host.iter().find(|(addr, _)| Some(*addr) == own_host) {
+        drawing.place_box(host.to_string(), (cx, cy), members, (true, false), 0.0);
+    }
+    for (i, (addr, members)) in ring.iter().enumerate() {
+        let angle =
+            -std::f64::consts::FRAC_PI_2 + std::f64::consts::TAU * i as f64 / ring.len() as f64;
+        let centre = (cx + radius * angle.cos(), cy + radius * angle.sin());
+        drawing.place_box(addr.to_string(), centre, members, (false, false), angle);
+    }
+    // Proxied peers: outside the ring, on their gateway's ray (or at the top for an unknown gateway).
+    for (gateway, members) in &by_gateway {
+        let angle = drawing
+            .angle(gateway)
+            .unwrap_or(-std::f64::consts::FRAC_PI_2);
+        let distance = if drawing.place(gateway).is_some() && Some(*gateway) != own_id {
+            radius + PROXY_OFFSET
+        } else {
+            PROXY_OFFSET + box_height(members.len())
+        };
+        let centre = (cx + distance * angle.cos(), cy + distance * angle.sin());
+        let label = match members.first() {
+            Some(first) => format!("via {}", first.addr),
+            None => String::new(),
+        };
+        drawing.place_box(label, centre, members, (false, true), angle);
+        if let Some(from) = drawing.place(gateway) {
+            for peer in members {
+                let Some(to) = drawing.place(&peer.node_id) else {
+                    continue;
+                };
+                drawing.out.edges.push(Edge {
+                    from,
+                    to,
+                    kind: EdgeKind::Proxy,
+                });
+            }
+        }
+    }
+    drawing.out.crop();
+    drawing.out
+}
+
+impl Layout {
+    /// This node's open `links` as edges from `own` to each linked peer drawn here.
+    pub fn link_edges(&self, own: NodeId, links: &[LinkInfo]) -> Vec<Edge> {
+        let anchor = |id: &NodeId| {
+            self.peers
+                .iter()
+                .find(|spot| spot.node_id == *id)
+                .map(|spot| spot.anchor)
+        };
+        let Some(from) = anchor(&own) else {
+            return Vec::new();
+        };
+        links
+            .iter()
+            .filter_map(|link| {
+                Some(Edge {
+                    from,
+                    to: anchor(&link.peer)?,
+                    kind: EdgeKind::Link(link.clone()),
+                })
+            })
+            .collect()
+    }
+
+    /// Moves everything so the drawing starts at the margin and ends at its last box (a LAN on one host is a
+    /// small picture, not one box in the middle of an empty ring).
+    fn crop(&mut self) {
+        if self.hosts.is_empty() {
+            return;
+        }
+        let (mut min_x, mut min_y) = (f64::MAX, f64::MAX);
+        let (mut max_x, mut max_y) = (f64::MIN, f64::MIN);
+        for host in &self.hosts {
+            min_x = min_x.min(host.x);
+            min_y = min_y.min(host.y);
+            max_x = max_x.max(host.x + HOST_WIDTH);
+            max_y = max_y.max(host.y + host.height);
+        }
+        let (dx, dy) = (MARGIN - min_x, MARGIN - min_y);
+        for host in &mut self.hosts {
+            host.x += dx;
+            host.y += dy;
+        }
+        for peer in &mut self.peers {
+            peer.x += dx;
+            peer.y += dy;
+            peer.anchor = (peer.anchor.0 + dx, peer.anchor.1 + dy);
+        }
+        for edge in &mut self.edges {
+            edge.from = (edge.from.0 + dx, edge.from.1 + dy);
+            edge.to = (edge.to.0 + dx, edge.to.1 + dy);
+        }
+        self.width = max_x - min_x + 2.0 * MARGIN;
+        self.height = max_y - min_y + 2.0 * MARGIN;
+    }
+}
+
+/// A layout being drawn: where each peer went (for edges) and on which ray (for its proxied peers).
+struct Drawing {
+    out: Layout,
+    own_id: Option<NodeId>,
+    /// Each peer's anchor for edges and the angle of its ray (a list, not a map: a map type costs the wasm
+    /// its own copy of the map's code, and a LAN's peers are few).
+    places: Vec<(NodeId, (f64, f64), f64)>,
+}
+
+/// Adds `peer` to `key`'s group, keeping the groups sorted by key.
+fn add_to<'a, K: Ord + Copy>(groups: &mut Vec<(K, Vec<&'a PeerInfo>)>, key: K, peer: &'a PeerInfo) {
+    match groups.binary_search_by(|(k, _)| k.cmp(&key)) {
+        Ok(i) => groups[i].1.push(peer),
+        Err(i) => groups.insert(i, (key, vec![peer])),
+    }
+}
+
+impl Drawing {
+    /// Where `id` was placed.
+    fn place(&self, id: &NodeId) -> Option<(f64, f64)> {
+        self.places
+            .iter()
+            .find(|(n, _, _)| n == id)
+            .map(|(_, at, _)| *at)
+    }
+
+    /// The ray `id` was placed on.
+    fn angle(&self, id: &NodeId) -> Option<f64> {
+        self.places
+            .iter()
+            .find(|(n, _, _)| n == id)
+            .map(|(_, _, a)| *a)
+    }
+
+    /// A box centred at `centre` holding `members`; `(own, proxied)` say what sort of box it is.
+    fn place_box(
+        &mut self,
+        label: String,
+        centre: (f64, f64),
+        members: &[&PeerInfo],
+        (own, proxied): (bool, bool),
+        angle: f64,
+    ) {
+        let height = box_height(members.len());
+        let (x, y) = (centre.0 - HOST_WIDTH / 2.0, centre.1 - height / 2.0);
+        self.out.hosts.push(HostBox {
+            label,
+            x,
+            y,
+            height,
+            own,
+        });
+        for (i, peer) in members.iter().enumerate() {
+            let baseline = y + HOST_HEADER + LINE_HEIGHT * (i as f64 + 0.8);
+            self.out.peers.push(PeerSpot {
+                node_id: peer.node_id,
+                name: peer.name.clone(),
+                x: x + 8.0,
+                y: baseline,
+                state: peer.state,
+                own: self.own_id == Some(peer.node_id),
+                proxied,
+                anchor: (x + HOST_WIDTH / 2.0, baseline - 4.0),
+            });
+            self.places
+                .push((peer.node_id, (x + HOST_WIDTH / 2.0, baseline - 4.0), angle));
+        }
+    }
+}
+
+/// The height of a box of `n` peers.
+fn box_height(n: usize) -> f64 {
+    HOST_HEADER + LINE_HEIGHT * n as f64 + 6.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::peers::tests::peer;
+
+    #[test]
+    fn peers_group_by_host_proxied_ones_sit_behind_their_gateway_and_links_are_edges() {
+        let hub = peer("hub", "10.0.0.1", PeerState::Live, 1);
+        let alpha = peer("alpha", "10.0.0.2", PeerState::Live, 1);
+        let mut alpha2 = peer("alpha-two", "10.0.0.2", PeerState::Live, 1);
+        alpha2.node_id = NodeId::from_bytes([42; 16]);
+        let mut device = peer("zulu", "10.0.0.9", PeerState::Live, 1);
+        device.node_id = NodeId::from_bytes([43; 16]);
+        device.via = Some(alpha.node_id);
+        let gone = peer("gone-peer", "10.0.0.3", PeerState::Lost, 1);
+        let links = [LinkInfo {
+            peer: alpha.node_id,
+            sent: 12,
+            queued: 0,
+            dropped: 0,
+        }];
+        let all = [&hub, &alpha, &alpha2, &device, &gone];
+        let layout = layout(Some(&hub), &all);
+        // hub once, the others once each.
+        assert_eq!(layout.peers.len(), 5);
+        let labels: Vec<&str> = layout.hosts.iter().map(|h| h.label.as_str()).collect();
+        assert_eq!(labels, ["10.0.0.1", "10.0.0.2", "10.0.0.3", "via 10.0.0.9"]);
+        assert!(layout.hosts[0].own);
+        // Two nodes share 10.0.0.2's box.
+        assert!(layout.hosts[1].height > layout.hosts[2].height);
+        let proxy = layout.peers.iter().find(|p| p.name == "zulu").unwrap();
+        assert!(proxy.proxied);
+        let kinds: Vec<&EdgeKind> = layout.edges.iter().map(|e| &e.kind).collect();
+        assert_eq!(kinds, [&EdgeKind::Proxy]);
+        let links = layout.link_edges(hub.node_id, &links);
+        assert_eq!(links.len(), 1);
+        assert!(matches!(&links[0].kind, EdgeKind::Link(link) if link.sent == 12));
+        assert_eq!(
+            links[0].to,
+            layout
+                .peers
+                .iter()
+                .find(|p| p.name == "alpha")
+                .unwrap()
+                .anchor
+        );
+        // Everything is inside the drawing.
+        for spot in &layout.peers {
+            assert!(spot.x >= 0.0 && spot.x < layout.width, "{spot:?}");
+            assert!(spot.y >= 0.0 && spot.y < layout.height, "{spot:?}");
+        }
+    }
+
+    #[test]
+    fn without_the_node_known_peers_still_get_their_boxes() {
+        let alpha = peer("alpha", "10.0.0.2", PeerState::Live, 1);
+        let layout = layout(None, &[&alpha]);
+        assert_eq!(layout.peers.len(), 1);
+        assert!(layout.edges.is_empty());
+    }
+
+    #[test]
+    fn a_lan_on_one_host_is_a_small_picture() {
+        let hub = peer("hub", "10.0.0.1", PeerState::Live, 1);
+        let mut alpha = peer("alpha", "10.0.0.1", PeerState::Live, 1);
+        alpha.node_id = NodeId::from_bytes([42; 16]);
+        let layout = layout(Some(&hub), &[&alpha]);
+        assert_eq!(layout.hosts.len(), 1);
+        assert_eq!((layout.hosts[0].x, layout.hosts[0].y), (MARGIN, MARGIN));
+        assert_eq!(layout.width, HOST_WIDTH + 2.0 * MARGIN);
+    }
+}
