@@ -28,20 +28,39 @@ fn per_second(rate: f64) -> String {
 #[component]
 pub fn OverviewView() -> impl IntoView {
     let dash = expect_context::<DashContext>().dash;
-    // Peers by kind. (By site, once peers carry one: group by `p.site` here.)
+    // Peers by kind, and by site once any is at another site.
     let live = Memo::new(move |_| {
         dash.with(Parts::PEERS, |dash| {
             dash.peers.live_count_by(|p| p.kind.to_string())
         })
     });
+    let sites = Memo::new(move |_| {
+        dash.with(Parts::PEERS, |dash| {
+            dash.peers.live_count_by(|p| {
+                p.site
+                    .as_ref()
+                    .map_or_else(|| "this site".to_owned(), |site| format!("site {site}"))
+            })
+        })
+    });
     let live_total = move || live.with(|groups| groups.values().sum::<usize>());
-    let kinds = move || {
-        live.get()
+    let counted = |groups: std::collections::BTreeMap<String, usize>, testid: &'static str| {
+        groups
             .into_iter()
-            .map(|(kind, count)| {
-                view! { <li data-testid="overview-kind"><span class="figure-small">{count}</span> " " {kind}</li> }
+            .map(|(group, count)| {
+                view! { <li data-testid=testid><span class="figure-small">{count}</span> " " {group}</li> }
             })
             .collect::<Vec<_>>()
+    };
+    let kinds = move || counted(live.get(), "overview-kind");
+    let by_site = move || {
+        let groups = sites.get();
+        // One group means everything is on this LAN: nothing to show.
+        if groups.len() < 2 {
+            Vec::new()
+        } else {
+            counted(groups, "overview-site")
+        }
     };
     let rate = Memo::new(move |_| dash.with(Parts::STATS, |dash| dash.traffic.rate()));
     let rate_in = move || {
@@ -90,6 +109,7 @@ pub fn OverviewView() -> impl IntoView {
                 <h3>"Live peers"</h3>
                 <p class="figure" data-testid="overview-live">{live_total}</p>
                 <ul class="kinds">{kinds}</ul>
+                <ul class="kinds">{by_site}</ul>
             </div>
             <div class="card tile">
                 <h3>"Messages / s"</h3>

@@ -31,21 +31,32 @@ pub struct LegacyBadge {
     pub title: String,
 }
 
-/// Peers by name.
+/// Peers by name. A peer at another site is named by its address, `name@site` (names are unique only within
+/// a site, and the node takes that form wherever it takes a peer's name), so the views need no other key.
 #[derive(Debug, Default, Clone)]
 pub struct PeerTable {
     peers: BTreeMap<String, PeerInfo>,
 }
 
+/// `peer`, named `name@site` when it is at another site.
+fn named_by_address(mut peer: PeerInfo) -> PeerInfo {
+    if peer.site.is_some() {
+        peer.name = peer.address();
+    }
+    peer
+}
+
 impl PeerTable {
     /// Adds or updates a peer (its state included: a left or lost peer stays, marked).
     pub fn upsert(&mut self, peer: PeerInfo) {
+        let peer = named_by_address(peer);
         self.peers.insert(peer.name.clone(), peer);
         self.forget_oldest_departed();
     }
 
     /// The live peers are exactly `live` (a snapshot or a `peers` reply): others still marked live are gone.
     pub fn replace_live(&mut self, live: Vec<PeerInfo>) {
+        let live: Vec<PeerInfo> = live.into_iter().map(named_by_address).collect();
         let names: std::collections::BTreeSet<&str> =
             live.iter().map(|p| p.name.as_str()).collect();
         for peer in self.peers.values_mut() {
@@ -269,6 +280,31 @@ pub(crate) mod tests {
             .rows("p0", SortBy::Name)
             .iter()
             .all(|p| p.name != "p0"));
+    }
+
+    #[test]
+    fn peers_at_other_sites_are_named_by_address_so_equal_names_stay_apart() {
+        let mut table = PeerTable::default();
+        let mut at_a = peer("sensor", "198.51.100.12", PeerState::Live, 1);
+        at_a.site = Some("a".into());
+        at_a.node_id = NodeId::from_bytes([1; 16]);
+        let mut at_b = peer("sensor", "203.0.113.12", PeerState::Live, 1);
+        at_b.site = Some("b".into());
+        at_b.node_id = NodeId::from_bytes([2; 16]);
+        table.upsert(peer("sensor", "198.51.100.2", PeerState::Live, 1));
+        table.upsert(at_a.clone());
+        table.replace_live(vec![
+            peer("sensor", "198.51.100.2", PeerState::Live, 1),
+            at_a,
+            at_b,
+        ]);
+        assert_eq!(table.live_names(), ["sensor", "sensor@a", "sensor@b"]);
+        assert_eq!(
+            table.get("sensor@b").unwrap().addr.to_string(),
+            "203.0.113.12"
+        );
+        let by_site = table.live_count_by(|p| p.site.clone().unwrap_or_default());
+        assert_eq!(by_site.values().copied().collect::<Vec<_>>(), [1, 1, 1]);
     }
 
     #[test]
