@@ -73,6 +73,7 @@ fn peer(name: &str, ip: &str, state: PeerState) -> PeerInfo {
         topics: vec!["news".into()],
         via: None,
         site: None,
+        txt: Default::default(),
         first_seen_ms: 1_000,
         last_seen_ms: 2_000,
         state,
