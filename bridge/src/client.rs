@@ -318,6 +318,7 @@ mod tests {
             topics: vec!["news".into()],
             via: None,
             site: None,
+            txt: Default::default(),
             first_seen_ms: 1,
             last_seen_ms: 2,
             state: PeerState::Live,

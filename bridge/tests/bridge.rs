@@ -41,6 +41,7 @@ fn this_node() -> PeerInfo {
         topics: Vec::new(),
         via: None,
         site: None,
+        txt: Default::default(),
         first_seen_ms: 1,
         last_seen_ms: 2,
         state: PeerState::Live,

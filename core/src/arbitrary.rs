@@ -39,3 +39,8 @@ pub fn few_peers() -> impl Strategy<Value = Vec<crate::bridge::PeerInfo>> {
 pub fn port_services() -> impl Strategy<Value = BTreeMap<String, u16>> {
     proptest::collection::btree_map(".{0,12}", any::<u16>(), 0..4)
 }
+
+/// A few TXT records (within the beacon's cap).
+pub fn txt() -> impl Strategy<Value = BTreeMap<String, String>> {
+    proptest::collection::btree_map("[a-z]{1,8}", ".{0,16}", 0..4)
+}

@@ -162,6 +162,14 @@ pub struct PeerInfo {
     /// node's own LAN. Absent in JSON from older nodes.
     #[serde(default)]
     pub site: Option<String>,
+    /// TXT records, for a peer found by DNS-SD (kind `mdns`): key to value, as many as its beacon carries (see
+    /// `discovery::MAX_TXT_BYTES`); empty for others. A JSON object; absent in JSON from older nodes.
+    #[cfg_attr(
+        all(test, not(target_arch = "wasm32")),
+        proptest(strategy = "crate::arbitrary::txt()")
+    )]
+    #[serde(default)]
+    pub txt: BTreeMap<String, String>,
     /// First beacon seen (unix ms).
     pub first_seen_ms: u64,
     /// Latest beacon seen (unix ms).

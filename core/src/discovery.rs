@@ -31,6 +31,34 @@ pub const DEFAULT_PORT: u16 = 7268;
 /// signed or not); a seed that knows more hands out a different window of them each time.
 pub const MAX_PEER_ADDRS: usize = 100;
 
+/// Most TXT bytes one beacon carries for a peer found by DNS-SD, each record counted as its key and value
+/// plus 2 (see [`txt_bytes`]): with the rest of a proxied peer's beacon it stays well inside
+/// [`MAX_DATAGRAM_LEN`], signed or not. Senders keep what fits with [`cap_txt`]; a beacon over it is malformed.
+pub const MAX_TXT_BYTES: usize = 400;
+
+/// The TXT bytes `txt` takes against [`MAX_TXT_BYTES`]: per record its key, its value and 2.
+pub fn txt_bytes(txt: &BTreeMap<String, String>) -> usize {
+    txt.iter().map(|(k, v)| k.len() + v.len() + 2).sum()
+}
+
+/// The records of `txt` that fit in [`MAX_TXT_BYTES`], taken in key order (a record that does not fit is
+/// skipped, a later smaller one may still fit), and how many were left out.
+pub fn cap_txt(txt: &BTreeMap<String, String>) -> (BTreeMap<String, String>, usize) {
+    let mut kept = BTreeMap::new();
+    let mut used = 0;
+    let mut left_out = 0;
+    for (key, value) in txt {
+        let len = key.len() + value.len() + 2;
+        if used + len <= MAX_TXT_BYTES {
+            used += len;
+            kept.insert(key.clone(), value.clone());
+        } else {
+            left_out += 1;
+        }
+    }
+    (kept, left_out)
+}
+
 /// A node's announcement of itself, sent on start, every heartbeat, and (with `leaving`) on shutdown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(
@@ -74,6 +102,12 @@ pub struct Beacon {
     pub addr: Option<IpAddr>,
     /// For a peer at another site (proxied by its site's NATS gateway): the site's name. `None` on its own LAN.
     pub site: Option<String>,
+    /// TXT records of a peer found by DNS-SD (kind `mdns`), at most [`MAX_TXT_BYTES`]; empty for others.
+    #[cfg_attr(
+        all(test, not(target_arch = "wasm32")),
+        proptest(strategy = "crate::arbitrary::txt()")
+    )]
+    pub txt: BTreeMap<String, String>,
 }
 
 impl Beacon {
@@ -95,6 +129,7 @@ impl Beacon {
             via: None,
             addr: None,
             site: None,
+            txt: BTreeMap::new(),
         }
     }
 }
@@ -183,7 +218,8 @@ pub enum DiscoveryMessage {
 }
 
 /// Encodes a discovery datagram, signed when `signer` is given. Fails with [`EncodeError::TooLarge`] over
-/// [`MAX_DATAGRAM_LEN`], and for a [`PeerList`] of more than [`MAX_PEER_ADDRS`] addresses.
+/// [`MAX_DATAGRAM_LEN`] or for a beacon's TXT over [`MAX_TXT_BYTES`], and for a [`PeerList`] of more than
+/// [`MAX_PEER_ADDRS`] addresses.
 pub fn encode_datagram(
     message: &DiscoveryMessage,
     signer: Option<&Signer<'_>>,
@@ -197,11 +233,21 @@ pub fn encode_datagram(
             });
         }
     }
+    if let DiscoveryMessage::Beacon(beacon) = message {
+        let len = txt_bytes(&beacon.txt);
+        if len > MAX_TXT_BYTES {
+            return Err(EncodeError::TooLarge {
+                len,
+                max: MAX_TXT_BYTES,
+            });
+        }
+    }
     envelope::seal(DISCOVERY_MAGIC, message, signer, MAX_DATAGRAM_LEN)
 }
 
 /// Decodes a discovery datagram received from the network. Never panics; the signature, if any, is returned
-/// for the caller to verify. A [`PeerList`] of more than [`MAX_PEER_ADDRS`] addresses is malformed.
+/// for the caller to verify. A [`PeerList`] of more than [`MAX_PEER_ADDRS`] addresses, and a beacon with more
+/// than [`MAX_TXT_BYTES`] of TXT, are malformed.
 pub fn decode_datagram(bytes: &[u8]) -> Result<Datagram<'_, DiscoveryMessage>, DecodeError> {
     let datagram = envelope::open(DISCOVERY_MAGIC, bytes, MAX_DATAGRAM_LEN)?;
     if let DiscoveryMessage::PeerList(list) = &datagram.message {
@@ -209,6 +255,14 @@ pub fn decode_datagram(bytes: &[u8]) -> Result<Datagram<'_, DiscoveryMessage>, D
             return Err(DecodeError::Malformed(format!(
                 "peer list of {} addresses exceeds the limit of {MAX_PEER_ADDRS}",
                 list.addrs.len()
+            )));
+        }
+    }
+    if let DiscoveryMessage::Beacon(beacon) = &datagram.message {
+        let len = txt_bytes(&beacon.txt);
+        if len > MAX_TXT_BYTES {
+            return Err(DecodeError::Malformed(format!(
+                "beacon with {len} TXT bytes exceeds the limit of {MAX_TXT_BYTES}"
             )));
         }
     }
@@ -245,6 +299,7 @@ mod tests {
             via: None,
             addr: None,
             site: None,
+            txt: BTreeMap::new(),
         })
     }
 
@@ -426,6 +481,61 @@ mod tests {
         });
         assert_eq!(encode_datagram(&list, None).unwrap(), bytes);
         assert_eq!(decode_datagram(&bytes).unwrap().message, list);
+    }
+
+    #[test]
+    fn txt_is_capped_in_key_order_and_the_rest_counted() {
+        let txt: BTreeMap<String, String> = [
+            ("a".to_owned(), "x".repeat(200)),
+            ("b".to_owned(), "y".repeat(300)),
+            ("c".to_owned(), "z".repeat(100)),
+        ]
+        .into();
+        let (kept, left_out) = cap_txt(&txt);
+        assert_eq!(kept.keys().collect::<Vec<_>>(), ["a", "c"]);
+        assert_eq!(left_out, 1);
+        assert!(txt_bytes(&kept) <= MAX_TXT_BYTES);
+        let small: BTreeMap<String, String> = [("rp".to_owned(), "printers/x".to_owned())].into();
+        assert_eq!(cap_txt(&small), (small.clone(), 0));
+        assert_eq!(txt_bytes(&small), 14);
+    }
+
+    #[test]
+    fn a_proxied_beacon_with_full_txt_fits_signed_and_more_txt_is_refused_both_ways() {
+        let DiscoveryMessage::Beacon(mut beacon) = small_beacon() else {
+            unreachable!()
+        };
+        beacon.name = "n".repeat(63);
+        beacon.kind = PeerKind::Mdns;
+        beacon.via = Some(NodeId([8; 16]));
+        beacon.addr = Some("2001:db8::1".parse().unwrap());
+        beacon.services = (0..8).map(|i| (format!("service-{i:07}"), 631)).collect();
+        // One record of exactly the cap.
+        beacon.txt = [("k".to_owned(), "v".repeat(MAX_TXT_BYTES - 3))].into();
+        let signer = Signer {
+            timestamp_ms: 1,
+            mac: &fake_mac,
+        };
+        let message = DiscoveryMessage::Beacon(beacon.clone());
+        let bytes = encode_datagram(&message, Some(&signer)).unwrap();
+        assert!(bytes.len() < MAX_DATAGRAM_LEN, "{} bytes", bytes.len());
+        assert_eq!(decode_datagram(&bytes).unwrap().message, message);
+
+        beacon.txt.insert("l".into(), String::new());
+        let over = DiscoveryMessage::Beacon(beacon);
+        assert!(matches!(
+            encode_datagram(&over, None).unwrap_err(),
+            EncodeError::TooLarge {
+                max: MAX_TXT_BYTES,
+                ..
+            }
+        ));
+        let bytes = envelope::seal(DISCOVERY_MAGIC, &over, None, MAX_DATAGRAM_LEN).unwrap();
+        let err = decode_datagram(&bytes).unwrap_err();
+        assert!(
+            matches!(&err, DecodeError::Malformed(why) if why.contains("TXT")),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -39,6 +39,7 @@ fn peer() -> PeerInfo {
         topics: vec!["sensors.*".into()],
         via: None,
         site: None,
+        txt: BTreeMap::new(),
         first_seen_ms: 1_700_000_000_000,
         last_seen_ms: 1_700_000_005_000,
         state: PeerState::Live,
@@ -61,6 +62,7 @@ fn beacon() -> Beacon {
         via: Some(BRAVO),
         addr: Some(IpAddr::V6(Ipv6Addr::LOCALHOST)),
         site: Some("b".into()),
+        txt: [("rp".to_owned(), "printers/x".to_owned())].into(),
     }
 }
 

@@ -262,7 +262,9 @@ impl Node {
         endpoint: Option<Arc<dyn ProxyEndpoint>>,
     ) -> Result<NodeId, ProxyError> {
         let id = proxies::proxied_id(self.shared.node_id, peer.kind, &peer.name);
-        self.shared.proxies.add(id, peer, endpoint)?;
+        self.shared
+            .proxies
+            .add(id, self.txt_that_fits(peer), endpoint)?;
         self.shared.announce.notify_one();
         Ok(id)
     }
@@ -277,9 +279,31 @@ impl Node {
         peer: ProxiedPeer,
         endpoint: Option<Arc<dyn ProxyEndpoint>>,
     ) -> Result<(), ProxyError> {
-        self.shared.proxies.add(id, peer, endpoint)?;
+        self.shared
+            .proxies
+            .add(id, self.txt_that_fits(peer), endpoint)?;
         self.shared.announce.notify_one();
         Ok(())
+    }
+
+    /// `peer` with the TXT records its beacon can carry (`MAX_TXT_BYTES`, in key order); the rest are counted
+    /// (`discovery.txt.left_out`) and logged.
+    fn txt_that_fits(&self, mut peer: ProxiedPeer) -> ProxiedPeer {
+        let (kept, left_out) = herald_core::discovery::cap_txt(&peer.txt);
+        if left_out > 0 {
+            self.shared
+                .counters
+                .txt_left_out
+                .fetch_add(left_out as u64, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(
+                peer = %peer.name,
+                left_out,
+                max = herald_core::discovery::MAX_TXT_BYTES,
+                "TXT records left out of a proxied peer's beacon: over the bytes one beacon carries"
+            );
+            peer.txt = kept;
+        }
+        peer
     }
 
     /// Discovery's counters (DNS-SD, run beside the node, counts here too, so `stats` shows it).
@@ -365,6 +389,7 @@ impl Node {
             topics: advert.topics,
             via: None,
             site: None,
+            txt: Default::default(),
             first_seen_ms: self.shared.incarnation,
             last_seen_ms: now,
             state: PeerState::Live,

@@ -38,6 +38,9 @@ pub struct ProxiedPeer {
     /// The site it is at, for a peer at another site this node is the NATS gateway for (then its node id is
     /// its own, not [`proxied_id`]); `None` for a legacy program on this LAN.
     pub site: Option<String>,
+    /// Its TXT records (a service found by DNS-SD, or such a peer at another site); empty for others. Beacons
+    /// carry at most `MAX_TXT_BYTES` of them: the node keeps what fits when it proxies the peer.
+    pub txt: BTreeMap<String, String>,
 }
 
 /// The gateway's side of a proxied peer that takes messages and questions.
@@ -184,6 +187,7 @@ mod tests {
             addr: "198.51.100.7".parse().unwrap(),
             services: [(name.to_owned(), 8887)].into(),
             site: None,
+            txt: BTreeMap::new(),
         }
     }
 

@@ -82,6 +82,8 @@ counters! {
         mdns_refused => "discovery.mdns.refused",
         /// DNS-SD registrations and withdrawals the daemon refused, and browsing it ended.
         mdns_errors => "discovery.mdns.errors",
+        /// TXT records of proxied peers left out of their beacons: over `MAX_TXT_BYTES` per peer.
+        txt_left_out => "discovery.txt.left_out",
         /// Node events a slow reader of the event stream missed.
         events_lagged => "node.events_lagged",
     }

@@ -326,3 +326,51 @@ async fn send_to_group(port: u16, bytes: &[u8]) {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_proxied_peers_txt_reaches_other_nodes_capped_and_a_change_of_it_is_a_change() {
+    use herald_core::PeerKind;
+    use herald_node::proxies::ProxiedPeer;
+    let port = common::port(31000);
+    let gateway = Node::start(config("gateway", port)).await.unwrap();
+    let other = Node::start(config("other", port)).await.unwrap();
+    let mut events = other.events();
+    // One record over the cap by itself, and two that fit.
+    let txt = [
+        ("big".to_owned(), "x".repeat(discovery::MAX_TXT_BYTES)),
+        ("rp".to_owned(), "printers/x".to_owned()),
+        ("ty".to_owned(), "Lab printer".to_owned()),
+    ];
+    let mut printer = ProxiedPeer {
+        name: "printer".into(),
+        kind: PeerKind::Mdns,
+        addr: "127.0.0.1".parse().unwrap(),
+        services: [("ipp".to_owned(), 631)].into(),
+        site: None,
+        txt: txt.into(),
+    };
+    let id = random_node_id();
+    gateway.proxy_as(id, printer.clone(), None).unwrap();
+    let seen = wait_for(&mut events, "printer", joined).await;
+    assert_eq!(seen.node_id, id);
+    assert_eq!(
+        seen.txt.keys().collect::<Vec<_>>(),
+        ["rp", "ty"],
+        "{seen:?}"
+    );
+    assert_eq!(seen.txt["ty"], "Lab printer");
+    assert_eq!(counter(&gateway, "discovery.txt.left_out"), 1);
+
+    printer.txt = [("rp".to_owned(), "printers/y".to_owned())].into();
+    gateway.proxy_as(id, printer, None).unwrap();
+    let changed = wait_for(&mut events, "printer", |c| {
+        matches!(c, PeerChange::Changed { .. })
+    })
+    .await;
+    assert_eq!(
+        changed.txt,
+        [("rp".to_owned(), "printers/y".to_owned())].into()
+    );
+    gateway.shutdown().await;
+    other.shutdown().await;
+}

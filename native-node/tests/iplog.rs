@@ -114,6 +114,7 @@ fn peer_event(name: &str, kind: PeerKind, ip: &str, change: PeerChange) -> PeerE
             topics: Vec::new(),
             via: None,
             site: None,
+            txt: Default::default(),
             first_seen_ms: 1,
             last_seen_ms: 1,
             state: PeerState::Live,

@@ -107,6 +107,9 @@ class Peer:
     @property
     def site(self) -> Optional[str]:
         """For a peer at another site (joined through NATS), the site's name; else ``None``."""
+    @property
+    def txt(self) -> dict[str, str]:
+        """For a service found by DNS-SD (kind ``"mdns"``), its TXT records, key to value; else empty."""
 
 class Event:
     """Something that happened on the node (from ``Node.events()``)."""

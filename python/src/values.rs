@@ -224,6 +224,8 @@ pub struct Peer {
     /// For a peer at another site (joined through NATS), the site's name (address it as `name@site`); else
     /// `None`.
     site: Option<String>,
+    /// For a service found by DNS-SD (kind `"mdns"`), its TXT records, key to value; else empty.
+    txt: BTreeMap<String, String>,
 }
 
 impl From<PeerInfo> for Peer {
@@ -241,6 +243,7 @@ impl From<PeerInfo> for Peer {
             node_id: peer.node_id.to_string(),
             via: peer.via.map(|id| id.to_string()),
             site: peer.site,
+            txt: peer.txt,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! [`Avahi`]: a real avahi-daemon on one host of a [`Lan`], with its own private system D-Bus, mount and UTS
 //! namespaces (its own `/run/dbus`, `/run/avahi-daemon` and host name), so daemons on several hosts and the
-//! machine's own never meet; `avahi-publish` and `avahi-browse` run beside it. Stopped on drop. mDNS stays in
-//! the host's network namespace.
+//! machine's own never meet; `avahi-publish` and `avahi-browse` run beside it. Stopped on drop, or killed
+//! without a goodbye by [`Avahi::vanish`] (a device that is switched off). mDNS stays in the host's network
+//! namespace.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
@@ -23,6 +24,8 @@ pub struct Avahi {
     daemon: Child,
     dbus_pid: u32,
     _stdout: BufReader<ChildStdout>,
+    /// True once the daemon was killed and reaped ([`Avahi::vanish`]).
+    vanished: bool,
 }
 
 impl Avahi {
@@ -60,6 +63,7 @@ impl Avahi {
             daemon,
             dbus_pid,
             _stdout: stdout,
+            vanished: false,
         };
         let deadline = Instant::now() + PATIENCE;
         while !avahi.run("avahi-browse", &["-apt"]).status.success() {
@@ -70,6 +74,17 @@ impl Avahi {
             std::thread::sleep(Duration::from_millis(100));
         }
         avahi
+    }
+
+    /// Kills avahi-daemon with SIGKILL: it sends no goodbye, so what it announced stays in other hosts' caches
+    /// until its records expire.
+    pub fn vanish(&mut self) {
+        // SAFETY: kill(2) on a child this helper started and has not reaped.
+        unsafe {
+            libc::kill(self.daemon.id() as i32, libc::SIGKILL);
+        }
+        let _ = self.daemon.wait();
+        self.vanished = true;
     }
 
     /// `program ARGS...` beside the daemon: in its network, mount (its D-Bus) and UTS namespaces.
@@ -124,11 +139,13 @@ impl Avahi {
 
 impl Drop for Avahi {
     fn drop(&mut self) {
-        // SAFETY: kill(2) on pids this helper started.
-        unsafe {
-            libc::kill(self.daemon.id() as i32, libc::SIGTERM);
+        // SAFETY: kill(2) on pids this helper started (the daemon only while it is not reaped).
+        if !self.vanished {
+            unsafe {
+                libc::kill(self.daemon.id() as i32, libc::SIGTERM);
+            }
+            let _ = self.daemon.wait();
         }
-        let _ = self.daemon.wait();
         unsafe {
             libc::kill(self.dbus_pid as i32, libc::SIGTERM);
         }

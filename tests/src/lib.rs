@@ -538,17 +538,28 @@ impl<E: OutputLine> Running<E> {
     /// Takes the oldest event matching `wanted`, waiting up to [`PATIENCE`] for it. Events that do not match
     /// stay pending for later waits, so the order in which a test waits does not matter.
     pub fn wait_for(&self, what: &str, wanted: impl Fn(&E) -> bool) -> E {
+        self.wait_for_within(PATIENCE, what, wanted)
+    }
+
+    /// [`Running::wait_for`] with another patience than [`PATIENCE`] (for what takes a set time, such as
+    /// records that expire).
+    pub fn wait_for_within(
+        &self,
+        patience: Duration,
+        what: &str,
+        wanted: impl Fn(&E) -> bool,
+    ) -> E {
         let already = self.pending.borrow().iter().position(&wanted);
         if let Some(at) = already {
             return self.pending.borrow_mut().remove(at);
         }
-        let deadline = Instant::now() + PATIENCE;
+        let deadline = Instant::now() + patience;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.events.recv_timeout(left) {
                 Ok(event) if wanted(&event) => return event,
                 Ok(event) => self.pending.borrow_mut().push(event),
-                Err(RecvTimeoutError::Timeout) => panic!("no {what} within {PATIENCE:?}"),
+                Err(RecvTimeoutError::Timeout) => panic!("no {what} within {patience:?}"),
                 Err(RecvTimeoutError::Disconnected) => panic!("the process exited before {what}"),
             }
         }

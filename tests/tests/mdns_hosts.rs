@@ -1,11 +1,12 @@
 //! DNS-SD both ways (issue 18 §2), against a real Avahi: two hosts in network namespaces (198.51.100.0/24),
 //! avahi-daemon (with its own D-Bus) on host 1, `herald node` on host 2. A service `avahi-publish` announces on
-//! host 1 becomes a peer of kind `mdns` in `herald peers` and `herald lookup` on host 2, and goes when
-//! avahi-publish ends; a node's `--mdns` announcements show in `avahi-browse -rpt` on host 1 and are withdrawn
-//! when it leaves. And a node on two networks sends mDNS on its `--interface` only. Needs root; mDNS never
-//! leaves the namespaces.
+//! host 1 becomes a peer of kind `mdns`, with its TXT records, in `herald peers` and `herald lookup` on host 2,
+//! and goes when avahi-publish ends; a node's `--mdns` announcements show in `avahi-browse -rpt` on host 1 and
+//! are withdrawn when it leaves. A device that vanishes without a goodbye leaves when its records expire. And a
+//! node on two networks sends mDNS on its `--interface` only. Needs root; mDNS never leaves the namespaces.
 
 use std::process::Stdio;
+use std::time::Duration;
 
 use herald_core::bridge::{BridgeEvent, PeerInfo};
 use herald_core::PeerKind;
@@ -26,7 +27,10 @@ fn avahi_services_become_peers_and_herald_services_show_in_avahi() {
     // A second browser, beside Avahi on host 1 (mdns-sd shares UDP 5353 with it).
     let other = lan.node(1, "other-browser", &["--mdns-browse", "_ipp._tcp"]);
     let mut publish = avahi
-        .command("avahi-publish", &["-s", "printer", "_ipp._tcp", "631"])
+        .command(
+            "avahi-publish",
+            &["-s", "printer", "_ipp._tcp", "631", "rp=printers/x"],
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -45,6 +49,7 @@ fn avahi_services_become_peers_and_herald_services_show_in_avahi() {
     );
     assert_eq!(peer.addr.to_string(), Lan::ip(1));
     assert_eq!(peer.services["ipp"].to_string(), printer_addr);
+    assert_eq!(peer.txt["rp"], "printers/x", "{peer:?}");
     // The same printer is the same peer (node id) whichever node browses it.
     let BridgeEvent::PeerJoined { peer: seen, .. } =
         other.wait_for("the printer joining at the other browser", printer_joined)
@@ -65,9 +70,23 @@ fn avahi_services_become_peers_and_herald_services_show_in_avahi() {
         .find(|p| p.name == "printer")
         .unwrap_or_else(|| panic!("no printer in herald peers: {listed:?}"));
     assert_eq!(printer.kind, PeerKind::Mdns);
+    // Its TXT records crossed to the other host in the browsing nodes' beacons.
+    assert_eq!(
+        printer.txt,
+        [("rp".to_owned(), "printers/x".to_owned())].into(),
+        "{printer:?}"
+    );
     assert_eq!(
         listed.iter().filter(|p| p.kind == PeerKind::Mdns).count(),
         1
+    );
+    let plain = lan.run(2, &["peers", "--interface", "eth0"]);
+    let plain = String::from_utf8_lossy(&plain.stdout);
+    assert!(
+        plain
+            .lines()
+            .any(|l| l.starts_with("printer ") && l.ends_with("txt: rp=printers/x")),
+        "{plain}"
     );
     let lookup = lan.run(2, &["lookup", "ipp", "--interface", "eth0"]);
     assert!(lookup.status.success(), "{lookup:?}");
@@ -112,6 +131,32 @@ fn avahi_services_become_peers_and_herald_services_show_in_avahi() {
     avahi.wait_browse("_herald._tcp", "withdrawal of lab-node", |lines| {
         lines.iter().all(|l| l[3] != "lab-node")
     });
+}
+
+#[test]
+fn a_device_that_vanishes_without_a_goodbye_leaves_when_its_records_expire() {
+    let lan = Lan::new(2);
+    let mut avahi = Avahi::start(&lan, 1, "avahi-h1");
+    let browser = lan.node(2, "browser", &["--mdns-browse", "_ipp._tcp"]);
+    let mut publish = avahi
+        .command("avahi-publish", &["-s", "printer", "_ipp._tcp", "631"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run avahi-publish");
+    browser.wait_for("the printer joining", printer_joined);
+    // The device is switched off: no goodbye. Avahi's SRV and address records live 120 s; the browser's
+    // refresh queries go unanswered and the service expires.
+    avahi.vanish();
+    browser.wait_for_within(
+        Duration::from_secs(200),
+        "the vanished printer expiring",
+        |e| {
+            matches!(e, BridgeEvent::PeerLeft { peer, .. } | BridgeEvent::PeerLost { peer, .. } if peer.name == "printer")
+        },
+    );
+    let _ = publish.kill();
+    let _ = publish.wait();
 }
 
 /// The id of the node named `name`, as a one-shot on host 2 sees it.

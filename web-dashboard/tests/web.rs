@@ -73,6 +73,7 @@ fn peer(name: &str, ip: &str, state: PeerState) -> PeerInfo {
         topics: vec!["news".into()],
         via: None,
         site: None,
+        txt: Default::default(),
         first_seen_ms: 1_000,
         last_seen_ms: 2_000,
         state,
@@ -330,7 +331,10 @@ async fn the_overview_and_the_graph_follow_the_peers_and_a_click_opens_the_detai
     let (root, _dispose) = open_dashboard(context);
     dash.update(|d| {
         d.apply(hub_snapshot(vec![
-            peer("alpha", "10.0.0.2", PeerState::Live),
+            PeerInfo {
+                txt: [("rp".to_owned(), "printers/x".to_owned())].into(),
+                ..peer("alpha", "10.0.0.2", PeerState::Live)
+            },
             peer("bravo", "10.0.0.3", PeerState::Live),
         ]))
     });
@@ -360,4 +364,5 @@ async fn the_overview_and_the_graph_follow_the_peers_and_a_click_opens_the_detai
     leptos::task::tick().await;
     assert_eq!(see_text(&root, "detail-name"), "alpha");
     assert!(see_text(&root, "detail-service").contains("10.0.0.2:8080"));
+    assert_eq!(see_text(&root, "detail-txt"), "rp=printers/x");
 }

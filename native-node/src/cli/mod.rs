@@ -277,6 +277,23 @@ fn services_text(peer: &herald_core::bridge::PeerInfo) -> String {
     words.join(" ")
 }
 
+/// Longest TXT summary `herald peers` prints on a peer's line (the rest is cut at a `…`; `--json` has all).
+const TXT_BRIEF: usize = 60;
+
+/// A DNS-SD peer's TXT records, brief, for a peer's line: `txt: k=v k=v`, at most [`TXT_BRIEF`] characters
+/// of records; empty when it has none.
+fn txt_brief(peer: &herald_core::bridge::PeerInfo) -> String {
+    if peer.txt.is_empty() {
+        return String::new();
+    }
+    let words: Vec<String> = peer.txt.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let text = words.join(" ");
+    match text.char_indices().nth(TXT_BRIEF) {
+        Some((cut, _)) => format!("txt: {}…", &text[..cut]),
+        None => format!("txt: {text}"),
+    }
+}
+
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
 async fn stop_signal() {
     #[cfg(unix)]
@@ -297,5 +314,33 @@ async fn stop_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn txt_is_brief_on_a_peer_line() {
+        let mut peer: herald_core::bridge::PeerInfo = serde_json::from_str(
+            r#"{"node_id":"a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1","name":"printer","kind":"mdns",
+            "addr":"198.51.100.11","tcp":null,"services":{},"topics":[],"via":null,
+            "first_seen_ms":1,"last_seen_ms":1,"state":"live"}"#,
+        )
+        .unwrap();
+        assert!(peer.txt.is_empty(), "absent in older JSON");
+        assert_eq!(txt_brief(&peer), "");
+        peer.txt = [
+            ("rp".to_owned(), "printers/x".to_owned()),
+            ("ty".to_owned(), "Lab".to_owned()),
+        ]
+        .into();
+        assert_eq!(txt_brief(&peer), "txt: rp=printers/x ty=Lab");
+        peer.txt.insert("note".into(), "é".repeat(100));
+        let brief = txt_brief(&peer);
+        assert!(brief.starts_with("txt: note=éé"), "{brief}");
+        assert!(brief.ends_with('…'), "{brief}");
+        assert_eq!(brief.chars().count(), "txt: ".len() + TXT_BRIEF + 1);
     }
 }

@@ -35,13 +35,15 @@ pub async fn run(
         if args.json {
             println!("{}", serde_json::to_string(peer)?);
         } else {
-            println!(
-                "{:<20} {:<15} {:<14} {}",
+            let line = format!(
+                "{:<20} {:<15} {:<14} {} {}",
                 peer.address(),
                 peer.addr,
                 peer.kind,
-                super::services_text(peer)
+                super::services_text(peer),
+                super::txt_brief(peer)
             );
+            println!("{}", line.trim_end());
         }
     }
     if peers.is_empty() && !args.json {

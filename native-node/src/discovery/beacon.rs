@@ -12,7 +12,7 @@
 //! beacon at once and a [`PeerList`] a little over a heartbeat later (unless multicast reached it meanwhile),
 //! and a peer list from a seed (or a peer in the mesh) is greeted address by address.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -379,6 +379,7 @@ impl BeaconTask {
             via: None,
             addr: None,
             site: None,
+            txt: BTreeMap::new(),
         };
         let Some(bytes) = self.seal_fitting(beacon) else {
             return;
@@ -455,6 +456,7 @@ impl BeaconTask {
                 via: Some(self.shared.node_id),
                 addr: Some(peer.addr),
                 site: peer.site,
+                txt: peer.txt,
             };
             let key = self.shared.config.key.as_ref();
             match super::seal(&DiscoveryMessage::Beacon(beacon.clone()), key, unix_ms()) {

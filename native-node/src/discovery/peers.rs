@@ -444,6 +444,7 @@ fn peer_info(beacon: &Beacon, from: SocketAddr, now_ms: u64) -> PeerInfo {
         topics: beacon.topics.clone(),
         via: beacon.via,
         site: beacon.site.clone(),
+        txt: beacon.txt.clone(),
         first_seen_ms: now_ms,
         last_seen_ms: now_ms,
         state: PeerState::Live,
@@ -459,6 +460,7 @@ fn same_visible_state(a: &PeerInfo, b: &PeerInfo) -> bool {
         && a.topics == b.topics
         && a.via == b.via
         && a.site == b.site
+        && a.txt == b.txt
 }
 
 #[cfg(test)]

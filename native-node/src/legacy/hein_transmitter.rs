@@ -253,6 +253,7 @@ impl Connection {
             addr: from.ip(),
             services: Default::default(),
             site: None,
+            txt: Default::default(),
         };
         let proxied = match self.node.proxy(peer, None) {
             Ok(id) => Some(id),

@@ -208,6 +208,7 @@ impl Hub {
             addr: IpAddr::V4(*addr.ip()),
             services: [(service.clone(), addr.port())].into(),
             site: None,
+            txt: Default::default(),
         };
         match self.node.proxy(peer, None) {
             Ok(id) => {

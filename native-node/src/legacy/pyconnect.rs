@@ -330,6 +330,7 @@ impl Connection {
             addr: from.ip(),
             services: Default::default(),
             site: None,
+            txt: Default::default(),
         };
         let endpoint = Arc::new(DeviceEndpoint {
             device: name.clone(),

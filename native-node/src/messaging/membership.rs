@@ -131,6 +131,7 @@ mod tests {
             topics: topics.iter().map(|t| t.to_string()).collect(),
             via: None,
             site: None,
+            txt: Default::default(),
             first_seen_ms: 0,
             last_seen_ms: 0,
             state: PeerState::Live,

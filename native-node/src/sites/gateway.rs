@@ -555,6 +555,7 @@ impl Gateway {
                 .map(|(name, addr)| (name.clone(), addr.port()))
                 .collect(),
             site: Some(site),
+            txt: peer.txt.clone(),
         };
         let new = self.remote_is_new(&peer.node_id);
         match self.node.proxy_as(peer.node_id, proxied, endpoint) {

@@ -249,6 +249,7 @@ mod tests {
             topics: topics.iter().map(|t| t.to_string()).collect(),
             via: None,
             site: None,
+            txt: Default::default(),
             first_seen_ms: 1,
             last_seen_ms: 1,
             state: PeerState::Live,

@@ -1,8 +1,8 @@
 //! The network picture: the peers as an SVG graph drawn by the app (layout in [`crate::state::graph`]): one box
 //! per host address, gateways' proxied peers behind them, this node's open links as edges labelled with their
 //! traffic, states coloured and marked. Each peer is a `<g data-testid="peer">` holding a `<text>` with its
-//! name; clicking it (or Enter on it) opens its detail: services with copyable `ip:port`, topics, kind, its
-//! software (its answer to `info`, asked with a click), first and last seen, its host's IP history, and a
+//! name; clicking it (or Enter on it) opens its detail: services with copyable `ip:port`, topics, kind, the
+//! TXT records of a DNS-SD peer (`key=value`), its software (its answer to `info`, asked with a click), first and last seen, its host's IP history, and a
 //! message or a question to send it.
 
 use herald_core::bridge::{BridgeCommand, HistoryQuery, PeerInfo, Targets};
@@ -187,6 +187,15 @@ fn detail(context: DashContext, peer: PeerInfo) -> impl IntoView {
             }
         })
         .collect::<Vec<_>>();
+    // A DNS-SD peer's TXT records, one `key=value` a line (beacons carry a few hundred bytes at most).
+    let txt = (!peer.txt.is_empty()).then(|| {
+        let records = peer
+            .txt
+            .iter()
+            .map(|(key, value)| view! { <li><code>{format!("{key}={value}")}</code></li> })
+            .collect::<Vec<_>>();
+        view! { <dt>"TXT"</dt><dd><ul class="plain" data-testid="detail-txt">{records}</ul></dd> }
+    });
     let history_of = name.clone();
     let history = move || {
         dash.with(Parts::HISTORY, |dash| {
@@ -242,6 +251,7 @@ fn detail(context: DashContext, peer: PeerInfo) -> impl IntoView {
                 }.into_any(),
             }}</dd>
             <dt>"Topics"</dt><dd data-testid="detail-topics">{if peer.topics.is_empty() { "none".to_owned() } else { peer.topics.join(", ") }}</dd>
+            {txt}
         </dl>
         <h4>"Services"</h4>
         <ul class="plain">{if services.is_empty() { None } else { Some(services) }}</ul>

@@ -210,6 +210,7 @@ pub(crate) mod tests {
             topics: Vec::new(),
             via: None,
             site: None,
+            txt: Default::default(),
             first_seen_ms: 1,
             last_seen_ms,
             state,

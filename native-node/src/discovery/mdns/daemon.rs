@@ -322,8 +322,8 @@ impl Browser {
 
     fn apply(&mut self, change: Change) {
         match change {
-            Change::Proxy { id, peer, txt } => {
-                let name = peer.name.clone();
+            Change::Proxy { id, peer } => {
+                let (name, txt) = (peer.name.clone(), peer.txt.clone());
                 match self.node.proxy_as(id, peer, None) {
                     Ok(()) => {
                         if !self.proxied.contains(&id) {

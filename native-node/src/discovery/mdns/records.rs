@@ -185,10 +185,9 @@ pub enum Change {
     Proxy {
         /// Its id (see [`mdns_id`]).
         id: NodeId,
-        /// The peer as the LAN sees it.
+        /// The peer as the LAN sees it, its TXT records merged across its services (a key two services
+        /// both have takes the value of the one whose full name sorts last).
         peer: ProxiedPeer,
-        /// Its TXT records, merged across its services (for the log; beacons carry none).
-        txt: BTreeMap<String, String>,
     },
     /// Stop proxying the peer `id`: its last service is gone.
     Unproxy {
@@ -344,8 +343,8 @@ impl Browsed {
                 addr: entry.addr,
                 services,
                 site: None,
+                txt,
             },
-            txt,
         }
     }
 
@@ -398,7 +397,7 @@ mod tests {
         changes: Result<Vec<Change>, Skip>,
     ) -> (NodeId, ProxiedPeer, BTreeMap<String, String>) {
         match changes.as_deref() {
-            Ok([Change::Proxy { id, peer, txt }]) => (*id, peer.clone(), txt.clone()),
+            Ok([Change::Proxy { id, peer }]) => (*id, peer.clone(), peer.txt.clone()),
             other => panic!("not one peer to proxy: {other:?}"),
         }
     }
@@ -509,19 +508,30 @@ mod tests {
         assert_eq!(peer.addr, "198.51.100.11".parse::<IpAddr>().unwrap());
         assert_eq!(peer.services, [("ipp".to_owned(), 631)].into());
         assert_eq!(txt["rp"], "ipp/print");
-        // Its web page: the same peer, two services.
-        let (same, peer, _) = proxied(book.resolved(printer("_http._tcp.local.", "H1.local.", 80)));
+        // Its web page: the same peer, two services, the TXT records of both.
+        let mut web = printer("_http._tcp.local.", "H1.local.", 80);
+        web.txt = [("path".to_owned(), "/admin".to_owned())].into();
+        let (same, peer, txt) = proxied(book.resolved(web));
         assert_eq!(same, id);
         assert_eq!(
             peer.services,
             [("http".to_owned(), 80), ("ipp".to_owned(), 631)].into()
         );
+        assert_eq!(
+            txt,
+            [
+                ("path".to_owned(), "/admin".to_owned()),
+                ("rp".to_owned(), "ipp/print".to_owned())
+            ]
+            .into()
+        );
         assert_eq!(book.len(), 1);
-        // One withdrawn: still there; both: gone.
+        // One withdrawn: still there, without that service's TXT; both: gone.
         let Some(Change::Proxy { peer, .. }) = book.removed("printer._http._tcp.local.") else {
             panic!("not updated");
         };
         assert_eq!(peer.services.len(), 1);
+        assert_eq!(peer.txt, [("rp".to_owned(), "ipp/print".to_owned())].into());
         assert_eq!(
             book.removed("printer._ipp._tcp.local."),
             Some(Change::Unproxy {
