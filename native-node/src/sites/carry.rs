@@ -105,7 +105,16 @@ impl Carrier {
             bump(&counters.bad_input);
             return;
         };
-        if crate::topics::validate_topic(topic).is_err() {
+        let verdict = last.verdict(topic, |topic| {
+            if crate::topics::validate_topic(topic).is_err() {
+                Verdict::Garbage
+            } else if self.import.iter().any(|p| p.matches(topic)) {
+                Verdict::Wanted
+            } else {
+                Verdict::Filtered
+            }
+        });
+        if verdict == Verdict::Garbage {
             bump(&counters.bad_input);
             tracing::debug!(subject = %message.subject, "garbage on a Herald subject skipped");
             return;
@@ -116,7 +125,7 @@ impl Carrier {
         if from_site == Some(self.site.as_str()) {
             return; // ours (a second gateway of this site would echo it)
         }
-        if !self.import.iter().any(|p| p.matches(topic)) {
+        if verdict == Verdict::Filtered {
             bump(&counters.filtered);
             return;
         }
@@ -153,10 +162,22 @@ pub(crate) struct LastExport {
     headers: HeaderMap,
 }
 
-/// What one import task keeps from its previous message: its sender, as the headers said it and as it is
-/// published on the LAN.
+/// What becomes of a message from NATS on a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Published on the LAN.
+    Wanted,
+    /// Outside `import`.
+    Filtered,
+    /// No valid topic.
+    Garbage,
+}
+
+/// What one import task keeps from its previous message: its topic and what becomes of it, and its sender,
+/// as the headers said it and as it is published on the LAN.
 #[derive(Default)]
 pub(crate) struct LastImport {
+    topic: Option<(String, Verdict)>,
     /// Node id, name and site headers.
     said: (String, String, String),
     /// `None` when the node id header was no node id.
@@ -164,6 +185,18 @@ pub(crate) struct LastImport {
 }
 
 impl LastImport {
+    /// What becomes of a message on `topic` (`judge` asked once for a run of messages on it).
+    fn verdict(&mut self, topic: &str, judge: impl FnOnce(&str) -> Verdict) -> Verdict {
+        match &self.topic {
+            Some((known, verdict)) if known == topic => *verdict,
+            _ => {
+                let verdict = judge(topic);
+                self.topic = Some((topic.to_owned(), verdict));
+                verdict
+            }
+        }
+    }
+
     /// The node id and `name@site` of the sender the headers name (`None` when the id is no node id).
     fn sender(&mut self, id: &str, name: &str, site: &str) -> Option<(NodeId, &str)> {
         let (said_id, said_name, said_site) = &self.said;

@@ -48,8 +48,9 @@ pub const GATEWAY_QUEUE: usize = 1024;
 /// sites); beyond it patterns are left out and counted in `nats.remote_refused`.
 pub const MAX_PATTERNS: usize = 1024;
 
-/// Messages a NATS topic subscription already holds that its import task takes in one run.
-const IMPORT_RUN: usize = 256;
+/// Messages a subscription (on NATS or on the LAN) already holds that its import or export task takes in one
+/// run, without looking at its cancellation in between.
+const RUN: usize = 256;
 
 /// Questions from other sites answered at once; more are answered `failed: busy`.
 pub const MAX_REMOTE_ASKS: usize = 64;
@@ -751,9 +752,14 @@ async fn export_from(
     let me = carrier.node.id();
     let mut last = LastExport::default();
     loop {
-        tokio::select! {
+        let first = tokio::select! {
             _ = token.cancelled() => return,
-            delivery = stream.next() => match delivery {
+            delivery = stream.next() => delivery,
+        };
+        // What the subscription holds already is taken in a run, without going back through the `select!`.
+        let (mut next, mut taken) = (Some(first), 0);
+        while let Some(delivery) = next.take() {
+            match delivery {
                 Some(Delivery::Message(message)) if message.from != me => {
                     if let Some(held) = carrier.export(message, &mut last).await {
                         if tx.send(held).await.is_err() {
@@ -763,13 +769,17 @@ async fn export_from(
                 }
                 Some(_) => {}
                 None => return,
-            },
+            }
+            taken += 1;
+            if taken < RUN {
+                next = stream.next().now_or_never();
+            }
         }
     }
 }
 
 /// Imports what a NATS topic subscription brings until cancelled (then unsubscribes). Messages the
-/// subscription holds already are taken in a run of up to [`IMPORT_RUN`] without going back through the
+/// subscription holds already are taken in a run of up to [`RUN`] without going back through the
 /// `select!`.
 async fn import_from(mut subscriber: Subscriber, carrier: Arc<Carrier>, token: CancellationToken) {
     let mut last = LastImport::default();
@@ -783,7 +793,7 @@ async fn import_from(mut subscriber: Subscriber, carrier: Arc<Carrier>, token: C
         };
         let Some(message) = message else { return };
         carrier.import(message, &mut last).await;
-        for _ in 0..IMPORT_RUN {
+        for _ in 0..RUN {
             match subscriber.next().now_or_never() {
                 Some(Some(message)) => carrier.import(message, &mut last).await,
                 Some(None) => return,
