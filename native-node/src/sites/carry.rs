@@ -119,9 +119,8 @@ impl Carrier {
             tracing::debug!(subject = %message.subject, "garbage on a Herald subject skipped");
             return;
         }
-        let headers = message.headers.as_ref();
-        let header = |name: HeaderName| headers.and_then(|h| h.get(name)).map(|v| v.as_str());
-        let from_site = header(SITE);
+        let said = Said::read(message.headers.as_ref());
+        let from_site = said.site;
         if from_site == Some(self.site.as_str()) {
             return; // ours (a second gateway of this site would echo it)
         }
@@ -130,7 +129,7 @@ impl Carrier {
             return;
         }
         // A Herald sender: in its own name (`name@site`); a plain NATS client: in the gateway's.
-        let sender = match (header(FROM_ID), header(FROM), from_site) {
+        let sender = match (said.from_id, said.from, from_site) {
             (Some(id), Some(name), Some(site)) => last.sender(id, name, site),
             _ => None,
         };
@@ -152,6 +151,34 @@ impl Carrier {
 const SITE: HeaderName = HeaderName::from_static(subjects::H_SITE);
 const FROM: HeaderName = HeaderName::from_static(subjects::H_FROM);
 const FROM_ID: HeaderName = HeaderName::from_static(subjects::H_FROM_ID);
+
+/// The sender a message's headers name.
+#[derive(Default)]
+struct Said<'a> {
+    site: Option<&'a str>,
+    from: Option<&'a str>,
+    from_id: Option<&'a str>,
+}
+
+impl<'a> Said<'a> {
+    /// One pass over the few headers (rather than a hashed look-up per name).
+    fn read(headers: Option<&'a HeaderMap>) -> Self {
+        let mut said = Said::default();
+        for (name, values) in headers.into_iter().flat_map(HeaderMap::iter) {
+            let slot = if *name == SITE {
+                &mut said.site
+            } else if *name == FROM {
+                &mut said.from
+            } else if *name == FROM_ID {
+                &mut said.from_id
+            } else {
+                continue;
+            };
+            *slot = values.first().map(|v| v.as_str());
+        }
+        said
+    }
+}
 
 /// What one export task keeps from its previous message: the NATS subject of its topic and the headers
 /// naming its sender.
