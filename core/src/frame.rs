@@ -281,20 +281,10 @@ pub(crate) fn append<F: Serialize>(
 }
 
 /// Appends one encoded [`Frame::Publish`] to `out`, from borrowed parts: the same bytes as [`encode`] of the
-/// frame, without building it (a publisher encodes each message once, straight from the caller's data).
+/// frame, without building it (a publisher encodes each message once, straight from the caller's data). With
+/// `from`, the [`Frame::Relay`] of a [`Relayed::Publish`] in that peer's name: a gateway encodes a message
+/// from another site once.
 pub fn encode_publish(
-    topic: &str,
-    seq: u64,
-    payload: &[u8],
-    out: &mut Vec<u8>,
-    max: usize,
-) -> Result<(), EncodeError> {
-    encode_publish_as(None, topic, seq, payload, out, max)
-}
-
-/// Like [`encode_publish`], and with `from` the [`Frame::Relay`] of a [`Relayed::Publish`] in that peer's
-/// name (the same bytes as [`encode`] of that frame): a gateway encodes a message from another site once.
-pub fn encode_publish_as(
     from: Option<RelayedFrom<'_>>,
     topic: &str,
     seq: u64,
@@ -305,20 +295,9 @@ pub fn encode_publish_as(
     append(&FrameRef::publish(from, topic, seq, payload), out, max)
 }
 
-/// Writes one encoded [`Frame::Publish`] at the start of `out`, from borrowed parts (the same bytes as
+/// Writes one encoded topic message at the start of `out`, from borrowed parts (the same bytes as
 /// [`encode_publish`]): `Ok(Some(len))` with the bytes written, `Ok(None)` when it does not fit in `out`.
 pub fn encode_publish_into(
-    topic: &str,
-    seq: u64,
-    payload: &[u8],
-    out: &mut [u8],
-    max: usize,
-) -> Result<Option<usize>, EncodeError> {
-    encode_publish_as_into(None, topic, seq, payload, out, max)
-}
-
-/// Like [`encode_publish_into`], in `from`'s name when it is given (see [`encode_publish_as`]).
-pub fn encode_publish_as_into(
     from: Option<RelayedFrom<'_>>,
     topic: &str,
     seq: u64,
@@ -625,7 +604,7 @@ mod tests {
         #[test]
         fn a_publish_encoded_from_its_parts_is_the_publish_frame(publish: Publish) {
             let mut parts = vec![9];
-            encode_publish(&publish.topic, publish.seq, publish.payload.as_bytes(), &mut parts, MAX_FRAME_LEN).unwrap();
+            encode_publish(None, &publish.topic, publish.seq, publish.payload.as_bytes(), &mut parts, MAX_FRAME_LEN).unwrap();
             let mut whole = vec![9];
             encode(&Frame::Publish(publish), &mut whole, MAX_FRAME_LEN).unwrap();
             prop_assert_eq!(parts, whole);
@@ -636,7 +615,7 @@ mod tests {
             let mut whole = Vec::new();
             encode(&Frame::Publish(publish.clone()), &mut whole, MAX_FRAME_LEN).unwrap();
             let mut out = vec![0; room];
-            let written = encode_publish_into(&publish.topic, publish.seq, publish.payload.as_bytes(), &mut out, MAX_FRAME_LEN).unwrap();
+            let written = encode_publish_into(None, &publish.topic, publish.seq, publish.payload.as_bytes(), &mut out, MAX_FRAME_LEN).unwrap();
             match written {
                 Some(len) => prop_assert_eq!(&out[..len], &whole[..]),
                 None => prop_assert!(whole.len() > room),
@@ -647,13 +626,13 @@ mod tests {
         fn a_relayed_publish_encoded_from_its_parts_is_the_relay_frame(peer: NodeId, from_name: String, publish: Publish, room in 0usize..200) {
             let from = RelayedFrom { peer, from_name: &from_name };
             let mut parts = vec![9];
-            encode_publish_as(Some(from), &publish.topic, publish.seq, publish.payload.as_bytes(), &mut parts, MAX_FRAME_LEN).unwrap();
+            encode_publish(Some(from), &publish.topic, publish.seq, publish.payload.as_bytes(), &mut parts, MAX_FRAME_LEN).unwrap();
             let frame = Frame::Relay { peer, frame: Relayed::Publish { from_name: from_name.clone(), publish: publish.clone() } };
             let mut whole = vec![9];
             encode(&frame, &mut whole, MAX_FRAME_LEN).unwrap();
             prop_assert_eq!(&parts, &whole);
             let mut out = vec![0; room];
-            match encode_publish_as_into(Some(from), &publish.topic, publish.seq, publish.payload.as_bytes(), &mut out, MAX_FRAME_LEN).unwrap() {
+            match encode_publish_into(Some(from), &publish.topic, publish.seq, publish.payload.as_bytes(), &mut out, MAX_FRAME_LEN).unwrap() {
                 Some(len) => prop_assert_eq!(&out[..len], &whole[1..]),
                 None => prop_assert!(whole.len() - 1 > room),
             }
@@ -742,7 +721,7 @@ mod tests {
         let err = encode(&publish(100), &mut buf, 64).unwrap_err();
         assert!(matches!(err, EncodeError::TooLarge { max: 64, .. }));
         assert_eq!(buf, vec![1, 2, 3]);
-        let err = encode_publish("t", 1, &[0; 100], &mut buf, 64).unwrap_err();
+        let err = encode_publish(None, "t", 1, &[0; 100], &mut buf, 64).unwrap_err();
         assert!(matches!(err, EncodeError::TooLarge { max: 64, .. }));
         assert_eq!(buf, vec![1, 2, 3]);
         assert!(encode(&publish(MAX_FRAME_LEN), &mut Vec::new(), MAX_FRAME_LEN).is_err());

@@ -122,14 +122,14 @@ impl EncodedPublish {
         }
         if let PublishBytes::Inline { len, bytes } = &mut self.bytes {
             if let Some(written) =
-                frame::encode_publish_as_into(from, topic, seq, payload, bytes, max)?
+                frame::encode_publish_into(from, topic, seq, payload, bytes, max)?
             {
                 *len = written as u8;
                 return Ok(());
             }
         }
         scratch.clear();
-        frame::encode_publish_as(from, topic, seq, payload, scratch, max)?;
+        frame::encode_publish(from, topic, seq, payload, scratch, max)?;
         self.bytes = PublishBytes::Shared(Bytes::copy_from_slice(scratch));
         Ok(())
     }

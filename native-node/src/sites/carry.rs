@@ -78,7 +78,8 @@ impl Carrier {
             };
             last.topic = Some((topic.into(), subject.into()));
         }
-        if last.sender.as_ref() != Some(&(message.from, message.from_name.clone())) {
+        let sender = (message.from, message.from_name.as_str());
+        if last.sender.as_ref().map(|(id, name)| (*id, name.as_str())) != Some(sender) {
             last.headers = sender_headers(&self.site, &message.from_name, Some(message.from));
             last.sender = Some((message.from, message.from_name.clone()));
         }
