@@ -281,25 +281,24 @@ pub(crate) fn append<F: Serialize>(
 }
 
 /// Appends one encoded [`Frame::Publish`] to `out`, from borrowed parts: the same bytes as [`encode`] of the
-/// frame, without building it (a publisher encodes each message once, straight from the caller's data).
+/// frame, without building it (a publisher encodes each message once, straight from the caller's data). With
+/// `from`, the [`Frame::Relay`] of a [`Relayed::Publish`] in that peer's name: a gateway encodes a message
+/// from another site once.
 pub fn encode_publish(
+    from: Option<RelayedFrom<'_>>,
     topic: &str,
     seq: u64,
     payload: &[u8],
     out: &mut Vec<u8>,
     max: usize,
 ) -> Result<(), EncodeError> {
-    let frame = FrameRef::Publish(PublishView {
-        topic,
-        seq,
-        payload: BytesRef(payload),
-    });
-    append(&frame, out, max)
+    append(&FrameRef::publish(from, topic, seq, payload), out, max)
 }
 
-/// Writes one encoded [`Frame::Publish`] at the start of `out`, from borrowed parts (the same bytes as
+/// Writes one encoded topic message at the start of `out`, from borrowed parts (the same bytes as
 /// [`encode_publish`]): `Ok(Some(len))` with the bytes written, `Ok(None)` when it does not fit in `out`.
 pub fn encode_publish_into(
+    from: Option<RelayedFrom<'_>>,
     topic: &str,
     seq: u64,
     payload: &[u8],
@@ -309,11 +308,7 @@ pub fn encode_publish_into(
     if out.len() < FRAME_HEADER_LEN {
         return Ok(None);
     }
-    let frame = FrameRef::Publish(PublishView {
-        topic,
-        seq,
-        payload: BytesRef(payload),
-    });
+    let frame = FrameRef::publish(from, topic, seq, payload);
     let (header, body) = out.split_at_mut(FRAME_HEADER_LEN);
     let len = match postcard::to_slice(&frame, body) {
         Ok(written) => written.len() + 1,
@@ -326,6 +321,15 @@ pub fn encode_publish_into(
     header[..4].copy_from_slice(&(len as u32).to_be_bytes());
     header[4] = PROTOCOL_VERSION;
     Ok(Some(4 + len))
+}
+
+/// The peer a relayed topic message ([`Relayed::Publish`] in a [`Frame::Relay`]) is from, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayedFrom<'a> {
+    /// The proxied peer's node id.
+    pub peer: NodeId,
+    /// Its name as the receiver should show it (`name@site`).
+    pub from_name: &'a str,
 }
 
 /// A [`Frame::Publish`] read in place: its topic and payload borrow the buffer it was decoded from, so a
@@ -357,27 +361,91 @@ impl<'de: 'a, 'a> Deserialize<'de> for BytesRef<'a> {
     }
 }
 
-/// [`Frame`]'s variants up to `Publish`, so serde gives `Publish` the same variant index (checked by a test).
+/// [`Frame`]'s variants up to `Relay`, so serde gives `Publish` and `Relay` the same variant indexes (checked by
+/// tests); only those two are ever written or read through it.
 #[derive(Serialize, Deserialize)]
+#[allow(dead_code)]
 enum FrameRef<'a> {
-    #[allow(dead_code)]
     Hello,
-    #[allow(dead_code)]
     Subscribe,
-    #[allow(dead_code)]
     Unsubscribe,
     #[serde(borrow)]
     Publish(PublishView<'a>),
+    Missed,
+    Direct,
+    Question,
+    Answer,
+    Ping,
+    Pong,
+    Refused,
+    Error,
+    Bye,
+    Relay {
+        peer: NodeId,
+        #[serde(borrow)]
+        frame: RelayedRef<'a>,
+    },
+}
+
+/// [`Relayed`]'s variants up to `Publish` (see [`FrameRef`]).
+#[derive(Serialize, Deserialize)]
+#[allow(dead_code)]
+enum RelayedRef<'a> {
+    Direct,
+    Question,
+    Answer,
+    Publish {
+        from_name: &'a str,
+        #[serde(borrow)]
+        publish: PublishView<'a>,
+    },
+}
+
+impl<'a> FrameRef<'a> {
+    fn publish(from: Option<RelayedFrom<'a>>, topic: &'a str, seq: u64, payload: &'a [u8]) -> Self {
+        let publish = PublishView {
+            topic,
+            seq,
+            payload: BytesRef(payload),
+        };
+        match from {
+            None => FrameRef::Publish(publish),
+            Some(from) => FrameRef::Relay {
+                peer: from.peer,
+                frame: RelayedRef::Publish {
+                    from_name: from.from_name,
+                    publish,
+                },
+            },
+        }
+    }
 }
 
 /// The first body byte of a [`Frame::Publish`]: its variant index, as postcard writes it.
 const PUBLISH_TAG: u8 = 3;
 
-/// A frame as [`decode_view`] reads it: topic messages in place, anything else decoded whole.
+/// The first body byte of a [`Frame::Relay`].
+const RELAY_TAG: u8 = 13;
+
+/// Where a [`Frame::Relay`]'s [`Relayed`] variant index is in the body (after the tag and the node id), and
+/// the index of [`Relayed::Publish`].
+const RELAYED_AT: usize = 1 + NodeId::LEN;
+const RELAYED_PUBLISH_TAG: u8 = 3;
+
+/// A frame as [`decode_view`] reads it: topic messages (relayed ones too) in place, anything else decoded
+/// whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FrameView<'a> {
     /// A topic message, borrowing the buffer.
     Publish(PublishView<'a>),
+    /// A topic message relayed in a proxied peer's name ([`Frame::Relay`] of [`Relayed::Publish`]), borrowing
+    /// the buffer.
+    RelayedPublish {
+        /// Who it is from.
+        from: RelayedFrom<'a>,
+        /// The message.
+        publish: PublishView<'a>,
+    },
     /// Any other frame.
     Other(Frame),
 }
@@ -389,7 +457,12 @@ pub fn decode_view(buf: &[u8], max: usize) -> Result<Option<(FrameView<'_>, usiz
         return Ok(None);
     };
     let body = &buf[FRAME_HEADER_LEN..4 + len];
-    if body.first() != Some(&PUBLISH_TAG) {
+    let in_place = match body.first() {
+        Some(&PUBLISH_TAG) => true,
+        Some(&RELAY_TAG) => body.get(RELAYED_AT) == Some(&RELAYED_PUBLISH_TAG),
+        _ => false,
+    };
+    if !in_place {
         return Ok(take::<Frame>(buf, max)?.map(|(frame, used)| (FrameView::Other(frame), used)));
     }
     let (frame, rest) = postcard::take_from_bytes::<FrameRef<'_>>(body)?;
@@ -399,10 +472,18 @@ pub fn decode_view(buf: &[u8], max: usize) -> Result<Option<(FrameView<'_>, usiz
             rest.len()
         )));
     }
-    match frame {
-        FrameRef::Publish(publish) => Ok(Some((FrameView::Publish(publish), 4 + len))),
-        _ => unreachable!("the tag is Publish's"),
-    }
+    let view = match frame {
+        FrameRef::Publish(publish) => FrameView::Publish(publish),
+        FrameRef::Relay {
+            peer,
+            frame: RelayedRef::Publish { from_name, publish },
+        } => FrameView::RelayedPublish {
+            from: RelayedFrom { peer, from_name },
+            publish,
+        },
+        _ => unreachable!("the tags are Publish's or a relayed Publish's"),
+    };
+    Ok(Some((view, 4 + len)))
 }
 
 /// Lets postcard append to a borrowed buffer, so batching needs no intermediate allocation.
@@ -523,7 +604,7 @@ mod tests {
         #[test]
         fn a_publish_encoded_from_its_parts_is_the_publish_frame(publish: Publish) {
             let mut parts = vec![9];
-            encode_publish(&publish.topic, publish.seq, publish.payload.as_bytes(), &mut parts, MAX_FRAME_LEN).unwrap();
+            encode_publish(None, &publish.topic, publish.seq, publish.payload.as_bytes(), &mut parts, MAX_FRAME_LEN).unwrap();
             let mut whole = vec![9];
             encode(&Frame::Publish(publish), &mut whole, MAX_FRAME_LEN).unwrap();
             prop_assert_eq!(parts, whole);
@@ -534,10 +615,26 @@ mod tests {
             let mut whole = Vec::new();
             encode(&Frame::Publish(publish.clone()), &mut whole, MAX_FRAME_LEN).unwrap();
             let mut out = vec![0; room];
-            let written = encode_publish_into(&publish.topic, publish.seq, publish.payload.as_bytes(), &mut out, MAX_FRAME_LEN).unwrap();
+            let written = encode_publish_into(None, &publish.topic, publish.seq, publish.payload.as_bytes(), &mut out, MAX_FRAME_LEN).unwrap();
             match written {
                 Some(len) => prop_assert_eq!(&out[..len], &whole[..]),
                 None => prop_assert!(whole.len() > room),
+            }
+        }
+
+        #[test]
+        fn a_relayed_publish_encoded_from_its_parts_is_the_relay_frame(peer: NodeId, from_name: String, publish: Publish, room in 0usize..200) {
+            let from = RelayedFrom { peer, from_name: &from_name };
+            let mut parts = vec![9];
+            encode_publish(Some(from), &publish.topic, publish.seq, publish.payload.as_bytes(), &mut parts, MAX_FRAME_LEN).unwrap();
+            let frame = Frame::Relay { peer, frame: Relayed::Publish { from_name: from_name.clone(), publish: publish.clone() } };
+            let mut whole = vec![9];
+            encode(&frame, &mut whole, MAX_FRAME_LEN).unwrap();
+            prop_assert_eq!(&parts, &whole);
+            let mut out = vec![0; room];
+            match encode_publish_into(Some(from), &publish.topic, publish.seq, publish.payload.as_bytes(), &mut out, MAX_FRAME_LEN).unwrap() {
+                Some(len) => prop_assert_eq!(&out[..len], &whole[1..]),
+                None => prop_assert!(whole.len() - 1 > room),
             }
         }
 
@@ -552,8 +649,16 @@ mod tests {
                     prop_assert_eq!(view.seq, publish.seq);
                     prop_assert_eq!(view.payload.0, publish.payload.as_bytes());
                 }
+                (FrameView::RelayedPublish { from, publish: view }, Frame::Relay { peer, frame: Relayed::Publish { from_name, publish } }) => {
+                    prop_assert_eq!(from.peer, peer);
+                    prop_assert_eq!(from.from_name, from_name.as_str());
+                    prop_assert_eq!(view.topic, publish.topic.as_str());
+                    prop_assert_eq!(view.seq, publish.seq);
+                    prop_assert_eq!(view.payload.0, publish.payload.as_bytes());
+                }
                 (FrameView::Other(other), frame) => {
-                    prop_assert!(!matches!(frame, Frame::Publish(_)));
+                    let in_place = matches!(frame, Frame::Publish(_) | Frame::Relay { frame: Relayed::Publish { .. }, .. });
+                    prop_assert!(!in_place);
                     prop_assert_eq!(other, frame);
                 }
                 (view, frame) => prop_assert!(false, "{:?} read as {:?}", frame, view),
@@ -616,7 +721,7 @@ mod tests {
         let err = encode(&publish(100), &mut buf, 64).unwrap_err();
         assert!(matches!(err, EncodeError::TooLarge { max: 64, .. }));
         assert_eq!(buf, vec![1, 2, 3]);
-        let err = encode_publish("t", 1, &[0; 100], &mut buf, 64).unwrap_err();
+        let err = encode_publish(None, "t", 1, &[0; 100], &mut buf, 64).unwrap_err();
         assert!(matches!(err, EncodeError::TooLarge { max: 64, .. }));
         assert_eq!(buf, vec![1, 2, 3]);
         assert!(encode(&publish(MAX_FRAME_LEN), &mut Vec::new(), MAX_FRAME_LEN).is_err());

@@ -1,9 +1,10 @@
 //! Fuzz target: the node-to-node frame decoder on arbitrary bytes; a decoded frame must re-encode to the bytes
 //! it came from, and reading a frame in place (`decode_view`, what a link's reader does) must agree with
-//! decoding it whole: the same bytes taken, the same frame, the same errors.
+//! decoding it whole (topic messages, relayed ones too, read in place): the same bytes taken, the same
+//! frame, the same errors.
 #![no_main]
 
-use herald_core::frame::{self, Frame, FrameView, MAX_FRAME_LEN};
+use herald_core::frame::{self, Frame, FrameView, Relayed, MAX_FRAME_LEN};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -18,6 +19,19 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(used, viewed_used);
         match (&decoded, viewed) {
             (Frame::Publish(publish), FrameView::Publish(view)) => {
+                assert_eq!(view.topic, publish.topic);
+                assert_eq!(view.seq, publish.seq);
+                assert_eq!(view.payload.0, publish.payload.as_bytes());
+            }
+            (
+                Frame::Relay {
+                    peer,
+                    frame: Relayed::Publish { from_name, publish },
+                },
+                FrameView::RelayedPublish { from, publish: view },
+            ) => {
+                assert_eq!(from.peer, *peer);
+                assert_eq!(from.from_name, from_name);
                 assert_eq!(view.topic, publish.topic);
                 assert_eq!(view.seq, publish.seq);
                 assert_eq!(view.payload.0, publish.payload.as_bytes());

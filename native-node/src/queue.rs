@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
-use herald_core::frame::{self, Frame, FrameView};
+use herald_core::frame::{self, Frame, FrameView, RelayedFrom};
 use herald_core::EncodeError;
 
 /// Default capacity, in frames, of a link's outbound queue.
@@ -103,17 +103,33 @@ impl EncodedPublish {
         max: usize,
         scratch: &mut Vec<u8>,
     ) -> Result<(), EncodeError> {
+        self.encode_as_in_place(None, topic, seq, payload, max, scratch)
+    }
+
+    /// Like [`EncodedPublish::encode_in_place`], and with `from` a topic message relayed in that peer's name
+    /// (a `Relay` frame: a gateway's message from another site), queued and dropped like any other.
+    pub fn encode_as_in_place(
+        &mut self,
+        from: Option<RelayedFrom<'_>>,
+        topic: &str,
+        seq: u64,
+        payload: &[u8],
+        max: usize,
+        scratch: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
         if let PublishBytes::Shared(_) = self.bytes {
             self.bytes = PublishBytes::default();
         }
         if let PublishBytes::Inline { len, bytes } = &mut self.bytes {
-            if let Some(written) = frame::encode_publish_into(topic, seq, payload, bytes, max)? {
+            if let Some(written) =
+                frame::encode_publish_into(from, topic, seq, payload, bytes, max)?
+            {
                 *len = written as u8;
                 return Ok(());
             }
         }
         scratch.clear();
-        frame::encode_publish(topic, seq, payload, scratch, max)?;
+        frame::encode_publish(from, topic, seq, payload, scratch, max)?;
         self.bytes = PublishBytes::Shared(Bytes::copy_from_slice(scratch));
         Ok(())
     }
@@ -128,10 +144,16 @@ impl EncodedPublish {
 
     /// The topic, read back from the frame (needed only when a full queue drops it).
     pub fn topic(&self) -> &str {
-        match frame::decode_view(self.bytes(), usize::MAX) {
-            Ok(Some((FrameView::Publish(publish), _))) => publish.topic,
-            other => unreachable!("an encoded publish decodes as one, not {other:?}"),
-        }
+        topic_of(self.bytes())
+    }
+}
+
+/// The topic of an encoded topic message (relayed or not).
+fn topic_of(bytes: &[u8]) -> &str {
+    match frame::decode_view(bytes, usize::MAX) {
+        Ok(Some((FrameView::Publish(publish), _)))
+        | Ok(Some((FrameView::RelayedPublish { publish, .. }, _))) => publish.topic,
+        other => unreachable!("an encoded topic message decodes as one, not {other:?}"),
     }
 }
 
@@ -305,10 +327,7 @@ impl OutboundQueue {
             Entry::Inline(len) => &self.inline[offset..offset + *len as usize],
             Entry::Shared(bytes) => bytes,
         };
-        match frame::decode_view(bytes, usize::MAX) {
-            Ok(Some((FrameView::Publish(publish), _))) => publish.topic,
-            other => unreachable!("a queued topic message decodes as one, not {other:?}"),
-        }
+        topic_of(bytes)
     }
 
     /// Takes frames to write, oldest first, at most `max_frames`, appending their bytes to `out` (`encode`
@@ -454,6 +473,48 @@ mod tests {
                 EncodedPublish::encode("t", 1, &payload, usize::MAX, &mut Vec::new()).unwrap();
             assert_eq!(reused.bytes(), fresh.bytes());
         }
+    }
+
+    #[test]
+    fn a_relayed_message_is_encoded_once_as_its_relay_frame_and_dropped_by_its_topic() {
+        use herald_core::frame::Relayed;
+        let peer = herald_core::NodeId([4; 16]);
+        let from = RelayedFrom {
+            peer,
+            from_name: "a1@a",
+        };
+        for size in [64, 1024] {
+            let mut publish = EncodedPublish::default();
+            let payload = vec![5; size];
+            publish
+                .encode_as_in_place(Some(from), "t.r", 3, &payload, usize::MAX, &mut Vec::new())
+                .unwrap();
+            let frame = Frame::Relay {
+                peer,
+                frame: Relayed::Publish {
+                    from_name: "a1@a".into(),
+                    publish: Publish {
+                        topic: "t.r".into(),
+                        seq: 3,
+                        payload: payload.into(),
+                    },
+                },
+            };
+            assert_eq!(publish.bytes(), frame::encode_to_vec(&frame).unwrap());
+            assert_eq!(publish.topic(), "t.r");
+        }
+        let mut q = OutboundQueue::new(1, OverflowPolicy::DropOldest);
+        let mut relayed = EncodedPublish::default();
+        relayed
+            .encode_as_in_place(Some(from), "t.r", 1, b"x", usize::MAX, &mut Vec::new())
+            .unwrap();
+        assert_eq!(q.push(relayed), Pushed::Queued);
+        assert_eq!(
+            q.push(encoded("t.s", 2)),
+            Pushed::DroppedOldest {
+                topic: "t.r".into()
+            }
+        );
     }
 
     /// Drains at most `max` frames and names each frame written, in order.

@@ -163,6 +163,28 @@ async fn two_sites_share_peers_topics_and_questions_and_survive_a_nats_restart()
             .is_err(),
         "no duplicate"
     );
+    // A burst (longer than the gateways' runs of ready messages) arrives whole, in order, in the sender's name.
+    const BURST: usize = 2000;
+    for i in 0..BURST {
+        a.node
+            .publish("sensors.burst", i.to_string())
+            .await
+            .unwrap();
+    }
+    for i in 0..BURST {
+        let got = tokio::time::timeout(PATIENCE, b_readings.next())
+            .await
+            .unwrap_or_else(|_| panic!("message {i} of the burst crossed"))
+            .unwrap();
+        let Delivery::Message(message) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(message.text(), Some(i.to_string().as_str()));
+        assert_eq!(
+            (message.from, message.from_name.as_str()),
+            (a.node.id(), "a1@a")
+        );
+    }
 
     // Questions and direct messages: B asks A's node and a ghost; B sends A's node a message.
     eventually("b sees a1@a", || b.node.peer("a1@a").is_some()).await;

@@ -18,8 +18,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
-use herald_core::frame::{self, Frame, FrameView, Publish};
+use herald_core::frame::{self, Frame, FrameView, Publish, Relayed};
 use herald_core::handshake::SEALED_HEADER_LEN;
+use herald_core::NodeId;
 use smol_str::SmolStr;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -53,6 +54,9 @@ pub struct InboundPublish {
     pub seq: u64,
     /// The bytes: a slice of the buffer they were read into.
     pub payload: Bytes,
+    /// Relayed by the link's peer in another peer's name (a gateway's message from another site): that
+    /// peer's node id and name (`name@site`).
+    pub relayed: Option<(NodeId, SmolStr)>,
 }
 
 impl From<Inbound> for Frame {
@@ -60,16 +64,28 @@ impl From<Inbound> for Frame {
     fn from(inbound: Inbound) -> Frame {
         match inbound {
             Inbound::Frame(frame) => frame,
-            Inbound::Publish(publish) => Frame::Publish(Publish {
-                topic: publish.topic.to_string(),
-                seq: publish.seq,
-                payload: publish.payload.to_vec().into(),
-            }),
+            Inbound::Publish(inbound) => {
+                let publish = Publish {
+                    topic: inbound.topic.to_string(),
+                    seq: inbound.seq,
+                    payload: inbound.payload.to_vec().into(),
+                };
+                match inbound.relayed {
+                    None => Frame::Publish(publish),
+                    Some((peer, from_name)) => Frame::Relay {
+                        peer,
+                        frame: Relayed::Publish {
+                            from_name: from_name.to_string(),
+                            publish,
+                        },
+                    },
+                }
+            }
         }
     }
 }
 
-/// The last few topics a link's messages were on, so that a run of messages on one topic (or a few,
+/// The last few topics (and relayed senders' names) a link's messages were on, so that a run of messages on one topic (or a few,
 /// interleaved) shares one allocation of a long name, and a short one (held inline) is copied rather than
 /// built anew.
 #[derive(Debug, Default)]
@@ -189,12 +205,16 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             Some(decoded) => decoded,
             None => return Ok(None),
         };
-        let publish = match view {
+        let (publish, relayed) = match view {
             FrameView::Other(frame) => {
                 self.buf.advance(used);
                 return Ok(Some(Inbound::Frame(frame)));
             }
-            FrameView::Publish(publish) => publish,
+            FrameView::Publish(publish) => (publish, None),
+            FrameView::RelayedPublish { from, publish } => (
+                publish,
+                Some((from.peer, self.topics.share(from.from_name))),
+            ),
         };
         let topic = self.topics.share(publish.topic);
         let seq = publish.seq;
@@ -209,6 +229,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             topic,
             seq,
             payload,
+            relayed,
         })))
     }
 
@@ -290,6 +311,37 @@ mod tests {
             seq,
             payload: vec![seq as u8; 64].into(),
         })
+    }
+
+    #[tokio::test]
+    async fn a_relayed_message_is_read_in_place_with_its_sender() {
+        let peer = NodeId([6; 16]);
+        let relay = |seq: u64| Frame::Relay {
+            peer,
+            frame: Relayed::Publish {
+                from_name: "a1@a".into(),
+                publish: Publish {
+                    topic: "t".into(),
+                    seq,
+                    payload: vec![seq as u8; 64].into(),
+                },
+            },
+        };
+        let mut bytes = Vec::new();
+        for seq in 0..3 {
+            encode(&relay(seq), &mut bytes, MAX_FRAME_LEN).unwrap();
+        }
+        let mut reader = FrameReader::new(&bytes[..], BytesMut::new(), MAX_FRAME_LEN);
+        let mut got = Vec::new();
+        while reader.next_batch(&mut got, 64).await.unwrap() {}
+        assert_eq!(got.len(), 3);
+        for (seq, inbound) in got.into_iter().enumerate() {
+            let Inbound::Publish(publish) = &inbound else {
+                panic!("not read in place: {inbound:?}");
+            };
+            assert_eq!(publish.relayed, Some((peer, "a1@a".into())));
+            assert_eq!(Frame::from(inbound), relay(seq as u64));
+        }
     }
 
     #[tokio::test]

@@ -2,12 +2,14 @@
 //! stream) and to every peer whose patterns match, over the link this node opened to it. The message is
 //! encoded once and the same bytes are queued on every link; nothing waits for a connection (a link not yet
 //! open is dialled in the background and the copy queued on it), and only a full queue under the `Block`
-//! policy makes the publisher wait.
+//! policy makes the publisher wait. A site gateway publishes messages from other sites the same way, in their
+//! senders' names (`Relay` frames).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use herald_core::frame::RelayedFrom;
 use herald_core::NodeId;
 
 use super::dial::link_to;
@@ -54,13 +56,24 @@ pub(crate) async fn publish(
     topic: &str,
     payload: &[u8],
 ) -> Result<usize, PublishError> {
+    publish_as(shared, None, topic, payload).await
+}
+
+/// Publishes on `topic`, in this node's name or (`from`) in the name of a peer it relays for; returns how many
+/// subscribers it was queued for. A relayed message is not delivered to this node's own subscriptions.
+async fn publish_as(
+    shared: &Arc<Shared>,
+    from: Option<RelayedFrom<'_>>,
+    topic: &str,
+    payload: &[u8],
+) -> Result<usize, PublishError> {
     validate_topic(topic)?;
     let messaging = &shared.messaging;
     bump(&messaging.counters.published);
     let mut copies = Copies::default();
-    queue_on_open_links(shared, topic, payload, &mut copies)?;
+    queue_on_open_links(shared, from, topic, payload, &mut copies)?;
     let mut reached = 0;
-    if copies.here {
+    if copies.here && from.is_none() {
         deliver_here(shared, topic, payload).await;
         reached += 1;
     }
@@ -97,6 +110,7 @@ pub(crate) async fn publish(
 /// delivery here.
 fn queue_on_open_links(
     shared: &Shared,
+    from: Option<RelayedFrom<'_>>,
     topic: &str,
     payload: &[u8],
     copies: &mut Copies,
@@ -126,7 +140,7 @@ fn queue_on_open_links(
     let fanout = &mut *fanout;
     fanout
         .encoded
-        .encode_in_place(topic, seq, payload, max_frame, &mut fanout.scratch)
+        .encode_as_in_place(from, topic, seq, payload, max_frame, &mut fanout.scratch)
         .map_err(|err| PublishError::TooLarge(err.to_string()))?;
     let publish = &fanout.encoded;
     for (node, sender) in fanout.targets() {
@@ -177,9 +191,10 @@ async fn deliver_here(shared: &Shared, topic: &str, payload: &[u8]) {
 }
 
 /// Publishes on `topic` in the name of `from` (a peer at another site this node is the NATS gateway of):
-/// each subscribing peer gets it in a `Relay` frame naming `from` and shows it as from `from_name`. Not
-/// delivered to this node's own subscriptions (a gateway's own subscriptions are for other sites, which got
-/// the message through NATS already). Returns how many peers it was queued for.
+/// like [`publish`] (encoded once, in this node's sequence, the same bytes queued on every subscriber's link)
+/// but as a `Relay` frame naming `from`, which each subscriber shows as from `from_name`. Not delivered to this
+/// node's own subscriptions (a gateway's own subscriptions are for other sites, which got the message through
+/// NATS already). Returns how many peers it was queued for.
 #[cfg(feature = "sites")]
 pub(crate) async fn publish_relayed(
     shared: &Arc<Shared>,
@@ -188,35 +203,9 @@ pub(crate) async fn publish_relayed(
     topic: &str,
     payload: &[u8],
 ) -> Result<usize, PublishError> {
-    validate_topic(topic)?;
-    let messaging = &shared.messaging;
-    bump(&messaging.counters.published);
-    let subscribers = messaging.subscribers(topic);
-    let mut queued = 0;
-    for id in subscribers.iter() {
-        let Some(target) = shared.table().target(id) else {
-            continue;
-        };
-        let Some(sender) = super::dial::sender_for(shared, &target) else {
-            bump(&messaging.counters.not_queued);
-            continue;
-        };
-        use herald_core::frame::{Frame, Publish, Relayed};
-        let frame = Frame::Relay {
-            peer: from,
-            frame: Relayed::Publish {
-                from_name: from_name.to_owned(),
-                publish: Publish {
-                    topic: topic.to_owned(),
-                    seq: 0,
-                    payload: herald_core::Payload(payload.to_vec()),
-                },
-            },
-        };
-        match sender.send(frame).await {
-            Ok(()) => queued += 1,
-            Err(_) => bump(&messaging.counters.not_queued),
-        }
-    }
-    Ok(queued)
+    let from = RelayedFrom {
+        peer: from,
+        from_name,
+    };
+    publish_as(shared, Some(from), topic, payload).await
 }

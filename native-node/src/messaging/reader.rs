@@ -146,12 +146,21 @@ impl LinkReader<'_> {
 
     /// Hands a topic message received at `at_ms` to its streams, else to the event stream, else nowhere (this
     /// node no longer subscribes).
+    /// A message relayed in another peer's name (a gateway's message from another site) is delivered as that
+    /// peer's.
     fn publish(&mut self, publish: InboundPublish, at_ms: u64) {
+        if publish.relayed.is_some() {
+            bump(&self.shared.messaging.counters.relayed);
+        }
         let route = self.route(&publish.topic);
         if let Route::Unwanted = route {
             return;
         }
-        let message = self.message(Some(publish.topic), publish.payload, at_ms);
+        let mut message = self.message(Some(publish.topic), publish.payload, at_ms);
+        if let Some((peer, from_name)) = publish.relayed {
+            message.from = peer;
+            message.from_name = from_name;
+        }
         match route {
             Route::Streams => self.inbox.push(Delivery::Message(message)),
             _ => self.shared.emit(NodeEvent::Message(message.into())),
@@ -164,14 +173,8 @@ impl LinkReader<'_> {
         let counters = &shared.messaging.counters;
         let from = &self.from;
         match frame {
-            // The link's reader reads topic messages in place; an owned one is handled the same way.
             Frame::Publish(publish) => {
-                let publish = InboundPublish {
-                    topic: publish.topic.into(),
-                    seq: publish.seq,
-                    payload: publish.payload.0.into(),
-                };
-                self.publish(publish, at_ms);
+                self.owned_publish(None, publish, at_ms);
             }
             Frame::Direct { payload } => {
                 bump(&counters.direct_received);
@@ -194,7 +197,7 @@ impl LinkReader<'_> {
             Frame::Relay {
                 peer,
                 frame: Relayed::Publish { from_name, publish },
-            } => self.relayed_publish(peer, from_name, publish, at_ms),
+            } => self.owned_publish(Some((peer, from_name.into())), publish, at_ms),
             Frame::Relay { peer, frame } => {
                 crate::relaying::on_relay(shared, &self.sender, from, peer, frame)
             }
@@ -220,25 +223,15 @@ impl LinkReader<'_> {
         Flow::Continue
     }
 
-    /// A topic message a gateway relays in the name of `peer` (a peer at another site): delivered like a
-    /// message from that peer.
-    fn relayed_publish(&mut self, peer: NodeId, from_name: String, publish: Publish, at_ms: u64) {
-        bump(&self.shared.messaging.counters.relayed);
-        let route = self.route(&publish.topic);
-        if let Route::Unwanted = route {
-            return;
-        }
-        let message = Message {
-            from: peer,
-            from_name: from_name.into(),
-            topic: Some(publish.topic.into()),
+    /// The link's reader reads topic messages (relayed ones too) in place; an owned one is handled the same way.
+    fn owned_publish(&mut self, relayed: Option<(NodeId, SmolStr)>, publish: Publish, at_ms: u64) {
+        let publish = InboundPublish {
+            topic: publish.topic.into(),
+            seq: publish.seq,
             payload: publish.payload.0.into(),
-            at_ms,
+            relayed,
         };
-        match route {
-            Route::Streams => self.inbox.push(Delivery::Message(message)),
-            _ => self.shared.emit(NodeEvent::Message(message.into())),
-        }
+        self.publish(publish, at_ms);
     }
 
     fn route(&mut self, topic: &str) -> Route {

@@ -8,10 +8,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_nats::connection::State;
-use async_nats::Client;
+use async_nats::header::HeaderName;
+use async_nats::{Client, HeaderMap, Subject};
+use herald_core::NodeId;
+use smol_str::SmolStr;
 
 use super::endpoint::{sender_headers, Outgoing};
-use super::subjects::{self, H_SITE};
+use super::subjects;
 use crate::messaging::Message;
 use crate::stats::bump;
 use crate::topics::TopicPattern;
@@ -54,25 +57,35 @@ impl Carrier {
         }
     }
 
-    /// Exports a LAN message: published at once, or returned for the gateway task to hold.
-    pub async fn export(&self, message: Message) -> Option<Outgoing> {
+    /// Exports a LAN message: published at once, or returned for the gateway task to hold. `last` keeps the
+    /// subject and headers of the previous export (a run of messages on one topic from one sender builds them
+    /// once).
+    pub async fn export(&self, message: Message, last: &mut LastExport) -> Option<Outgoing> {
         let topic = message.topic.as_deref()?;
         let counters = self.node.site_counters();
-        if !self.export.iter().any(|p| p.matches(topic)) {
-            bump(&counters.filtered);
-            return None;
-        }
-        let subject = match subjects::topic_subject(topic) {
-            Ok(subject) => subject,
-            Err(err) => {
-                bump(&counters.export_refused);
-                tracing::debug!(%topic, %err, "not exported");
+        if last.topic.as_ref().map(|(known, _)| known.as_str()) != Some(topic) {
+            if !self.export.iter().any(|p| p.matches(topic)) {
+                bump(&counters.filtered);
                 return None;
             }
-        };
+            let subject = match subjects::topic_subject(topic) {
+                Ok(subject) => subject,
+                Err(err) => {
+                    bump(&counters.export_refused);
+                    tracing::debug!(%topic, %err, "not exported");
+                    return None;
+                }
+            };
+            last.topic = Some((topic.into(), subject.into()));
+        }
+        let sender = (message.from, message.from_name.as_str());
+        if last.sender.as_ref().map(|(id, name)| (*id, name.as_str())) != Some(sender) {
+            last.headers = sender_headers(&self.site, &message.from_name, Some(message.from));
+            last.sender = Some((message.from, message.from_name.clone()));
+        }
         let outgoing = Outgoing {
-            subject,
-            headers: sender_headers(&self.site, &message.from_name, Some(message.from)),
+            subject: last.topic.as_ref()?.1.clone(),
+            headers: last.headers.clone(),
             payload: message.payload,
         };
         let direct = self.client.connection_state() == State::Connected
@@ -84,49 +97,47 @@ impl Carrier {
         None
     }
 
-    /// Imports a message from another site (or a plain NATS client) on a topic this LAN wants.
-    pub async fn import(&self, message: async_nats::Message) {
+    /// Imports a message from another site (or a plain NATS client) on a topic this LAN wants. `last` keeps the
+    /// previous sender's name (`name@site`, built once for a run of its messages).
+    pub async fn import(&self, message: async_nats::Message, last: &mut LastImport) {
         let counters = self.node.site_counters();
         bump(&counters.received);
         let Some(topic) = subjects::subject_topic(&message.subject) else {
             bump(&counters.bad_input);
             return;
         };
-        if crate::topics::validate_topic(topic).is_err() {
+        let verdict = last.verdict(topic, |topic| {
+            if crate::topics::validate_topic(topic).is_err() {
+                Verdict::Garbage
+            } else if self.import.iter().any(|p| p.matches(topic)) {
+                Verdict::Wanted
+            } else {
+                Verdict::Filtered
+            }
+        });
+        if verdict == Verdict::Garbage {
             bump(&counters.bad_input);
             tracing::debug!(subject = %message.subject, "garbage on a Herald subject skipped");
             return;
         }
-        let from_site = message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(H_SITE))
-            .map(|v| v.as_str());
+        let said = Said::read(message.headers.as_ref());
+        let from_site = said.site;
         if from_site == Some(self.site.as_str()) {
             return; // ours (a second gateway of this site would echo it)
         }
-        if !self.import.iter().any(|p| p.matches(topic)) {
+        if verdict == Verdict::Filtered {
             bump(&counters.filtered);
             return;
         }
-        let headers = message.headers.as_ref();
-        let header = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str());
         // A Herald sender: in its own name (`name@site`); a plain NATS client: in the gateway's.
-        let sender = match (
-            header(subjects::H_FROM_ID),
-            header(subjects::H_FROM),
-            from_site,
-        ) {
-            (Some(id), Some(name), Some(site)) => id
-                .parse()
-                .ok()
-                .map(|id| (id, herald_core::bridge::peer_address(name, Some(site)))),
+        let sender = match (said.from_id, said.from, from_site) {
+            (Some(id), Some(name), Some(site)) => last.sender(id, name, site),
             _ => None,
         };
         let published = match sender {
             Some((id, name)) => {
                 self.node
-                    .publish_as(id, &name, topic, &message.payload)
+                    .publish_as(id, name, topic, &message.payload)
                     .await
             }
             None => self.node.publish(topic, &message.payload).await,
@@ -134,6 +145,97 @@ impl Carrier {
         if let Err(err) = published {
             tracing::debug!(%topic, %err, "a message from another site not published on the LAN");
         }
+    }
+}
+
+/// Header names, built once (a name given as a string is checked and copied at each look-up).
+const SITE: HeaderName = HeaderName::from_static(subjects::H_SITE);
+const FROM: HeaderName = HeaderName::from_static(subjects::H_FROM);
+const FROM_ID: HeaderName = HeaderName::from_static(subjects::H_FROM_ID);
+
+/// The sender a message's headers name.
+#[derive(Default)]
+struct Said<'a> {
+    site: Option<&'a str>,
+    from: Option<&'a str>,
+    from_id: Option<&'a str>,
+}
+
+impl<'a> Said<'a> {
+    /// One pass over the few headers (rather than a hashed look-up per name).
+    fn read(headers: Option<&'a HeaderMap>) -> Self {
+        let mut said = Said::default();
+        for (name, values) in headers.into_iter().flat_map(HeaderMap::iter) {
+            let slot = if *name == SITE {
+                &mut said.site
+            } else if *name == FROM {
+                &mut said.from
+            } else if *name == FROM_ID {
+                &mut said.from_id
+            } else {
+                continue;
+            };
+            *slot = values.first().map(|v| v.as_str());
+        }
+        said
+    }
+}
+
+/// What one export task keeps from its previous message: the NATS subject of its topic and the headers
+/// naming its sender.
+#[derive(Default)]
+pub(crate) struct LastExport {
+    topic: Option<(SmolStr, Subject)>,
+    sender: Option<(NodeId, SmolStr)>,
+    headers: HeaderMap,
+}
+
+/// What becomes of a message from NATS on a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Published on the LAN.
+    Wanted,
+    /// Outside `import`.
+    Filtered,
+    /// No valid topic.
+    Garbage,
+}
+
+/// What one import task keeps from its previous message: its topic and what becomes of it, and its sender,
+/// as the headers said it and as it is published on the LAN.
+#[derive(Default)]
+pub(crate) struct LastImport {
+    topic: Option<(String, Verdict)>,
+    /// Node id, name and site headers.
+    said: (String, String, String),
+    /// `None` when the node id header was no node id.
+    sender: Option<(NodeId, String)>,
+}
+
+impl LastImport {
+    /// What becomes of a message on `topic` (`judge` asked once for a run of messages on it).
+    fn verdict(&mut self, topic: &str, judge: impl FnOnce(&str) -> Verdict) -> Verdict {
+        match &self.topic {
+            Some((known, verdict)) if known == topic => *verdict,
+            _ => {
+                let verdict = judge(topic);
+                self.topic = Some((topic.to_owned(), verdict));
+                verdict
+            }
+        }
+    }
+
+    /// The node id and `name@site` of the sender the headers name (`None` when the id is no node id).
+    fn sender(&mut self, id: &str, name: &str, site: &str) -> Option<(NodeId, &str)> {
+        let (said_id, said_name, said_site) = &self.said;
+        if (said_id.as_str(), said_name.as_str(), said_site.as_str()) != (id, name, site) {
+            self.said = (id.to_owned(), name.to_owned(), site.to_owned());
+            self.sender = id
+                .parse()
+                .ok()
+                .map(|id| (id, herald_core::bridge::peer_address(name, Some(site))));
+        }
+        self.sender.as_ref().map(|(id, name)| (*id, name.as_str()))
     }
 }
 

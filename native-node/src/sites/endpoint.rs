@@ -25,7 +25,7 @@ pub const H_TIMEOUT: &str = "Herald-Timeout-Ms";
 #[derive(Debug)]
 pub(crate) struct Outgoing {
     /// The subject.
-    pub subject: String,
+    pub subject: async_nats::Subject,
     /// Who sent it (headers).
     pub headers: HeaderMap,
     /// The body.
@@ -65,7 +65,7 @@ impl RemoteEndpoint {
 impl ProxyEndpoint for RemoteEndpoint {
     fn deliver(&self, from: &str, payload: Payload) -> Result<(), String> {
         let message = Outgoing {
-            subject: subjects::direct_subject(&self.site, self.id),
+            subject: subjects::direct_subject(&self.site, self.id).into(),
             headers: sender_headers(&self.own_site, from, None),
             payload: payload.0.into(),
         };

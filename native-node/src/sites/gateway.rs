@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use async_nats::connection::State;
 use async_nats::{Client, Subscriber};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use herald_core::bridge::PeerInfo;
 use herald_core::{AskOutcome, NoAnswer, NodeId, Payload, PeerKind};
 use tokio::sync::{mpsc, Semaphore};
@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::carry::{self, Carrier};
+use super::carry::{self, Carrier, LastExport, LastImport};
 use super::connection::{self, Notice};
 use super::endpoint::{sender_headers, Outgoing, RemoteEndpoint, H_TIMEOUT};
 use super::remote::{RemoteChange, RemoteError, RemoteSites, SiteSnapshot};
@@ -47,6 +47,10 @@ pub const GATEWAY_QUEUE: usize = 1024;
 /// Topic patterns a gateway carries each way (subscriptions on NATS for its LAN, on its LAN for other
 /// sites); beyond it patterns are left out and counted in `nats.remote_refused`.
 pub const MAX_PATTERNS: usize = 1024;
+
+/// Messages a subscription (on NATS or on the LAN) already holds that its import or export task takes in one
+/// run, without looking at its cancellation in between.
+const RUN: usize = 256;
 
 /// Questions from other sites answered at once; more are answered `failed: busy`.
 pub const MAX_REMOTE_ASKS: usize = 64;
@@ -265,7 +269,7 @@ impl Gateway {
         self.publish_peers().await;
         let headers = sender_headers(&self.config.site, self.node.name(), Some(self.node.id()));
         self.publish_now(Outgoing {
-            subject: subjects::sync_subject(),
+            subject: subjects::sync_subject().into(),
             headers,
             payload: bytes::Bytes::new(),
         })
@@ -312,7 +316,7 @@ impl Gateway {
         };
         let headers = sender_headers(&self.config.site, self.node.name(), Some(self.node.id()));
         self.publish_now(Outgoing {
-            subject: subjects::peers_subject(&self.config.site),
+            subject: subjects::peers_subject(&self.config.site).into(),
             headers,
             payload: body.into(),
         })
@@ -747,12 +751,18 @@ async fn export_from(
     token: CancellationToken,
 ) {
     let me = carrier.node.id();
+    let mut last = LastExport::default();
     loop {
-        tokio::select! {
+        let first = tokio::select! {
             _ = token.cancelled() => return,
-            delivery = stream.next() => match delivery {
+            delivery = stream.next() => delivery,
+        };
+        // What the subscription holds already is taken in a run, without going back through the `select!`.
+        let (mut next, mut taken) = (Some(first), 0);
+        while let Some(delivery) = next.take() {
+            match delivery {
                 Some(Delivery::Message(message)) if message.from != me => {
-                    if let Some(held) = carrier.export(message).await {
+                    if let Some(held) = carrier.export(message, &mut last).await {
                         if tx.send(held).await.is_err() {
                             return;
                         }
@@ -760,19 +770,36 @@ async fn export_from(
                 }
                 Some(_) => {}
                 None => return,
-            },
+            }
+            taken += 1;
+            if taken < RUN {
+                next = stream.next().now_or_never();
+            }
         }
     }
 }
 
-/// Imports what a NATS topic subscription brings until cancelled (then unsubscribes).
-async fn import_from(subscriber: Subscriber, carrier: Arc<Carrier>, token: CancellationToken) {
-    read_until_cancelled(subscriber, token, |message| {
-        let carrier = carrier.clone();
-        async move {
-            carrier.import(message).await;
-            true
+/// Imports what a NATS topic subscription brings until cancelled (then unsubscribes). Messages the
+/// subscription holds already are taken in a run of up to [`RUN`] without going back through the
+/// `select!`.
+async fn import_from(mut subscriber: Subscriber, carrier: Arc<Carrier>, token: CancellationToken) {
+    let mut last = LastImport::default();
+    loop {
+        let message = tokio::select! {
+            _ = token.cancelled() => {
+                let _ = subscriber.unsubscribe().await;
+                return;
+            }
+            message = subscriber.next() => message,
+        };
+        let Some(message) = message else { return };
+        carrier.import(message, &mut last).await;
+        for _ in 0..RUN {
+            match subscriber.next().now_or_never() {
+                Some(Some(message)) => carrier.import(message, &mut last).await,
+                Some(None) => return,
+                None => break,
+            }
         }
-    })
-    .await
+    }
 }
