@@ -35,15 +35,16 @@ fn message_text(event: &BridgeEvent) -> Option<String> {
 /// publishes `from nats` on `herald.v1.t.chat` every 200 ms until the test ends it.
 struct PlainClient {
     received: mpsc::Receiver<(Vec<u8>, Option<String>)>,
-    stop: mpsc::Sender<()>,
+    stop: mpsc::SyncSender<()>,
 }
 
 impl PlainClient {
     fn start(net: &Sites) -> PlainClient {
-        let (tx, received) = mpsc::channel();
-        let (stop, stopped) = mpsc::channel::<()>();
+        // Bounded: the client's thread waits for the test rather than piling up what it receives.
+        let (tx, received) = mpsc::sync_channel(1024);
+        let (stop, stopped) = mpsc::sync_channel::<()>(1);
         let ns_entered = {
-            let (entered_tx, entered_rx) = mpsc::channel();
+            let (entered_tx, entered_rx) = mpsc::sync_channel(1);
             let hub = net.netns_path("hub");
             std::thread::spawn(move || {
                 enter_netns(&hub);
