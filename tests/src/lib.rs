@@ -439,16 +439,18 @@ impl Lan {
 
 impl Drop for Lan {
     fn drop(&mut self) {
-        for i in 1..=self.hosts {
-            let _ = Command::new("ip")
-                .args(["netns", "del", &self.host(i)])
-                .status();
-        }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.switch()])
-            .status();
-        let _ = std::fs::remove_dir_all(&self.state_dir);
+        let hosts = (1..=self.hosts).map(|i| self.host(i));
+        tear_down(hosts.chain([self.switch()]), &self.state_dir);
     }
+}
+
+/// Deletes the network namespaces `namespaces` (their links go with them) and the hosts' state directory, as
+/// far as each can be: the end of a test (or a panicking one) must not fail on what is already gone.
+pub(crate) fn tear_down(namespaces: impl IntoIterator<Item = String>, state_dir: &std::path::Path) {
+    for ns in namespaces {
+        let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+    }
+    let _ = std::fs::remove_dir_all(state_dir);
 }
 
 /// What a running process prints, one per stdout line; lines that do not parse are skipped.

@@ -231,14 +231,7 @@ impl Default for Sites {
 
 impl Drop for Sites {
     fn drop(&mut self) {
-        for host in &self.hosts {
-            let _ = Command::new("ip")
-                .args(["netns", "del", &self.ns(host)])
-                .status();
-        }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.switch()])
-            .status();
-        let _ = std::fs::remove_dir_all(&self.state_dir);
+        let hosts = self.hosts.iter().map(|host| self.ns(host));
+        crate::tear_down(hosts.chain([self.switch()]), &self.state_dir);
     }
 }
