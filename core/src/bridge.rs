@@ -5,7 +5,8 @@
 //! gets exactly one [`BridgeEvent::Reply`] with the same id: ok with a [`CommandOk`], or a [`CommandError`].
 //! An `ask` replies `ok {question_id}` at once; answers follow as `answer` events and one final `ask_done`.
 //!
-//! These types are JSON-only (internally tagged enums); the CLI's `--json` lines are the same events.
+//! These types are JSON-only (internally tagged enums, their tag always the first field: a reader decodes an
+//! event as it streams by, without buffering it); the CLI's `--json` lines are the same events.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -16,13 +17,14 @@ use crate::ids::{NodeId, PeerKind};
 use crate::iplog::{IpChange, IpPeriod};
 use crate::payload::Payload;
 use crate::question::AskOutcome;
+use crate::tagged::tag_first;
 
 /// Largest WebSocket message the bridge accepts from a client by default (64 KiB).
 pub const MAX_WS_MESSAGE: usize = 64 * 1024;
 
 /// Everything the bridge sends to a client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(remote = "Self", rename_all = "snake_case")]
 #[cfg_attr(
     all(test, not(target_arch = "wasm32")),
     derive(proptest_derive::Arbitrary)
@@ -95,6 +97,7 @@ pub enum BridgeEvent {
     /// The one reply to a [`BridgeRequest`].
     Reply(Reply),
 }
+tag_first!(BridgeEvent, "type");
 
 /// The state of the node when a client connects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -330,7 +333,7 @@ pub enum CommandResult {
 
 /// What a successful command returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(remote = "Self", rename_all = "snake_case")]
 #[cfg_attr(
     all(test, not(target_arch = "wasm32")),
     derive(proptest_derive::Arbitrary)
@@ -378,6 +381,7 @@ pub enum CommandOk {
     /// The counters.
     Stats(Stats),
 }
+tag_first!(CommandOk, "kind");
 
 /// A page of IP-history rows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -396,7 +400,7 @@ pub struct HistoryPage {
 
 /// Why a command failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(tag = "code", rename_all = "snake_case")]
+#[serde(remote = "Self", rename_all = "snake_case")]
 #[cfg_attr(
     all(test, not(target_arch = "wasm32")),
     derive(proptest_derive::Arbitrary)
@@ -435,6 +439,7 @@ pub enum CommandError {
         message: String,
     },
 }
+tag_first!(CommandError, "code");
 
 /// A client's request: its chosen id and the command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -448,7 +453,7 @@ pub struct BridgeRequest {
 
 /// Everything a client can ask the bridge to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(remote = "Self", rename_all = "snake_case")]
 #[cfg_attr(
     all(test, not(target_arch = "wasm32")),
     derive(proptest_derive::Arbitrary)
@@ -500,6 +505,7 @@ pub enum BridgeCommand {
         on: bool,
     },
 }
+tag_first!(BridgeCommand, "type");
 
 /// Whom a message or question is for: `"all"` or `{"names": ["a", "b"]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -623,12 +629,25 @@ impl BridgeRequest {
             },
         })?;
         let id = value.get("id").and_then(serde_json::Value::as_u64);
-        serde_json::from_value(value).map_err(|err| BadRequest {
-            id,
-            error: CommandError::BadRequest {
-                message: err.to_string(),
+        let serde_json::Value::Object(mut fields) = value else {
+            return Err(BadRequest {
+                id,
+                error: CommandError::BadRequest {
+                    message: "a request is a JSON object".into(),
+                },
+            });
+        };
+        // Clients may put `type` anywhere: read the fields again with it first.
+        let tag = fields.remove_entry("type");
+        let fields = tag.into_iter().chain(fields);
+        BridgeRequest::deserialize(serde::de::value::MapDeserializer::new(fields)).map_err(
+            |err: serde_json::Error| BadRequest {
+                id,
+                error: CommandError::BadRequest {
+                    message: err.to_string(),
+                },
             },
-        })
+        )
     }
 
     /// The JSON text of this request.
@@ -746,6 +765,42 @@ mod tests {
                 targets: Targets::Names(vec!["a".into(), "b".into()]),
                 payload: Payload(vec![0, 1])
             }
+        );
+    }
+
+    #[test]
+    fn requests_take_their_type_anywhere_and_events_have_it_first() {
+        let request = BridgeRequest::from_json(
+            r#"{"topic":"t","payload":{"text":"hi"},"id":7,"type":"publish"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            request.command,
+            BridgeCommand::Publish {
+                topic: "t".into(),
+                payload: "hi".into()
+            }
+        );
+        let request = BridgeRequest::from_json(r#"{"limit":5,"type":"history","id":3}"#).unwrap();
+        assert!(matches!(
+            request.command,
+            BridgeCommand::History(HistoryQuery { limit: 5, .. })
+        ));
+        let bad = BridgeRequest::from_json(r#"[1]"#).unwrap_err();
+        assert_eq!(bad.id, None);
+        let bad = BridgeRequest::from_json(r#"{"id":4,"topic":"t"}"#).unwrap_err();
+        assert_eq!(bad.id, Some(4));
+        // Events come from Herald's own writers, which put the tag first; a reader wants it there.
+        let err = BridgeEvent::from_json(r#"{"missed":4,"type":"lagged"}"#).unwrap_err();
+        assert!(
+            err.to_string().contains("`type` must be the first field"),
+            "{err}"
+        );
+        let ok = r#"{"type":"reply","id":1,"result":{"ok":{"topic":"t","kind":"subscribed"}}}"#;
+        let err = BridgeEvent::from_json(ok).unwrap_err();
+        assert!(
+            err.to_string().contains("`kind` must be the first field"),
+            "{err}"
         );
     }
 

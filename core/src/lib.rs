@@ -15,6 +15,7 @@
 //! - [`legacy`]: the wire formats of the older tools Herald speaks to (hein, pythonConnect, the Twisted hub,
 //!   DynIP's config file and JSON log).
 //! - [`bridge`]: the JSON protocol between a node's bridge and browsers.
+//! - `tagged`: the bridge's internally tagged enums, written and read with the tag first, without buffering.
 //! - [`envelope`]: the datagram layout shared by discovery and IP reports.
 //! - [`error`]: [`DecodeError`] and [`EncodeError`].
 //!
@@ -47,6 +48,7 @@ pub mod iplog;
 pub mod legacy;
 pub mod payload;
 pub mod question;
+mod tagged;
 
 #[cfg(feature = "wire")]
 pub use error::{DecodeError, EncodeError};
