@@ -1,8 +1,6 @@
 //! The ask view: pick one, several or all live peers, write a question, set a timeout; each peer's answer
 //! appears as it comes, then the final state of each (answered with latency, timeout, unknown, left, failed).
 
-use std::collections::BTreeSet;
-
 use herald_core::bridge::{BridgeCommand, Targets};
 use herald_core::{AskOutcome, Payload};
 use leptos::prelude::*;
@@ -10,6 +8,7 @@ use leptos::prelude::*;
 use super::error_note::ErrorNote;
 use crate::connection::send;
 use crate::state::asks::AskView as AskState;
+use crate::state::vec_map::VecSet;
 use crate::state::{Action, Parts};
 use crate::DashContext;
 
@@ -18,7 +17,7 @@ use crate::DashContext;
 pub fn AskView() -> impl IntoView {
     let context = expect_context::<DashContext>();
     let dash = context.dash;
-    let chosen = RwSignal::new(BTreeSet::<String>::new());
+    let chosen = RwSignal::new(VecSet::<String>::default());
     let everyone = RwSignal::new(false);
     let question = RwSignal::new(String::new());
     let timeout_s = RwSignal::new(3.0f64);
@@ -27,7 +26,7 @@ pub fn AskView() -> impl IntoView {
         let targets = if everyone.get() {
             Targets::All
         } else {
-            Targets::Names(chosen.get().into_iter().collect())
+            Targets::Names(chosen.get().into_iter().map(|(name, ())| name).collect())
         };
         send(
             context,
@@ -47,9 +46,9 @@ pub fn AskView() -> impl IntoView {
                 view! {
                     <label class="choice">
                         <input type="checkbox" data-testid="ask-peer"
-                            prop:checked=move || chosen.with(|c| c.contains(&for_check))
+                            prop:checked=move || chosen.with(|c| c.contains_key(&for_check))
                             on:change=move |_| chosen.update(|c| {
-                                if !c.remove(&for_toggle) { c.insert(for_toggle.clone()); }
+                                if c.remove(&for_toggle).is_none() { c.add(for_toggle.clone()); }
                             })/>
                         {name}
                     </label>

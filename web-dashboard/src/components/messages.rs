@@ -45,7 +45,7 @@ pub fn MessagesView() -> impl IntoView {
     let subscriptions = move || {
         dash.with(Parts::SUBSCRIPTIONS, |dash| {
             dash.subscriptions
-                .iter()
+                .keys()
                 .map(|topic| {
                     let unsubscribe_topic = topic.clone();
                     view! {
@@ -95,7 +95,7 @@ pub fn MessagesView() -> impl IntoView {
             dash.known_topics()
         })
         .into_iter()
-        .map(|topic| view! { <option value=topic/> })
+        .map(|(topic, ())| view! { <option value=topic/> })
         .collect::<Vec<_>>()
     };
     let paused = move || dash.with(Parts::FEED, |dash| dash.feed.is_paused());

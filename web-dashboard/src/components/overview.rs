@@ -7,6 +7,7 @@ use leptos::prelude::*;
 
 use crate::connection::now_ms;
 use crate::state::traffic::Level;
+use crate::state::vec_map::VecMap;
 use crate::state::Parts;
 use crate::DashContext;
 
@@ -44,7 +45,7 @@ pub fn OverviewView() -> impl IntoView {
         })
     });
     let live_total = move || live.with(|groups| groups.values().sum::<usize>());
-    let counted = |groups: std::collections::BTreeMap<String, usize>, testid: &'static str| {
+    let counted = |groups: VecMap<String, usize>, testid: &'static str| {
         groups
             .into_iter()
             .map(|(group, count)| {

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use herald_core::bridge::Targets;
 use herald_core::{AskOutcome, Payload};
 
+use super::vec_map::VecMap;
+
 /// Questions kept; older ones are forgotten.
 pub const MAX_ASKS: usize = 50;
 
@@ -44,7 +46,7 @@ impl AskView {
 /// Questions by id, newest last.
 #[derive(Debug, Default, Clone)]
 pub struct Asks {
-    asks: BTreeMap<u64, AskView>,
+    asks: VecMap<u64, AskView>,
 }
 
 impl Asks {
@@ -67,8 +69,13 @@ impl Asks {
                 done: false,
             },
         );
-        while self.asks.len() > MAX_ASKS {
-            self.asks.pop_first();
+        if self.asks.len() > MAX_ASKS {
+            let oldest = self.asks.len() - MAX_ASKS;
+            let mut index = 0;
+            self.asks.retain(|_, _| {
+                index += 1;
+                index > oldest
+            });
         }
     }
 

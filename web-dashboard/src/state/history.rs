@@ -1,10 +1,10 @@
 //! IP history as the page queried it, kept current by live `ip_changed` events, and the geometry of the
 //! timeline chart (one row per host, one bar per address period), computed here so it is tested natively.
 
-use std::collections::BTreeMap;
-
 use herald_core::bridge::{HistoryPage, HistoryQuery};
 use herald_core::iplog::{IpChange, IpPeriod};
+
+use super::vec_map::VecMap;
 
 /// Narrowest bar, so that a period of an instant stays visible.
 pub const MIN_BAR_WIDTH: f64 = 3.0;
@@ -12,7 +12,7 @@ pub const MIN_BAR_WIDTH: f64 = 3.0;
 /// Periods per host, oldest first.
 #[derive(Debug, Default, Clone)]
 pub struct IpHistory {
-    hosts: BTreeMap<String, Vec<IpPeriod>>,
+    hosts: VecMap<String, Vec<IpPeriod>>,
     /// Rows the last query matched in all (for paging).
     pub total: u64,
     /// Offset of the next page of the last query, if any.
@@ -113,10 +113,10 @@ impl IpHistory {
             self.hosts.remove(host);
         }
         for period in page.periods {
-            let periods = self.hosts.entry(period.host.clone()).or_default();
+            let periods = self.hosts.entry_or_default(period.host.clone());
             periods.retain(|p| !(p.ip == period.ip && p.first_seen_ms == period.first_seen_ms));
             periods.push(period);
-            periods.sort_by_key(|p| p.first_seen_ms);
+            periods.sort_unstable_by_key(|p| (p.first_seen_ms, p.ip));
         }
         self.total = page.total;
         self.next_offset = page.next_offset;
@@ -124,7 +124,7 @@ impl IpHistory {
 
     /// A live change: the host's new address starts a period (or extends the current one).
     pub fn apply_change(&mut self, change: &IpChange) {
-        let periods = self.hosts.entry(change.host.clone()).or_default();
+        let periods = self.hosts.entry_or_default(change.host.clone());
         match periods.last_mut() {
             Some(last) if last.ip == change.new_ip => {
                 last.last_seen_ms = last.last_seen_ms.max(change.at_ms)

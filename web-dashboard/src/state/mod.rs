@@ -13,6 +13,7 @@
 //! - [`log`]: every event, filterable.
 //! - [`traffic`]: message rates, questions and trouble counters over time, for the overview.
 //! - [`graph`]: the network picture's layout (hosts, peers, gateways, links).
+//! - [`vec_map`]: the page's map and set type (a sorted `Vec`: smaller in the wasm than `BTreeMap`).
 //!
 //! [`Dashboard::apply`] says which [`Parts`] an event changed, so the page repaints only the views that read
 //! them.
@@ -25,14 +26,14 @@ pub mod history;
 pub mod log;
 pub mod peers;
 pub mod traffic;
-
-use std::collections::{BTreeMap, BTreeSet};
+pub mod vec_map;
 
 use herald_core::bridge::{
     BridgeCommand, BridgeEvent, BridgeRequest, CommandOk, CommandResult, PeerInfo, Stats,
 };
 
 pub use connection::{Backoff, ConnState};
+use vec_map::{VecMap, VecSet};
 
 /// Which parts of the [`Dashboard`] changed: a set of flags, one per view's data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -138,7 +139,7 @@ pub struct Dashboard {
     /// Messages received.
     pub feed: feed::Feed,
     /// Topic patterns this page subscribed to (as the bridge confirmed).
-    pub subscriptions: BTreeSet<String>,
+    pub subscriptions: VecSet<String>,
     /// Questions asked from this page.
     pub asks: asks::Asks,
     /// IP history as queried, kept up to date by live changes.
@@ -152,11 +153,11 @@ pub struct Dashboard {
     /// The page's clock (unix ms) when the latest event arrived; the connection sets it.
     pub now_ms: u64,
     /// The latest error per action; cleared by the action's next success.
-    pub errors: BTreeMap<Action, String>,
+    pub errors: VecMap<Action, String>,
     /// Frames from the bridge that were not a known event (logged to the console too).
     pub unreadable: u64,
     /// Requests sent and not yet answered.
-    pending: BTreeMap<u64, (Action, BridgeCommand)>,
+    pending: VecMap<u64, (Action, BridgeCommand)>,
     next_id: u64,
 }
 
@@ -171,9 +172,11 @@ impl Dashboard {
     }
 
     /// Topic patterns known on the LAN (live peers' subscriptions and this page's), for choosing a topic.
-    pub fn known_topics(&self) -> BTreeSet<String> {
+    pub fn known_topics(&self) -> VecSet<String> {
         let mut topics = self.subscriptions.clone();
-        topics.extend(self.peers.topics());
+        for topic in self.peers.topics() {
+            topics.add(topic);
+        }
         topics
     }
 
@@ -184,7 +187,7 @@ impl Dashboard {
 
     /// The connection closed: requests in flight will get no reply.
     pub fn connection_lost(&mut self) -> Parts {
-        for (_, (action, _)) in std::mem::take(&mut self.pending) {
+        for (_, (action, _)) in self.pending.take() {
             self.errors
                 .insert(action, "the connection closed before the reply".into());
         }
@@ -212,7 +215,11 @@ impl Dashboard {
                 BridgeEvent::Snapshot(snapshot) => {
                     self.node = Some(snapshot.node);
                     self.peers.replace_live(snapshot.peers);
-                    self.subscriptions = snapshot.subscriptions.into_iter().collect();
+                    self.subscriptions = snapshot
+                        .subscriptions
+                        .into_iter()
+                        .map(|t| (t, ()))
+                        .collect();
                     for recent in snapshot.recent {
                         // Recent messages fill the feed; peers come from the snapshot itself.
                         if let BridgeEvent::Message(message) = recent {
@@ -281,7 +288,7 @@ impl Dashboard {
     fn apply_ok(&mut self, command: BridgeCommand, ok: CommandOk) -> Parts {
         match (command, ok) {
             (_, CommandOk::Subscribed { topic }) => {
-                self.subscriptions.insert(topic);
+                self.subscriptions.add(topic);
                 Parts::SUBSCRIPTIONS
             }
             (_, CommandOk::Unsubscribed { topic }) => {
@@ -354,7 +361,11 @@ mod tests {
             message: "bad topic name".into(),
         };
         dash.apply(reply(publish.id, CommandResult::Error(error)));
-        assert!(dash.errors[&Action::Publish].contains("bad topic name"));
+        assert!(dash
+            .errors
+            .get(&Action::Publish)
+            .unwrap()
+            .contains("bad topic name"));
         let publish = dash.request(BridgeCommand::Publish {
             topic: "ok".into(),
             payload: "x".into(),
@@ -378,7 +389,7 @@ mod tests {
                 topic: "chat.*".into(),
             }),
         ));
-        assert!(dash.subscriptions.contains("chat.*"));
+        assert!(dash.subscriptions.contains_key("chat.*"));
         let ask = dash.request(BridgeCommand::Ask {
             targets: Targets::All,
             question: "ping".into(),

@@ -1,9 +1,9 @@
 //! The peer table: every peer seen since the page connected, live or gone, updated in place by events.
 
-use std::collections::BTreeMap;
-
 use herald_core::bridge::{PeerInfo, PeerState};
 use herald_core::PeerKind;
+
+use super::vec_map::VecMap;
 
 /// Departed peers kept for display; beyond it the longest-gone are forgotten.
 pub const MAX_DEPARTED: usize = 500;
@@ -35,7 +35,7 @@ pub struct LegacyBadge {
 /// a site, and the node takes that form wherever it takes a peer's name), so the views need no other key.
 #[derive(Debug, Default, Clone)]
 pub struct PeerTable {
-    peers: BTreeMap<String, PeerInfo>,
+    peers: VecMap<String, PeerInfo>,
 }
 
 /// `peer`, named `name@site` when it is at another site.
@@ -57,10 +57,8 @@ impl PeerTable {
     /// The live peers are exactly `live` (a snapshot or a `peers` reply): others still marked live are gone.
     pub fn replace_live(&mut self, live: Vec<PeerInfo>) {
         let live: Vec<PeerInfo> = live.into_iter().map(named_by_address).collect();
-        let names: std::collections::BTreeSet<&str> =
-            live.iter().map(|p| p.name.as_str()).collect();
         for peer in self.peers.values_mut() {
-            if peer.state == PeerState::Live && !names.contains(peer.name.as_str()) {
+            if peer.state == PeerState::Live && !live.iter().any(|p| p.name == peer.name) {
                 peer.state = PeerState::Lost;
             }
         }
@@ -84,14 +82,17 @@ impl PeerTable {
                         .any(|s| s.to_lowercase().contains(&filter))
             })
             .collect();
-        // One sort with one comparator (each sort call costs the wasm its own copy of the sort's code); the
-        // table is by name already, and the sort is stable.
+        // One unstable sort with one comparator (each sort call costs the wasm its own copy of the sort's
+        // code, and a stable sort's is the larger); ties go by name, as the table is kept.
         if sort != SortBy::Name {
-            rows.sort_by(|a, b| match sort {
-                SortBy::Name => std::cmp::Ordering::Equal,
-                SortBy::Address => a.addr.cmp(&b.addr),
-                SortBy::LastSeen => b.last_seen_ms.cmp(&a.last_seen_ms),
-                SortBy::State => state_rank(a.state).cmp(&state_rank(b.state)),
+            rows.sort_unstable_by(|a, b| {
+                match sort {
+                    SortBy::Name => std::cmp::Ordering::Equal,
+                    SortBy::Address => a.addr.cmp(&b.addr),
+                    SortBy::LastSeen => b.last_seen_ms.cmp(&a.last_seen_ms),
+                    SortBy::State => state_rank(a.state).cmp(&state_rank(b.state)),
+                }
+                .then_with(|| a.name.cmp(&b.name))
             });
         }
         rows
@@ -107,10 +108,10 @@ impl PeerTable {
     }
 
     /// Live peers counted by `group` (their kind; their site once peers carry one), by group.
-    pub fn live_count_by(&self, group: impl Fn(&PeerInfo) -> String) -> BTreeMap<String, usize> {
-        let mut counts = BTreeMap::new();
+    pub fn live_count_by(&self, group: impl Fn(&PeerInfo) -> String) -> VecMap<String, usize> {
+        let mut counts = VecMap::default();
         for peer in self.peers.values().filter(|p| p.state == PeerState::Live) {
-            *counts.entry(group(peer)).or_default() += 1;
+            *counts.entry_or_default(group(peer)) += 1;
         }
         counts
     }
@@ -170,16 +171,24 @@ impl PeerTable {
         if departed <= MAX_DEPARTED {
             return;
         }
-        let mut gone: Vec<(u64, String)> = self
+        // The `excess` longest gone: those last seen before `cut`, and enough of those last seen at it.
+        let excess = departed - MAX_DEPARTED;
+        let mut seen: Vec<u64> = self
             .peers
             .values()
             .filter(|p| p.state != PeerState::Live)
-            .map(|p| (p.last_seen_ms, p.name.clone()))
+            .map(|p| p.last_seen_ms)
             .collect();
-        gone.sort();
-        for (_, name) in gone.into_iter().take(departed - MAX_DEPARTED) {
-            self.peers.remove(&name);
-        }
+        let cut = *seen.select_nth_unstable(excess - 1).1;
+        let mut at_cut = seen[..excess].iter().filter(|s| **s == cut).count();
+        self.peers.retain(|_, p| {
+            let forget = p.state != PeerState::Live
+                && (p.last_seen_ms < cut || (p.last_seen_ms == cut && at_cut > 0));
+            if forget && p.last_seen_ms == cut {
+                at_cut -= 1;
+            }
+            !forget
+        });
     }
 }
 
@@ -245,8 +254,8 @@ pub(crate) mod tests {
         table.upsert(peer("c", "10.0.0.3", PeerState::Lost, 1));
         let counts = table.live_count_by(|p| p.kind.to_string());
         assert_eq!(
-            counts.into_iter().collect::<Vec<_>>(),
-            [("herald".to_owned(), 2)]
+            counts.iter().collect::<Vec<_>>(),
+            [(&"herald".to_owned(), &2)]
         );
         assert_eq!(table.get("c").unwrap().state, PeerState::Lost);
     }
