@@ -7,6 +7,7 @@ use leptos::prelude::*;
 
 use super::error_note::ErrorNote;
 use crate::connection::send;
+use crate::num::parse_float;
 use crate::state::asks::AskView as AskState;
 use crate::state::vec_map::VecSet;
 use crate::state::{Action, Parts};
@@ -80,8 +81,8 @@ pub fn AskView() -> impl IntoView {
                 </label>
                 <label>"Timeout (s) "
                     <input type="number" min="0.1" step="0.1" data-testid="ask-timeout"
-                        prop:value=move || timeout_s.get().to_string()
-                        on:input=move |ev| if let Ok(v) = event_target_value(&ev).parse() { timeout_s.set(v) }/>
+                        value="3"
+                        on:input=move |ev| if let Some(v) = parse_float(&event_target_value(&ev)) { timeout_s.set(v) }/>
                 </label>
                 <button type="submit" data-testid="ask-button">"Ask"</button>
                 <ErrorNote action=Action::Ask/>

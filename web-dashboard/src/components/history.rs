@@ -9,6 +9,7 @@ use leptos::prelude::*;
 use super::error_note::ErrorNote;
 use super::time::{local_clock, local_day_clock, utc, Time};
 use crate::connection::{now_ms, send};
+use crate::num::{dec1, whole};
 use crate::state::history::{ticks, Zoom};
 use crate::state::{Action, Parts};
 use crate::DashContext;
@@ -69,8 +70,8 @@ pub fn HistoryView() -> impl IntoView {
                     let x = x_of(t);
                     view! {
                         <g class="tick" data-testid="timeline-tick">
-                            <line x1=x x2=x y1="0" y2=rows_height + 4.0/>
-                            <text x=x y=rows_height + 18.0 text-anchor="middle">{label_of(t)}</text>
+                            <line x1=dec1(x) x2=dec1(x) y1="0" y2=dec1(rows_height + 4.0)/>
+                            <text x=dec1(x) y=dec1(rows_height + 18.0) text-anchor="middle">{label_of(t)}</text>
                         </g>
                     }
                 })
@@ -80,7 +81,7 @@ pub fn HistoryView() -> impl IntoView {
                 .enumerate()
                 .map(|(row, name)| {
                     view! {
-                        <text x="4" y=(row as f64 + 0.68) * ROW_HEIGHT class="host-label">{name.to_string()}</text>
+                        <text x="4" y=dec1((row as f64 + 0.68) * ROW_HEIGHT) class="host-label">{name.to_string()}</text>
                     }
                 })
                 .collect::<Vec<_>>();
@@ -100,14 +101,14 @@ pub fn HistoryView() -> impl IntoView {
                     let aria = tip.replace('\n', "; ");
                     let label = (bar.width >= LABELLED_BAR).then(|| {
                         view! {
-                            <text class="bar-label" x=LABEL_WIDTH + bar.x + 4.0 y=y + ROW_HEIGHT * 0.55>{bar.ip.clone()}</text>
+                            <text class="bar-label" x=dec1(LABEL_WIDTH + bar.x + 4.0) y=dec1(y + ROW_HEIGHT * 0.55)>{bar.ip.clone()}</text>
                         }
                     });
                     view! {
                         <g class="bar" tabindex="0" aria-label=aria>
                             <rect data-testid="timeline-bar" class=format!("shade-{}", bar.shade % 6)
                                 data-first=bar.first_seen_ms.to_string() data-last=bar.last_seen_ms.to_string()
-                                x=LABEL_WIDTH + bar.x y=y width=bar.width height=ROW_HEIGHT - 6.0>
+                                x=dec1(LABEL_WIDTH + bar.x) y=dec1(y) width=dec1(bar.width) height=dec1(ROW_HEIGHT - 6.0)>
                                 <title>{tip}</title>
                             </rect>
                             {label}
@@ -118,12 +119,12 @@ pub fn HistoryView() -> impl IntoView {
             let now_x = x_of(to_ms);
             view! {
                 <svg class="timeline" role="img" aria-label=format!("IP timeline of the last {}", zoom.label())
-                    data-testid="timeline" viewBox=format!("0 0 {} {height}", LABEL_WIDTH + CHART_WIDTH + 8.0)>
-                    <line class="axis" x1=LABEL_WIDTH x2=LABEL_WIDTH + CHART_WIDTH y1=rows_height y2=rows_height/>
+                    data-testid="timeline" viewBox=format!("0 0 {} {}", whole(LABEL_WIDTH + CHART_WIDTH + 8.0), dec1(height))>
+                    <line class="axis" x1=whole(LABEL_WIDTH) x2=whole(LABEL_WIDTH + CHART_WIDTH) y1=dec1(rows_height) y2=dec1(rows_height)/>
                     {tick_marks}{labels}{rects}
                     <g class="now" data-testid="timeline-now">
-                        <line x1=now_x x2=now_x y1="0" y2=rows_height/>
-                        <text x=now_x - 2.0 y="10" text-anchor="end">"now"</text>
+                        <line x1=dec1(now_x) x2=dec1(now_x) y1="0" y2=dec1(rows_height)/>
+                        <text x=dec1(now_x - 2.0) y="10" text-anchor="end">"now"</text>
                     </g>
                 </svg>
             }

@@ -13,6 +13,7 @@ use super::error_note::ErrorNote;
 use super::peers::{state_mark, state_word};
 use super::time::Time;
 use crate::connection::send;
+use crate::num::{dec1, log10, whole};
 use crate::state::graph::{layout, EdgeKind, HOST_WIDTH};
 use crate::state::{Action, Parts};
 use crate::DashContext;
@@ -35,7 +36,7 @@ pub fn NetworkView() -> impl IntoView {
         let links = dash.with(Parts::STATS, |dash| dash.traffic.links.clone());
         Some(picture.with(|p| p.link_edges(own, &links)))
     });
-    let view_box = move || picture.with(|p| format!("0 0 {:.0} {:.0}", p.width, p.height));
+    let view_box = move || picture.with(|p| format!("0 0 {} {}", whole(p.width), whole(p.height)));
     let hosts = move || {
         picture.with(|p| {
             p.hosts
@@ -43,8 +44,8 @@ pub fn NetworkView() -> impl IntoView {
                 .map(|h| {
                     view! {
                         <g class=if h.own { "host own" } else { "host" } data-testid="host">
-                            <rect x=h.x y=h.y width=HOST_WIDTH height=h.height rx="6"/>
-                            <text class="host-label" x=h.x + 6.0 y=h.y + 13.0>{h.label.clone()}</text>
+                            <rect x=dec1(h.x) y=dec1(h.y) width=whole(HOST_WIDTH) height=dec1(h.height) rx="6"/>
+                            <text class="host-label" x=dec1(h.x + 6.0) y=dec1(h.y + 13.0)>{h.label.clone()}</text>
                         </g>
                     }
                 })
@@ -59,23 +60,29 @@ pub fn NetworkView() -> impl IntoView {
                 .chain(links.iter())
                 .map(|e| {
                     let (x1, y1, x2, y2) = (e.from.0, e.from.1, e.to.0, e.to.1);
+                    let (mid_x, mid_y) = (dec1((x1 + x2) / 2.0), dec1((y1 + y2) / 2.0 - 4.0));
+                    let (x1, y1, x2, y2) = (dec1(x1), dec1(y1), dec1(x2), dec1(y2));
                     match &e.kind {
                         EdgeKind::Proxy => view! {
                             <line class="edge proxy" x1=x1 y1=y1 x2=x2 y2=y2/>
                         }
                         .into_any(),
                         EdgeKind::Link(link) => {
-                            let width = 1.0 + (link.sent as f64 + 1.0).log10();
+                            let width = dec1(1.0 + log10(link.sent as f64 + 1.0));
                             let label = format!("{} sent", link.sent);
                             let title = format!(
                                 "link: {} frames sent, {} queued, {} dropped",
                                 link.sent, link.queued, link.dropped
                             );
-                            let class = if link.dropped > 0 { "edge link dropping" } else { "edge link" };
+                            let class = if link.dropped > 0 {
+                                "edge link dropping"
+                            } else {
+                                "edge link"
+                            };
                             view! {
                                 <g class=class data-testid="link-edge">
                                     <line x1=x1 y1=y1 x2=x2 y2=y2 stroke-width=width/>
-                                    <text x=(x1 + x2) / 2.0 y=(y1 + y2) / 2.0 - 4.0 text-anchor="middle">{label}</text>
+                                    <text x=mid_x y=mid_y text-anchor="middle">{label}</text>
                                     <title>{title}</title>
                                 </g>
                             }
@@ -108,7 +115,7 @@ pub fn NetworkView() -> impl IntoView {
                             aria-label=format!("{name}, {state}; show its detail")
                             on:click=move |_| open()
                             on:keydown=move |ev| if ev.key() == "Enter" || ev.key() == " " { open_key() }>
-                            <text x=spot.x y=spot.y><tspan class="mark">{state_mark(state)}</tspan> " " {name.clone()}</text>
+                            <text x=dec1(spot.x) y=dec1(spot.y)><tspan class="mark">{state_mark(state)}</tspan> " " {name.clone()}</text>
                         </g>
                     }
                 })
@@ -121,7 +128,7 @@ pub fn NetworkView() -> impl IntoView {
             <p class="hint legend">"● live  ○ left  ✕ lost · boxes are host addresses · thick lines are this node's open links"</p>
             <div class="network-body">
                 <svg class="graph" role="group" aria-label="peers by host, with this node's links" data-testid="graph"
-                    viewBox=view_box width=move || picture.with(|p| p.width.round() as i64)>
+                    viewBox=view_box width=move || picture.with(|p| whole(p.width))>
                     {hosts}{edges}{peers}
                 </svg>
                 <PeerDetail/>

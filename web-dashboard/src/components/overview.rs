@@ -6,6 +6,7 @@
 use leptos::prelude::*;
 
 use crate::connection::now_ms;
+use crate::num;
 use crate::state::traffic::Level;
 use crate::state::vec_map::VecMap;
 use crate::state::Parts;
@@ -19,9 +20,9 @@ const SPARK_HEIGHT: f64 = 40.0;
 /// A rate as the overview shows it: whole numbers from 10 up, one decimal below.
 fn per_second(rate: f64) -> String {
     if rate >= 10.0 {
-        format!("{}", rate.round() as u64)
+        num::whole(rate)
     } else {
-        format!("{:.1}", rate)
+        num::dec1(rate)
     }
 }
 
@@ -117,7 +118,7 @@ pub fn OverviewView() -> impl IntoView {
                 <p><span class="figure" data-testid="rate-in">{rate_in}</span> " in · "
                    <span class="figure" data-testid="rate-out">{rate_out}</span> " out"</p>
                 <svg class="sparkline" role="img" aria-label="message rate, last five minutes" data-testid="sparkline"
-                    viewBox=format!("0 0 {SPARK_WIDTH} {SPARK_HEIGHT}") preserveAspectRatio="none">
+                    viewBox=format!("0 0 {} {}", num::whole(SPARK_WIDTH), num::whole(SPARK_HEIGHT)) preserveAspectRatio="none">
                     <polyline points=spark/>
                 </svg>
             </div>

@@ -8,6 +8,8 @@ use std::net::IpAddr;
 use herald_core::bridge::{LinkInfo, PeerInfo, PeerState};
 use herald_core::NodeId;
 
+use crate::num;
+
 /// Width of a host's box.
 pub const HOST_WIDTH: f64 = 150.0;
 /// Height of one peer's line in a box.
@@ -139,7 +141,7 @@ pub fn layout(own: Option<&PeerInfo>, peers: &[&PeerInfo]) -> Layout {
     for (i, (addr, members)) in ring.iter().enumerate() {
         let angle =
             -std::f64::consts::FRAC_PI_2 + std::f64::consts::TAU * i as f64 / ring.len() as f64;
-        let centre = (cx + radius * angle.cos(), cy + radius * angle.sin());
+        let centre = (cx + radius * num::cos(angle), cy + radius * num::sin(angle));
         drawing.place_box(addr.to_string(), centre, members, (false, false), angle);
     }
     // Proxied peers: outside the ring, on their gateway's ray (or at the top for an unknown gateway).
@@ -152,7 +154,10 @@ pub fn layout(own: Option<&PeerInfo>, peers: &[&PeerInfo]) -> Layout {
         } else {
             PROXY_OFFSET + box_height(members.len())
         };
-        let centre = (cx + distance * angle.cos(), cy + distance * angle.sin());
+        let centre = (
+            cx + distance * num::cos(angle),
+            cy + distance * num::sin(angle),
+        );
         let label = match members.first() {
             Some(first) => format!("via {}", first.addr),
             None => String::new(),

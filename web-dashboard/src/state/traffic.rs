@@ -7,6 +7,8 @@ use std::collections::VecDeque;
 
 use herald_core::bridge::{LinkInfo, Stats};
 
+use crate::num;
+
 /// Rate samples kept for the sparkline (one a second: the last five minutes).
 pub const MAX_SAMPLES: usize = 300;
 
@@ -285,7 +287,7 @@ impl Traffic {
             .map(|(i, total)| {
                 let x = start + step * i as f64;
                 let y = height - total / top * height;
-                format!("{x:.1},{y:.1}")
+                format!("{},{}", num::dec1(x), num::dec1(y))
             })
             .collect::<Vec<_>>()
             .join(" ")
