@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`state`]: pure Rust, no Leptos: the connection state and everything the bridge sent ([`state::Dashboard`]). Tested natively.
 //! - [`num`]: numbers written and read without core's float formatting and parsing (smaller wasm).
+//! - [`text`]: lower case for the filters, from the browser (smaller wasm).
 //! - [`store`]: the reactive face of [`state`]: one trigger per part, so an event repaints only its views.
 //! - [`connection`]: the only module that touches the WebSocket; it feeds [`state`] through callbacks.
 //! - [`components`]: one view per file: `connection_bar` (with the token prompt), `overview` (counts, rates,
@@ -18,6 +19,7 @@ pub mod connection;
 pub mod num;
 pub mod state;
 pub mod store;
+pub mod text;
 
 use leptos::prelude::*;
 

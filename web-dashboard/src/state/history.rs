@@ -5,6 +5,7 @@ use herald_core::bridge::{HistoryPage, HistoryQuery};
 use herald_core::iplog::{IpChange, IpPeriod};
 
 use super::vec_map::VecMap;
+use crate::text::lowercase;
 
 /// Narrowest bar, so that a period of an instant stays visible.
 pub const MIN_BAR_WIDTH: f64 = 3.0;
@@ -141,10 +142,10 @@ impl IpHistory {
 
     /// Hosts whose name contains `filter`, by name.
     pub fn hosts(&self, filter: &str) -> Vec<&str> {
-        let filter = filter.trim().to_lowercase();
+        let filter = lowercase(filter.trim());
         self.hosts
             .keys()
-            .filter(|h| h.to_lowercase().contains(&filter))
+            .filter(|h| lowercase(h).contains(&filter))
             .map(String::as_str)
             .collect()
     }

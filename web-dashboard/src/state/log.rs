@@ -4,6 +4,8 @@ use std::collections::VecDeque;
 
 use herald_core::bridge::BridgeEvent;
 
+use crate::text::lowercase;
+
 /// Entries kept.
 pub const MAX_LOG: usize = 1000;
 
@@ -46,13 +48,13 @@ impl EventLog {
 
     /// Entries whose kind or JSON contains `filter` (case-insensitive), oldest first.
     pub fn matching(&self, filter: &str) -> Vec<&LogEntry> {
-        let filter = filter.trim().to_lowercase();
+        let filter = lowercase(filter.trim());
         self.entries
             .iter()
             .filter(|e| {
                 filter.is_empty()
                     || e.kind.contains(&filter)
-                    || e.json.to_lowercase().contains(&filter)
+                    || lowercase(&e.json).contains(&filter)
             })
             .collect()
     }

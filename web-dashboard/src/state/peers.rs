@@ -4,6 +4,7 @@ use herald_core::bridge::{PeerInfo, PeerState};
 use herald_core::PeerKind;
 
 use super::vec_map::VecMap;
+use crate::text::lowercase;
 
 /// Departed peers kept for display; beyond it the longest-gone are forgotten.
 pub const MAX_DEPARTED: usize = 500;
@@ -70,16 +71,14 @@ impl PeerTable {
 
     /// Peers whose name or a service name contains `filter` (case-insensitive), sorted.
     pub fn rows(&self, filter: &str, sort: SortBy) -> Vec<&PeerInfo> {
-        let filter = filter.trim().to_lowercase();
+        let filter = lowercase(filter.trim());
         let mut rows: Vec<&PeerInfo> = self
             .peers
             .values()
             .filter(|p| {
                 filter.is_empty()
-                    || p.name.to_lowercase().contains(&filter)
-                    || p.services
-                        .keys()
-                        .any(|s| s.to_lowercase().contains(&filter))
+                    || lowercase(&p.name).contains(&filter)
+                    || p.services.keys().any(|s| lowercase(s).contains(&filter))
             })
             .collect();
         // One unstable sort with one comparator (each sort call costs the wasm its own copy of the sort's
