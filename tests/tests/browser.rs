@@ -808,3 +808,46 @@ async fn the_token_prompt_accepts_the_token_and_shows_a_refusal() {
     fresh.close().await.unwrap();
     client.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_an_ip_log_says_so_plainly_in_a_peers_detail() {
+    let state = TempDir::new("no-iplog-state");
+    let group = 20_000 + ((std::process::id() + 15_013) % 20_000) as u16;
+    let bridge = format!("127.0.0.1:{}", free_tcp_port());
+    let dist = built_dashboard();
+    let _node = herald(
+        &state,
+        group,
+        &[
+            "node",
+            "--name",
+            "loner",
+            "--bridge",
+            &bridge,
+            "--dashboard-dir",
+            &dist,
+        ],
+    );
+    let driver = Driver::start();
+    let profile = TempDir::new("no-iplog-profile");
+    let client = driver.browser(&profile).await;
+    wait_listening(&bridge).await;
+    client.goto(&format!("http://{bridge}/")).await.unwrap();
+    wait_texts(&client, "the live connection", "connection-state", |t| {
+        t == ["Live"]
+    })
+    .await;
+    // The node's own peer in the graph: its detail asks for its host's IP history, which the node cannot give.
+    let own = "//*[@data-testid='peer'][.//*[local-name()='text'][contains(., 'loner')]]";
+    click_at(&client, Locator::XPath(own)).await;
+    wait_texts(&client, "the plain note", "detail-no-iplog", |t| {
+        t == ["no IP log on this node"]
+    })
+    .await;
+    wait_texts(&client, "the history's note", "history-no-iplog", |t| {
+        t == ["no IP log on this node"]
+    })
+    .await;
+    assert!(texts(&client, "action-error").await.is_empty());
+    client.close().await.unwrap();
+}

@@ -172,6 +172,9 @@ pub fn HistoryView() -> impl IntoView {
                 <span class="zoom" role="group" aria-label="Show the last">"Last " {zoom_buttons}</span>
                 <ErrorNote action=Action::History/>
             </form>
+            {move || dash.with(Parts::HISTORY, |dash| dash.history.no_log).then(|| view! {
+                <p class="hint" data-testid="history-no-iplog">"no IP log on this node"</p>
+            })}
             {chart}
             <div class="table-scroll">
                 <table>

@@ -206,8 +206,12 @@ fn detail(context: DashContext, peer: PeerInfo) -> impl IntoView {
     let history_of = name.clone();
     let history = move || {
         dash.with(Parts::HISTORY, |dash| {
-            dash.history
-                .periods(&history_of)
+            let periods = dash.history.periods(&history_of);
+            if periods.is_empty() && dash.history.no_log {
+                return view! { <li class="hint" data-testid="detail-no-iplog">"no IP log on this node"</li> }
+                    .into_any();
+            }
+            periods
                 .iter()
                 .map(|p| {
                     view! {
@@ -215,6 +219,7 @@ fn detail(context: DashContext, peer: PeerInfo) -> impl IntoView {
                     }
                 })
                 .collect::<Vec<_>>()
+                .into_any()
         })
     };
     let software_of = name.clone();

@@ -18,6 +18,8 @@ pub struct IpHistory {
     pub total: u64,
     /// Offset of the next page of the last query, if any.
     pub next_offset: Option<u64>,
+    /// The node refused the last query because it keeps no IP log (said plainly, not as an error).
+    pub no_log: bool,
 }
 
 /// One bar of the timeline.
@@ -121,6 +123,7 @@ impl IpHistory {
         }
         self.total = page.total;
         self.next_offset = page.next_offset;
+        self.no_log = false;
     }
 
     /// A live change: the host's new address starts a period (or extends the current one).

@@ -29,7 +29,8 @@ pub mod traffic;
 pub mod vec_map;
 
 use herald_core::bridge::{
-    BridgeCommand, BridgeEvent, BridgeRequest, CommandOk, CommandResult, PeerInfo, Stats,
+    BridgeCommand, BridgeEvent, BridgeRequest, CommandError, CommandOk, CommandResult, PeerInfo,
+    Stats,
 };
 
 pub use connection::{Backoff, ConnState};
@@ -270,6 +271,14 @@ impl Dashboard {
                             self.errors.remove(&action);
                             Parts::ERRORS | self.apply_ok(command, ok)
                         }
+                        // A node without an IP log refuses history queries: no error, a plain note.
+                        CommandResult::Error(CommandError::Unavailable { .. })
+                            if action == Action::History =>
+                        {
+                            self.history.no_log = true;
+                            self.errors.remove(&action);
+                            Parts::ERRORS | Parts::HISTORY
+                        }
                         CommandResult::Error(error) => {
                             self.errors.insert(action, error.to_string());
                             Parts::ERRORS
@@ -323,9 +332,7 @@ impl Dashboard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use herald_core::bridge::{
-        CommandError, HistoryPage, HistoryQuery, PeerState, Reply, Snapshot, Targets,
-    };
+    use herald_core::bridge::{HistoryPage, HistoryQuery, PeerState, Reply, Snapshot, Targets};
     use herald_core::AskOutcome;
 
     fn reply(id: u64, result: CommandResult) -> BridgeEvent {
@@ -432,5 +439,42 @@ mod tests {
         dash.connection_lost();
         assert!(dash.errors.contains_key(&Action::Refresh));
         assert_eq!(dash.log.matching("").len(), 8);
+    }
+
+    #[test]
+    fn a_node_without_an_ip_log_is_said_plainly_not_as_an_error() {
+        let mut dash = Dashboard::default();
+        let query = HistoryQuery {
+            host: Some("alpha".into()),
+            from_ms: None,
+            to_ms: None,
+            offset: 0,
+            limit: 100,
+        };
+        let history = dash.request(BridgeCommand::History(query.clone()));
+        let refusal = CommandError::Unavailable {
+            message: "this node keeps no IP log".into(),
+        };
+        let parts = dash.apply(reply(history.id, CommandResult::Error(refusal)));
+        assert!(parts.intersects(Parts::HISTORY));
+        assert!(dash.history.no_log);
+        assert!(dash.errors.get(&Action::History).is_none());
+        // Other failures of a query are errors; a page clears the note.
+        let history = dash.request(BridgeCommand::History(query.clone()));
+        let failure = CommandError::Internal {
+            message: "disk".into(),
+        };
+        dash.apply(reply(history.id, CommandResult::Error(failure)));
+        assert!(dash.errors.get(&Action::History).is_some());
+        let history = dash.request(BridgeCommand::History(query));
+        dash.apply(reply(
+            history.id,
+            CommandResult::Ok(CommandOk::History(HistoryPage {
+                periods: Vec::new(),
+                total: 0,
+                next_offset: None,
+            })),
+        ));
+        assert!(!dash.history.no_log);
     }
 }
