@@ -5,7 +5,7 @@
 //! history shows a host's change (reported from two loopback addresses by a tiny Python sender, as the old
 //! DynIP client sends it). A screenshot of each view is saved under the test output folder
 //! (`target/tmp/browser/`). A second test runs `herald demo` beside such a node and sees peers, readings and
-//! IP history on the page within 10 s.
+//! IP history on the page within 10 s. A node without an IP log says so plainly in a peer's detail (no error).
 //!
 //! Needs the built dashboard (`dist/`, `cargo xtask web`; `cargo xtask test` builds it first) and Chromium.
 
