@@ -397,39 +397,28 @@ impl<M: SerializeMap> SerializeMap for TaggedMap<M> {
     }
 }
 
-impl<M: SerializeMap> ser::SerializeStruct for TaggedMap<M> {
-    type Ok = M::Ok;
-    type Error = M::Error;
+/// A struct's (or struct variant's) fields go into the object as its entries.
+macro_rules! fields_as_entries {
+    ($($serialize:ident),*) => {$(
+        impl<M: SerializeMap> ser::$serialize for TaggedMap<M> {
+            type Ok = M::Ok;
+            type Error = M::Error;
 
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), M::Error> {
-        self.0.serialize_entry(key, value)
-    }
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), M::Error> {
+                self.0.serialize_entry(key, value)
+            }
 
-    fn end(self) -> Result<M::Ok, M::Error> {
-        self.end_map()
-    }
+            fn end(self) -> Result<M::Ok, M::Error> {
+                self.end_map()
+            }
+        }
+    )*};
 }
-
-impl<M: SerializeMap> ser::SerializeStructVariant for TaggedMap<M> {
-    type Ok = M::Ok;
-    type Error = M::Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), M::Error> {
-        self.0.serialize_entry(key, value)
-    }
-
-    fn end(self) -> Result<M::Ok, M::Error> {
-        self.end_map()
-    }
-}
+fields_as_entries!(SerializeStruct, SerializeStructVariant);
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {

@@ -84,6 +84,16 @@ fn hub(state: &TempDir, group: u16, bridge: &str, dynip: &str, extra: &[&str]) -
     herald(state, group, &args)
 }
 
+/// Opens the dashboard of the bridge at `bridge` once it listens, and waits for the page to be live.
+async fn open_live(client: &Client, bridge: &str) {
+    wait_listening(bridge).await;
+    client.goto(&format!("http://{bridge}/")).await.unwrap();
+    wait_texts(client, "the live connection", "connection-state", |t| {
+        t == ["Live"]
+    })
+    .await;
+}
+
 async fn fill(client: &Client, testid: &str, text: &str) {
     let field = client
         .find(Locator::Css(&format!("[data-testid={testid}]")))
@@ -424,12 +434,7 @@ async fn the_dashboard_overview_graph_and_detail_follow_the_lan_and_stay_respons
     let driver = Driver::start();
     let profile = TempDir::new("overview-profile");
     let client = driver.browser(&profile).await;
-    wait_listening(&bridge).await;
-    client.goto(&format!("http://{bridge}/")).await.unwrap();
-    wait_texts(&client, "the live connection", "connection-state", |t| {
-        t == ["Live"]
-    })
-    .await;
+    open_live(&client, &bridge).await;
     wait_texts(&client, "alpha and bravo", "peer-name", |t| {
         t.iter().any(|n| n == "alpha") && t.iter().any(|n| n == "bravo")
     })
@@ -831,12 +836,7 @@ async fn a_node_without_an_ip_log_says_so_plainly_in_a_peers_detail() {
     let driver = Driver::start();
     let profile = TempDir::new("no-iplog-profile");
     let client = driver.browser(&profile).await;
-    wait_listening(&bridge).await;
-    client.goto(&format!("http://{bridge}/")).await.unwrap();
-    wait_texts(&client, "the live connection", "connection-state", |t| {
-        t == ["Live"]
-    })
-    .await;
+    open_live(&client, &bridge).await;
     // The node's own peer in the graph: its detail asks for its host's IP history, which the node cannot give.
     let own = "//*[@data-testid='peer'][.//*[local-name()='text'][contains(., 'loner')]]";
     click_at(&client, Locator::XPath(own)).await;

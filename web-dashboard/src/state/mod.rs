@@ -335,6 +335,14 @@ mod tests {
     use herald_core::bridge::{HistoryPage, HistoryQuery, PeerState, Reply, Snapshot, Targets};
     use herald_core::AskOutcome;
 
+    fn empty_page() -> CommandResult {
+        CommandResult::Ok(CommandOk::History(HistoryPage {
+            periods: Vec::new(),
+            total: 0,
+            next_offset: None,
+        }))
+    }
+
     fn reply(id: u64, result: CommandResult) -> BridgeEvent {
         BridgeEvent::Reply(Reply {
             id: Some(id),
@@ -425,14 +433,7 @@ mod tests {
             offset: 0,
             limit: 10,
         }));
-        dash.apply(reply(
-            history.id,
-            CommandResult::Ok(CommandOk::History(HistoryPage {
-                periods: Vec::new(),
-                total: 0,
-                next_offset: None,
-            })),
-        ));
+        dash.apply(reply(history.id, empty_page()));
         assert_eq!(dash.pending(), 0);
         // A request in flight when the connection drops gets an error on its action.
         dash.request(BridgeCommand::Peers);
@@ -467,14 +468,7 @@ mod tests {
         dash.apply(reply(history.id, CommandResult::Error(failure)));
         assert!(dash.errors.get(&Action::History).is_some());
         let history = dash.request(BridgeCommand::History(query));
-        dash.apply(reply(
-            history.id,
-            CommandResult::Ok(CommandOk::History(HistoryPage {
-                periods: Vec::new(),
-                total: 0,
-                next_offset: None,
-            })),
-        ));
+        dash.apply(reply(history.id, empty_page()));
         assert!(!dash.history.no_log);
     }
 }
