@@ -161,33 +161,28 @@ impl PeerTable {
         self.peers.is_empty()
     }
 
+    /// Forgets the longest-gone departed peers beyond [`MAX_DEPARTED`] (usually one, after an upsert).
     fn forget_oldest_departed(&mut self) {
-        let departed = self
+        let departed = |p: &&PeerInfo| p.state != PeerState::Live;
+        let mut excess = self
             .peers
             .values()
-            .filter(|p| p.state != PeerState::Live)
-            .count();
-        if departed <= MAX_DEPARTED {
-            return;
+            .filter(departed)
+            .count()
+            .saturating_sub(MAX_DEPARTED);
+        while excess > 0 {
+            let Some(oldest) = self
+                .peers
+                .values()
+                .filter(departed)
+                .min_by_key(|p| p.last_seen_ms)
+                .map(|p| p.name.clone())
+            else {
+                break;
+            };
+            self.peers.remove(&oldest);
+            excess -= 1;
         }
-        // The `excess` longest gone: those last seen before `cut`, and enough of those last seen at it.
-        let excess = departed - MAX_DEPARTED;
-        let mut seen: Vec<u64> = self
-            .peers
-            .values()
-            .filter(|p| p.state != PeerState::Live)
-            .map(|p| p.last_seen_ms)
-            .collect();
-        let cut = *seen.select_nth_unstable(excess - 1).1;
-        let mut at_cut = seen[..excess].iter().filter(|s| **s == cut).count();
-        self.peers.retain(|_, p| {
-            let forget = p.state != PeerState::Live
-                && (p.last_seen_ms < cut || (p.last_seen_ms == cut && at_cut > 0));
-            if forget && p.last_seen_ms == cut {
-                at_cut -= 1;
-            }
-            !forget
-        });
     }
 }
 
