@@ -118,8 +118,9 @@ impl IpHistory {
         for period in page.periods {
             let periods = self.hosts.entry_or_default(period.host.clone());
             periods.retain(|p| !(p.ip == period.ip && p.first_seen_ms == period.first_seen_ms));
-            periods.push(period);
-            periods.sort_unstable_by_key(|p| (p.first_seen_ms, p.ip));
+            // In order of first sighting, by insertion (no sort code in the wasm for it).
+            let at = periods.partition_point(|p| p.first_seen_ms <= period.first_seen_ms);
+            periods.insert(at, period);
         }
         self.total = page.total;
         self.next_offset = page.next_offset;
