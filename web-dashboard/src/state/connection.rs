@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::num;
+
 /// Where the dashboard stands with the bridge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnState {
@@ -47,8 +49,8 @@ impl fmt::Display for ConnState {
             } => {
                 write!(
                     f,
-                    "Disconnected ({reason}); retrying in {:.1} s",
-                    *retry_in_ms as f64 / 1000.0
+                    "Disconnected ({reason}); retrying in {} s",
+                    num::dec1(*retry_in_ms as f64 / 1000.0)
                 )
             }
         }
