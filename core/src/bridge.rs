@@ -615,8 +615,8 @@ impl BadRequest {
 }
 
 impl BridgeRequest {
-    /// Parses a client's text frame. On failure the id is still recovered when the text is a JSON object with a
-    /// numeric `id`, so the client can match the error to its request.
+    /// Parses a client's text frame (its `type` anywhere among its fields). On failure the id is still recovered
+    /// when the text is a JSON object with a numeric `id`, so the client can match the error to its request.
     pub fn from_json(text: &str) -> Result<BridgeRequest, BadRequest> {
         // The common case in one pass; a failure is parsed again, loosely, only to find its id and the error.
         if let Ok(request) = serde_json::from_str(text) {
@@ -662,7 +662,9 @@ impl BridgeEvent {
         serde_json::to_string(self).expect("bridge events always serialize")
     }
 
-    /// Parses an event sent by a bridge.
+    /// Parses an event sent by a bridge. Its tags (`type`, and `kind` or `code` in a reply) must be the first
+    /// field of their objects, as every Herald writer puts them: the event is decoded as it is read, without
+    /// buffering (see the crate's `tagged` module).
     pub fn from_json(text: &str) -> Result<BridgeEvent, serde_json::Error> {
         serde_json::from_str(text)
     }
