@@ -20,6 +20,24 @@ use herald_tests::browser::{
     free_tcp_port, texts, wait_listening, wait_texts, wait_texts_within, Driver,
 };
 use herald_tests::{binary, Running, TempDir, PATIENCE};
+use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// The busy-topic measurement times the page's main thread, which other browsers and nodes on this 2-core
+/// machine would slow: every other test holds a read guard for its whole life ([`sharing_the_machine`]) and
+/// the measurement takes the write guard ([`alone_on_the_machine`]), so while it runs no other browser test
+/// does, and its figure is the page's rather than the machine's.
+/// tokio's lock is fair: a waiting measurement goes before tests that start after it asked.
+static MACHINE: RwLock<()> = RwLock::const_new(());
+
+/// A read guard on [`MACHINE`].
+async fn sharing_the_machine() -> RwLockReadGuard<'static, ()> {
+    MACHINE.read().await
+}
+
+/// The write guard on [`MACHINE`]: waits until no other browser test runs.
+async fn alone_on_the_machine() -> RwLockWriteGuard<'static, ()> {
+    MACHINE.write().await
+}
 
 fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
@@ -139,6 +157,7 @@ fn legacy_report(host: &str, source: &str, port: u16) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_peers_publishes_asks_and_ip_history_in_a_real_browser() {
+    let _sharing = sharing_the_machine().await;
     let state = TempDir::new("browser-state");
     let group = 20_000 + (std::process::id() % 20_000) as u16;
     let bridge = format!("127.0.0.1:{}", free_tcp_port());
@@ -301,6 +320,7 @@ async fn the_dashboard_shows_peers_publishes_asks_and_ip_history_in_a_real_brows
 /// of IP history. The page is saved as `target/tmp/browser/demo.png` (the README's picture).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_fills_the_dashboard_with_peers_messages_and_ip_history_within_seconds() {
+    let _sharing = sharing_the_machine().await;
     built_dashboard();
     // The browser first, so that its start-up is not counted in the demo's 10 s.
     let driver = Driver::start();
@@ -578,6 +598,7 @@ async fn the_dashboard_overview_graph_and_detail_follow_the_lan_and_stay_respons
     // A busy topic: 5,000 messages/s for 4 s on a topic the page subscribed to. The page keeps responding:
     // the longest main-thread task (long-task API, tasks over 50 ms) and the longest gap between frames are
     // printed, and a keystroke in the peers filter is timed until the table shows it.
+    let alone = alone_on_the_machine().await;
     fill(&client, "subscribe-topic", "load").await;
     click(&client, "[data-testid=subscribe-button]").await;
     wait_texts(&client, "the load subscription", "subscription", |t| {
@@ -651,6 +672,7 @@ async fn the_dashboard_overview_graph_and_detail_follow_the_lan_and_stay_respons
          table {keystroke:.0} ms; feed: {counts:?}",
         load_started.elapsed().as_secs_f64() - 1.5
     );
+    drop(alone);
     assert!(
         longest < 500.0,
         "a main-thread task took {longest} ms under load"
@@ -738,6 +760,7 @@ fn refused_tokens(bridge: &str, token: &str) -> u64 {
 /// from the address bar.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_prompt_accepts_the_token_and_shows_a_refusal() {
+    let _sharing = sharing_the_machine().await;
     let state = TempDir::new("token-state");
     let group = 20_000 + ((std::process::id() + 12_007) % 20_000) as u16;
     let bridge = format!("127.0.0.1:{}", free_tcp_port());
@@ -816,6 +839,7 @@ async fn the_token_prompt_accepts_the_token_and_shows_a_refusal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_without_an_ip_log_says_so_plainly_in_a_peers_detail() {
+    let _sharing = sharing_the_machine().await;
     let state = TempDir::new("no-iplog-state");
     let group = 20_000 + ((std::process::id() + 15_013) % 20_000) as u16;
     let bridge = format!("127.0.0.1:{}", free_tcp_port());
