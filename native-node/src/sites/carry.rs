@@ -8,13 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_nats::connection::State;
-use async_nats::header::HeaderName;
 use async_nats::{Client, HeaderMap, Subject};
 use herald_core::NodeId;
 use smol_str::SmolStr;
 
-use super::endpoint::{sender_headers, Outgoing};
-use super::subjects;
+use super::endpoint::{sender_headers, sender_of, Outgoing};
+use super::subjects::{self, Sender};
 use crate::messaging::Message;
 use crate::stats::bump;
 use crate::topics::TopicPattern;
@@ -120,9 +119,8 @@ impl Carrier {
             tracing::debug!(subject = %message.subject, "garbage on a Herald subject skipped");
             return;
         }
-        let said = Said::read(message.headers.as_ref());
-        let from_site = said.site;
-        if from_site == Some(self.site.as_str()) {
+        let said = sender_of(&message);
+        if said.is_some_and(|s| s.site == self.site) {
             return; // ours (a second gateway of this site would echo it)
         }
         if verdict == Verdict::Filtered {
@@ -130,10 +128,7 @@ impl Carrier {
             return;
         }
         // A Herald sender: in its own name (`name@site`); a plain NATS client: in the gateway's.
-        let sender = match (said.from_id, said.from, from_site) {
-            (Some(id), Some(name), Some(site)) => last.sender(id, name, site),
-            _ => None,
-        };
+        let sender = said.and_then(|said| last.sender(said));
         let published = match sender {
             Some((id, name)) => {
                 self.node
@@ -145,39 +140,6 @@ impl Carrier {
         if let Err(err) = published {
             tracing::debug!(%topic, %err, "a message from another site not published on the LAN");
         }
-    }
-}
-
-/// Header names, built once (a name given as a string is checked and copied at each look-up).
-const SITE: HeaderName = HeaderName::from_static(subjects::H_SITE);
-const FROM: HeaderName = HeaderName::from_static(subjects::H_FROM);
-const FROM_ID: HeaderName = HeaderName::from_static(subjects::H_FROM_ID);
-
-/// The sender a message's headers name.
-#[derive(Default)]
-struct Said<'a> {
-    site: Option<&'a str>,
-    from: Option<&'a str>,
-    from_id: Option<&'a str>,
-}
-
-impl<'a> Said<'a> {
-    /// One pass over the few headers (rather than a hashed look-up per name).
-    fn read(headers: Option<&'a HeaderMap>) -> Self {
-        let mut said = Said::default();
-        for (name, values) in headers.into_iter().flat_map(HeaderMap::iter) {
-            let slot = if *name == SITE {
-                &mut said.site
-            } else if *name == FROM {
-                &mut said.from
-            } else if *name == FROM_ID {
-                &mut said.from_id
-            } else {
-                continue;
-            };
-            *slot = values.first().map(|v| v.as_str());
-        }
-        said
     }
 }
 
@@ -201,15 +163,12 @@ enum Verdict {
     Garbage,
 }
 
-/// What one import task keeps from its previous message: its topic and what becomes of it, and its sender,
-/// as the headers said it and as it is published on the LAN.
+/// What one import task keeps from its previous message: its topic and what becomes of it, and its sender
+/// (node id, name and site as its header said them) with the name it is published under on the LAN.
 #[derive(Default)]
 pub(crate) struct LastImport {
     topic: Option<(String, Verdict)>,
-    /// Node id, name and site headers.
-    said: (String, String, String),
-    /// `None` when the node id header was no node id.
-    sender: Option<(NodeId, String)>,
+    sender: Option<(NodeId, String, String, String)>,
 }
 
 impl LastImport {
@@ -225,17 +184,19 @@ impl LastImport {
         }
     }
 
-    /// The node id and `name@site` of the sender the headers name (`None` when the id is no node id).
-    fn sender(&mut self, id: &str, name: &str, site: &str) -> Option<(NodeId, &str)> {
-        let (said_id, said_name, said_site) = &self.said;
-        if (said_id.as_str(), said_name.as_str(), said_site.as_str()) != (id, name, site) {
-            self.said = (id.to_owned(), name.to_owned(), site.to_owned());
-            self.sender = id
-                .parse()
-                .ok()
-                .map(|id| (id, herald_core::bridge::peer_address(name, Some(site))));
+    /// The node id and `name@site` of the sender a header names (`None` when it gave no node id: a Herald
+    /// message on a topic always has one).
+    fn sender(&mut self, said: Sender<'_>) -> Option<(NodeId, &str)> {
+        let id = said.id?;
+        let known = matches!(&self.sender, Some((known, name, site, _))
+            if *known == id && name == said.name && site == said.site);
+        if !known {
+            let address = herald_core::bridge::peer_address(said.name, Some(said.site));
+            self.sender = Some((id, said.name.to_owned(), said.site.to_owned(), address));
         }
-        self.sender.as_ref().map(|(id, name)| (*id, name.as_str()))
+        self.sender
+            .as_ref()
+            .map(|(id, _, _, address)| (*id, address.as_str()))
     }
 }
 

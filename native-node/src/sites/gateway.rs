@@ -30,9 +30,9 @@ use tokio_util::task::TaskTracker;
 
 use super::carry::{self, Carrier, LastExport, LastImport};
 use super::connection::{self, Notice};
-use super::endpoint::{sender_headers, Outgoing, RemoteEndpoint, H_TIMEOUT};
+use super::endpoint::{sender_headers, sender_of, Outgoing, RemoteEndpoint, H_TIMEOUT};
 use super::remote::{RemoteChange, RemoteError, RemoteSites, SiteSnapshot};
-use super::subjects::{self, H_FROM, H_FROM_ID, H_OUTCOME, H_SITE};
+use super::subjects::{self, H_OUTCOME};
 use super::{SiteConfig, SiteError};
 use crate::events::NodeEvent;
 use crate::messaging::Delivery;
@@ -460,7 +460,7 @@ impl Gateway {
         match kind {
             Kind::Peers => return self.peer_list(message),
             Kind::Sync => {
-                if header(&message, H_SITE) != Some(self.config.site.as_str()) {
+                if sender_of(&message).map(|s| s.site) != Some(self.config.site.as_str()) {
                     self.publish_peers().await;
                 }
             }
@@ -592,11 +592,11 @@ impl Gateway {
 
     /// The sender of a message from another site: its node id (if that site told it) and `name@site`.
     fn sender(&self, message: &async_nats::Message) -> (NodeId, String) {
-        let name = header(message, H_FROM).unwrap_or("nats");
-        let site = header(message, H_SITE);
-        let address = herald_core::bridge::peer_address(name, site);
-        let id = header(message, H_FROM_ID)
-            .and_then(|id| id.parse().ok())
+        let said = sender_of(message);
+        let name = said.map_or("nats", |s| s.name);
+        let address = herald_core::bridge::peer_address(name, said.map(|s| s.site));
+        let id = said
+            .and_then(|s| s.id)
             .or_else(|| self.node.peer(&address).map(|p| p.node_id))
             .unwrap_or(NodeId([0; 16]));
         (id, address)
