@@ -18,7 +18,8 @@ use crate::Node;
 pub const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(5);
 
 /// Messages one NATS subscription holds for the gateway (the client's queue); beyond it the NATS client drops
-/// what comes in for that subscription (core NATS has no flow control): counted as `nats.slow_consumer`.
+/// what comes in for that subscription (core NATS has no flow control): counted as `nats.slow_consumer`, one
+/// per notice of the client's (one per message dropped; a lower bound, as the client's notice queue drops too).
 pub const SUBSCRIPTION_CAPACITY: usize = 64 * 1024;
 
 /// Capacity of the queue of connection notices to the gateway task; when full, a notice is dropped (the next

@@ -2,7 +2,7 @@
 //! other sites (see the module doc of [`crate::sites`] and the subject contract in [`super::subjects`]).
 //!
 //! One task runs a `select!` over: NATS connection notices (resync on connect), the node's peer events (the
-//! site's peer list goes out on a change), a heartbeat (the list goes out again; silent sites expire), what
+//! site's peer list goes out on a change, at most once per [`super::pacing::PEERS_GAP`]), a heartbeat (the list goes out again; silent sites expire), what
 //! NATS subscriptions bring in, LAN messages to export, and direct messages for other sites. Each NATS
 //! subscription and each LAN subscription is forwarded by a small task into the gateway's bounded queues
 //! (when full, the forwarder waits: NATS then counts a slow consumer, a LAN publisher's policy applies).
@@ -31,6 +31,7 @@ use tokio_util::task::TaskTracker;
 use super::carry::{self, Carrier, LastExport, LastImport};
 use super::connection::{self, Notice};
 use super::endpoint::{sender_headers, sender_of, Outgoing, RemoteEndpoint, H_TIMEOUT};
+use super::pacing::Pacing;
 use super::remote::{RemoteChange, RemoteError, RemoteSites, SiteSnapshot};
 use super::subjects::{self, H_OUTCOME};
 use super::{SiteConfig, SiteError};
@@ -131,6 +132,7 @@ impl SiteGateway {
             out_tx,
             backlog: VecDeque::new(),
             ask_slots: Arc::new(Semaphore::new(MAX_REMOTE_ASKS)),
+            pacing: Pacing::default(),
             tasks,
             shutdown: shutdown.clone(),
         };
@@ -192,6 +194,8 @@ struct Gateway {
     /// Messages held while NATS is unreachable (bounded by `config.backlog`, oldest dropped).
     backlog: VecDeque<Outgoing>,
     ask_slots: Arc<Semaphore>,
+    /// When the peer list may go out next for a LAN change.
+    pacing: Pacing,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -207,8 +211,15 @@ impl Gateway {
         let mut tick = tokio::time::interval(self.config.heartbeat);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let result = loop {
+            let peers_due = self.pacing.due();
             tokio::select! {
                 _ = self.shutdown.cancelled() => break Ok(()),
+                _ = async {
+                    match peers_due {
+                        Some(due) => tokio::time::sleep_until(due.into()).await,
+                        None => std::future::pending().await,
+                    }
+                } => self.publish_peers().await,
                 Some(notice) = notices.recv() => {
                     if notice == Notice::Connected {
                         self.resync().await;
@@ -277,10 +288,12 @@ impl Gateway {
     }
 
     /// This LAN's peers changed: subscriptions first (so NATS delivers what a peer list announces), then the
-    /// list.
+    /// list (now, or coalesced with the next changes: see [`Pacing`]).
     async fn lan_changed(&mut self) {
         self.refresh_subscriptions();
-        self.publish_peers().await;
+        if self.pacing.changed(Instant::now().into_std()) {
+            self.publish_peers().await;
+        }
     }
 
     /// This site's peer list: its own LAN's live peers (not one-shot commands) and the gateway itself.
@@ -304,6 +317,7 @@ impl Gateway {
     }
 
     async fn publish_peers(&mut self) {
+        self.pacing.sent(Instant::now().into_std());
         if !self.connected() {
             return; // a peer list is state, not a message: the next one after the reconnect says it all
         }
