@@ -12,7 +12,7 @@ use async_nats::{Client, HeaderMap, Subject};
 use herald_core::NodeId;
 use smol_str::SmolStr;
 
-use super::endpoint::{sender_headers, sender_of, Outgoing};
+use super::endpoint::{from_value, sender_headers, Outgoing};
 use super::subjects::{self, Sender};
 use crate::messaging::Message;
 use crate::stats::bump;
@@ -119,8 +119,8 @@ impl Carrier {
             tracing::debug!(subject = %message.subject, "garbage on a Herald subject skipped");
             return;
         }
-        let said = sender_of(&message);
-        if said.is_some_and(|s| s.site == self.site) {
+        let said = last.sender(from_value(&message));
+        if said.site.as_deref() == Some(self.site.as_str()) {
             return; // ours (a second gateway of this site would echo it)
         }
         if verdict == Verdict::Filtered {
@@ -128,11 +128,10 @@ impl Carrier {
             return;
         }
         // A Herald sender: in its own name (`name@site`); a plain NATS client: in the gateway's.
-        let sender = said.and_then(|said| last.sender(said));
-        let published = match sender {
+        let published = match &said.publish_as {
             Some((id, name)) => {
                 self.node
-                    .publish_as(id, name, topic, &message.payload)
+                    .publish_as(*id, name, topic, &message.payload)
                     .await
             }
             None => self.node.publish(topic, &message.payload).await,
@@ -163,12 +162,24 @@ enum Verdict {
     Garbage,
 }
 
-/// What one import task keeps from its previous message: its topic and what becomes of it, and its sender
-/// (node id, name and site as its header said them) with the name it is published under on the LAN.
+/// What one import task keeps from its previous message: its topic and what becomes of it, and what its
+/// `Herald-From` header said (parsed once for a run of messages from one sender).
 #[derive(Default)]
 pub(crate) struct LastImport {
     topic: Option<(String, Verdict)>,
-    sender: Option<(NodeId, String, String, String)>,
+    said: Said,
+}
+
+/// What a `Herald-From` header value (or its absence) says.
+#[derive(Default)]
+struct Said {
+    /// The value as it came (`None`: no header).
+    value: Option<String>,
+    /// The sending site, when the value is well-formed.
+    site: Option<String>,
+    /// The node id and `name@site` the message is published under on the LAN; `None` for a plain NATS
+    /// client's message (no header, a malformed one, or no node id), published in the gateway's name.
+    publish_as: Option<(NodeId, String)>,
 }
 
 impl LastImport {
@@ -184,19 +195,20 @@ impl LastImport {
         }
     }
 
-    /// The node id and `name@site` of the sender a header names (`None` when it gave no node id: a Herald
-    /// message on a topic always has one).
-    fn sender(&mut self, said: Sender<'_>) -> Option<(NodeId, &str)> {
-        let id = said.id?;
-        let known = matches!(&self.sender, Some((known, name, site, _))
-            if *known == id && name == said.name && site == said.site);
-        if !known {
-            let address = herald_core::bridge::peer_address(said.name, Some(said.site));
-            self.sender = Some((id, said.name.to_owned(), said.site.to_owned(), address));
+    /// What the `Herald-From` value `value` says (parsed only when it differs from the previous one).
+    fn sender(&mut self, value: Option<&str>) -> &Said {
+        if self.said.value.as_deref() != value {
+            let sender = value.and_then(Sender::parse);
+            self.said = Said {
+                value: value.map(str::to_owned),
+                site: sender.map(|s| s.site.to_owned()),
+                publish_as: sender.and_then(|s| {
+                    let address = herald_core::bridge::peer_address(s.name, Some(s.site));
+                    Some((s.id?, address))
+                }),
+            };
         }
-        self.sender
-            .as_ref()
-            .map(|(id, _, _, address)| (*id, address.as_str()))
+        &self.said
     }
 }
 

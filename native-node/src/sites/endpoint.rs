@@ -48,15 +48,20 @@ pub(crate) fn sender_headers(site: &str, from: &str, from_id: Option<NodeId>) ->
     headers
 }
 
-/// The sender a message's headers name (`None` without a well-formed `Herald-From`: a plain NATS client).
-pub(crate) fn sender_of(message: &async_nats::Message) -> Option<Sender<'_>> {
+/// The value of a message's `Herald-From` header, if it has one.
+pub(crate) fn from_value(message: &async_nats::Message) -> Option<&str> {
     // One pass over the few headers rather than a hashed look-up.
     let (_, values) = message
         .headers
         .as_ref()?
         .iter()
         .find(|(name, _)| **name == FROM)?;
-    Sender::parse(values.first()?.as_str())
+    Some(values.first()?.as_str())
+}
+
+/// The sender a message's headers name (`None` without a well-formed `Herald-From`: a plain NATS client).
+pub(crate) fn sender_of(message: &async_nats::Message) -> Option<Sender<'_>> {
+    Sender::parse(from_value(message)?)
 }
 
 /// The endpoint of the peer `id` at `site`.
