@@ -5,6 +5,11 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc rather than the system allocator: the nodes and gateways it measures allocate and free per message,
+/// often on different threads, where glibc's malloc took a fifth of a site gateway's time (README, `herald-bench sites`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Herald's benchmarks (loopback only).
 #[derive(Debug, Parser)]
 #[command(name = "herald-bench", version, about)]
