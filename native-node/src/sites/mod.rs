@@ -87,6 +87,10 @@ pub struct SiteConfig {
     pub heartbeat: Duration,
     /// Messages held while NATS is unreachable.
     pub backlog: usize,
+    /// Messages each NATS subscription holds for the gateway (the NATS client's queue); beyond it the client
+    /// drops what comes in for it, the newest (core NATS has no flow control), counted in `nats.slow_consumer`
+    /// [default: [`SUBSCRIPTION_CAPACITY`]].
+    pub subscription_capacity: usize,
 }
 
 impl SiteConfig {
@@ -101,6 +105,7 @@ impl SiteConfig {
             import: vec!["*".into()],
             heartbeat: DEFAULT_SITE_HEARTBEAT,
             backlog: DEFAULT_BACKLOG,
+            subscription_capacity: SUBSCRIPTION_CAPACITY,
         }
     }
 }
