@@ -62,6 +62,9 @@ pub(crate) async fn connect(
     let mut options = options
         .name(format!("herald {} (site {})", node.name(), config.site))
         .no_echo()
+        // Every subject a gateway publishes on is built by `subjects` from checked parts (topics, the site,
+        // node ids) or is a reply subject NATS gave: not checked again per message.
+        .skip_subject_validation(true)
         .subscription_capacity(config.subscription_capacity.max(1))
         .retry_on_initial_connect()
         .max_reconnects(None)
