@@ -226,3 +226,52 @@ pub(crate) async fn publish(node: &Node, client: &Client, message: Outgoing) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_senders_header_is_read_once_per_run_and_plain_clients_get_the_gateways_name() {
+        let mut last = LastImport::default();
+        let id = NodeId([0xab; 16]);
+        let value = format!("a {id} kitchen sensor");
+        let said = last.sender(Some(&value));
+        assert_eq!(said.site.as_deref(), Some("a"));
+        assert_eq!(
+            said.publish_as
+                .as_ref()
+                .map(|(id, name)| (*id, name.as_str())),
+            Some((id, "kitchen sensor@a"))
+        );
+        // The same value again: kept as it was (compared, not parsed: a new parse would build a new name
+        // while the old one is still alive, at another address).
+        let built = last.said.publish_as.as_ref().unwrap().1.as_ptr();
+        let again = last.sender(Some(&value)).publish_as.as_ref().unwrap();
+        assert_eq!(again.1.as_ptr(), built);
+        // Another sender, then a plain client (no header), then garbage: in the gateway's name.
+        let other = last.sender(Some("b - a1"));
+        assert_eq!(other.site.as_deref(), Some("b"));
+        assert!(
+            other.publish_as.is_none(),
+            "no node id: not a topic message's sender"
+        );
+        let plain = last.sender(None);
+        assert!(plain.site.is_none() && plain.publish_as.is_none());
+        let garbage = last.sender(Some("not a sender"));
+        assert!(garbage.site.is_none() && garbage.publish_as.is_none());
+    }
+
+    #[test]
+    fn a_topics_verdict_is_asked_once_per_run() {
+        let mut last = LastImport::default();
+        let mut asked = 0;
+        for topic in ["a", "a", "a", "b", "b"] {
+            last.verdict(topic, |_| {
+                asked += 1;
+                Verdict::Wanted
+            });
+        }
+        assert_eq!(asked, 2);
+    }
+}
