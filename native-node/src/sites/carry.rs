@@ -57,8 +57,8 @@ impl Carrier {
     }
 
     /// Exports a LAN message: published at once, or returned for the gateway task to hold. `last` keeps the
-    /// subject and headers of the previous export (a run of messages on one topic from one sender builds them
-    /// once).
+    /// subject of the previous export's topic (a run of messages on one topic builds it once) and the headers
+    /// of its recent senders (built once per sender).
     pub async fn export(&self, message: Message, last: &mut LastExport) -> Option<Outgoing> {
         let topic = message.topic.as_deref()?;
         let counters = self.node.site_counters();
@@ -77,14 +77,10 @@ impl Carrier {
             };
             last.topic = Some((topic.into(), subject.into()));
         }
-        let sender = (message.from, message.from_name.as_str());
-        if last.sender.as_ref().map(|(id, name)| (*id, name.as_str())) != Some(sender) {
-            last.headers = sender_headers(&self.site, &message.from_name, Some(message.from));
-            last.sender = Some((message.from, message.from_name.clone()));
-        }
+        let headers = last.headers(&self.site, message.from, &message.from_name);
         let outgoing = Outgoing {
             subject: last.topic.as_ref()?.1.clone(),
-            headers: last.headers.clone(),
+            headers,
             payload: message.payload,
         };
         let direct = self.client.connection_state() == State::Connected
@@ -142,13 +138,37 @@ impl Carrier {
     }
 }
 
-/// What one export task keeps from its previous message: the NATS subject of its topic and the headers
-/// naming its sender.
+/// Senders whose headers one export task keeps; the one heard from longest ago is forgotten for a new one.
+pub(crate) const SENDERS_KEPT: usize = 64;
+
+/// What one export task keeps: the NATS subject of its previous message's topic, and the headers naming its
+/// recent senders, most recent first (a publisher's run costs one comparison; several publishers taking turns
+/// a short scan, not a header built per message).
 #[derive(Default)]
 pub(crate) struct LastExport {
     topic: Option<(SmolStr, Subject)>,
-    sender: Option<(NodeId, SmolStr)>,
-    headers: HeaderMap,
+    senders: Vec<(NodeId, SmolStr, HeaderMap)>,
+}
+
+impl LastExport {
+    /// The headers naming `from` (`name` at `site`), built once while it is among the [`SENDERS_KEPT`] most
+    /// recent senders.
+    fn headers(&mut self, site: &str, from: NodeId, name: &SmolStr) -> HeaderMap {
+        let known = self
+            .senders
+            .iter()
+            .position(|(id, known, _)| *id == from && known == name);
+        match known {
+            Some(0) => {}
+            Some(at) => self.senders[..=at].rotate_right(1),
+            None => {
+                self.senders.truncate(SENDERS_KEPT - 1);
+                let headers = sender_headers(site, name, Some(from));
+                self.senders.insert(0, (from, name.clone(), headers));
+            }
+        }
+        self.senders[0].2.clone()
+    }
 }
 
 /// What becomes of a message from NATS on a topic.
@@ -230,6 +250,7 @@ pub(crate) async fn publish(node: &Node, client: &Client, message: Outgoing) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sites::endpoint::FROM;
 
     #[test]
     fn a_senders_header_is_read_once_per_run_and_plain_clients_get_the_gateways_name() {
@@ -260,6 +281,32 @@ mod tests {
         assert!(plain.site.is_none() && plain.publish_as.is_none());
         let garbage = last.sender(Some("not a sender"));
         assert!(garbage.site.is_none() && garbage.publish_as.is_none());
+    }
+
+    #[test]
+    fn recent_senders_headers_are_built_once_and_the_oldest_forgotten() {
+        let mut last = LastExport::default();
+        let value = |headers: &HeaderMap| headers.get(FROM).map(|v| v.as_str().to_owned());
+        let kept = |last: &LastExport| last.senders[0].2.get(FROM).unwrap().as_str().as_ptr();
+        let (a, b) = (NodeId([1; 16]), NodeId([2; 16]));
+        let first = last.headers("s", a, &"a1".into());
+        assert_eq!(value(&first), Some(format!("s {a} a1")));
+        let built = kept(&last);
+        last.headers("s", b, &"b1".into());
+        // a again: found (moved to the front), not built again.
+        let again = last.headers("s", a, &"a1".into());
+        assert_eq!(value(&again), Some(format!("s {a} a1")));
+        assert_eq!(last.senders[0].0, a);
+        assert_eq!(kept(&last), built);
+        // A sender renamed is built anew.
+        let renamed = last.headers("s", a, &"a2".into());
+        assert_eq!(value(&renamed), Some(format!("s {a} a2")));
+        // Bounded: the least recent go first.
+        for i in 0..SENDERS_KEPT as u8 + 5 {
+            last.headers("s", NodeId([i + 10; 16]), &"n".into());
+        }
+        assert_eq!(last.senders.len(), SENDERS_KEPT);
+        assert!(last.senders.iter().all(|(id, _, _)| *id != b));
     }
 
     #[test]
