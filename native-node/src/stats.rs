@@ -266,7 +266,9 @@ counters! {
         disconnects => "nats.disconnects",
         /// Times the connection to NATS was (re)established.
         connects => "nats.connects",
-        /// Slow-consumer notices from the NATS client (it dropped messages for this gateway).
+        /// Messages the NATS client dropped because a subscription's queue was full, as far as it reported
+        /// them: it sends one notice per message dropped, but through a queue of its own (128 notices) that
+        /// drops notices too in a burst, so this is a lower bound.
         slow_consumer => "nats.slow_consumer",
         /// Peers of other sites joined (first seen, or back after their site was lost).
         remote_joined => "nats.remote_joined",

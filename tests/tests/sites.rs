@@ -79,8 +79,8 @@ impl PlainClient {
                                 let site = message
                                     .headers
                                     .as_ref()
-                                    .and_then(|h| h.get("Herald-Site"))
-                                    .map(|v| v.as_str().to_owned());
+                                    .and_then(|h| h.get("Herald-From"))
+                                    .and_then(|v| v.as_str().split(' ').next().map(str::to_owned));
                                 reported = true;
                                 let _ = tx.send((message.payload.to_vec(), site));
                             }

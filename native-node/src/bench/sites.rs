@@ -50,6 +50,12 @@ pub struct Throughput {
     pub gateway_a_cpu_us_per_msg: f64,
     /// CPU time per delivered message, gateway B (subscribing side), µs.
     pub gateway_b_cpu_us_per_msg: f64,
+    /// CPU time per delivered message of everything on the Herald path (both gateways, the bench process with
+    /// the publisher and subscriber nodes, and `nats-server`), µs.
+    pub herald_total_cpu_us_per_msg: f64,
+    /// CPU time per delivered message of everything on the plain pair's path (the bench process with both
+    /// clients, and `nats-server`), µs.
+    pub nats_total_cpu_us_per_msg: f64,
 }
 
 /// Every figure of a run.
@@ -190,7 +196,7 @@ pub async fn run(
 ) -> anyhow::Result<SitesFigures> {
     let nats_port = free_port()?;
     let nats = format!("nats://127.0.0.1:{nats_port}");
-    let _server = Server(
+    let server = Server(
         std::process::Command::new("nats-server")
             .args(["-a", "127.0.0.1", "-p", &nats_port.to_string()])
             .stdout(Stdio::null())
@@ -246,6 +252,8 @@ pub async fn run(
             cpu_time(gw_a.id().unwrap_or(0)),
             cpu_time(gw_b.id().unwrap_or(0)),
         );
+        let rest = || cpu_time(std::process::id()) + cpu_time(server.0.id());
+        let cpu_rest = rest();
         let start = Instant::now();
         let counting = tokio::spawn(async move {
             let (mut got, mut last) = (0u64, Instant::now());
@@ -272,8 +280,11 @@ pub async fn run(
             .max(1e-9);
         let cpu_a = cpu_time(gw_a.id().unwrap_or(0)).saturating_sub(cpu_a);
         let cpu_b = cpu_time(gw_b.id().unwrap_or(0)).saturating_sub(cpu_b);
+        let cpu_herald = cpu_a + cpu_b + rest().saturating_sub(cpu_rest);
 
+        let cpu_rest = rest();
         let (nats_got, nats_secs) = plain_pubsub(&client, &nats, messages, size).await?;
+        let cpu_nats = rest().saturating_sub(cpu_rest);
         let herald_rate = got as f64 / herald_secs;
         let nats_rate = nats_got as f64 / nats_secs;
         throughput.push(Throughput {
@@ -286,6 +297,8 @@ pub async fn run(
             ratio: herald_rate / nats_rate.max(1e-9),
             gateway_a_cpu_us_per_msg: cpu_a.as_secs_f64() * 1e6 / got.max(1) as f64,
             gateway_b_cpu_us_per_msg: cpu_b.as_secs_f64() * 1e6 / got.max(1) as f64,
+            herald_total_cpu_us_per_msg: cpu_herald.as_secs_f64() * 1e6 / got.max(1) as f64,
+            nats_total_cpu_us_per_msg: cpu_nats.as_secs_f64() * 1e6 / nats_got.max(1) as f64,
         });
     }
 

@@ -57,6 +57,8 @@ pub struct NatsKeys {
     pub heartbeat: Option<u64>,
     /// `--nats-backlog`
     pub backlog: Option<usize>,
+    /// `--nats-subscription-capacity`
+    pub subscription_capacity: Option<usize>,
 }
 
 /// This node as its site's gateway to other sites through NATS (off unless `--site` and `--nats` are given).
@@ -123,6 +125,10 @@ pub struct SiteArgs {
     /// Messages held while NATS is unreachable; beyond it the oldest are dropped and counted [default: 4096].
     #[arg(long, value_name = "N")]
     nats_backlog: Option<usize>,
+    /// Messages each NATS subscription holds for this gateway; beyond it the NATS client drops the newest and
+    /// they are counted (nats.slow_consumer) [default: 65536].
+    #[arg(long, value_name = "N")]
+    nats_subscription_capacity: Option<usize>,
 }
 
 /// The site gateway asked for by flags (first) and the `[nats]` table, if any.
@@ -188,6 +194,12 @@ pub fn site_config(args: SiteArgs, keys: &NatsKeys) -> anyhow::Result<Option<Sit
     if let Some(backlog) = args.nats_backlog.or(keys.backlog) {
         config.backlog = backlog.max(1);
     }
+    if let Some(capacity) = args
+        .nats_subscription_capacity
+        .or(keys.subscription_capacity)
+    {
+        config.subscription_capacity = capacity.max(1);
+    }
     Ok(Some(config))
 }
 
@@ -220,12 +232,16 @@ mod tests {
         assert_eq!(config.urls, ["nats://h:4222"]);
         assert_eq!(config.export, ["*"]);
         assert_eq!(config.auth, NatsAuth::None);
+        assert_eq!(
+            config.subscription_capacity,
+            crate::sites::SUBSCRIPTION_CAPACITY
+        );
     }
 
     #[test]
     fn the_nats_table_fills_in_and_credentials_are_one_kind() {
         let keys: NatsKeys = toml::from_str(
-            "site = 'lab'\nurl = ['nats://a:4222', 'nats://b:4222']\ntoken = 't'\nexport = ['sensors.*']",
+            "site = 'lab'\nurl = ['nats://a:4222', 'nats://b:4222']\ntoken = 't'\nexport = ['sensors.*']\nsubscription_capacity = 1000",
         )
         .unwrap();
         let config = site_config(SiteArgs::default(), &keys).unwrap().unwrap();
@@ -233,6 +249,7 @@ mod tests {
         assert_eq!(config.urls.len(), 2);
         assert_eq!(config.auth, NatsAuth::Token("t".into()));
         assert_eq!(config.export, ["sensors.*"]);
+        assert_eq!(config.subscription_capacity, 1000);
         let both = NatsKeys {
             nkey: Some("SU".into()),
             ..keys

@@ -8,13 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_nats::connection::State;
-use async_nats::header::HeaderName;
 use async_nats::{Client, HeaderMap, Subject};
 use herald_core::NodeId;
 use smol_str::SmolStr;
 
-use super::endpoint::{sender_headers, Outgoing};
-use super::subjects;
+use super::endpoint::{from_value, sender_headers, Outgoing};
+use super::subjects::{self, Sender};
 use crate::messaging::Message;
 use crate::stats::bump;
 use crate::topics::TopicPattern;
@@ -58,8 +57,8 @@ impl Carrier {
     }
 
     /// Exports a LAN message: published at once, or returned for the gateway task to hold. `last` keeps the
-    /// subject and headers of the previous export (a run of messages on one topic from one sender builds them
-    /// once).
+    /// subject of the previous export's topic (a run of messages on one topic builds it once) and the headers
+    /// of its recent senders (built once per sender).
     pub async fn export(&self, message: Message, last: &mut LastExport) -> Option<Outgoing> {
         let topic = message.topic.as_deref()?;
         let counters = self.node.site_counters();
@@ -78,14 +77,10 @@ impl Carrier {
             };
             last.topic = Some((topic.into(), subject.into()));
         }
-        let sender = (message.from, message.from_name.as_str());
-        if last.sender.as_ref().map(|(id, name)| (*id, name.as_str())) != Some(sender) {
-            last.headers = sender_headers(&self.site, &message.from_name, Some(message.from));
-            last.sender = Some((message.from, message.from_name.clone()));
-        }
+        let headers = last.headers(&self.site, message.from, &message.from_name);
         let outgoing = Outgoing {
             subject: last.topic.as_ref()?.1.clone(),
-            headers: last.headers.clone(),
+            headers,
             payload: message.payload,
         };
         let direct = self.client.connection_state() == State::Connected
@@ -120,9 +115,8 @@ impl Carrier {
             tracing::debug!(subject = %message.subject, "garbage on a Herald subject skipped");
             return;
         }
-        let said = Said::read(message.headers.as_ref());
-        let from_site = said.site;
-        if from_site == Some(self.site.as_str()) {
+        let said = last.sender(from_value(&message));
+        if said.site.as_deref() == Some(self.site.as_str()) {
             return; // ours (a second gateway of this site would echo it)
         }
         if verdict == Verdict::Filtered {
@@ -130,14 +124,10 @@ impl Carrier {
             return;
         }
         // A Herald sender: in its own name (`name@site`); a plain NATS client: in the gateway's.
-        let sender = match (said.from_id, said.from, from_site) {
-            (Some(id), Some(name), Some(site)) => last.sender(id, name, site),
-            _ => None,
-        };
-        let published = match sender {
+        let published = match &said.publish_as {
             Some((id, name)) => {
                 self.node
-                    .publish_as(id, name, topic, &message.payload)
+                    .publish_as(*id, name, topic, &message.payload)
                     .await
             }
             None => self.node.publish(topic, &message.payload).await,
@@ -148,46 +138,37 @@ impl Carrier {
     }
 }
 
-/// Header names, built once (a name given as a string is checked and copied at each look-up).
-const SITE: HeaderName = HeaderName::from_static(subjects::H_SITE);
-const FROM: HeaderName = HeaderName::from_static(subjects::H_FROM);
-const FROM_ID: HeaderName = HeaderName::from_static(subjects::H_FROM_ID);
+/// Senders whose headers one export task keeps; the one heard from longest ago is forgotten for a new one.
+pub(crate) const SENDERS_KEPT: usize = 64;
 
-/// The sender a message's headers name.
-#[derive(Default)]
-struct Said<'a> {
-    site: Option<&'a str>,
-    from: Option<&'a str>,
-    from_id: Option<&'a str>,
-}
-
-impl<'a> Said<'a> {
-    /// One pass over the few headers (rather than a hashed look-up per name).
-    fn read(headers: Option<&'a HeaderMap>) -> Self {
-        let mut said = Said::default();
-        for (name, values) in headers.into_iter().flat_map(HeaderMap::iter) {
-            let slot = if *name == SITE {
-                &mut said.site
-            } else if *name == FROM {
-                &mut said.from
-            } else if *name == FROM_ID {
-                &mut said.from_id
-            } else {
-                continue;
-            };
-            *slot = values.first().map(|v| v.as_str());
-        }
-        said
-    }
-}
-
-/// What one export task keeps from its previous message: the NATS subject of its topic and the headers
-/// naming its sender.
+/// What one export task keeps: the NATS subject of its previous message's topic, and the headers naming its
+/// recent senders, most recent first (a publisher's run costs one comparison; several publishers taking turns
+/// a short scan, not a header built per message).
 #[derive(Default)]
 pub(crate) struct LastExport {
     topic: Option<(SmolStr, Subject)>,
-    sender: Option<(NodeId, SmolStr)>,
-    headers: HeaderMap,
+    senders: Vec<(NodeId, SmolStr, HeaderMap)>,
+}
+
+impl LastExport {
+    /// The headers naming `from` (`name` at `site`), built once while it is among the [`SENDERS_KEPT`] most
+    /// recent senders.
+    fn headers(&mut self, site: &str, from: NodeId, name: &SmolStr) -> HeaderMap {
+        let known = self
+            .senders
+            .iter()
+            .position(|(id, known, _)| *id == from && known == name);
+        match known {
+            Some(0) => {}
+            Some(at) => self.senders[..=at].rotate_right(1),
+            None => {
+                self.senders.truncate(SENDERS_KEPT - 1);
+                let headers = sender_headers(site, name, Some(from));
+                self.senders.insert(0, (from, name.clone(), headers));
+            }
+        }
+        self.senders[0].2.clone()
+    }
 }
 
 /// What becomes of a message from NATS on a topic.
@@ -201,15 +182,24 @@ enum Verdict {
     Garbage,
 }
 
-/// What one import task keeps from its previous message: its topic and what becomes of it, and its sender,
-/// as the headers said it and as it is published on the LAN.
+/// What one import task keeps from its previous message: its topic and what becomes of it, and what its
+/// `Herald-From` header said (parsed once for a run of messages from one sender).
 #[derive(Default)]
 pub(crate) struct LastImport {
     topic: Option<(String, Verdict)>,
-    /// Node id, name and site headers.
-    said: (String, String, String),
-    /// `None` when the node id header was no node id.
-    sender: Option<(NodeId, String)>,
+    said: Said,
+}
+
+/// What a `Herald-From` header value (or its absence) says.
+#[derive(Default)]
+struct Said {
+    /// The value as it came (`None`: no header).
+    value: Option<String>,
+    /// The sending site, when the value is well-formed.
+    site: Option<String>,
+    /// The node id and `name@site` the message is published under on the LAN; `None` for a plain NATS
+    /// client's message (no header, a malformed one, or no node id), published in the gateway's name.
+    publish_as: Option<(NodeId, String)>,
 }
 
 impl LastImport {
@@ -225,17 +215,20 @@ impl LastImport {
         }
     }
 
-    /// The node id and `name@site` of the sender the headers name (`None` when the id is no node id).
-    fn sender(&mut self, id: &str, name: &str, site: &str) -> Option<(NodeId, &str)> {
-        let (said_id, said_name, said_site) = &self.said;
-        if (said_id.as_str(), said_name.as_str(), said_site.as_str()) != (id, name, site) {
-            self.said = (id.to_owned(), name.to_owned(), site.to_owned());
-            self.sender = id
-                .parse()
-                .ok()
-                .map(|id| (id, herald_core::bridge::peer_address(name, Some(site))));
+    /// What the `Herald-From` value `value` says (parsed only when it differs from the previous one).
+    fn sender(&mut self, value: Option<&str>) -> &Said {
+        if self.said.value.as_deref() != value {
+            let sender = value.and_then(Sender::parse);
+            self.said = Said {
+                value: value.map(str::to_owned),
+                site: sender.map(|s| s.site.to_owned()),
+                publish_as: sender.and_then(|s| {
+                    let address = herald_core::bridge::peer_address(s.name, Some(s.site));
+                    Some((s.id?, address))
+                }),
+            };
         }
-        self.sender.as_ref().map(|(id, name)| (*id, name.as_str()))
+        &self.said
     }
 }
 
@@ -251,5 +244,81 @@ pub(crate) async fn publish(node: &Node, client: &Client, message: Outgoing) {
             bump(&counters.publish_failed);
             tracing::debug!(%err, "NATS would not take a message");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sites::endpoint::FROM;
+
+    #[test]
+    fn a_senders_header_is_read_once_per_run_and_plain_clients_get_the_gateways_name() {
+        let mut last = LastImport::default();
+        let id = NodeId([0xab; 16]);
+        let value = format!("a {id} kitchen sensor");
+        let said = last.sender(Some(&value));
+        assert_eq!(said.site.as_deref(), Some("a"));
+        assert_eq!(
+            said.publish_as
+                .as_ref()
+                .map(|(id, name)| (*id, name.as_str())),
+            Some((id, "kitchen sensor@a"))
+        );
+        // The same value again: kept as it was (compared, not parsed: a new parse would build a new name
+        // while the old one is still alive, at another address).
+        let built = last.said.publish_as.as_ref().unwrap().1.as_ptr();
+        let again = last.sender(Some(&value)).publish_as.as_ref().unwrap();
+        assert_eq!(again.1.as_ptr(), built);
+        // Another sender, then a plain client (no header), then garbage: in the gateway's name.
+        let other = last.sender(Some("b - a1"));
+        assert_eq!(other.site.as_deref(), Some("b"));
+        assert!(
+            other.publish_as.is_none(),
+            "no node id: not a topic message's sender"
+        );
+        let plain = last.sender(None);
+        assert!(plain.site.is_none() && plain.publish_as.is_none());
+        let garbage = last.sender(Some("not a sender"));
+        assert!(garbage.site.is_none() && garbage.publish_as.is_none());
+    }
+
+    #[test]
+    fn recent_senders_headers_are_built_once_and_the_oldest_forgotten() {
+        let mut last = LastExport::default();
+        let value = |headers: &HeaderMap| headers.get(FROM).map(|v| v.as_str().to_owned());
+        let kept = |last: &LastExport| last.senders[0].2.get(FROM).unwrap().as_str().as_ptr();
+        let (a, b) = (NodeId([1; 16]), NodeId([2; 16]));
+        let first = last.headers("s", a, &"a1".into());
+        assert_eq!(value(&first), Some(format!("s {a} a1")));
+        let built = kept(&last);
+        last.headers("s", b, &"b1".into());
+        // a again: found (moved to the front), not built again.
+        let again = last.headers("s", a, &"a1".into());
+        assert_eq!(value(&again), Some(format!("s {a} a1")));
+        assert_eq!(last.senders[0].0, a);
+        assert_eq!(kept(&last), built);
+        // A sender renamed is built anew.
+        let renamed = last.headers("s", a, &"a2".into());
+        assert_eq!(value(&renamed), Some(format!("s {a} a2")));
+        // Bounded: the least recent go first.
+        for i in 0..SENDERS_KEPT as u8 + 5 {
+            last.headers("s", NodeId([i + 10; 16]), &"n".into());
+        }
+        assert_eq!(last.senders.len(), SENDERS_KEPT);
+        assert!(last.senders.iter().all(|(id, _, _)| *id != b));
+    }
+
+    #[test]
+    fn a_topics_verdict_is_asked_once_per_run() {
+        let mut last = LastImport::default();
+        let mut asked = 0;
+        for topic in ["a", "a", "a", "b", "b"] {
+            last.verdict(topic, |_| {
+                asked += 1;
+                Verdict::Wanted
+            });
+        }
+        assert_eq!(asked, 2);
     }
 }

@@ -17,8 +17,10 @@ use crate::Node;
 /// The longest wait between two reconnect attempts.
 pub const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(5);
 
-/// Messages one NATS subscription holds for the gateway (the client's queue); beyond it the NATS client drops
-/// what comes in for that subscription (core NATS has no flow control): counted as `nats.slow_consumer`.
+/// Messages one NATS subscription holds for the gateway (the client's queue) by default
+/// ([`SiteConfig::subscription_capacity`]); beyond it the NATS client drops what comes in for that
+/// subscription (core NATS has no flow control): counted as `nats.slow_consumer`, one
+/// per notice of the client's (one per message dropped; a lower bound, as the client's notice queue drops too).
 pub const SUBSCRIPTION_CAPACITY: usize = 64 * 1024;
 
 /// Capacity of the queue of connection notices to the gateway task; when full, a notice is dropped (the next
@@ -60,7 +62,10 @@ pub(crate) async fn connect(
     let mut options = options
         .name(format!("herald {} (site {})", node.name(), config.site))
         .no_echo()
-        .subscription_capacity(SUBSCRIPTION_CAPACITY)
+        // Every subject a gateway publishes on is built by `subjects` from checked parts (topics, the site,
+        // node ids) or is a reply subject NATS gave: not checked again per message.
+        .skip_subject_validation(true)
+        .subscription_capacity(config.subscription_capacity.max(1))
         .retry_on_initial_connect()
         .max_reconnects(None)
         .reconnect_delay_callback(reconnect_delay)

@@ -7,13 +7,13 @@ use std::pin::Pin;
 use std::sync::Weak;
 use std::time::Duration;
 
-use async_nats::header::HeaderMap;
+use async_nats::header::{HeaderMap, HeaderName};
 use async_nats::Client;
 use herald_core::frame::AnswerBody;
 use herald_core::{NoAnswer, NodeId, Payload};
 use tokio::sync::mpsc;
 
-use super::subjects::{self, H_FROM, H_OUTCOME, H_SITE};
+use super::subjects::{self, Sender, H_OUTCOME};
 use crate::proxies::ProxyEndpoint;
 use crate::stats::{bump, SiteCounters};
 use crate::Node;
@@ -32,15 +32,36 @@ pub(crate) struct Outgoing {
     pub payload: bytes::Bytes,
 }
 
-/// The headers naming a sender `from` at `site`, with its node id when known.
+/// The `Herald-From` header's name, built once (a name given as a string is checked and copied each time;
+/// this one is static, so a header map holding it clones without copying it).
+pub(crate) const FROM: HeaderName = HeaderName::from_static(subjects::H_FROM);
+
+/// The headers naming a sender `from` at `site`, with its node id when known (one header, `Herald-From`).
 pub(crate) fn sender_headers(site: &str, from: &str, from_id: Option<NodeId>) -> HeaderMap {
+    let sender = Sender {
+        site,
+        id: from_id,
+        name: from,
+    };
     let mut headers = HeaderMap::new();
-    headers.insert(H_SITE, site);
-    headers.insert(H_FROM, from);
-    if let Some(id) = from_id {
-        headers.insert(subjects::H_FROM_ID, id.to_string().as_str());
-    }
+    headers.insert(FROM, sender.header_value());
     headers
+}
+
+/// The value of a message's `Herald-From` header, if it has one.
+pub(crate) fn from_value(message: &async_nats::Message) -> Option<&str> {
+    // One pass over the few headers rather than a hashed look-up.
+    let (_, values) = message
+        .headers
+        .as_ref()?
+        .iter()
+        .find(|(name, _)| **name == FROM)?;
+    Some(values.first()?.as_str())
+}
+
+/// The sender a message's headers name (`None` without a well-formed `Herald-From`: a plain NATS client).
+pub(crate) fn sender_of(message: &async_nats::Message) -> Option<Sender<'_>> {
+    Sender::parse(from_value(message)?)
 }
 
 /// The endpoint of the peer `id` at `site`.

@@ -2,7 +2,7 @@
 //! other sites (see the module doc of [`crate::sites`] and the subject contract in [`super::subjects`]).
 //!
 //! One task runs a `select!` over: NATS connection notices (resync on connect), the node's peer events (the
-//! site's peer list goes out on a change), a heartbeat (the list goes out again; silent sites expire), what
+//! site's peer list goes out on a change, at most once per [`super::pacing::PEERS_GAP`]), a heartbeat (the list goes out again; silent sites expire), what
 //! NATS subscriptions bring in, LAN messages to export, and direct messages for other sites. Each NATS
 //! subscription and each LAN subscription is forwarded by a small task into the gateway's bounded queues
 //! (when full, the forwarder waits: NATS then counts a slow consumer, a LAN publisher's policy applies).
@@ -30,9 +30,10 @@ use tokio_util::task::TaskTracker;
 
 use super::carry::{self, Carrier, LastExport, LastImport};
 use super::connection::{self, Notice};
-use super::endpoint::{sender_headers, Outgoing, RemoteEndpoint, H_TIMEOUT};
+use super::endpoint::{sender_headers, sender_of, Outgoing, RemoteEndpoint, H_TIMEOUT};
+use super::pacing::Pacing;
 use super::remote::{RemoteChange, RemoteError, RemoteSites, SiteSnapshot};
-use super::subjects::{self, H_FROM, H_FROM_ID, H_OUTCOME, H_SITE};
+use super::subjects::{self, H_OUTCOME};
 use super::{SiteConfig, SiteError};
 use crate::events::NodeEvent;
 use crate::messaging::Delivery;
@@ -131,6 +132,7 @@ impl SiteGateway {
             out_tx,
             backlog: VecDeque::new(),
             ask_slots: Arc::new(Semaphore::new(MAX_REMOTE_ASKS)),
+            pacing: Pacing::default(),
             tasks,
             shutdown: shutdown.clone(),
         };
@@ -192,6 +194,8 @@ struct Gateway {
     /// Messages held while NATS is unreachable (bounded by `config.backlog`, oldest dropped).
     backlog: VecDeque<Outgoing>,
     ask_slots: Arc<Semaphore>,
+    /// When the peer list may go out next for a LAN change.
+    pacing: Pacing,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -207,8 +211,15 @@ impl Gateway {
         let mut tick = tokio::time::interval(self.config.heartbeat);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let result = loop {
+            let peers_due = self.pacing.due();
             tokio::select! {
                 _ = self.shutdown.cancelled() => break Ok(()),
+                _ = async {
+                    match peers_due {
+                        Some(due) => tokio::time::sleep_until(due.into()).await,
+                        None => std::future::pending().await,
+                    }
+                } => self.publish_peers().await,
                 Some(notice) = notices.recv() => {
                     if notice == Notice::Connected {
                         self.resync().await;
@@ -277,10 +288,12 @@ impl Gateway {
     }
 
     /// This LAN's peers changed: subscriptions first (so NATS delivers what a peer list announces), then the
-    /// list.
+    /// list (now, or coalesced with the next changes: see [`Pacing`]).
     async fn lan_changed(&mut self) {
         self.refresh_subscriptions();
-        self.publish_peers().await;
+        if self.pacing.changed(Instant::now().into_std()) {
+            self.publish_peers().await;
+        }
     }
 
     /// This site's peer list: its own LAN's live peers (not one-shot commands) and the gateway itself.
@@ -304,6 +317,7 @@ impl Gateway {
     }
 
     async fn publish_peers(&mut self) {
+        self.pacing.sent(Instant::now().into_std());
         if !self.connected() {
             return; // a peer list is state, not a message: the next one after the reconnect says it all
         }
@@ -460,7 +474,7 @@ impl Gateway {
         match kind {
             Kind::Peers => return self.peer_list(message),
             Kind::Sync => {
-                if header(&message, H_SITE) != Some(self.config.site.as_str()) {
+                if sender_of(&message).map(|s| s.site) != Some(self.config.site.as_str()) {
                     self.publish_peers().await;
                 }
             }
@@ -592,11 +606,11 @@ impl Gateway {
 
     /// The sender of a message from another site: its node id (if that site told it) and `name@site`.
     fn sender(&self, message: &async_nats::Message) -> (NodeId, String) {
-        let name = header(message, H_FROM).unwrap_or("nats");
-        let site = header(message, H_SITE);
-        let address = herald_core::bridge::peer_address(name, site);
-        let id = header(message, H_FROM_ID)
-            .and_then(|id| id.parse().ok())
+        let said = sender_of(message);
+        let name = said.map_or("nats", |s| s.name);
+        let address = herald_core::bridge::peer_address(name, said.map(|s| s.site));
+        let id = said
+            .and_then(|s| s.id)
             .or_else(|| self.node.peer(&address).map(|p| p.node_id))
             .unwrap_or(NodeId([0; 16]));
         (id, address)

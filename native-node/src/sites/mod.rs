@@ -3,6 +3,7 @@
 //!
 //! - [`subjects`]: the subject layout on NATS, a versioned contract plain NATS clients may rely on (sans-IO).
 //! - [`remote`]: the peers of other sites, from their gateways' peer lists; joins, leaves, silence (sans-IO).
+//! - [`pacing`]: when the site's peer list goes out for LAN changes (coalesced; sans-IO).
 //! - `carry` (private): the per-message paths, export to NATS and import from it.
 //! - `connection` (private): connecting to NATS (servers, credentials, TLS) and its events as counters.
 //! - `endpoint` (private): a peer at another site as a proxied peer's endpoint (direct messages, questions).
@@ -12,6 +13,7 @@
 //! wants), the site's peer list (names, addresses, services, topics), and direct messages and questions to
 //! named peers. The LAN key never leaves the LAN; NATS's own authentication and TLS protect the wide area.
 
+pub mod pacing;
 pub mod remote;
 pub mod subjects;
 
@@ -85,6 +87,10 @@ pub struct SiteConfig {
     pub heartbeat: Duration,
     /// Messages held while NATS is unreachable.
     pub backlog: usize,
+    /// Messages each NATS subscription holds for the gateway (the NATS client's queue); beyond it the client
+    /// drops what comes in for it, the newest (core NATS has no flow control), counted in `nats.slow_consumer`
+    /// [default: [`SUBSCRIPTION_CAPACITY`]].
+    pub subscription_capacity: usize,
 }
 
 impl SiteConfig {
@@ -99,6 +105,7 @@ impl SiteConfig {
             import: vec!["*".into()],
             heartbeat: DEFAULT_SITE_HEARTBEAT,
             backlog: DEFAULT_BACKLOG,
+            subscription_capacity: SUBSCRIPTION_CAPACITY,
         }
     }
 }

@@ -10,8 +10,10 @@
 //! | `herald.v1.direct.<site>.<node-id>` | a direct message to a peer at `site` (node id as 32 hex digits) |
 //! | `herald.v1.ask.<site>.<node-id>` | a question (NATS request/reply); the reply's body is the answer |
 //!
-//! Who sent a message travels in headers: [`H_SITE`], [`H_FROM`], [`H_FROM_ID`]; a reply to a question says
-//! how it went in [`H_OUTCOME`]. A message without `Herald-Site` came from a plain NATS client.
+//! Who sent a message travels in one header, [`H_FROM`]: `Herald-From: <site> <node-id> <name>` ([`Sender`]:
+//! the site, one token; the node id as 32 hex digits, or `-` when the sending gateway does not know it; the
+//! name, the rest of the value); a reply to a question says how it went in [`H_OUTCOME`]. A message without a
+//! well-formed `Herald-From` came from a plain NATS client.
 //!
 //! A Herald pattern's trailing `*` (everything below) is NATS's `>`: `sensors.*` → `herald.v1.t.sensors.>`,
 //! `*` → `herald.v1.t.>`. A topic that is not a valid NATS subject (an empty token, a `*` or `>` token,
@@ -21,14 +23,47 @@ use herald_core::NodeId;
 
 /// The prefix of every subject Herald uses, with the contract's version.
 pub const PREFIX: &str = "herald.v1";
-/// Header: the sending site.
-pub const H_SITE: &str = "Herald-Site";
-/// Header: the sender's name.
+/// Header: who sent a message, `<site> <node-id> <name>` (see [`Sender`]).
 pub const H_FROM: &str = "Herald-From";
-/// Header: the sender's node id (32 hex digits).
-pub const H_FROM_ID: &str = "Herald-From-Id";
 /// Header of a reply to a question: `answered`, `failed`, `unknown_peer`, `peer_left` or `timeout`.
 pub const H_OUTCOME: &str = "Herald-Outcome";
+
+/// Who sent a message, as its `Herald-From` header says: `<site> <node-id> <name>`, separated by single
+/// spaces; the node id is 32 hex digits, or `-` when the sending gateway does not know it (a direct message
+/// or question it carries for a LAN peer by name); the name is the rest of the value (it may hold spaces).
+/// One header, read by borrowing from its value: the receiving gateway parses it for every message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sender<'a> {
+    /// The sending site.
+    pub site: &'a str,
+    /// The sender's node id, when told.
+    pub id: Option<NodeId>,
+    /// The sender's name at its site.
+    pub name: &'a str,
+}
+
+impl<'a> Sender<'a> {
+    /// Reads a `Herald-From` value; `None` when it is not one (a site that is no token, an id that is
+    /// neither 32 hex digits nor `-`, no name).
+    pub fn parse(value: &'a str) -> Option<Sender<'a>> {
+        let (site, rest) = value.split_once(' ')?;
+        let (id, name) = rest.split_once(' ')?;
+        check_site(site).ok()?;
+        let id = match id {
+            "-" => None,
+            hex => Some(hex.parse().ok()?),
+        };
+        (!name.is_empty()).then_some(Sender { site, id, name })
+    }
+
+    /// The header value naming this sender.
+    pub fn header_value(&self) -> String {
+        match self.id {
+            Some(id) => format!("{} {id} {}", self.site, self.name),
+            None => format!("{} - {}", self.site, self.name),
+        }
+    }
+}
 
 /// Why a topic, pattern or site name cannot be put on NATS.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -235,6 +270,31 @@ mod tests {
         assert_eq!(subject_node(&subject), Some(id));
         assert_eq!(subject_node(&ask_subject("b", id)), Some(id));
         assert_eq!(subject_node("herald.v1.ask.b.zz"), None);
+    }
+
+    #[test]
+    fn the_sender_header_round_trips_and_refuses_garbage() {
+        let id = NodeId([0x0f; 16]);
+        let with_id = Sender {
+            site: "lab-2",
+            id: Some(id),
+            name: "kitchen sensor",
+        };
+        let value = with_id.header_value();
+        assert_eq!(value, format!("lab-2 {} kitchen sensor", "0f".repeat(16)));
+        assert_eq!(Sender::parse(&value), Some(with_id));
+        let by_name = Sender {
+            site: "b",
+            id: None,
+            name: "a1",
+        };
+        assert_eq!(by_name.header_value(), "b - a1");
+        assert_eq!(Sender::parse("b - a1"), Some(by_name));
+        for bad in [
+            "", "b", "b -", "b - ", "a.b - x", "b zz x", "b 0f0f x", " - x",
+        ] {
+            assert_eq!(Sender::parse(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
