@@ -287,7 +287,8 @@ pub fn is_trouble_counter(name: &str) -> bool {
 /// How often the bridge pushes [`Stats`] to a client that asked with [`BridgeCommand::WatchStats`] (ms).
 pub const STATS_PUSH_EVERY_MS: u64 = 1000;
 
-/// One open link of the node, as pushed in [`Stats::links`].
+/// One open link of the node, as pushed in [`Stats::links`]: one it opened (it publishes, sends and asks over
+/// it) or one a peer opened to it (it receives over it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(
     all(test, not(target_arch = "wasm32")),
@@ -302,6 +303,33 @@ pub struct LinkInfo {
     pub queued: u64,
     /// Topic messages the link dropped because the peer read too slowly.
     pub dropped: u64,
+    /// Which side opened the link (absent in JSON: outbound, as before inbound links were listed).
+    #[serde(default, skip_serializing_if = "LinkDirection::is_outbound")]
+    pub direction: LinkDirection,
+    /// Frames this node read from an inbound link since it opened (0 and absent for an outbound one).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub received: u64,
+}
+
+/// Which side opened a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    all(test, not(target_arch = "wasm32")),
+    derive(proptest_derive::Arbitrary)
+)]
+pub enum LinkDirection {
+    /// This node opened it: it publishes, sends and asks over it.
+    #[default]
+    Outbound,
+    /// The peer opened it: this node receives the peer's messages and questions over it.
+    Inbound,
+}
+
+impl LinkDirection {
+    fn is_outbound(&self) -> bool {
+        *self == LinkDirection::Outbound
+    }
 }
 
 /// The reply to one request.
@@ -843,6 +871,38 @@ mod tests {
             BridgeEvent::Lagged { missed: 4 }.to_json(),
             r#"{"type":"lagged","missed":4}"#
         );
+    }
+
+    #[test]
+    fn links_say_their_direction_and_older_pushes_read_as_outbound() {
+        let peer = NodeId::from_bytes([7; 16]);
+        let outbound = LinkInfo {
+            peer,
+            sent: 12,
+            queued: 1,
+            dropped: 0,
+            direction: LinkDirection::Outbound,
+            received: 0,
+        };
+        let inbound = LinkInfo {
+            direction: LinkDirection::Inbound,
+            received: 40,
+            ..outbound.clone()
+        };
+        let json = serde_json::to_string(&outbound).unwrap();
+        assert!(
+            !json.contains("direction") && !json.contains("received"),
+            "{json}"
+        );
+        let json = serde_json::to_string(&inbound).unwrap();
+        assert!(
+            json.ends_with(r#""direction":"inbound","received":40}"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<LinkInfo>(&json).unwrap(), inbound);
+        // A push from a node that lists only the links it opened.
+        let old = format!(r#"{{"peer":"{peer}","sent":12,"queued":1,"dropped":0}}"#);
+        assert_eq!(serde_json::from_str::<LinkInfo>(&old).unwrap(), outbound);
     }
 
     #[test]
