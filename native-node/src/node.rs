@@ -521,10 +521,14 @@ impl Node {
         self.shared.set_answerer(Arc::new(handler));
     }
 
-    /// The links this node opened and still has open (to the subscribers of its topics and the peers it sent
-    /// to or asked), with the frames each carried.
+    /// The links this node has open, with the frames each carried: the ones it opened (to the subscribers of
+    /// its topics and the peers it sent to or asked), then the ones peers opened to it (to publish to its
+    /// subscriptions, send to it or ask it; [`LinkDirection::Inbound`](herald_core::bridge::LinkDirection)
+    /// with the frames received).
     pub fn links(&self) -> Vec<herald_core::bridge::LinkInfo> {
-        self.shared.messaging.links.open_links()
+        let mut links = self.shared.messaging.links.open_links();
+        links.extend(self.shared.messaging.local.inbound_links());
+        links
     }
 
     /// Every counter by name.

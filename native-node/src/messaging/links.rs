@@ -193,6 +193,8 @@ impl LinkPool {
                 sent: sender.sent(),
                 queued: sender.queued() as u64,
                 dropped: sender.dropped(),
+                direction: herald_core::bridge::LinkDirection::Outbound,
+                received: 0,
             })
             .collect()
     }

@@ -1,14 +1,20 @@
-//! This node's own subscriptions ([`LocalTopics`]), and the links other nodes opened to it, which are told
-//! every change: both behind one lock, so a change and the whole list sent to a newly accepted link never
-//! cross (the link gets the list, then every later change, in order).
+//! This node's own subscriptions ([`LocalTopics`]), and the links other nodes opened to it (the inbound
+//! links), which are told every change: both behind one lock, so a change and the whole list sent to a newly
+//! accepted link never cross (the link gets the list, then every later change, in order).
+//!
+//! Each accepted link is registered once its handshake names the peer and removed when it closes, with a
+//! counter of the frames read from it that its reader bumps once per batch (an atomic, no lock per frame):
+//! the inbound half of the links pushed in the bridge's stats ([`LocalTopics::inbound_links`]).
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use herald_core::bridge::{LinkDirection, LinkInfo};
 use herald_core::frame::Frame;
+use herald_core::NodeId;
 
-use crate::link::LinkSender;
+use crate::link::{LinkPeer, LinkSender};
 use crate::topics::TopicPattern;
 
 /// Patterns per `Subscribe` frame when a node sends its whole list (255-byte patterns keep it under 64 KiB).
@@ -27,8 +33,17 @@ pub(crate) struct LocalTopics {
 #[derive(Default)]
 struct Local {
     patterns: BTreeSet<TopicPattern>,
-    /// Links other nodes opened to this one (closed ones are pruned at each change).
-    accepted: Vec<LinkSender>,
+    /// Links other nodes opened to this one (removed when they close; closed ones are pruned at each change
+    /// too).
+    accepted: Vec<Accepted>,
+}
+
+/// A link another node opened to this one.
+struct Accepted {
+    peer: NodeId,
+    sender: LinkSender,
+    /// Frames read from it, bumped by its reader once per batch.
+    received: Arc<AtomicU64>,
 }
 
 impl LocalTopics {
@@ -78,9 +93,10 @@ impl LocalTopics {
         self.lock().patterns.iter().any(|p| p.matches(topic))
     }
 
-    /// A link another node opened to this one: it is sent the whole list now (at least one frame, even
-    /// empty, so the peer drops what an older link said) and every change from now on.
-    pub fn accepted(&self, link: &LinkSender, peer: &str) {
+    /// A link `peer` opened to this one: it is sent the whole list now (at least one frame, even empty, so
+    /// the peer drops what an older link said) and every change from now on. Returns the link's counter of
+    /// frames read, for its reader to bump; [`LocalTopics::closed`] with it removes the link.
+    pub fn accepted(&self, link: &LinkSender, peer: &LinkPeer) -> Arc<AtomicU64> {
         let mut local = self.lock();
         let patterns: Vec<String> = local.patterns.iter().map(|p| p.to_string()).collect();
         let mut frames: Vec<Frame> = patterns
@@ -94,22 +110,92 @@ impl LocalTopics {
         }
         for frame in frames {
             if let Err(err) = link.try_send(frame) {
-                tracing::debug!(%peer, %err, "subscription list not sent");
+                tracing::debug!(peer = %peer.name, %err, "subscription list not sent");
             }
         }
-        local.accepted.retain(|l| !l.is_closed());
-        local.accepted.push(link.clone());
+        local.accepted.retain(|l| !l.sender.is_closed());
+        let received = Arc::new(AtomicU64::new(0));
+        local.accepted.push(Accepted {
+            peer: peer.node_id,
+            sender: link.clone(),
+            received: received.clone(),
+        });
+        received
+    }
+
+    /// The accepted link whose counter is `received` closed: it is no longer listed.
+    pub fn closed(&self, received: &Arc<AtomicU64>) {
+        self.lock()
+            .accepted
+            .retain(|l| !Arc::ptr_eq(&l.received, received));
+    }
+
+    /// The open inbound links with their traffic, for the bridge's pushed stats.
+    pub fn inbound_links(&self) -> Vec<LinkInfo> {
+        self.lock()
+            .accepted
+            .iter()
+            .filter(|l| !l.sender.is_closed())
+            .map(|l| LinkInfo {
+                peer: l.peer,
+                sent: l.sender.sent(),
+                queued: l.sender.queued() as u64,
+                dropped: l.sender.dropped(),
+                direction: LinkDirection::Inbound,
+                received: l.received.load(Ordering::Relaxed),
+            })
+            .collect()
     }
 }
 
 impl Local {
     /// Sends a subscription change on every accepted link (closed ones are pruned).
     fn tell_accepted(&mut self, frame: Frame) {
-        self.accepted.retain(|link| !link.is_closed());
+        self.accepted.retain(|link| !link.sender.is_closed());
         for link in &self.accepted {
-            if let Err(err) = link.try_send(frame.clone()) {
+            if let Err(err) = link.sender.try_send(frame.clone()) {
                 tracing::debug!(%err, "subscription change not sent");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use herald_core::PeerKind;
+
+    use super::*;
+    use crate::link::connection::LinkConfig;
+    use crate::link::handshake::LocalIdentity;
+
+    #[test]
+    fn an_accepted_link_is_listed_inbound_with_its_frames_until_it_closes() {
+        let config = LinkConfig::new(
+            LocalIdentity {
+                node_id: NodeId::from_bytes([1; 16]),
+                name: "me".into(),
+                kind: PeerKind::Herald,
+            },
+            None,
+        );
+        let peer = LinkPeer {
+            node_id: NodeId::from_bytes([2; 16]),
+            name: "alpha".into(),
+            kind: PeerKind::Herald,
+            software: "herald test".into(),
+        };
+        let local = LocalTopics::default();
+        let (sender, _writer) = config.queue();
+        let received = local.accepted(&sender, &peer);
+        received.fetch_add(40, Ordering::Relaxed);
+        let links = local.inbound_links();
+        assert_eq!(links.len(), 1);
+        assert_eq!(links[0].peer, peer.node_id);
+        assert_eq!(links[0].direction, LinkDirection::Inbound);
+        assert_eq!(links[0].received, 40);
+        // The whole subscription list (one empty frame) went to it.
+        assert_eq!(links[0].queued, 1);
+        local.closed(&received);
+        assert!(local.inbound_links().is_empty());
     }
 }

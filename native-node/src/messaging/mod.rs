@@ -16,7 +16,8 @@
 //! State, each part its own owner with one lock (sans-IO where it can be, unit-tested without sockets):
 //! - `state`: `Messaging`, the parts together.
 //! - `routes`: who subscribes to what, the subscriber bound and its refusals (sans-IO).
-//! - `local`: this node's own subscriptions and the accepted links told of their changes.
+//! - `local`: this node's own subscriptions and the accepted (inbound) links: told of their changes,
+//!   listed with the frames read from each.
 //! - `links`: the outbound link pool and the reconnect backoff.
 //! - `message`: [`Message`], what a subscription yields: shared bytes and names, no copy per message.
 //! - `streams`: [`Subscription`] streams and the per-batch inbox.

@@ -4,11 +4,14 @@
 //! relayed frames go to the legacy peers this node is the gateway of, subscription changes go to the routes,
 //! `Ping` is answered.
 //!
+//! An accepted link's frames are counted once per batch on the counter its registration in `local` handed
+//! out (the inbound links in the bridge's stats); the link is removed from there when it closes.
+//!
 //! Frames are taken in batches of at most [`READ_BATCH`]: each stream is woken once per batch, and a full
 //! stream makes this reader wait, which is the backpressure on the link (the publisher's overflow policy
 //! then decides: wait, or drop the oldest and send `Missed`).
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -41,11 +44,8 @@ pub(crate) enum Origin {
 /// Serves one link until it closes.
 pub(crate) async fn serve_link(shared: Arc<Shared>, link: Established, origin: Origin) {
     let node = link.peer.node_id;
-    match origin {
-        Origin::Accepted => shared
-            .messaging
-            .local
-            .accepted(&link.sender, &link.peer.name),
+    let received = match origin {
+        Origin::Accepted => Some(shared.messaging.local.accepted(&link.sender, &link.peer)),
         Origin::Dialled => {
             bump(&shared.messaging.counters.links_opened);
             shared.messaging.links.dialled(&node);
@@ -54,9 +54,13 @@ pub(crate) async fn serve_link(shared: Arc<Shared>, link: Established, origin: O
                 .messaging
                 .update_routes(|routes| routes.link_opened(&node));
             tracing::debug!(peer = %link.peer.name, addr = %link.addr, "link opened");
+            None
         }
+    };
+    read(&shared, link, received.clone()).await;
+    if let Some(received) = received {
+        shared.messaging.local.closed(&received);
     }
-    read(&shared, link).await;
     if origin == Origin::Dialled {
         // Questions sent over this link cannot be answered any more.
         let reason = "the link closed before an answer".to_owned();
@@ -64,8 +68,9 @@ pub(crate) async fn serve_link(shared: Arc<Shared>, link: Established, origin: O
     }
 }
 
-/// Reads `link` in batches until it closes, says `Bye`, fails or the node shuts down.
-async fn read(shared: &Arc<Shared>, mut link: Established) {
+/// Reads `link` in batches until it closes, says `Bye`, fails or the node shuts down, counting the frames
+/// read on `received` when given (an accepted link).
+async fn read(shared: &Arc<Shared>, mut link: Established, received: Option<Arc<AtomicU64>>) {
     let mut frames = Vec::with_capacity(READ_BATCH);
     let mut reader = LinkReader {
         shared,
@@ -88,6 +93,9 @@ async fn read(shared: &Arc<Shared>, mut link: Established) {
                 tracing::info!(peer = %reader.from.name, %err, "link closed on a read error");
                 break;
             }
+        }
+        if let Some(received) = &received {
+            received.fetch_add(frames.len() as u64, Ordering::Relaxed);
         }
         if reader.batch(&mut frames).await == Flow::Bye {
             break;
