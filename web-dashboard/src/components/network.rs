@@ -1,6 +1,7 @@
 //! The network picture: the peers as an SVG graph drawn by the app (layout in [`crate::state::graph`]): one box
 //! per host address, gateways' proxied peers behind them, this node's open links as edges labelled with their
-//! traffic, states coloured and marked. Each peer is a `<g data-testid="peer">` holding a `<text>` with its
+//! traffic (one edge per peer: `→ sent` on the link this node opened, `← received` on the one the peer opened),
+//! states coloured and marked. Each peer is a `<g data-testid="peer">` holding a `<text>` with its
 //! name; clicking it (or Enter on it) opens its detail: services with copyable `ip:port`, topics, kind, the
 //! TXT records of a DNS-SD peer (`key=value`), its software (its answer to `info`, asked with a click), first and last seen, its host's IP history, and a
 //! message or a question to send it.
@@ -68,19 +69,21 @@ pub fn NetworkView() -> impl IntoView {
                         }
                         .into_any(),
                         EdgeKind::Link(link) => {
-                            let width = dec1(1.0 + log10(link.sent as f64 + 1.0));
-                            let label = format!("{} sent", link.sent);
+                            let width = dec1(1.0 + log10(link.frames() as f64 + 1.0));
                             let title = format!(
-                                "link: {} frames sent, {} queued, {} dropped",
-                                link.sent, link.queued, link.dropped
+                                "links (→ opened by this node, ← by the peer): {} frames; {} queued, {} dropped",
+                                link.label(),
+                                link.queued,
+                                link.dropped
                             );
+                            let label = link.label();
                             let class = if link.dropped > 0 {
                                 "edge link dropping"
                             } else {
                                 "edge link"
                             };
                             view! {
-                                <g class=class data-testid="link-edge">
+                                <g class=class data-testid="link-edge" data-direction=link.direction()>
                                     <line x1=x1 y1=y1 x2=x2 y2=y2 stroke-width=width/>
                                     <text x=mid_x y=mid_y text-anchor="middle">{label}</text>
                                     <title>{title}</title>
@@ -125,7 +128,7 @@ pub fn NetworkView() -> impl IntoView {
     view! {
         <section class="card network" aria-labelledby="network-title">
             <h2 id="network-title">"Network"</h2>
-            <p class="hint legend">"● live  ○ left  ✕ lost · boxes are host addresses · thick lines are this node's open links"</p>
+            <p class="hint legend">"● live  ○ left  ✕ lost · boxes are host addresses · lines are this node's links: → frames it sent, ← frames it received"</p>
             <div class="network-body">
                 <svg class="graph" role="group" aria-label="peers by host, with this node's links" data-testid="graph"
                     viewBox=view_box width=move || picture.with(|p| whole(p.width))>

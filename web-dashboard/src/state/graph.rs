@@ -1,11 +1,13 @@
 //! The network picture's layout, computed here (pure Rust, tested natively) and drawn as SVG by the
 //! `network` view: one box per host address holding the nodes on it, this node's host in the middle and the
 //! others on a ring around it; peers proxied by a gateway (legacy tools, DNS-SD services) drawn outside the
-//! ring behind their gateway's box with a dashed tie; this node's open links drawn as edges with their traffic.
+//! ring behind their gateway's box with a dashed tie; this node's open links drawn as edges with their traffic,
+//! one edge per peer for both directions (the link this node opened to publish, send and ask, and the one the
+//! peer opened to do the same to it), labelled `→ sent / ← received`.
 
 use std::net::IpAddr;
 
-use herald_core::bridge::{LinkInfo, PeerInfo, PeerState};
+use herald_core::bridge::{LinkDirection, LinkInfo, PeerInfo, PeerState};
 use herald_core::NodeId;
 
 use crate::num;
@@ -73,10 +75,58 @@ pub struct Edge {
 /// What an edge stands for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EdgeKind {
-    /// An open link of this node, with its traffic.
-    Link(LinkInfo),
+    /// This node's open links with one peer, with their traffic.
+    Link(LinkTraffic),
     /// A gateway proxying a peer.
     Proxy,
+}
+
+/// The traffic of this node's links with one peer: the link it opened, the one the peer opened, or both (a
+/// pair of nodes that both publish has one each way), drawn as one edge.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkTraffic {
+    /// Frames sent on the link this node opened; `None` without one.
+    pub sent: Option<u64>,
+    /// Frames received on the link the peer opened; `None` without one.
+    pub received: Option<u64>,
+    /// Frames waiting to be written on either now.
+    pub queued: u64,
+    /// Topic messages dropped on either because the other end read too slowly.
+    pub dropped: u64,
+}
+
+impl LinkTraffic {
+    fn add(&mut self, link: &LinkInfo) {
+        match link.direction {
+            LinkDirection::Outbound => *self.sent.get_or_insert(0) += link.sent,
+            LinkDirection::Inbound => *self.received.get_or_insert(0) += link.received,
+        }
+        self.queued += link.queued;
+        self.dropped += link.dropped;
+    }
+
+    /// The edge's label: `→ 12` (out), `← 40` (in) or `→ 12 / ← 40` (both ways).
+    pub fn label(&self) -> String {
+        match (self.sent, self.received) {
+            (Some(sent), Some(received)) => format!("→ {sent} / ← {received}"),
+            (Some(sent), None) => format!("→ {sent}"),
+            (None, received) => format!("← {}", received.unwrap_or(0)),
+        }
+    }
+
+    /// Which ways the links go: `out`, `in` or `both`.
+    pub fn direction(&self) -> &'static str {
+        match (self.sent, self.received) {
+            (Some(_), Some(_)) => "both",
+            (Some(_), None) => "out",
+            (None, _) => "in",
+        }
+    }
+
+    /// Frames both ways.
+    pub fn frames(&self) -> u64 {
+        self.sent.unwrap_or(0) + self.received.unwrap_or(0)
+    }
 }
 
 /// The whole picture.
@@ -181,7 +231,8 @@ pub fn layout(own: Option<&PeerInfo>, peers: &[&PeerInfo]) -> Layout {
 }
 
 impl Layout {
-    /// This node's open `links` as edges from `own` to each linked peer drawn here.
+    /// This node's open `links` as edges from `own` to each linked peer drawn here, one per peer whichever
+    /// side opened them.
     pub fn link_edges(&self, own: NodeId, links: &[LinkInfo]) -> Vec<Edge> {
         let anchor = |id: &NodeId| {
             self.peers
@@ -192,13 +243,25 @@ impl Layout {
         let Some(from) = anchor(&own) else {
             return Vec::new();
         };
-        links
-            .iter()
-            .filter_map(|link| {
+        // Per peer, in the order pushed (a list, not a map: see `Drawing::places`).
+        let mut per_peer: Vec<(NodeId, LinkTraffic)> = Vec::new();
+        for link in links {
+            match per_peer.iter_mut().find(|(peer, _)| *peer == link.peer) {
+                Some((_, traffic)) => traffic.add(link),
+                None => {
+                    let mut traffic = LinkTraffic::default();
+                    traffic.add(link);
+                    per_peer.push((link.peer, traffic));
+                }
+            }
+        }
+        per_peer
+            .into_iter()
+            .filter_map(|(peer, traffic)| {
                 Some(Edge {
                     from,
-                    to: anchor(&link.peer)?,
-                    kind: EdgeKind::Link(link.clone()),
+                    to: anchor(&peer)?,
+                    kind: EdgeKind::Link(traffic),
                 })
             })
             .collect()
@@ -327,12 +390,7 @@ mod tests {
         device.node_id = NodeId::from_bytes([43; 16]);
         device.via = Some(alpha.node_id);
         let gone = peer("gone-peer", "10.0.0.3", PeerState::Lost, 1);
-        let links = [LinkInfo {
-            peer: alpha.node_id,
-            sent: 12,
-            queued: 0,
-            dropped: 0,
-        }];
+        let links = [outbound(alpha.node_id, 12)];
         let all = [&hub, &alpha, &alpha2, &device, &gone];
         let layout = layout(Some(&hub), &all);
         // hub once, the others once each.
@@ -348,7 +406,7 @@ mod tests {
         assert_eq!(kinds, [&EdgeKind::Proxy]);
         let links = layout.link_edges(hub.node_id, &links);
         assert_eq!(links.len(), 1);
-        assert!(matches!(&links[0].kind, EdgeKind::Link(link) if link.sent == 12));
+        assert!(matches!(&links[0].kind, EdgeKind::Link(link) if link.label() == "→ 12"));
         assert_eq!(
             links[0].to,
             layout
@@ -363,6 +421,65 @@ mod tests {
             assert!(spot.x >= 0.0 && spot.x < layout.width, "{spot:?}");
             assert!(spot.y >= 0.0 && spot.y < layout.height, "{spot:?}");
         }
+    }
+
+    fn outbound(peer: NodeId, sent: u64) -> LinkInfo {
+        LinkInfo {
+            peer,
+            sent,
+            queued: 0,
+            dropped: 0,
+            direction: LinkDirection::Outbound,
+            received: 0,
+        }
+    }
+
+    fn inbound(peer: NodeId, received: u64) -> LinkInfo {
+        LinkInfo {
+            sent: 1,
+            direction: LinkDirection::Inbound,
+            received,
+            ..outbound(peer, 0)
+        }
+    }
+
+    #[test]
+    fn a_link_a_peer_opened_is_an_edge_and_both_ways_are_one_edge() {
+        let hub = peer("hub", "10.0.0.1", PeerState::Live, 1);
+        let alpha = peer("alpha", "10.0.0.2", PeerState::Live, 1);
+        let mut bravo = peer("bravo", "10.0.0.3", PeerState::Live, 1);
+        bravo.node_id = NodeId::from_bytes([42; 16]);
+        let layout = layout(Some(&hub), &[&alpha, &bravo]);
+        // bravo only publishes to the hub: an inbound link, an edge all the same.
+        let edges = layout.link_edges(hub.node_id, &[inbound(bravo.node_id, 40)]);
+        assert_eq!(edges.len(), 1);
+        let EdgeKind::Link(traffic) = &edges[0].kind else {
+            panic!("a link edge: {edges:?}");
+        };
+        assert_eq!(
+            (traffic.label().as_str(), traffic.direction()),
+            ("← 40", "in")
+        );
+        let bravo_spot = layout.peers.iter().find(|p| p.name == "bravo").unwrap();
+        assert_eq!(edges[0].to, bravo_spot.anchor);
+        // alpha and the hub both publish: two links, one edge with both directions' traffic.
+        let links = [
+            outbound(alpha.node_id, 12),
+            inbound(bravo.node_id, 40),
+            inbound(alpha.node_id, 7),
+        ];
+        let edges = layout.link_edges(hub.node_id, &links);
+        let labels: Vec<(String, &str)> = edges
+            .iter()
+            .map(|e| match &e.kind {
+                EdgeKind::Link(traffic) => (traffic.label(), traffic.direction()),
+                EdgeKind::Proxy => panic!("no proxy here"),
+            })
+            .collect();
+        assert_eq!(
+            labels,
+            [("→ 12 / ← 7".to_owned(), "both"), ("← 40".to_owned(), "in")]
+        );
     }
 
     #[test]
