@@ -494,13 +494,44 @@ async fn the_dashboard_overview_graph_and_detail_follow_the_lan_and_stay_respons
     fill(&client, "publish-topic", "news").await;
     fill(&client, "publish-body", "hello alpha").await;
     let deadline = Instant::now() + PATIENCE;
-    while texts(&client, "link-edge").await.is_empty() {
+    let outbound = |edges: &[String]| edges.iter().any(|e| e.starts_with('→'));
+    while !outbound(&texts(&client, "link-edge").await) {
         click(&client, "[data-testid=publish-button]").await;
         assert!(Instant::now() < deadline, "no link edge appeared");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let edge = texts(&client, "link-edge").await;
-    assert!(edge[0].ends_with("sent"), "{edge:?}");
+    // A link a peer opened is an edge too: a CLI publisher on a topic the page's node subscribes links into
+    // it (kept open, publishing a line every half second, until the edge shows what it received).
+    fill(&client, "subscribe-topic", "inbound").await;
+    click(&client, "[data-testid=subscribe-button]").await;
+    wait_texts(&client, "the inbound subscription", "subscription", |t| {
+        t.iter().any(|s| s.starts_with("inbound"))
+    })
+    .await;
+    let mut pusher = herald_command(&state, group, &["publish", "inbound", "-", "--wait", "1"]);
+    pusher.stdin(Stdio::piped());
+    let mut pusher = Running::start(pusher);
+    let deadline = Instant::now() + PATIENCE;
+    let inbound = "g[data-testid=link-edge][data-direction=in]";
+    for line in 0.. {
+        pusher.feed(&format!("reading {line}"));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The edges are redrawn with each push: a stale one reads as empty and is looked up again.
+        let edges = client.find_all(Locator::Css(inbound)).await.unwrap();
+        let label = match edges.first() {
+            Some(edge) => edge.text().await.unwrap_or_default(),
+            None => String::new(),
+        };
+        if label.starts_with("← ") && label != "← 0" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no edge for the publisher's inbound link: {:?}",
+            texts(&client, "link-edge").await
+        );
+    }
+    assert!(pusher.finish_input().success());
     // Messages out show in the overview's rate within a few pushes.
     wait_texts(&client, "a rate out", "rate-out", |t| {
         t.len() == 1 && t[0] != "–"
