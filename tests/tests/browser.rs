@@ -523,6 +523,7 @@ async fn the_dashboard_overview_graph_and_detail_follow_the_lan_and_stay_respons
             None => String::new(),
         };
         if label.starts_with("← ") && label != "← 0" {
+            screenshot(&client, "network-title", "network-inbound-link").await;
             break;
         }
         assert!(
@@ -532,6 +533,11 @@ async fn the_dashboard_overview_graph_and_detail_follow_the_lan_and_stay_respons
         );
     }
     assert!(pusher.finish_input().success());
+    click(&client, "[aria-label='unsubscribe inbound']").await;
+    wait_texts(&client, "no inbound subscription", "subscription", |t| {
+        !t.iter().any(|s| s.starts_with("inbound"))
+    })
+    .await;
     // Messages out show in the overview's rate within a few pushes.
     wait_texts(&client, "a rate out", "rate-out", |t| {
         t.len() == 1 && t[0] != "–"
