@@ -148,6 +148,45 @@ async fn a_subscriber_that_leaves_is_no_longer_sent_to() {
     publisher.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_node_lists_the_link_a_publisher_opened_to_it_until_it_closes() {
+    use herald_core::bridge::LinkDirection;
+    let port = common::port(33000);
+    let mut c = config("listener", port);
+    c.topics = vec!["t".into()];
+    let listener = Node::start(c).await.unwrap();
+    let mut events = listener.events();
+    let publisher = Node::start(config("talker", port)).await.unwrap();
+    knows_subscription(&publisher, "listener", "t").await;
+    for i in 0..5 {
+        publisher
+            .publish("t", format!("{i}").as_str())
+            .await
+            .unwrap();
+    }
+    messages(&mut events, 5).await;
+    // The publisher lists the link it opened; the listener the same link, inbound, with what it read.
+    let out = publisher.links();
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].direction, LinkDirection::Outbound);
+    assert_eq!(out[0].peer, listener.id());
+    assert!(out[0].sent >= 5, "{out:?}");
+    let inbound = listener.links();
+    assert_eq!(inbound.len(), 1, "{inbound:?}");
+    assert_eq!(inbound[0].direction, LinkDirection::Inbound);
+    assert_eq!(inbound[0].peer, publisher.id());
+    assert!(inbound[0].received >= 5, "{inbound:?}");
+    // It is gone once the publisher leaves and its link closes.
+    publisher.shutdown().await;
+    let closed = tokio::time::timeout(PATIENCE, async {
+        while !listener.links().is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    closed.await.expect("the inbound link was still listed");
+    listener.shutdown().await;
+}
+
 /// How the subscriber's reader keeps up in [`slow_reader_run`].
 #[derive(Clone, Copy, PartialEq)]
 enum Reader {
