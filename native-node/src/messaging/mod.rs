@@ -1,5 +1,6 @@
 //! Messaging over links: topic subscriptions and who on the LAN holds them, publishing, direct messages, the
-//! outbound links this node opens on demand, and the reader of every link.
+//! outbound links this node opens on demand, the inbound links others opened to it (listed with the frames
+//! read, beside the outbound ones in [`Node::links`](crate::node::Node::links)), and the reader of every link.
 //!
 //! Each node publishes over links it opens itself and receives over links others open to it, so a pair of
 //! nodes that both publish has two links, one per direction: order per publisher–subscriber pair is the
