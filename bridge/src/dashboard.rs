@@ -79,14 +79,19 @@ pub fn content_type(path: &str) -> &'static str {
     }
 }
 
-/// True when the file's name carries a content hash (trunk names its outputs `name-<16 hex digits>.ext` or
+/// The fewest hex digits a name part needs to count as a content hash. trunk writes its 64-bit hash in hex
+/// without leading zeros, so a hash has 16 digits only 15 times in 16 (`herald-dashboard-ebf1e5cd0a7591d.js`
+/// has 15); 12 misses one hash in 65,536, which is then merely checked each time (`no-cache`), never kept stale.
+const HASH_DIGITS_MIN: usize = 12;
+
+/// True when the file's name carries a content hash (trunk names its outputs `name-<hex>.ext` or
 /// `name-<hex>_bg.wasm`): such a file never changes under its name, so browsers may keep it for good.
 pub fn is_hashed(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     let stem = name.split('.').next().unwrap_or(name);
     stem.split(['-', '_'])
         .skip(1)
-        .any(|part| part.len() >= 16 && part.bytes().all(|b| b.is_ascii_hexdigit()))
+        .any(|part| part.len() >= HASH_DIGITS_MIN && part.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The `Cache-Control` of a file.
@@ -189,6 +194,9 @@ mod tests {
     fn trunk_outputs_are_hashed_and_index_is_not() {
         assert!(is_hashed("herald-dashboard-5f3b1d0c9a7e2b44_bg.wasm"));
         assert!(is_hashed("herald-dashboard-5f3b1d0c9a7e2b44.js"));
+        // A hash with a leading zero, as trunk writes it (15 digits).
+        assert!(is_hashed("herald-dashboard-ebf1e5cd0a7591d_bg.wasm"));
+        assert!(is_hashed("herald-dashboard-ebf1e5cd0a7591d.js"));
         assert!(is_hashed("style-0123456789abcdef.css"));
         assert!(!is_hashed("index.html"));
         assert!(!is_hashed("favicon.ico"));
