@@ -7,6 +7,7 @@ pub mod iplog;
 pub mod latency;
 pub mod pubsub;
 pub mod pubsub_processes;
+pub mod site_subscriber;
 pub mod sites;
 
 /// Which tokio runtime a benchmark process runs on (`--runtime`); a subscriber process started by the

@@ -43,7 +43,8 @@ pub struct SubscriberFigures {
     pub peak_rss_kib: u64,
 }
 
-fn unix_ns() -> u128 {
+/// Now, in nanoseconds since the Unix epoch: one clock for every process of a benchmark on this machine.
+pub(crate) fn unix_ns() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -103,14 +104,30 @@ pub async fn subscriber(
 }
 
 /// A running subscriber process and its output.
-struct SubscriberProcess {
+pub(crate) struct SubscriberProcess {
     _child: Child,
     lines: Lines<BufReader<ChildStdout>>,
 }
 
 impl SubscriberProcess {
+    /// Starts `command` (killed when this is dropped), reading its standard output.
+    pub(crate) fn spawn(
+        command: &mut tokio::process::Command,
+    ) -> anyhow::Result<SubscriberProcess> {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdout = child.stdout.take().expect("piped");
+        Ok(SubscriberProcess {
+            _child: child,
+            lines: BufReader::new(stdout).lines(),
+        })
+    }
+
     /// Its next line, within `patience`.
-    async fn next_line(&mut self, patience: Duration) -> anyhow::Result<String> {
+    pub(crate) async fn next_line(&mut self, patience: Duration) -> anyhow::Result<String> {
         match tokio::time::timeout(patience, self.lines.next_line()).await {
             Ok(Ok(Some(line))) => Ok(line),
             Ok(Ok(None)) => anyhow::bail!("a subscriber process ended early"),
@@ -120,7 +137,7 @@ impl SubscriberProcess {
     }
 
     /// Waits for the line `word`.
-    async fn expect(&mut self, word: &str) -> anyhow::Result<()> {
+    pub(crate) async fn expect(&mut self, word: &str) -> anyhow::Result<()> {
         let line = self.next_line(START_PATIENCE).await?;
         anyhow::ensure!(
             line.trim() == word,
@@ -159,16 +176,7 @@ pub async fn run(
         if let Some(path) = key_file {
             command.arg("--key-file").arg(path);
         }
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
-        let stdout = child.stdout.take().expect("piped");
-        subs.push(SubscriberProcess {
-            _child: child,
-            lines: BufReader::new(stdout).lines(),
-        });
+        subs.push(SubscriberProcess::spawn(&mut command)?);
     }
     for sub in &mut subs {
         sub.expect("ready").await?;

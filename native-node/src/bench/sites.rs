@@ -1,9 +1,11 @@
 //! The sites benchmark (`herald-bench sites`): two "sites" on loopback (different multicast group ports)
 //! joined through one local `nats-server`, each site's gateway a process of its own (`herald-bench
-//! site-gateway`, so its CPU time is its own); a publisher node at site A and a subscriber node at site B in
-//! this process. Measured in the same run: cross-site 1 → 1 pub/sub throughput (lossless publisher, `block`),
-//! cross-site ask p50/p99, a Herald LAN ask p50 at site B, and a plain NATS client pair (publish/subscribe
-//! and request/reply, also in this process) through the same server.
+//! site-gateway`, so its CPU time is its own). Measured in the same run:
+//! - cross-site 1 → 1 pub/sub throughput: a publisher node at site A in this process (lossless, `block`), a
+//!   subscriber node at site B in a process of its own ([`super::site_subscriber`]);
+//! - beside it a plain NATS client pair through the same server, laid out the same way (as peers-bench's NATS
+//!   mode): a client publishing from this process, a subscriber process;
+//! - cross-site ask p50/p99, a Herald LAN ask p50 at site B, and NATS request/reply (in this process).
 
 use std::net::TcpListener;
 use std::process::Stdio;
@@ -15,19 +17,25 @@ use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use super::pubsub_processes::{unix_ns, SubscriberProcess};
+use super::site_subscriber::{SiteSubscriberFigures, WARM};
 use crate::identity::random_node_id;
-use crate::messaging::Delivery;
 use crate::node::Node;
 use crate::queue::OverflowPolicy;
 use crate::sites::{SiteConfig, SiteGateway};
 use crate::{IncomingQuestion, NodeConfig, Payload};
 
 /// The topic the benchmark publishes on.
-const TOPIC: &str = "bench.sites";
+pub(crate) const TOPIC: &str = "bench.sites";
 /// How long setting up (processes, discovery across the sites) may take.
 const START_PATIENCE: Duration = Duration::from_secs(30);
 /// A run ends when nothing has arrived for this long (core NATS may drop under load: counted as lost).
-const QUIET: Duration = Duration::from_secs(3);
+pub(crate) const QUIET: Duration = Duration::from_secs(3);
+/// The queue bound of every NATS subscription in the benchmark (the plain pair's subscriber and both
+/// gateways'), so that neither path drops for a queue the other would not have.
+pub(crate) const NATS_SUBSCRIPTION_CAPACITY: usize = 1 << 20;
+/// How long a subscriber process may take to report once the timed messages are published.
+const RUN_PATIENCE: Duration = Duration::from_secs(300);
 
 /// Figures of one message size.
 #[derive(Debug, Clone, Serialize)]
@@ -92,7 +100,7 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn config(name: &str, port: u16) -> NodeConfig {
+pub(crate) fn config(name: &str, port: u16) -> NodeConfig {
     let mut config = NodeConfig::loopback(name, port);
     config.node_id = Some(random_node_id());
     config.claim_wait = Duration::ZERO;
@@ -113,6 +121,8 @@ pub async fn gateway(
     let node = Arc::new(Node::start(config(&format!("gw-{site}"), port)).await?);
     let mut site_config = SiteConfig::new(site, nats);
     site_config.heartbeat = Duration::from_millis(300);
+    // The same bound as the plain pair's subscriber: each NATS subscription may queue a whole run.
+    site_config.subscription_capacity = NATS_SUBSCRIPTION_CAPACITY;
     let gateway = SiteGateway::start(node.clone(), site_config).await?;
     say("ready");
     let mut sink = Vec::new();
@@ -150,7 +160,7 @@ async fn spawn_gateway(site: &str, port: u16, nats: &str) -> anyhow::Result<Chil
 }
 
 /// User + system CPU time of process `pid` so far.
-fn cpu_time(pid: u32) -> Duration {
+pub(crate) fn cpu_time(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let fields: Vec<&str> = stat
@@ -216,89 +226,88 @@ pub async fn run(
     let gw_b = spawn_gateway("b", port_b, &nats).await?;
     let publisher = Node::start(config("pub", port_a)).await?;
     publisher.answer_with(|q: IncomingQuestion| async move { Ok(q.payload) });
-    let subscriber = Node::start(config("sub", port_b)).await?;
+    let asker = Node::start(config("asker", port_b)).await?;
     let echo_b = Node::start(config("echo", port_b)).await?;
     echo_b.answer_with(|q: IncomingQuestion| async move { Ok(q.payload) });
-    let mut stream = subscriber.subscription(TOPIC)?;
-    wait_until("the subscriber's interest reaches site a", || {
-        publisher.subscribers(TOPIC).contains(&"gw-a".to_owned())
-    })
-    .await?;
     wait_until("site a's publisher is known at site b", || {
-        subscriber.peer("pub@a").is_some()
+        asker.peer("pub@a").is_some()
     })
     .await?;
 
-    let client = async_nats::ConnectOptions::new()
-        .subscription_capacity(1 << 20)
-        .connect(&nats)
-        .await?;
+    let client = async_nats::ConnectOptions::new().connect(&nats).await?;
     let mut throughput = Vec::new();
     for &size in sizes {
         let payload = vec![b'x'; size];
-        // Warm-up: one message through, so links and subscriptions are in place.
-        loop {
-            publisher.publish(TOPIC, b"warm").await?;
-            if let Ok(Some(_)) =
-                tokio::time::timeout(Duration::from_millis(500), stream.next()).await
-            {
-                break;
-            }
-        }
-        while let Ok(Some(_)) =
-            tokio::time::timeout(Duration::from_millis(300), stream.next()).await
-        {}
-        let (cpu_a, cpu_b) = (
-            cpu_time(gw_a.id().unwrap_or(0)),
-            cpu_time(gw_b.id().unwrap_or(0)),
+        anyhow::ensure!(
+            payload != WARM,
+            "a {size} B payload reads as the warm-up one"
         );
+
+        // Herald across the sites: this process's publisher at A, a subscriber process at B.
+        let mut sub = spawn_subscriber(&["--port", &port_b.to_string()], messages)?;
+        sub.expect("ready").await?;
+        wait_until("the subscriber's interest reaches site a", || {
+            publisher.subscribers(TOPIC).contains(&"gw-a".to_owned())
+        })
+        .await?;
+        warm_up(&mut sub, || async {
+            publisher.publish(TOPIC, WARM).await?;
+            Ok(())
+        })
+        .await?;
+        let gateways = || {
+            (
+                cpu_time(gw_a.id().unwrap_or(0)),
+                cpu_time(gw_b.id().unwrap_or(0)),
+            )
+        };
         let rest = || cpu_time(std::process::id()) + cpu_time(server.0.id());
-        let cpu_rest = rest();
-        let start = Instant::now();
-        let counting = tokio::spawn(async move {
-            let (mut got, mut last) = (0u64, Instant::now());
-            while got < messages {
-                match tokio::time::timeout(QUIET, stream.next()).await {
-                    Ok(Some(Delivery::Message(_))) => {
-                        got += 1;
-                        last = Instant::now();
-                    }
-                    Ok(Some(Delivery::Missed { count, .. })) => tracing::warn!(count, "missed"),
-                    Ok(None) | Err(_) => break,
-                }
-            }
-            (got, last, stream)
-        });
+        let ((cpu_a, cpu_b), cpu_rest) = (gateways(), rest());
+        let start_ns = unix_ns();
         for _ in 0..messages {
             publisher.publish(TOPIC, &payload).await?;
         }
-        let (got, last, back) = counting.await?;
-        stream = back;
-        let herald_secs = last
-            .saturating_duration_since(start)
-            .as_secs_f64()
-            .max(1e-9);
-        let cpu_a = cpu_time(gw_a.id().unwrap_or(0)).saturating_sub(cpu_a);
-        let cpu_b = cpu_time(gw_b.id().unwrap_or(0)).saturating_sub(cpu_b);
-        let cpu_herald = cpu_a + cpu_b + rest().saturating_sub(cpu_rest);
+        let herald = report(&mut sub).await?;
+        let (end_a, end_b) = gateways();
+        let (cpu_a, cpu_b) = (end_a.saturating_sub(cpu_a), end_b.saturating_sub(cpu_b));
+        let cpu_herald = cpu_a + cpu_b + rest().saturating_sub(cpu_rest) + herald.cpu();
+        drop(sub);
 
+        // The plain NATS pair: this process's client publishing, a subscriber process.
+        let mut sub = spawn_subscriber(&["--nats", &nats, "--subject", PLAIN_SUBJECT], messages)?;
+        sub.expect("ready").await?;
+        warm_up(&mut sub, || async {
+            client.publish(PLAIN_SUBJECT, WARM.into()).await?;
+            client.flush().await?;
+            Ok(())
+        })
+        .await?;
         let cpu_rest = rest();
-        let (nats_got, nats_secs) = plain_pubsub(&client, &nats, messages, size).await?;
-        let cpu_nats = rest().saturating_sub(cpu_rest);
-        let herald_rate = got as f64 / herald_secs;
-        let nats_rate = nats_got as f64 / nats_secs;
+        let start_plain_ns = unix_ns();
+        let payload = bytes::Bytes::from(payload);
+        for _ in 0..messages {
+            client.publish(PLAIN_SUBJECT, payload.clone()).await?;
+        }
+        client.flush().await?;
+        let plain = report(&mut sub).await?;
+        let cpu_nats = rest().saturating_sub(cpu_rest) + plain.cpu();
+        drop(sub);
+
+        let herald_rate = herald.rate(start_ns);
+        let nats_rate = plain.rate(start_plain_ns);
+        let per_message = |cpu: Duration, n: u64| cpu.as_secs_f64() * 1e6 / n.max(1) as f64;
         throughput.push(Throughput {
             size,
             messages,
             herald_msgs_per_s: herald_rate,
-            herald_lost: messages - got,
+            herald_lost: messages - herald.delivered,
             nats_msgs_per_s: nats_rate,
-            nats_lost: messages - nats_got,
+            nats_lost: messages - plain.delivered,
             ratio: herald_rate / nats_rate.max(1e-9),
-            gateway_a_cpu_us_per_msg: cpu_a.as_secs_f64() * 1e6 / got.max(1) as f64,
-            gateway_b_cpu_us_per_msg: cpu_b.as_secs_f64() * 1e6 / got.max(1) as f64,
-            herald_total_cpu_us_per_msg: cpu_herald.as_secs_f64() * 1e6 / got.max(1) as f64,
-            nats_total_cpu_us_per_msg: cpu_nats.as_secs_f64() * 1e6 / nats_got.max(1) as f64,
+            gateway_a_cpu_us_per_msg: per_message(cpu_a, herald.delivered),
+            gateway_b_cpu_us_per_msg: per_message(cpu_b, herald.delivered),
+            herald_total_cpu_us_per_msg: per_message(cpu_herald, herald.delivered),
+            nats_total_cpu_us_per_msg: per_message(cpu_nats, plain.delivered),
         });
     }
 
@@ -308,7 +317,7 @@ pub async fn run(
     let mut lan = timed(asks);
     for i in 0..asks + 100 {
         let t = Instant::now();
-        let outcome = subscriber
+        let outcome = asker
             .ask("pub@a", question.clone(), Duration::from_secs(5))
             .await?;
         anyhow::ensure!(
@@ -319,7 +328,7 @@ pub async fn run(
             cross.push(t.elapsed());
         }
         let t = Instant::now();
-        let outcome = subscriber
+        let outcome = asker
             .ask("echo", question.clone(), Duration::from_secs(5))
             .await?;
         anyhow::ensure!(outcome["echo"].payload().is_some(), "LAN ask: {outcome:?}");
@@ -352,7 +361,7 @@ pub async fn run(
     }
     drop((gw_a, gw_b));
     publisher.shutdown().await;
-    subscriber.shutdown().await;
+    asker.shutdown().await;
     echo_b.shutdown().await;
     let nats_p50 = percentile(&plain, 0.5);
     let lan_p50 = percentile(&lan, 0.5);
@@ -368,62 +377,53 @@ pub async fn run(
     })
 }
 
-/// A plain NATS pair in this process: `messages` of `size` bytes published by one client, counted by a
-/// subscription of another; (delivered, seconds from first publish to last delivery).
-async fn plain_pubsub(
-    publisher: &async_nats::Client,
-    url: &str,
-    messages: u64,
-    size: usize,
-) -> anyhow::Result<(u64, f64)> {
-    let sub_client = async_nats::ConnectOptions::new()
-        .subscription_capacity(1 << 20)
-        .connect(url)
-        .await?;
-    let mut subscription = sub_client.subscribe("bench.plain").await?;
-    sub_client.flush().await?;
-    // Warm-up, as on the Herald side: one message through before the clock starts.
+/// The plain pair's subject.
+const PLAIN_SUBJECT: &str = "bench.plain";
+
+/// Starts a subscriber process (`herald-bench site-subscriber` with `args`) counting `messages`.
+fn spawn_subscriber(args: &[&str], messages: u64) -> anyhow::Result<SubscriberProcess> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command
+        .arg("site-subscriber")
+        .args(args)
+        .args(["--messages", &messages.to_string()]);
+    SubscriberProcess::spawn(&mut command)
+}
+
+/// Sends warm-up messages with `send` until the subscriber process says `warm`, so links and subscriptions
+/// are in place before the clock starts.
+async fn warm_up<F, Fut>(sub: &mut SubscriberProcess, mut send: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
     let deadline = Instant::now() + START_PATIENCE;
     loop {
-        publisher.publish("bench.plain", "warm".into()).await?;
-        publisher.flush().await?;
-        if let Ok(Some(_)) =
-            tokio::time::timeout(Duration::from_millis(500), subscription.next()).await
-        {
-            break;
+        send().await?;
+        match sub.next_line(Duration::from_millis(500)).await {
+            Ok(line) if line.trim() == "warm" => return Ok(()),
+            Ok(line) => anyhow::bail!("a subscriber said {line:?}, not \"warm\""),
+            Err(_) if Instant::now() < deadline => continue,
+            Err(err) => return Err(err.context("no warm-up message reached the subscriber")),
         }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the plain NATS pair never connected"
-        );
     }
-    while let Ok(Some(_)) =
-        tokio::time::timeout(Duration::from_millis(300), subscription.next()).await
-    {}
-    let payload = bytes::Bytes::from(vec![b'x'; size]);
-    let start = Instant::now();
-    let counting = tokio::spawn(async move {
-        let (mut got, mut last) = (0u64, Instant::now());
-        while got < messages {
-            match tokio::time::timeout(QUIET, subscription.next()).await {
-                Ok(Some(_)) => {
-                    got += 1;
-                    last = Instant::now();
-                }
-                _ => break,
-            }
-        }
-        (got, last)
-    });
-    for _ in 0..messages {
-        publisher.publish("bench.plain", payload.clone()).await?;
+}
+
+/// The subscriber process's figures, once its run is over.
+async fn report(sub: &mut SubscriberProcess) -> anyhow::Result<SiteSubscriberFigures> {
+    let line = sub.next_line(RUN_PATIENCE).await?;
+    Ok(serde_json::from_str(&line)?)
+}
+
+impl SiteSubscriberFigures {
+    /// Messages per second delivered, from `start_ns` (the first publish) to the last delivery.
+    fn rate(&self, start_ns: u128) -> f64 {
+        let seconds = self.last_ns.saturating_sub(start_ns) as f64 / 1e9;
+        self.delivered as f64 / seconds.max(1e-9)
     }
-    publisher.flush().await?;
-    let (got, last) = counting.await?;
-    Ok((
-        got,
-        last.saturating_duration_since(start)
-            .as_secs_f64()
-            .max(1e-9),
-    ))
+
+    /// Its CPU time.
+    fn cpu(&self) -> Duration {
+        Duration::from_micros(self.cpu_us)
+    }
 }

@@ -150,6 +150,23 @@ enum Bench {
         #[arg(long)]
         nats: String,
     },
+    /// A subscriber process of `sites` (started by it): a Herald node at site B (`--port`) or a plain NATS
+    /// client (`--nats`, `--subject`).
+    #[command(hide = true)]
+    SiteSubscriber {
+        /// Site B's multicast group port on 127.0.0.1 (a Herald node).
+        #[arg(long, required_unless_present = "nats")]
+        port: Option<u16>,
+        /// The NATS server (a plain NATS client).
+        #[arg(long, requires = "subject", conflicts_with = "port")]
+        nats: Option<String>,
+        /// The plain client's subject.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Timed messages to wait for (after the warm-up).
+        #[arg(long)]
+        messages: u64,
+    },
     /// The answering process of `latency` (started by it).
     #[command(hide = true)]
     Answerer {
@@ -421,6 +438,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Bench::SiteGateway { site, port, nats } => {
             herald_node::bench::sites::gateway(&site, port, &nats, |line| println!("{line}")).await
+        }
+        Bench::SiteSubscriber {
+            port,
+            nats,
+            subject,
+            messages,
+        } => {
+            use herald_node::bench::site_subscriber::{run, Subscriber};
+            let subscriber = match (port, nats, subject) {
+                (_, Some(url), Some(subject)) => Subscriber::Nats { url, subject },
+                (Some(port), _, _) => Subscriber::Herald { port },
+                _ => anyhow::bail!("--port, or --nats with --subject"),
+            };
+            run(subscriber, messages, |line| println!("{line}")).await
         }
         Bench::Answerer { port, key_file } => {
             let key = key_file
