@@ -103,12 +103,10 @@ async fn count(
     mut say: impl FnMut(&str),
 ) -> anyhow::Result<()> {
     let mut stream = Box::pin(stream);
-    loop {
-        match stream.next().await {
-            Some(payload) if payload.as_ref() == WARM => break,
-            Some(_) => anyhow::bail!("a timed message before the warm-up one"),
-            None => anyhow::bail!("the subscription ended before the warm-up message"),
-        }
+    match stream.next().await {
+        Some(payload) if payload.as_ref() == WARM => {}
+        Some(_) => anyhow::bail!("a timed message before the warm-up one"),
+        None => anyhow::bail!("the subscription ended before the warm-up message"),
     }
     let cpu_start = cpu_time(std::process::id());
     say("warm");
