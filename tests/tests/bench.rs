@@ -82,4 +82,44 @@ fn sites_bench_accounts_for_every_message_and_every_figure() {
             "{key}: {figures}"
         );
     }
+    // Every path, with its processes in path order, the subscriber (a process of its own) last.
+    let paths: Vec<(&str, Vec<&str>)> = run["paths"]
+        .as_array()
+        .expect("paths")
+        .iter()
+        .map(|path| {
+            assert!(path["msgs_per_s"].as_f64().unwrap_or(0.0) > 0.0, "{path}");
+            let processes = path["cpu_us_per_msg"].as_array().expect("processes");
+            let names = processes
+                .iter()
+                .map(|p| p["process"].as_str().unwrap_or(""))
+                .collect();
+            (path["path"].as_str().unwrap_or(""), names)
+        })
+        .collect();
+    let node_pair = vec!["publisher node", "subscriber node"];
+    let client_pair = vec!["publisher", "nats-server", "subscriber"];
+    assert_eq!(
+        paths,
+        vec![
+            (
+                "across sites",
+                vec![
+                    "publisher node",
+                    "gateway A",
+                    "nats-server",
+                    "gateway B",
+                    "subscriber node"
+                ]
+            ),
+            ("plain NATS pair", client_pair.clone()),
+            ("NATS pair with Herald's header", client_pair),
+            ("Herald LAN pair", node_pair),
+        ],
+        "{figures}"
+    );
+    assert_eq!(
+        run["paths"][3]["lost"], 0,
+        "a LAN pair is lossless: {figures}"
+    );
 }

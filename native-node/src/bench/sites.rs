@@ -22,6 +22,7 @@ use super::site_subscriber::{SiteSubscriberFigures, WARM};
 use crate::identity::random_node_id;
 use crate::node::Node;
 use crate::queue::OverflowPolicy;
+use crate::sites::sender_headers;
 use crate::sites::{SiteConfig, SiteGateway};
 use crate::{IncomingQuestion, NodeConfig, Payload};
 
@@ -58,12 +59,41 @@ pub struct Throughput {
     pub gateway_a_cpu_us_per_msg: f64,
     /// CPU time per delivered message, gateway B (subscribing side), µs.
     pub gateway_b_cpu_us_per_msg: f64,
-    /// CPU time per delivered message of everything on the Herald path (both gateways, the bench process with
-    /// the publisher and subscriber nodes, and `nats-server`), µs.
+    /// CPU time per delivered message of everything on the Herald path (the bench process with the publisher
+    /// node, both gateways, `nats-server` and the subscriber process), µs.
     pub herald_total_cpu_us_per_msg: f64,
-    /// CPU time per delivered message of everything on the plain pair's path (the bench process with both
-    /// clients, and `nats-server`), µs.
+    /// CPU time per delivered message of everything on the plain pair's path (the publishing bench process,
+    /// `nats-server` and the subscriber process), µs.
     pub nats_total_cpu_us_per_msg: f64,
+    /// Every path of this size, each process's share: across sites, the plain pair, and the two hops the path
+    /// across sites is made of (the NATS pair sending Herald's sender header, a Herald LAN pair).
+    pub paths: Vec<PathFigures>,
+}
+
+/// One path of a size's runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct PathFigures {
+    /// What it is: `across sites`, `plain NATS pair`, `NATS pair with Herald's header` (the plain pair
+    /// sending the `Herald-From` header a gateway sends with every message: the NATS hop of the path across
+    /// sites) or `Herald LAN pair` (a publisher node and a subscriber node on one LAN: each site's hop).
+    pub path: &'static str,
+    /// Delivered per second (first publish to last delivery).
+    pub msgs_per_s: f64,
+    /// Published but not delivered.
+    pub lost: u64,
+    /// CPU time (user + system) per delivered message of each process on the path, in path order, µs.
+    pub cpu_us_per_msg: Vec<ProcessCpu>,
+    /// Their sum, µs.
+    pub total_cpu_us_per_msg: f64,
+}
+
+/// One process's CPU time per delivered message.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessCpu {
+    /// Its part on the path (`publisher node`, `gateway A`, `nats-server`, ...).
+    pub process: &'static str,
+    /// µs per delivered message.
+    pub us: f64,
 }
 
 /// Every figure of a run.
@@ -197,7 +227,7 @@ async fn wait_until(what: &str, mut check: impl FnMut() -> bool) -> anyhow::Resu
 }
 
 /// Runs the benchmark: `messages` per size in `sizes`, `asks` round trips per ask figure; the group ports
-/// of the two sites are `port` and `port + 1`.
+/// of the two sites are `port` and `port + 1`, the LAN pair's `port + 2`.
 pub async fn run(
     sizes: &[usize],
     messages: u64,
@@ -235,6 +265,12 @@ pub async fn run(
     .await?;
 
     let client = async_nats::ConnectOptions::new().connect(&nats).await?;
+    // The LAN pair's publisher, on a group port of its own (no gateway there).
+    let port_lan = port_b + 1;
+    let lan_publisher = Node::start(config("lan-pub", port_lan)).await?;
+    let header = sender_headers("a", "pub", Some(publisher.id()));
+    let (me, nats_server) = (std::process::id(), server.0.id());
+    let (gw_a_pid, gw_b_pid) = (gw_a.id().unwrap_or(0), gw_b.id().unwrap_or(0));
     let mut throughput = Vec::new();
     for &size in sizes {
         let payload = vec![b'x'; size];
@@ -242,72 +278,109 @@ pub async fn run(
             payload != WARM,
             "a {size} B payload reads as the warm-up one"
         );
+        let bytes = bytes::Bytes::from(payload.clone());
 
         // Herald across the sites: this process's publisher at A, a subscriber process at B.
-        let mut sub = spawn_subscriber(&["--port", &port_b.to_string()], messages)?;
-        sub.expect("ready").await?;
-        wait_until("the subscriber's interest reaches site a", || {
-            publisher.subscribers(TOPIC).contains(&"gw-a".to_owned())
-        })
+        let herald = timed_run(
+            &["--port", &port_b.to_string()],
+            messages,
+            &[
+                ("publisher node", me),
+                ("gateway A", gw_a_pid),
+                ("nats-server", nats_server),
+                ("gateway B", gw_b_pid),
+            ],
+            "subscriber node",
+            || async {
+                publisher.publish(TOPIC, WARM).await?;
+                Ok(())
+            },
+            || async {
+                for _ in 0..messages {
+                    publisher.publish(TOPIC, &payload).await?;
+                }
+                Ok(())
+            },
+        )
         .await?;
-        warm_up(&mut sub, || async {
-            publisher.publish(TOPIC, WARM).await?;
-            Ok(())
-        })
-        .await?;
-        let gateways = || {
-            (
-                cpu_time(gw_a.id().unwrap_or(0)),
-                cpu_time(gw_b.id().unwrap_or(0)),
-            )
-        };
-        let rest = || cpu_time(std::process::id()) + cpu_time(server.0.id());
-        let ((cpu_a, cpu_b), cpu_rest) = (gateways(), rest());
-        let start_ns = unix_ns();
-        for _ in 0..messages {
-            publisher.publish(TOPIC, &payload).await?;
-        }
-        let herald = report(&mut sub).await?;
-        let (end_a, end_b) = gateways();
-        let (cpu_a, cpu_b) = (end_a.saturating_sub(cpu_a), end_b.saturating_sub(cpu_b));
-        let cpu_herald = cpu_a + cpu_b + rest().saturating_sub(cpu_rest) + herald.cpu();
-        drop(sub);
-
-        // The plain NATS pair: this process's client publishing, a subscriber process.
-        let mut sub = spawn_subscriber(&["--nats", &nats, "--subject", PLAIN_SUBJECT], messages)?;
-        sub.expect("ready").await?;
-        warm_up(&mut sub, || async {
+        // The plain NATS pair, and the same pair sending Herald's sender header with every message (the
+        // NATS hop the gateways make); the publisher in this process, a subscriber process.
+        let plain_subscriber = ["--nats", &nats, "--subject", PLAIN_SUBJECT];
+        let plain_processes = [("publisher", me), ("nats-server", nats_server)];
+        let warm_plain = || async {
             client.publish(PLAIN_SUBJECT, WARM.into()).await?;
             client.flush().await?;
             Ok(())
-        })
+        };
+        let plain = timed_run(
+            &plain_subscriber,
+            messages,
+            &plain_processes,
+            "subscriber",
+            warm_plain,
+            || async {
+                for _ in 0..messages {
+                    client.publish(PLAIN_SUBJECT, bytes.clone()).await?;
+                }
+                Ok(client.flush().await?)
+            },
+        )
         .await?;
-        let cpu_rest = rest();
-        let start_plain_ns = unix_ns();
-        let payload = bytes::Bytes::from(payload);
-        for _ in 0..messages {
-            client.publish(PLAIN_SUBJECT, payload.clone()).await?;
-        }
-        client.flush().await?;
-        let plain = report(&mut sub).await?;
-        let cpu_nats = rest().saturating_sub(cpu_rest) + plain.cpu();
-        drop(sub);
+        let headed = timed_run(
+            &plain_subscriber,
+            messages,
+            &plain_processes,
+            "subscriber",
+            warm_plain,
+            || async {
+                for _ in 0..messages {
+                    client
+                        .publish_with_headers(PLAIN_SUBJECT, header.clone(), bytes.clone())
+                        .await?;
+                }
+                Ok(client.flush().await?)
+            },
+        )
+        .await?;
+        // A Herald LAN pair: one hop between two nodes, as each site's end of the path makes.
+        let lan = timed_run(
+            &["--port", &port_lan.to_string()],
+            messages,
+            &[("publisher node", me)],
+            "subscriber node",
+            || async {
+                lan_publisher.publish(TOPIC, WARM).await?;
+                Ok(())
+            },
+            || async {
+                for _ in 0..messages {
+                    lan_publisher.publish(TOPIC, &payload).await?;
+                }
+                Ok(())
+            },
+        )
+        .await?;
 
-        let herald_rate = herald.rate(start_ns);
-        let nats_rate = plain.rate(start_plain_ns);
-        let per_message = |cpu: Duration, n: u64| cpu.as_secs_f64() * 1e6 / n.max(1) as f64;
+        let across = herald.figures("across sites", messages);
+        let pair = plain.figures("plain NATS pair", messages);
         throughput.push(Throughput {
             size,
             messages,
-            herald_msgs_per_s: herald_rate,
-            herald_lost: messages - herald.delivered,
-            nats_msgs_per_s: nats_rate,
-            nats_lost: messages - plain.delivered,
-            ratio: herald_rate / nats_rate.max(1e-9),
-            gateway_a_cpu_us_per_msg: per_message(cpu_a, herald.delivered),
-            gateway_b_cpu_us_per_msg: per_message(cpu_b, herald.delivered),
-            herald_total_cpu_us_per_msg: per_message(cpu_herald, herald.delivered),
-            nats_total_cpu_us_per_msg: per_message(cpu_nats, plain.delivered),
+            herald_msgs_per_s: across.msgs_per_s,
+            herald_lost: across.lost,
+            nats_msgs_per_s: pair.msgs_per_s,
+            nats_lost: pair.lost,
+            ratio: across.msgs_per_s / pair.msgs_per_s.max(1e-9),
+            gateway_a_cpu_us_per_msg: across.cpu_us_per_msg[1].us,
+            gateway_b_cpu_us_per_msg: across.cpu_us_per_msg[3].us,
+            herald_total_cpu_us_per_msg: across.total_cpu_us_per_msg,
+            nats_total_cpu_us_per_msg: pair.total_cpu_us_per_msg,
+            paths: vec![
+                across,
+                pair,
+                headed.figures("NATS pair with Herald's header", messages),
+                lan.figures("Herald LAN pair", messages),
+            ],
         });
     }
 
@@ -362,6 +435,7 @@ pub async fn run(
     drop((gw_a, gw_b));
     publisher.shutdown().await;
     asker.shutdown().await;
+    lan_publisher.shutdown().await;
     echo_b.shutdown().await;
     let nats_p50 = percentile(&plain, 0.5);
     let lan_p50 = percentile(&lan, 0.5);
@@ -390,40 +464,89 @@ fn spawn_subscriber(args: &[&str], messages: u64) -> anyhow::Result<SubscriberPr
     SubscriberProcess::spawn(&mut command)
 }
 
-/// Sends warm-up messages with `send` until the subscriber process says `warm`, so links and subscriptions
-/// are in place before the clock starts.
-async fn warm_up<F, Fut>(sub: &mut SubscriberProcess, mut send: F) -> anyhow::Result<()>
+/// One timed run of a path, as its subscriber process saw it.
+struct PathRun {
+    /// Timed messages delivered.
+    delivered: u64,
+    /// Delivered per second, from the first publish to the last delivery.
+    msgs_per_s: f64,
+    /// CPU time (user + system) of each process on the path, the subscriber last.
+    cpu: Vec<(&'static str, Duration)>,
+}
+
+impl PathRun {
+    /// Its figures as `path`, of `messages` published.
+    fn figures(&self, path: &'static str, messages: u64) -> PathFigures {
+        let per_message = |cpu: Duration| cpu.as_secs_f64() * 1e6 / self.delivered.max(1) as f64;
+        let cpu_us_per_msg: Vec<ProcessCpu> = self
+            .cpu
+            .iter()
+            .map(|&(process, cpu)| ProcessCpu {
+                process,
+                us: per_message(cpu),
+            })
+            .collect();
+        PathFigures {
+            path,
+            msgs_per_s: self.msgs_per_s,
+            lost: messages.saturating_sub(self.delivered),
+            total_cpu_us_per_msg: cpu_us_per_msg.iter().map(|p| p.us).sum(),
+            cpu_us_per_msg,
+        }
+    }
+}
+
+/// Times one path: starts a subscriber process (`site-subscriber` with `args`), sends warm-up messages with
+/// `warm` until it says `warm` (so links and subscriptions are in place before the clock starts), then runs
+/// `publish` (every timed message) and reads the subscriber's figures. `processes` are the other processes on
+/// the path (named, with their pids), whose CPU time is counted; `subscriber` names the subscriber's part.
+async fn timed_run<W, WarmUp, P, Publish>(
+    args: &[&str],
+    messages: u64,
+    processes: &[(&'static str, u32)],
+    subscriber: &'static str,
+    mut warm: W,
+    publish: P,
+) -> anyhow::Result<PathRun>
 where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
+    W: FnMut() -> WarmUp,
+    WarmUp: std::future::Future<Output = anyhow::Result<()>>,
+    P: FnOnce() -> Publish,
+    Publish: std::future::Future<Output = anyhow::Result<()>>,
 {
+    let mut sub = spawn_subscriber(args, messages)?;
+    sub.expect("ready").await?;
     let deadline = Instant::now() + START_PATIENCE;
     loop {
-        send().await?;
+        warm().await?;
         match sub.next_line(Duration::from_millis(500)).await {
-            Ok(line) if line.trim() == "warm" => return Ok(()),
+            Ok(line) if line.trim() == "warm" => break,
             Ok(line) => anyhow::bail!("a subscriber said {line:?}, not \"warm\""),
             Err(_) if Instant::now() < deadline => continue,
             Err(err) => return Err(err.context("no warm-up message reached the subscriber")),
         }
     }
-}
-
-/// The subscriber process's figures, once its run is over.
-async fn report(sub: &mut SubscriberProcess) -> anyhow::Result<SiteSubscriberFigures> {
+    let cpu = || {
+        processes
+            .iter()
+            .map(|&(_, pid)| cpu_time(pid))
+            .collect::<Vec<_>>()
+    };
+    let before = cpu();
+    let start_ns = unix_ns();
+    publish().await?;
     let line = sub.next_line(RUN_PATIENCE).await?;
-    Ok(serde_json::from_str(&line)?)
-}
-
-impl SiteSubscriberFigures {
-    /// Messages per second delivered, from `start_ns` (the first publish) to the last delivery.
-    fn rate(&self, start_ns: u128) -> f64 {
-        let seconds = self.last_ns.saturating_sub(start_ns) as f64 / 1e9;
-        self.delivered as f64 / seconds.max(1e-9)
-    }
-
-    /// Its CPU time.
-    fn cpu(&self) -> Duration {
-        Duration::from_micros(self.cpu_us)
-    }
+    let figures: SiteSubscriberFigures = serde_json::from_str(&line)?;
+    let mut spent: Vec<(&'static str, Duration)> = processes
+        .iter()
+        .zip(cpu().into_iter().zip(before))
+        .map(|(&(name, _), (after, before))| (name, after.saturating_sub(before)))
+        .collect();
+    spent.push((subscriber, Duration::from_micros(figures.cpu_us)));
+    let seconds = figures.last_ns.saturating_sub(start_ns) as f64 / 1e9;
+    Ok(PathRun {
+        delivered: figures.delivered,
+        msgs_per_s: figures.delivered as f64 / seconds.max(1e-9),
+        cpu: spent,
+    })
 }

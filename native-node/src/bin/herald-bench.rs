@@ -133,7 +133,7 @@ enum Bench {
         /// Round trips per ask figure (after 100 for warm-up).
         #[arg(long, default_value_t = 2000)]
         asks: u64,
-        /// Multicast group port of site A on 127.0.0.1 (site B: the next one).
+        /// Multicast group port of site A on 127.0.0.1 (site B: the next one; the LAN pair's: the one after).
         #[arg(long, default_value_t = 27_280)]
         port: u16,
     },
@@ -428,6 +428,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         "sites pubsub {} x {} B: Herald across sites {:.0} msgs/s ({} lost), plain NATS pair {:.0} msgs/s ({} lost), ratio {:.2}; gateway CPU per message: A {:.1} µs, B {:.1} µs; all processes' CPU per message: Herald {:.1} µs, plain NATS {:.1} µs",
                         t.messages, t.size, t.herald_msgs_per_s, t.herald_lost, t.nats_msgs_per_s, t.nats_lost, t.ratio, t.gateway_a_cpu_us_per_msg, t.gateway_b_cpu_us_per_msg, t.herald_total_cpu_us_per_msg, t.nats_total_cpu_us_per_msg
                     );
+                    for path in &t.paths {
+                        let processes: Vec<String> = path
+                            .cpu_us_per_msg
+                            .iter()
+                            .map(|p| format!("{} {:.2}", p.process, p.us))
+                            .collect();
+                        println!(
+                            "  {} B, {}: {:.0} msgs/s ({:.2} of the plain pair, {} lost); CPU µs per message: {} = {:.2}",
+                            t.size,
+                            path.path,
+                            path.msgs_per_s,
+                            path.msgs_per_s / t.nats_msgs_per_s.max(1e-9),
+                            path.lost,
+                            processes.join(", "),
+                            path.total_cpu_us_per_msg
+                        );
+                    }
                 }
                 println!(
                     "sites ask x {}: across sites p50 {:.0} µs, p99 {:.0} µs; NATS request p50 {:.0} µs, p99 {:.0} µs; LAN ask p50 {:.0} µs; goal p50 <= {:.0} µs",

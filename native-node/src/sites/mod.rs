@@ -26,6 +26,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use connection::{MAX_RECONNECT_DELAY, SUBSCRIPTION_CAPACITY};
+pub(crate) use endpoint::sender_headers;
 pub use gateway::{SiteGateway, GATEWAY_QUEUE, MAX_PATTERNS, MAX_REMOTE_ASKS};
 
 /// Messages held for NATS while it is unreachable, by default; beyond it the oldest are dropped and counted
