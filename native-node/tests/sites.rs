@@ -82,6 +82,11 @@ struct Site {
 }
 
 async fn site(name: &str, nats: u16) -> Site {
+    site_with(name, nats, |_| {}).await
+}
+
+/// A site whose gateway's configuration `tweak` changed.
+async fn site_with(name: &str, nats: u16, tweak: impl FnOnce(&mut SiteConfig)) -> Site {
     let port = common::port(36000);
     let gateway_node = Arc::new(
         Node::start(config(&format!("gw-{name}"), port))
@@ -90,6 +95,7 @@ async fn site(name: &str, nats: u16) -> Site {
     );
     let mut site = SiteConfig::new(name, format!("nats://127.0.0.1:{nats}"));
     site.heartbeat = Duration::from_millis(300);
+    tweak(&mut site);
     let gateway = SiteGateway::start(gateway_node.clone(), site)
         .await
         .unwrap();
@@ -433,4 +439,100 @@ async fn gateways_authenticate_with_a_token_or_a_user_and_password() {
         gateway.shutdown().await;
         Arc::try_unwrap(node).ok().unwrap().shutdown().await;
     }
+}
+
+/// A site flooded with topic messages from NATS (more than its gateway can take in) still speaks for itself:
+/// its peer lists keep reaching the other site, which never loses its peers, and questions across still get
+/// answers. (The NATS client reads everything that has arrived before it sends; with one connection for both,
+/// a flood held the flooded gateway's peer lists back for over a second, and the other site lost its peers.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_topic_messages_into_a_site_does_not_silence_its_gateway() {
+    let nats_port = free_port();
+    let _server = NatsServer::start(nats_port);
+    let a = site("a", nats_port).await;
+    // Room for the whole flood in b's NATS subscription: its client keeps reading and queueing.
+    let b = site_with("b", nats_port, |config| {
+        config.subscription_capacity = 1 << 22
+    })
+    .await;
+    b.node
+        .answer_with(|_: IncomingQuestion| async move { Ok(Payload::from("here")) });
+    let mut flood = b.node.subscription("flood.*").unwrap();
+    eventually("a sees b1@b", || a.node.peer("b1@b").is_some()).await;
+    eventually("b's gateway subscribed to flood.* on NATS", || {
+        counter(&b.gateway_node, "nats.connects") >= 1 && b.gateway_node.peers().len() >= 2
+    })
+    .await;
+
+    // Plain NATS clients publish as fast as they can for four seconds (several of b's silence allowances),
+    // with the header a gateway sends (more for b's client to read per message).
+    let mut floods = Vec::new();
+    for _ in 0..3 {
+        let client = async_nats::connect(format!("nats://127.0.0.1:{nats_port}"))
+            .await
+            .unwrap();
+        floods.push(tokio::spawn(async move {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Herald-From", "c 00112233445566778899aabbccddeeff flooder");
+            let until = std::time::Instant::now() + Duration::from_secs(4);
+            let mut sent = 0u64;
+            while std::time::Instant::now() < until {
+                for _ in 0..1000 {
+                    let published = client
+                        .publish_with_headers(
+                            "herald.v1.t.flood.x",
+                            headers.clone(),
+                            "0123456789abcdef".into(),
+                        )
+                        .await;
+                    if published.is_err() {
+                        return sent; // the server cut this client off: the others go on
+                    }
+                    sent += 1;
+                }
+            }
+            let _ = client.flush().await;
+            sent
+        }));
+    }
+    let flooding = tokio::spawn(async move {
+        let mut sent = 0;
+        for flood in floods {
+            sent += flood.await.unwrap();
+        }
+        sent
+    });
+    let draining = tokio::spawn(async move { while flood.next().await.is_some() {} });
+    let received_before = counter(&b.gateway_node, "nats.received");
+
+    // Meanwhile: b's peers stay at a, and a question from a to b1 is answered.
+    let mut asked = 0;
+    while !flooding.is_finished() {
+        let outcome = a
+            .node
+            .ask("b1@b", "still there?", Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome["b1@b"].payload().and_then(|p| p.as_text()),
+            Some("here"),
+            "during the flood: {outcome:?}"
+        );
+        asked += 1;
+        assert!(a.node.peer("b1@b").is_some(), "b1@b stays known at a");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sent = flooding.await.unwrap();
+    draining.abort();
+    let received = counter(&b.gateway_node, "nats.received") - received_before;
+    assert!(
+        received > 10_000,
+        "the flood reached b's gateway: {received} of {sent}"
+    );
+    assert!(asked >= 2, "asked during the flood: {asked}");
+    assert_eq!(
+        counter(&a.gateway_node, "nats.remote_lost"),
+        0,
+        "a never lost b's peers (flood: {sent} sent, {received} in at b)"
+    );
 }

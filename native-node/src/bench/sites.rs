@@ -432,7 +432,11 @@ pub async fn run(
     for v in [&mut cross, &mut lan, &mut plain] {
         v.sort();
     }
-    drop((gw_a, gw_b));
+    for mut gateway in [gw_a, gw_b] {
+        // Its standard input closed: it leaves gracefully (killed if it takes too long).
+        drop(gateway.stdin.take());
+        let _ = tokio::time::timeout(Duration::from_secs(5), gateway.wait()).await;
+    }
     publisher.shutdown().await;
     asker.shutdown().await;
     lan_publisher.shutdown().await;

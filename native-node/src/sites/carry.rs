@@ -22,6 +22,7 @@ use crate::Node;
 /// What the subscription tasks of one gateway share.
 pub(crate) struct Carrier {
     pub node: Arc<Node>,
+    /// The topics connection (messages on Herald topics, both ways).
     pub client: Client,
     pub site: String,
     export: Vec<TopicPattern>,

@@ -3,6 +3,12 @@
 //! line, and a notice to the gateway task (which resyncs on every connect). The client reconnects forever
 //! with capped exponential backoff ([`reconnect_delay`]); the first connection is also retried in the
 //! background, so a site starts and works on its own while NATS is down.
+//!
+//! A gateway makes two connections, one per [`Purpose`]: topic messages on one, everything else (peer lists,
+//! resync requests, direct messages, questions and their answers) on the other. The NATS client reads
+//! everything that has arrived before it sends anything queued, so on a connection flooded with other sites'
+//! messages a peer list or an answer would wait behind the flood (a second and more, seen under a sustained
+//! burst: long enough for other sites to think this one silent and lose its peers).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,17 +42,37 @@ pub(crate) enum Notice {
     Disconnected,
 }
 
+/// What a gateway's connection carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// Messages on Herald topics (`herald.v1.t.…`), both ways.
+    Topics,
+    /// Peer lists, resync requests, direct messages, questions and answers.
+    Control,
+}
+
+impl Purpose {
+    /// Its name in the connection's name and in log lines.
+    fn name(self) -> &'static str {
+        match self {
+            Purpose::Topics => "topics",
+            Purpose::Control => "control",
+        }
+    }
+}
+
 /// Wait before reconnect attempt `attempts`: 50 ms doubling up to [`MAX_RECONNECT_DELAY`].
 pub fn reconnect_delay(attempts: usize) -> Duration {
     let shift = attempts.min(16) as u32;
     Duration::from_millis(50u64.saturating_mul(1 << shift)).min(MAX_RECONNECT_DELAY)
 }
 
-/// Connects (in the background) with `config`'s servers, credentials and TLS; connection events are counted
-/// on `node` and noticed on the returned receiver.
+/// Connects (in the background) with `config`'s servers, credentials and TLS, for `purpose`; connection events
+/// are counted on `node` and noticed on the returned receiver.
 pub(crate) async fn connect(
     node: &Arc<Node>,
     config: &SiteConfig,
+    purpose: Purpose,
 ) -> Result<(Client, mpsc::Receiver<Notice>), SiteError> {
     let options = match &config.auth {
         NatsAuth::None => ConnectOptions::new(),
@@ -60,7 +86,12 @@ pub(crate) async fn connect(
         NatsAuth::Nkey(seed) => ConnectOptions::with_nkey(seed.clone()),
     };
     let mut options = options
-        .name(format!("herald {} (site {})", node.name(), config.site))
+        .name(format!(
+            "herald {} (site {}, {})",
+            node.name(),
+            config.site,
+            purpose.name()
+        ))
         .no_echo()
         // Every subject a gateway publishes on is built by `subjects` from checked parts (topics, the site,
         // node ids) or is a reply subject NATS gave: not checked again per message.
@@ -92,21 +123,30 @@ pub(crate) async fn connect(
             let notice = match event {
                 Event::Connected => {
                     bump(&counters.connects);
-                    tracing::info!(%site, "connected to NATS");
+                    tracing::info!(%site, connection = purpose.name(), "connected to NATS");
                     Some(Notice::Connected)
                 }
                 Event::Disconnected => {
                     bump(&counters.disconnects);
-                    tracing::warn!(%site, "lost NATS; reconnecting (the LAN carries on)");
+                    tracing::warn!(
+                        %site,
+                        connection = purpose.name(),
+                        "lost NATS; reconnecting (the LAN carries on)"
+                    );
                     Some(Notice::Disconnected)
                 }
                 Event::SlowConsumer(sid) => {
                     bump(&counters.slow_consumer);
-                    tracing::warn!(%site, sid, "NATS client dropped messages for a slow subscription");
+                    tracing::warn!(
+                        %site,
+                        connection = purpose.name(),
+                        sid,
+                        "NATS client dropped messages for a slow subscription"
+                    );
                     None
                 }
                 other => {
-                    tracing::info!(%site, event = %other, "NATS");
+                    tracing::info!(%site, connection = purpose.name(), event = %other, "NATS");
                     None
                 }
             };

@@ -1,13 +1,16 @@
-//! The site gateway task: it owns the NATS client and carries, both ways, what crosses between its LAN and the
-//! other sites (see the module doc of [`crate::sites`] and the subject contract in [`super::subjects`]).
+//! The site gateway task: it owns the NATS clients and carries, both ways, what crosses between its LAN and the
+//! other sites (see the module doc of [`crate::sites`] and the subject contract in [`super::subjects`]). Topic
+//! messages travel on one connection, the rest on another ([`connection::Purpose`]), so that a flood of
+//! topic messages never holds up a peer list, a direct message or an answer.
 //!
-//! One task runs a `select!` over: NATS connection notices (resync on connect), the node's peer events (the
+//! One task runs a `select!` over: both connections' notices (resync on connect), the node's peer events (the
 //! site's peer list goes out on a change, at most once per [`super::pacing::PEERS_GAP`]), a heartbeat (the list goes out again; silent sites expire), what
 //! NATS subscriptions bring in, LAN messages to export, and direct messages for other sites. Each NATS
 //! subscription and each LAN subscription is forwarded by a small task into the gateway's bounded queues
 //! (when full, the forwarder waits: NATS then counts a slow consumer, a LAN publisher's policy applies).
 //!
-//! No loops and no duplicates: the client is connected with `no_echo` (it never gets its own messages back),
+//! No loops and no duplicates: each client is connected with `no_echo` (it never gets its own messages back;
+//! a topic's messages go out and come in on the same connection),
 //! messages the gateway publishes on its LAN are not exported again (they are its own), a site's peer list
 //! holds its own LAN's peers only, and the patterns subscribed on either side are reduced so that no two
 //! overlap ([`super::subjects::minimal_patterns`]).
@@ -29,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::carry::{self, Carrier, LastExport, LastImport};
-use super::connection::{self, Notice};
+use super::connection::{self, Notice, Purpose};
 use super::endpoint::{sender_headers, sender_of, Outgoing, RemoteEndpoint, H_TIMEOUT};
 use super::pacing::Pacing;
 use super::remote::{RemoteChange, RemoteError, RemoteSites, SiteSnapshot};
@@ -80,7 +83,9 @@ impl SiteGateway {
                 reason: err.to_string(),
             })?;
         }
-        let (client, notices) = connection::connect(&node, &config).await?;
+        let (client, notices) = connection::connect(&node, &config, Purpose::Control).await?;
+        let (topics_client, topic_notices) =
+            connection::connect(&node, &config, Purpose::Topics).await?;
         let subscribe = |subject: String| {
             let client = client.clone();
             async move {
@@ -113,7 +118,7 @@ impl SiteGateway {
         let started_ms = crate::clock::unix_ms();
         let carrier = Arc::new(Carrier::new(
             node.clone(),
-            client.clone(),
+            topics_client,
             &config.site,
             &config.export,
             &config.import,
@@ -136,7 +141,7 @@ impl SiteGateway {
             tasks,
             shutdown: shutdown.clone(),
         };
-        let task = tokio::spawn(gateway.run(notices, nats_rx, lan_rx, out_rx));
+        let task = tokio::spawn(gateway.run([notices, topic_notices], nats_rx, lan_rx, out_rx));
         Ok(SiteGateway {
             shutdown,
             task: Some(task),
@@ -179,6 +184,8 @@ enum Kind {
 
 struct Gateway {
     node: Arc<Node>,
+    /// The control connection (peer lists, resync requests, direct messages, questions); topic messages
+    /// travel on the carrier's.
     client: Client,
     config: SiteConfig,
     started_ms: u64,
@@ -203,7 +210,7 @@ struct Gateway {
 impl Gateway {
     async fn run(
         mut self,
-        mut notices: mpsc::Receiver<Notice>,
+        [mut notices, mut topic_notices]: [mpsc::Receiver<Notice>; 2],
         mut nats_rx: mpsc::Receiver<(Kind, async_nats::Message)>,
         mut lan_rx: mpsc::Receiver<Outgoing>,
         mut out_rx: mpsc::Receiver<Outgoing>,
@@ -221,6 +228,11 @@ impl Gateway {
                     }
                 } => self.publish_peers().await,
                 Some(notice) = notices.recv() => {
+                    if notice == Notice::Connected {
+                        self.resync().await;
+                    }
+                }
+                Some(notice) = topic_notices.recv() => {
                     if notice == Notice::Connected {
                         self.resync().await;
                     }
@@ -258,19 +270,19 @@ impl Gateway {
         }
         self.tasks.close();
         self.tasks.wait().await;
-        for change in self
-            .remote
-            .expire(Instant::now().into_std() + Duration::from_secs(86_400 * 365))
-        {
+        for change in self.remote.forget_all() {
             if let RemoteChange::Lost(peer) = change {
                 self.node.forget_proxied(peer.node_id);
             }
         }
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.client.flush()).await;
+        let flushed = futures::future::join(self.client.flush(), self.carrier.client.flush());
+        let _ = tokio::time::timeout(Duration::from_secs(1), flushed).await;
     }
 
+    /// Both connections are up.
     fn connected(&self) -> bool {
         self.client.connection_state() == State::Connected
+            && self.carrier.client.connection_state() == State::Connected
     }
 
     /// On every (re)connect: the held messages go out, this site's peer list too, and every other site is
@@ -461,8 +473,13 @@ impl Gateway {
         self.carrier.holding.store(false, Ordering::Release);
     }
 
+    /// Publishes on the connection for `message`'s subject: a topic's, or the control connection.
     async fn publish_now(&mut self, message: Outgoing) {
-        carry::publish(&self.node, &self.client, message).await;
+        let client = match subjects::subject_topic(&message.subject) {
+            Some(_) => &self.carrier.client,
+            None => &self.client,
+        };
+        carry::publish(&self.node, client, message).await;
     }
 
     async fn incoming(

@@ -192,10 +192,25 @@ impl RemoteSites {
         let mut changes = Vec::new();
         for name in silent {
             if let Some(site) = self.sites.remove(&name) {
+                tracing::warn!(
+                    site = %name,
+                    silent_ms = now.saturating_duration_since(site.last_heard).as_millis() as u64,
+                    allowed_ms = site.silence.as_millis() as u64,
+                    peers = site.peers.len(),
+                    "another site's gateway went silent: its peers are lost until it speaks again"
+                );
                 changes.extend(site.peers.into_values().map(RemoteChange::Lost));
             }
         }
         changes
+    }
+
+    /// Every other site forgotten at once (the gateway is stopping): all their peers, lost.
+    pub fn forget_all(&mut self) -> Vec<RemoteChange> {
+        std::mem::take(&mut self.sites)
+            .into_values()
+            .flat_map(|site| site.peers.into_values().map(RemoteChange::Lost))
+            .collect()
     }
 
     /// The peer `id` of another site.
