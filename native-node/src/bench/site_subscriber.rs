@@ -15,10 +15,32 @@ use std::time::{Duration, Instant};
 use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 
+use super::cpu_time;
 use super::pubsub_processes::unix_ns;
-use super::sites::{config, cpu_time, NATS_SUBSCRIPTION_CAPACITY, QUIET, TOPIC};
+use crate::identity::random_node_id;
 use crate::messaging::Delivery;
 use crate::node::Node;
+use crate::queue::OverflowPolicy;
+use crate::NodeConfig;
+
+/// The topic the benchmark publishes on.
+pub const TOPIC: &str = "bench.sites";
+/// A run ends when nothing has arrived for this long (core NATS may drop under load: counted as lost).
+pub const QUIET: Duration = Duration::from_secs(3);
+/// The queue bound of every NATS subscription in the benchmark (the plain pair's subscriber and both
+/// gateways'), so that neither path drops for a queue the other would not have.
+pub const NATS_SUBSCRIPTION_CAPACITY: usize = 1 << 20;
+
+/// The configuration of every node of the sites benchmark, `name` on group port `port` of 127.0.0.1:
+/// lossless (`block`), quick to claim its name and to be heard.
+pub(crate) fn node_config(name: &str, port: u16) -> NodeConfig {
+    let mut config = NodeConfig::loopback(name, port);
+    config.node_id = Some(random_node_id());
+    config.claim_wait = Duration::ZERO;
+    config.heartbeat = Duration::from_millis(200);
+    config.overflow = OverflowPolicy::Block;
+    config
+}
 
 /// The warm-up payload: sent until the subscriber says `warm`; never a timed message's.
 pub const WARM: &[u8] = b"warm";
@@ -67,7 +89,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     match subscriber {
         Subscriber::Herald { port } => {
-            let node = Node::start(config("sub", port)).await?;
+            let node = Node::start(node_config("sub", port)).await?;
             let subscription = node.subscription(TOPIC)?;
             let stream = futures::stream::unfold(subscription, |mut subscription| async move {
                 loop {

@@ -17,24 +17,18 @@ use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use super::cpu_time;
 use super::pubsub_processes::{unix_ns, SubscriberProcess};
-use super::site_subscriber::{SiteSubscriberFigures, WARM};
-use crate::identity::random_node_id;
+use super::site_subscriber::{
+    node_config as config, SiteSubscriberFigures, NATS_SUBSCRIPTION_CAPACITY, TOPIC, WARM,
+};
 use crate::node::Node;
-use crate::queue::OverflowPolicy;
 use crate::sites::sender_headers;
 use crate::sites::{SiteConfig, SiteGateway};
-use crate::{IncomingQuestion, NodeConfig, Payload};
+use crate::{IncomingQuestion, Payload};
 
-/// The topic the benchmark publishes on.
-pub(crate) const TOPIC: &str = "bench.sites";
 /// How long setting up (processes, discovery across the sites) may take.
 const START_PATIENCE: Duration = Duration::from_secs(30);
-/// A run ends when nothing has arrived for this long (core NATS may drop under load: counted as lost).
-pub(crate) const QUIET: Duration = Duration::from_secs(3);
-/// The queue bound of every NATS subscription in the benchmark (the plain pair's subscriber and both
-/// gateways'), so that neither path drops for a queue the other would not have.
-pub(crate) const NATS_SUBSCRIPTION_CAPACITY: usize = 1 << 20;
 /// How long a subscriber process may take to report once the timed messages are published.
 const RUN_PATIENCE: Duration = Duration::from_secs(300);
 
@@ -130,15 +124,6 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-pub(crate) fn config(name: &str, port: u16) -> NodeConfig {
-    let mut config = NodeConfig::loopback(name, port);
-    config.node_id = Some(random_node_id());
-    config.claim_wait = Duration::ZERO;
-    config.heartbeat = Duration::from_millis(200);
-    config.overflow = OverflowPolicy::Block;
-    config
-}
-
 /// The gateway process's side (`herald-bench site-gateway`): a node on `port` that is `site`'s gateway;
 /// says `ready` (through `say`, which prints a line where the benchmark reads it), runs until its standard
 /// input closes.
@@ -187,26 +172,6 @@ async fn spawn_gateway(site: &str, port: u16, nats: &str) -> anyhow::Result<Chil
         "gateway {site} did not start"
     );
     Ok(child)
-}
-
-/// User + system CPU time of process `pid` so far.
-pub(crate) fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the state letter here.
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Duration::from_micros((ticks(11) + ticks(12)) * 1_000_000 / hz)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {

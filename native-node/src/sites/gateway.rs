@@ -16,7 +16,7 @@
 //! overlap ([`super::subjects::minimal_patterns`]).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,6 +61,10 @@ pub const MAX_REMOTE_ASKS: usize = 64;
 
 /// How long a question from another site waits when its asker gave no timeout.
 const DEFAULT_ASK_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a new subscription's round trip to the server may take before its pattern is announced anyway.
+const CONFIRM_PATIENCE: Duration = Duration::from_secs(2);
+/// Capacity of the queue of "a subscription is in place" notices (when full, a peer list is due anyway).
+const SUBSCRIBED_NOTICES: usize = 16;
 
 /// A running site gateway. See the module doc.
 pub struct SiteGateway {
@@ -106,6 +110,7 @@ impl SiteGateway {
         let (nats_tx, nats_rx) = mpsc::channel(GATEWAY_QUEUE);
         let (lan_tx, lan_rx) = mpsc::channel(GATEWAY_QUEUE);
         let (out_tx, out_rx) = mpsc::channel(GATEWAY_QUEUE);
+        let (subscribed_tx, subscribed_rx) = mpsc::channel(SUBSCRIBED_NOTICES);
         let tasks = TaskTracker::new();
         for (kind, subscriber) in fixed {
             tasks.spawn(forward_nats(
@@ -132,16 +137,23 @@ impl SiteGateway {
             config,
             started_ms,
             lan_wants: BTreeMap::new(),
+            subscribed_tx,
             others_want: BTreeMap::new(),
             lan_tx,
             out_tx,
-            backlog: VecDeque::new(),
+            held: [VecDeque::new(), VecDeque::new()],
             ask_slots: Arc::new(Semaphore::new(MAX_REMOTE_ASKS)),
             pacing: Pacing::default(),
             tasks,
             shutdown: shutdown.clone(),
         };
-        let task = tokio::spawn(gateway.run([notices, topic_notices], nats_rx, lan_rx, out_rx));
+        let task = tokio::spawn(gateway.run(
+            [notices, topic_notices],
+            nats_rx,
+            lan_rx,
+            out_rx,
+            subscribed_rx,
+        ));
         Ok(SiteGateway {
             shutdown,
             task: Some(task),
@@ -192,19 +204,47 @@ struct Gateway {
     remote: RemoteSites,
     events: crate::node::Events,
     /// NATS subscriptions for the patterns this LAN's peers want, each forwarded by a task.
-    lan_wants: BTreeMap<String, CancellationToken>,
+    lan_wants: BTreeMap<String, LanWant>,
+    /// Told by a subscription's task once NATS has it in place (the peer list may then announce it).
+    subscribed_tx: mpsc::Sender<()>,
     /// LAN subscriptions for the patterns peers at other sites want, each forwarded by a task.
     others_want: BTreeMap<String, CancellationToken>,
     lan_tx: mpsc::Sender<Outgoing>,
     carrier: Arc<Carrier>,
     out_tx: mpsc::Sender<Outgoing>,
-    /// Messages held while NATS is unreachable (bounded by `config.backlog`, oldest dropped).
-    backlog: VecDeque<Outgoing>,
+    /// Messages held while their connection is down, one queue per connection (each bounded by
+    /// `config.backlog`, oldest dropped): topic messages, then the rest.
+    held: [VecDeque<Outgoing>; 2],
     ask_slots: Arc<Semaphore>,
     /// When the peer list may go out next for a LAN change.
     pacing: Pacing,
     tasks: TaskTracker,
     shutdown: CancellationToken,
+}
+
+/// A NATS subscription for a pattern this LAN's peers want.
+struct LanWant {
+    /// Ends its task (and the subscription).
+    token: CancellationToken,
+    /// Set once the server has the subscription: only then does the site's peer list announce the pattern,
+    /// so another site never sends what this one is not yet subscribed to.
+    ready: Arc<AtomicBool>,
+}
+
+/// Index of a connection's queue in [`Gateway::held`].
+fn held_index(purpose: Purpose) -> usize {
+    match purpose {
+        Purpose::Topics => 0,
+        Purpose::Control => 1,
+    }
+}
+
+/// The connection a message to `subject` goes on.
+fn purpose_of(subject: &str) -> Purpose {
+    match subjects::subject_topic(subject) {
+        Some(_) => Purpose::Topics,
+        None => Purpose::Control,
+    }
 }
 
 impl Gateway {
@@ -214,6 +254,7 @@ impl Gateway {
         mut nats_rx: mpsc::Receiver<(Kind, async_nats::Message)>,
         mut lan_rx: mpsc::Receiver<Outgoing>,
         mut out_rx: mpsc::Receiver<Outgoing>,
+        mut subscribed_rx: mpsc::Receiver<()>,
     ) -> Result<(), SiteError> {
         let mut tick = tokio::time::interval(self.config.heartbeat);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -234,7 +275,12 @@ impl Gateway {
                 }
                 Some(notice) = topic_notices.recv() => {
                     if notice == Notice::Connected {
-                        self.resync().await;
+                        self.flush_held(Purpose::Topics).await;
+                    }
+                }
+                Some(()) = subscribed_rx.recv() => {
+                    if self.pacing.changed(Instant::now().into_std()) {
+                        self.publish_peers().await;
                     }
                 }
                 event = self.events.next() => match event {
@@ -279,16 +325,24 @@ impl Gateway {
         let _ = tokio::time::timeout(Duration::from_secs(1), flushed).await;
     }
 
-    /// Both connections are up.
-    fn connected(&self) -> bool {
-        self.client.connection_state() == State::Connected
-            && self.carrier.client.connection_state() == State::Connected
+    /// The client of `purpose`'s connection.
+    fn client(&self, purpose: Purpose) -> &Client {
+        match purpose {
+            Purpose::Topics => &self.carrier.client,
+            Purpose::Control => &self.client,
+        }
     }
 
-    /// On every (re)connect: the held messages go out, this site's peer list too, and every other site is
-    /// asked for its list (joins, leaves and moves that happened meanwhile then come out as events).
+    /// `purpose`'s connection is up.
+    fn connected(&self, purpose: Purpose) -> bool {
+        self.client(purpose).connection_state() == State::Connected
+    }
+
+    /// On every (re)connect of the control connection: the held direct messages go out, this site's peer
+    /// list too, and every other site is asked for its list (joins, leaves and moves that happened meanwhile
+    /// then come out as events). (The topics connection's reconnect sends its own held messages.)
     async fn resync(&mut self) {
-        self.flush_backlog().await;
+        self.flush_held(Purpose::Control).await;
         self.publish_peers().await;
         let headers = sender_headers(&self.config.site, self.node.name(), Some(self.node.id()));
         self.publish_now(Outgoing {
@@ -299,8 +353,8 @@ impl Gateway {
         .await;
     }
 
-    /// This LAN's peers changed: subscriptions first (so NATS delivers what a peer list announces), then the
-    /// list (now, or coalesced with the next changes: see [`Pacing`]).
+    /// This LAN's peers changed: subscriptions first, then the list (now, or coalesced with the next changes:
+    /// see [`Pacing`]); a new subscription's pattern joins the list once NATS has it ([`LanWant::ready`]).
     async fn lan_changed(&mut self) {
         self.refresh_subscriptions();
         if self.pacing.changed(Instant::now().into_std()) {
@@ -316,6 +370,15 @@ impl Gateway {
             .into_iter()
             .filter(|p| p.site.is_none() && p.kind != PeerKind::Cli)
             .collect();
+        // Only what this gateway is subscribed to on NATS: announced before, it would be sent and dropped.
+        for peer in &mut peers {
+            peer.topics.retain(|topic| {
+                self.lan_wants.iter().any(|(pattern, want)| {
+                    want.ready.load(Ordering::Acquire)
+                        && (pattern == topic || subjects::covers(pattern, topic))
+                })
+            });
+        }
         let mut me = self.node.info();
         me.topics.clear(); // what the gateway subscribes to on the LAN is others' interest, not its own
         peers.push(me);
@@ -330,7 +393,7 @@ impl Gateway {
 
     async fn publish_peers(&mut self) {
         self.pacing.sent(Instant::now().into_std());
-        if !self.connected() {
+        if !self.connected(Purpose::Control) {
             return; // a peer list is state, not a message: the next one after the reconnect says it all
         }
         let body = match serde_json::to_vec(&self.snapshot()) {
@@ -385,10 +448,10 @@ impl Gateway {
         let wanted = self.bounded(subjects::minimal_patterns(
             lan_topics.iter().map(String::as_str),
         ));
-        self.lan_wants.retain(|pattern, token| {
+        self.lan_wants.retain(|pattern, want| {
             let keep = wanted.contains(pattern);
             if !keep {
-                token.cancel();
+                want.token.cancel();
             }
             keep
         });
@@ -402,13 +465,29 @@ impl Gateway {
                 continue;
             };
             let token = self.shutdown.child_token();
-            self.lan_wants.insert(pattern, token.clone());
+            let ready = Arc::new(AtomicBool::new(false));
+            self.lan_wants.insert(
+                pattern,
+                LanWant {
+                    token: token.clone(),
+                    ready: ready.clone(),
+                },
+            );
             let carrier = self.carrier.clone();
+            let subscribed = self.subscribed_tx.clone();
+            let probe = subjects::probe_subject(&self.config.site);
             self.tasks.spawn(async move {
-                match carrier.client.subscribe(subject.clone()).await {
-                    Ok(subscriber) => import_from(subscriber, carrier, token).await,
-                    Err(err) => tracing::warn!(%subject, %err, "cannot subscribe on NATS"),
-                }
+                let subscriber = match carrier.client.subscribe(subject.clone()).await {
+                    Ok(subscriber) => subscriber,
+                    Err(err) => {
+                        tracing::warn!(%subject, %err, "cannot subscribe on NATS");
+                        return;
+                    }
+                };
+                confirm(&carrier.client, probe).await;
+                ready.store(true, Ordering::Release);
+                let _ = subscribed.try_send(()); // full: a list is already due
+                import_from(subscriber, carrier, token).await
             });
         }
         let interest = self.remote.interest();
@@ -447,38 +526,44 @@ impl Gateway {
         }
     }
 
-    /// Publishes now, or holds the message while NATS is unreachable (the oldest is dropped when full).
+    /// Publishes now, or holds the message while its connection is down (the oldest is dropped when full).
     async fn publish(&mut self, message: Outgoing) {
-        if self.connected() && self.backlog.is_empty() {
+        let purpose = purpose_of(&message.subject);
+        let up = self.connected(purpose);
+        let held = &mut self.held[held_index(purpose)];
+        if held.is_empty() && up {
             self.publish_now(message).await;
             return;
         }
-        if self.backlog.len() >= self.config.backlog.max(1) {
-            self.backlog.pop_front();
+        if held.len() >= self.config.backlog.max(1) {
+            held.pop_front();
             bump(&self.node.site_counters().backlog_dropped);
             tracing::debug!("NATS unreachable: the oldest held message dropped");
         }
-        self.backlog.push_back(message);
-        self.carrier.holding.store(true, Ordering::Release);
-        if self.connected() {
-            self.flush_backlog().await;
+        held.push_back(message);
+        if purpose == Purpose::Topics {
+            self.carrier.holding.store(true, Ordering::Release);
         }
+        self.flush_held(purpose).await;
     }
 
-    /// Sends every held message, oldest first; new exports go straight out again afterwards.
-    async fn flush_backlog(&mut self) {
-        while let Some(message) = self.backlog.pop_front() {
+    /// Sends every message held for `purpose`'s connection, oldest first, if it is up; new exports go straight
+    /// out again afterwards.
+    async fn flush_held(&mut self, purpose: Purpose) {
+        if !self.connected(purpose) {
+            return;
+        }
+        while let Some(message) = self.held[held_index(purpose)].pop_front() {
             self.publish_now(message).await;
         }
-        self.carrier.holding.store(false, Ordering::Release);
+        if purpose == Purpose::Topics {
+            self.carrier.holding.store(false, Ordering::Release);
+        }
     }
 
     /// Publishes on the connection for `message`'s subject: a topic's, or the control connection.
     async fn publish_now(&mut self, message: Outgoing) {
-        let client = match subjects::subject_topic(&message.subject) {
-            Some(_) => &self.carrier.client,
-            None => &self.client,
-        };
+        let client = self.client(purpose_of(&message.subject));
         carry::publish(&self.node, client, message).await;
     }
 
@@ -813,6 +898,18 @@ async fn export_from(
 /// Imports what a NATS topic subscription brings until cancelled (then unsubscribes). Messages the
 /// subscription holds already are taken in a run of up to [`RUN`] without going back through the
 /// `select!`.
+/// Waits until the server has processed everything `client` sent before: a question nobody answers, on
+/// [`subjects::probe_subject`], whose "no responders" reply comes back after it (or a timeout, after which the
+/// subscription is taken as in place anyway).
+async fn confirm(client: &Client, probe: String) {
+    let request = async_nats::Request::new().timeout(Some(CONFIRM_PATIENCE));
+    if let Err(err) = client.send_request(probe, request).await {
+        if err.kind() != async_nats::RequestErrorKind::NoResponders {
+            tracing::debug!(%err, "no round trip to NATS after subscribing");
+        }
+    }
+}
+
 async fn import_from(mut subscriber: Subscriber, carrier: Arc<Carrier>, token: CancellationToken) {
     let mut last = LastImport::default();
     loop {

@@ -197,7 +197,7 @@ impl RemoteSites {
                     silent_ms = now.saturating_duration_since(site.last_heard).as_millis() as u64,
                     allowed_ms = site.silence.as_millis() as u64,
                     peers = site.peers.len(),
-                    "another site's gateway went silent: its peers are lost until it speaks again"
+                    "no peer list from another site within its allowance (its gateway silent, or NATS out of reach from here): its peers are lost until one arrives"
                 );
                 changes.extend(site.peers.into_values().map(RemoteChange::Lost));
             }

@@ -9,6 +9,7 @@
 //! | `herald.v1.sync` | "publish your peer list now" (a gateway that (re)connects asks it) |
 //! | `herald.v1.direct.<site>.<node-id>` | a direct message to a peer at `site` (node id as 32 hex digits) |
 //! | `herald.v1.ask.<site>.<node-id>` | a question (NATS request/reply); the reply's body is the answer |
+//! | `herald.v1.probe.<site>` | a gateway's round trip to its own server after it subscribes (nobody answers) |
 //!
 //! Who sent a message travels in one header, [`H_FROM`]: `Herald-From: <site> <node-id> <name>` ([`Sender`]:
 //! the site, one token; the node id as 32 hex digits, or `-` when the sending gateway does not know it; the
@@ -180,6 +181,22 @@ pub fn subject_node(subject: &str) -> Option<NodeId> {
     subject.rsplit('.').next()?.parse().ok()
 }
 
+/// Whether the pattern `wide` takes in everything `narrow` (a topic or a pattern) does, and more: `sensors.*`
+/// covers `sensors.kitchen` and `sensors.kitchen.*`; `*` covers everything but itself.
+pub fn covers(wide: &str, narrow: &str) -> bool {
+    wide != narrow
+        && match wide.strip_suffix('*') {
+            Some(prefix) => narrow.starts_with(prefix) && narrow.len() > prefix.len(),
+            None => false,
+        }
+}
+
+/// Where a gateway asks its own server a question nobody answers, right after subscribing: the server's
+/// reply ("no responders") comes back on the same connection after the subscription is in place.
+pub fn probe_subject(site: &str) -> String {
+    format!("{PREFIX}.probe.{site}")
+}
+
 /// The patterns in `patterns` that no other one covers (`sensors.*` covers `sensors.kitchen` and
 /// `sensors.kitchen.*`; `*` covers everything), sorted: subscribing to these gets every matching message
 /// once (NATS delivers a message once per matching subscription).
@@ -187,13 +204,6 @@ pub fn minimal_patterns<'a>(patterns: impl IntoIterator<Item = &'a str>) -> Vec<
     let mut all: Vec<&str> = patterns.into_iter().collect();
     all.sort();
     all.dedup();
-    let covers = |wide: &str, narrow: &str| {
-        wide != narrow
-            && match wide.strip_suffix('*') {
-                Some(prefix) => narrow.starts_with(prefix) && narrow.len() > prefix.len(),
-                None => false,
-            }
-    };
     all.iter()
         .filter(|p| !all.iter().any(|w| covers(w, p)))
         .map(|p| (*p).to_owned())
