@@ -246,83 +246,33 @@ pub async fn run(
         let bytes = bytes::Bytes::from(payload.clone());
 
         // Herald across the sites: this process's publisher at A, a subscriber process at B.
-        let herald = timed_run(
-            &["--port", &port_b.to_string()],
-            messages,
-            &[
-                ("publisher node", me),
-                ("gateway A", gw_a_pid),
-                ("nats-server", nats_server),
-                ("gateway B", gw_b_pid),
-            ],
-            "subscriber node",
-            || async {
-                publisher.publish(TOPIC, WARM).await?;
-                Ok(())
-            },
-            || async {
-                for _ in 0..messages {
-                    publisher.publish(TOPIC, &payload).await?;
-                }
-                Ok(())
-            },
-        )
-        .await?;
+        let processes = [
+            ("publisher node", me),
+            ("gateway A", gw_a_pid),
+            ("nats-server", nats_server),
+            ("gateway B", gw_b_pid),
+        ];
+        let herald = node_run(&publisher, port_b, &processes, messages, &payload).await?;
         // The plain NATS pair, and the same pair sending Herald's sender header with every message (the
         // NATS hop the gateways make); the publisher in this process, a subscriber process.
-        let plain_subscriber = ["--nats", &nats, "--subject", PLAIN_SUBJECT];
-        let plain_processes = [("publisher", me), ("nats-server", nats_server)];
-        let warm_plain = || async {
-            client.publish(PLAIN_SUBJECT, WARM.into()).await?;
-            client.flush().await?;
-            Ok(())
-        };
-        let plain = timed_run(
-            &plain_subscriber,
+        let plain = client_run(&client, &nats, me, nats_server, messages, &bytes, None).await?;
+        let headed = client_run(
+            &client,
+            &nats,
+            me,
+            nats_server,
             messages,
-            &plain_processes,
-            "subscriber",
-            warm_plain,
-            || async {
-                for _ in 0..messages {
-                    client.publish(PLAIN_SUBJECT, bytes.clone()).await?;
-                }
-                Ok(client.flush().await?)
-            },
-        )
-        .await?;
-        let headed = timed_run(
-            &plain_subscriber,
-            messages,
-            &plain_processes,
-            "subscriber",
-            warm_plain,
-            || async {
-                for _ in 0..messages {
-                    client
-                        .publish_with_headers(PLAIN_SUBJECT, header.clone(), bytes.clone())
-                        .await?;
-                }
-                Ok(client.flush().await?)
-            },
+            &bytes,
+            Some(&header),
         )
         .await?;
         // A Herald LAN pair: one hop between two nodes, as each site's end of the path makes.
-        let lan = timed_run(
-            &["--port", &port_lan.to_string()],
-            messages,
+        let lan = node_run(
+            &lan_publisher,
+            port_lan,
             &[("publisher node", me)],
-            "subscriber node",
-            || async {
-                lan_publisher.publish(TOPIC, WARM).await?;
-                Ok(())
-            },
-            || async {
-                for _ in 0..messages {
-                    lan_publisher.publish(TOPIC, &payload).await?;
-                }
-                Ok(())
-            },
+            messages,
+            &payload,
         )
         .await?;
 
@@ -463,6 +413,72 @@ impl PathRun {
             cpu_us_per_msg,
         }
     }
+}
+
+/// Times `publisher` (a node in this process, one of `processes`) publishing `messages` of `payload` to a
+/// Herald subscriber process on group port `port`.
+async fn node_run(
+    publisher: &Node,
+    port: u16,
+    processes: &[(&'static str, u32)],
+    messages: u64,
+    payload: &[u8],
+) -> anyhow::Result<PathRun> {
+    timed_run(
+        &["--port", &port.to_string()],
+        messages,
+        processes,
+        "subscriber node",
+        || async {
+            publisher.publish(TOPIC, WARM).await?;
+            Ok(())
+        },
+        || async {
+            for _ in 0..messages {
+                publisher.publish(TOPIC, payload).await?;
+            }
+            Ok(())
+        },
+    )
+    .await
+}
+
+/// Times `client` (in this process, pid `me`) publishing `messages` of `payload`, with `headers` when given,
+/// through `nats-server` (pid `server`) to a plain subscriber process.
+async fn client_run(
+    client: &async_nats::Client,
+    url: &str,
+    me: u32,
+    server: u32,
+    messages: u64,
+    payload: &bytes::Bytes,
+    headers: Option<&async_nats::HeaderMap>,
+) -> anyhow::Result<PathRun> {
+    timed_run(
+        &["--nats", url, "--subject", PLAIN_SUBJECT],
+        messages,
+        &[("publisher", me), ("nats-server", server)],
+        "subscriber",
+        || async {
+            client.publish(PLAIN_SUBJECT, WARM.into()).await?;
+            client.flush().await?;
+            Ok(())
+        },
+        || async {
+            for _ in 0..messages {
+                match headers {
+                    Some(headers) => {
+                        client
+                            .publish_with_headers(PLAIN_SUBJECT, headers.clone(), payload.clone())
+                            .await?
+                    }
+                    None => client.publish(PLAIN_SUBJECT, payload.clone()).await?,
+                }
+            }
+            Ok(client.flush().await?)
+        },
+    )
+    .await
 }
 
 /// Times one path: starts a subscriber process (`site-subscriber` with `args`), sends warm-up messages with
