@@ -15,14 +15,13 @@
 //! holds its own LAN's peers only, and the patterns subscribed on either side are reduced so that no two
 //! overlap ([`super::subjects::minimal_patterns`]).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::connection::State;
-use async_nats::{Client, Subscriber};
-use futures::{FutureExt, StreamExt};
+use async_nats::Client;
 use herald_core::bridge::PeerInfo;
 use herald_core::{AskOutcome, NoAnswer, NodeId, Payload, PeerKind};
 use tokio::sync::{mpsc, Semaphore};
@@ -31,15 +30,16 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::carry::{self, Carrier, LastExport, LastImport};
+use super::carry::{self, Carrier};
 use super::connection::{self, Notice, Purpose};
 use super::endpoint::{sender_headers, sender_of, Outgoing, RemoteEndpoint, H_TIMEOUT};
+use super::forward::{confirm, export_from, forward_nats, import_from, Kind};
+use super::held::{purpose_of, Held};
 use super::pacing::Pacing;
 use super::remote::{RemoteChange, RemoteError, RemoteSites, SiteSnapshot};
 use super::subjects::{self, H_OUTCOME};
 use super::{SiteConfig, SiteError};
 use crate::events::NodeEvent;
-use crate::messaging::Delivery;
 use crate::proxies::ProxiedPeer;
 use crate::stats::bump;
 use crate::topics::TopicPattern;
@@ -52,17 +52,11 @@ pub const GATEWAY_QUEUE: usize = 1024;
 /// sites); beyond it patterns are left out and counted in `nats.remote_refused`.
 pub const MAX_PATTERNS: usize = 1024;
 
-/// Messages a subscription (on NATS or on the LAN) already holds that its import or export task takes in one
-/// run, without looking at its cancellation in between.
-const RUN: usize = 256;
-
 /// Questions from other sites answered at once; more are answered `failed: busy`.
 pub const MAX_REMOTE_ASKS: usize = 64;
 
 /// How long a question from another site waits when its asker gave no timeout.
 const DEFAULT_ASK_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a new subscription's round trip to the server may take before its pattern is announced anyway.
-const CONFIRM_PATIENCE: Duration = Duration::from_secs(2);
 /// Capacity of the queue of "a subscription is in place" notices (when full, a peer list is due anyway).
 const SUBSCRIBED_NOTICES: usize = 16;
 
@@ -131,6 +125,7 @@ impl SiteGateway {
         let gateway = Gateway {
             carrier,
             remote: RemoteSites::new(&config.site, node.id(), started_ms),
+            held: Held::new(config.backlog),
             events: node.events(),
             node,
             client,
@@ -141,7 +136,6 @@ impl SiteGateway {
             others_want: BTreeMap::new(),
             lan_tx,
             out_tx,
-            held: [VecDeque::new(), VecDeque::new()],
             ask_slots: Arc::new(Semaphore::new(MAX_REMOTE_ASKS)),
             pacing: Pacing::default(),
             tasks,
@@ -185,15 +179,6 @@ impl SiteGateway {
     }
 }
 
-/// What a NATS subscription is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Peers,
-    Sync,
-    Direct,
-    Ask,
-}
-
 struct Gateway {
     node: Arc<Node>,
     /// The control connection (peer lists, resync requests, direct messages, questions); topic messages
@@ -212,9 +197,8 @@ struct Gateway {
     lan_tx: mpsc::Sender<Outgoing>,
     carrier: Arc<Carrier>,
     out_tx: mpsc::Sender<Outgoing>,
-    /// Messages held while their connection is down, one queue per connection (each bounded by
-    /// `config.backlog`, oldest dropped): topic messages, then the rest.
-    held: [VecDeque<Outgoing>; 2],
+    /// Messages held while their connection is down, per connection (each bounded by `config.backlog`).
+    held: Held,
     ask_slots: Arc<Semaphore>,
     /// When the peer list may go out next for a LAN change.
     pacing: Pacing,
@@ -229,22 +213,6 @@ struct LanWant {
     /// Set once the server has the subscription: only then does the site's peer list announce the pattern,
     /// so another site never sends what this one is not yet subscribed to.
     ready: Arc<AtomicBool>,
-}
-
-/// Index of a connection's queue in [`Gateway::held`].
-fn held_index(purpose: Purpose) -> usize {
-    match purpose {
-        Purpose::Topics => 0,
-        Purpose::Control => 1,
-    }
-}
-
-/// The connection a message to `subject` goes on.
-fn purpose_of(subject: &str) -> Purpose {
-    match subjects::subject_topic(subject) {
-        Some(_) => Purpose::Topics,
-        None => Purpose::Control,
-    }
 }
 
 impl Gateway {
@@ -371,12 +339,17 @@ impl Gateway {
             .filter(|p| p.site.is_none() && p.kind != PeerKind::Cli)
             .collect();
         // Only what this gateway is subscribed to on NATS: announced before, it would be sent and dropped.
+        let ready: Vec<&str> = self
+            .lan_wants
+            .iter()
+            .filter(|(_, want)| want.ready.load(Ordering::Acquire))
+            .map(|(pattern, _)| pattern.as_str())
+            .collect();
         for peer in &mut peers {
             peer.topics.retain(|topic| {
-                self.lan_wants.iter().any(|(pattern, want)| {
-                    want.ready.load(Ordering::Acquire)
-                        && (pattern == topic || subjects::covers(pattern, topic))
-                })
+                ready
+                    .iter()
+                    .any(|pattern| *pattern == topic || subjects::covers(pattern, topic))
             });
         }
         let mut me = self.node.info();
@@ -529,18 +502,14 @@ impl Gateway {
     /// Publishes now, or holds the message while its connection is down (the oldest is dropped when full).
     async fn publish(&mut self, message: Outgoing) {
         let purpose = purpose_of(&message.subject);
-        let up = self.connected(purpose);
-        let held = &mut self.held[held_index(purpose)];
-        if held.is_empty() && up {
+        if self.held.is_empty(purpose) && self.connected(purpose) {
             self.publish_now(message).await;
             return;
         }
-        if held.len() >= self.config.backlog.max(1) {
-            held.pop_front();
+        if self.held.push(purpose, message) {
             bump(&self.node.site_counters().backlog_dropped);
             tracing::debug!("NATS unreachable: the oldest held message dropped");
         }
-        held.push_back(message);
         if purpose == Purpose::Topics {
             self.carrier.holding.store(true, Ordering::Release);
         }
@@ -553,7 +522,7 @@ impl Gateway {
         if !self.connected(purpose) {
             return;
         }
-        while let Some(message) = self.held[held_index(purpose)].pop_front() {
+        while let Some(message) = self.held.pop(purpose) {
             self.publish_now(message).await;
         }
         if purpose == Purpose::Topics {
@@ -814,120 +783,4 @@ impl Gateway {
 
 fn header<'a>(message: &'a async_nats::Message, name: &str) -> Option<&'a str> {
     message.headers.as_ref()?.get(name).map(|v| v.as_str())
-}
-
-/// Forwards what a NATS subscription brings into the gateway task until cancelled.
-async fn forward_nats(
-    kind: Kind,
-    subscriber: Subscriber,
-    tx: mpsc::Sender<(Kind, async_nats::Message)>,
-    token: CancellationToken,
-) {
-    read_until_cancelled(subscriber, token, |message| {
-        let tx = tx.clone();
-        async move { tx.send((kind, message)).await.is_ok() }
-    })
-    .await
-}
-
-/// Hands each message of `subscriber` to `each` until it says stop (`false`), the subscription ends, or
-/// `token` is cancelled (then it unsubscribes).
-async fn read_until_cancelled<F, Fut>(
-    mut subscriber: Subscriber,
-    token: CancellationToken,
-    mut each: F,
-) where
-    F: FnMut(async_nats::Message) -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    loop {
-        tokio::select! {
-            _ = token.cancelled() => {
-                let _ = subscriber.unsubscribe().await;
-                return;
-            }
-            message = subscriber.next() => match message {
-                Some(message) => {
-                    if !each(message).await {
-                        return;
-                    }
-                }
-                None => return,
-            },
-        }
-    }
-}
-
-/// Exports the LAN messages of a subscription (not the gateway's own) until cancelled; what cannot go out
-/// at once goes to the gateway task's backlog.
-async fn export_from(
-    mut stream: crate::Subscription,
-    carrier: Arc<Carrier>,
-    tx: mpsc::Sender<Outgoing>,
-    token: CancellationToken,
-) {
-    let me = carrier.node.id();
-    let mut last = LastExport::default();
-    loop {
-        let first = tokio::select! {
-            _ = token.cancelled() => return,
-            delivery = stream.next() => delivery,
-        };
-        // What the subscription holds already is taken in a run, without going back through the `select!`.
-        let (mut next, mut taken) = (Some(first), 0);
-        while let Some(delivery) = next.take() {
-            match delivery {
-                Some(Delivery::Message(message)) if message.from != me => {
-                    if let Some(held) = carrier.export(message, &mut last).await {
-                        if tx.send(held).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-                Some(_) => {}
-                None => return,
-            }
-            taken += 1;
-            if taken < RUN {
-                next = stream.next().now_or_never();
-            }
-        }
-    }
-}
-
-/// Imports what a NATS topic subscription brings until cancelled (then unsubscribes). Messages the
-/// subscription holds already are taken in a run of up to [`RUN`] without going back through the
-/// `select!`.
-/// Waits until the server has processed everything `client` sent before: a question nobody answers, on
-/// [`subjects::probe_subject`], whose "no responders" reply comes back after it (or a timeout, after which the
-/// subscription is taken as in place anyway).
-async fn confirm(client: &Client, probe: String) {
-    let request = async_nats::Request::new().timeout(Some(CONFIRM_PATIENCE));
-    if let Err(err) = client.send_request(probe, request).await {
-        if err.kind() != async_nats::RequestErrorKind::NoResponders {
-            tracing::debug!(%err, "no round trip to NATS after subscribing");
-        }
-    }
-}
-
-async fn import_from(mut subscriber: Subscriber, carrier: Arc<Carrier>, token: CancellationToken) {
-    let mut last = LastImport::default();
-    loop {
-        let message = tokio::select! {
-            _ = token.cancelled() => {
-                let _ = subscriber.unsubscribe().await;
-                return;
-            }
-            message = subscriber.next() => message,
-        };
-        let Some(message) = message else { return };
-        carrier.import(message, &mut last).await;
-        for _ in 0..RUN {
-            match subscriber.next().now_or_never() {
-                Some(Some(message)) => carrier.import(message, &mut last).await,
-                Some(None) => return,
-                None => break,
-            }
-        }
-    }
 }

@@ -7,7 +7,10 @@
 //! - `carry` (private): the per-message paths, export to NATS and import from it.
 //! - `connection` (private): connecting to NATS (servers, credentials, TLS) and its events as counters.
 //! - `endpoint` (private): a peer at another site as a proxied peer's endpoint (direct messages, questions).
-//! - `gateway` (private): the task that owns the NATS client and does the carrying: [`SiteGateway`].
+//! - `forward` (private): the tasks that read one subscription each (control to the gateway task, topics
+//!   both ways).
+//! - `held` (private): what is held for NATS while a connection is down, per connection, bounded (sans-IO).
+//! - `gateway` (private): the task that owns the NATS clients and does the carrying: [`SiteGateway`].
 //!
 //! What crosses: topic messages whose topic matches an exported pattern (and that a peer at another site
 //! wants), the site's peer list (names, addresses, services, topics), and direct messages and questions to
@@ -20,7 +23,9 @@ pub mod subjects;
 mod carry;
 mod connection;
 mod endpoint;
+mod forward;
 mod gateway;
+mod held;
 
 use std::path::PathBuf;
 use std::time::Duration;
